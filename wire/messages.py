@@ -1,0 +1,186 @@
+"""Pydantic models of every MQTT payload: the one source of truth for the contract (docs/contract.md).
+
+Every message a node sends carries the node id, a per-node sequence number that only grows (kept across
+restarts, so the hub can drop replays) and the device's UTC timestamp.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from wire.quantities import CANONICAL_UNITS, Quantity
+from wire.topics import Channel
+
+CONTRACT_VERSION = 1
+MAX_READINGS_PER_MESSAGE = 1000
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+Identifier = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")]
+Seq = Annotated[int, Field(ge=1, le=2**63 - 1, description="Per-node sequence number; only grows")]
+
+
+def to_epoch_ms(ts: datetime) -> int:
+    """Exact integer milliseconds since the epoch (no float rounding)."""
+    return (ts - EPOCH) // timedelta(milliseconds=1)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
+
+
+class Quality(StrEnum):
+    GOOD = "good"
+    SUSPECT = "suspect"
+    BAD = "bad"
+
+
+class Reading(_Strict):
+    """One observation of one sensor."""
+
+    sensor_id: Identifier
+    quantity: Quantity
+    value: float = Field(description="Finite number in the quantity's canonical unit")
+    unit: str = Field(description="Must equal the canonical unit of the quantity (docs/contract.md)")
+    quality: Quality = Quality.GOOD
+    ts: AwareDatetime | None = Field(None, description="Sampling time (UTC); defaults to the message's ts")
+
+    @model_validator(mode="after")
+    def _unit_matches(self) -> Reading:
+        expected = CANONICAL_UNITS[self.quantity]
+        if self.unit != expected:
+            raise ValueError(f"unit {self.unit!r} is wrong for {self.quantity.value}: send {expected!r}")
+        return self
+
+
+class _NodeMessage(_Strict):
+    v: Literal[1] = Field(CONTRACT_VERSION, description="Contract version")
+    node_id: Identifier
+    seq: Seq
+    ts: AwareDatetime = Field(description="Device clock, UTC, when the message was made")
+
+    @field_validator("ts")
+    @classmethod
+    def _plausible(cls, ts: datetime) -> datetime:
+        if ts.year < 2000 or ts.year > 2200:
+            raise ValueError("timestamp outside 2000-2200: device clock not set")
+        return ts
+
+
+class TelemetryMessage(_NodeMessage):
+    """Topic ``<prefix>/v1/<node_id>/telemetry``; QoS 1, not retained."""
+
+    channel: Literal["telemetry"] = "telemetry"
+    readings: list[Reading] = Field(min_length=1, max_length=MAX_READINGS_PER_MESSAGE)
+
+
+class NodeState(StrEnum):
+    ONLINE = "online"
+    OFFLINE = "offline"
+    STOPPED = "stopped"
+
+
+class StatusMessage(_NodeMessage):
+    """Topic ``<prefix>/v1/<node_id>/status``; QoS 1, retained. The MQTT last will sets ``offline``."""
+
+    channel: Literal["status"] = "status"
+    state: NodeState
+    uptime_s: float | None = Field(None, ge=0)
+    disk_free_bytes: int | None = Field(None, ge=0)
+    outbox_depth: int | None = Field(None, ge=0)
+    outbox_dropped: int | None = Field(None, ge=0, description="Messages dropped by the outbox's when-full policy")
+    last_error: str | None = Field(None, max_length=2000)
+    software: str | None = Field(None, max_length=64)
+    config_version: str | None = Field(None, max_length=64)
+    extra: dict[str, float] = Field(default_factory=dict, description="Other numeric health figures")
+
+
+class EventPhase(StrEnum):
+    NEW = "new"
+    UPDATE = "update"
+    END = "end"
+
+
+class EventMessage(_NodeMessage):
+    """Topic ``<prefix>/v1/<node_id>/event``; QoS 1. A confirmed camera detection's life cycle."""
+
+    channel: Literal["event"] = "event"
+    event_id: Identifier
+    phase: EventPhase
+    camera: Identifier
+    label: Identifier
+    score: float = Field(ge=0, le=1)
+    top_score: float = Field(ge=0, le=1)
+    box: tuple[float, float, float, float] = Field(description="ymin, xmin, ymax, xmax, normalised 0-1")
+    zones: list[Identifier] = Field(default_factory=list)
+    start: AwareDatetime
+    end: AwareDatetime | None = None
+    snapshot: str | None = Field(None, description="Topic of the JPEG snapshot, if one was sent")
+
+
+class ConfigMessage(_Strict):
+    """Topic ``<prefix>/v1/<node_id>/config``; hub to node, QoS 1, retained: the desired configuration."""
+
+    v: Literal[1] = CONTRACT_VERSION
+    node_id: Identifier
+    ts: AwareDatetime
+    version: str = Field(min_length=1, max_length=64)
+    config: dict[str, Any]
+
+
+class AckMessage(_Strict):
+    """Topic ``<prefix>/v1/<node_id>/ack``; hub to node, QoS 1.
+
+    Sequence ranges (inclusive) the hub has made durable. A node in end-to-end mode keeps a message in its
+    outbox until it is covered here, so that a broker crash between PUBACK and delivery loses nothing.
+    """
+
+    v: Literal[1] = CONTRACT_VERSION
+    node_id: Identifier
+    ts: AwareDatetime
+    ranges: list[tuple[Seq, Seq]] = Field(min_length=1, max_length=10_000)
+
+
+NODE_MESSAGES: dict[Channel, type[_NodeMessage]] = {
+    Channel.TELEMETRY: TelemetryMessage,
+    Channel.STATUS: StatusMessage,
+    Channel.EVENT: EventMessage,
+}
+
+
+def parse_message(channel: Channel, payload: bytes | str) -> _NodeMessage:
+    """Validate a node's payload for the channel it arrived on; raises ValidationError or ValueError."""
+    model = NODE_MESSAGES.get(channel)
+    if model is None:
+        raise ValueError(f"nodes do not publish on channel {channel.value!r}")
+    return model.model_validate_json(payload)
+
+
+def describe_error(exc: Exception) -> str:
+    """One line naming the field and the reason, for dead letters and logs."""
+    if isinstance(exc, ValidationError):
+        parts = []
+        for err in exc.errors()[:5]:
+            where = ".".join(str(p) for p in err["loc"]) or "payload"
+            parts.append(f"{where}: {err['msg']}")
+        more = exc.error_count() - 5
+        if more > 0:
+            parts.append(f"(+{more} more)")
+        return "; ".join(parts)
+    return str(exc)
