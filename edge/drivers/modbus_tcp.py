@@ -1,21 +1,225 @@
-"""Modbus TCP sensor driver (placeholder)."""
+"""Modbus TCP driver: one register value from a river-stage or rain-gauge data logger."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import inspect
+import math
+import struct
 from datetime import datetime
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+from pydantic import ConfigDict, Field, model_validator
+from pymodbus.client import AsyncModbusTcpClient
+from pymodbus.exceptions import ModbusException
 
 from edge.drivers.base import DriverConfig, DriverError, Sample, SensorDriver
 from edge.drivers.registry import register_driver
+from wire import Quality
+
+if TYPE_CHECKING:
+    from edge.config import SensorConfig
+
+DataType = Literal["int16", "uint16", "int32", "uint32", "float32", "float64"]
+Order = Literal["big", "little"]
+
+# struct code and register count of each data type.
+_LAYOUT: dict[str, tuple[str, int]] = {
+    "int16": ("h", 1),
+    "uint16": ("H", 1),
+    "int32": ("i", 2),
+    "uint32": ("I", 2),
+    "float32": ("f", 2),
+    "float64": ("d", 4),
+}
+
+_EXCEPTION_NAMES = {
+    1: "illegal function",
+    2: "illegal data address",
+    3: "illegal data value",
+    4: "server device failure",
+    5: "acknowledge",
+    6: "server device busy",
+    10: "gateway path unavailable",
+    11: "gateway target device failed to respond",
+}
+
+# pymodbus renamed `slave=` to `device_id=` in 3.9; pyproject allows both sides of that change.
+_UNIT_KW = (
+    "device_id" if "device_id" in inspect.signature(AsyncModbusTcpClient.read_holding_registers).parameters else "slave"
+)
 
 
 class ModbusTcpConfig(DriverConfig):
+    """Where the value lives on the logger and how to turn its registers into engineering units."""
+
+    model_config = ConfigDict(allow_inf_nan=False)
+
     type: Literal["modbus_tcp"] = "modbus_tcp"
-    host: str
-    port: int = 502
+    host: str = Field(min_length=1, description="Logger (or Modbus gateway) IP address or host name")
+    port: int = Field(502, ge=1, le=65535, description="Modbus TCP port")
+    unit_id: int = Field(1, ge=0, le=255, description="Modbus unit (device/slave) id; matters behind gateways")
+    address: int = Field(ge=0, le=65535, description="Zero-based address of the first register")
+    register_type: Literal["holding", "input"] = Field(
+        "holding", description="holding: function code 3; input: function code 4"
+    )
+    data_type: DataType = Field("uint16", description="How the register(s) encode the raw value")
+    word_order: Order = Field(
+        "big", description="32/64-bit values: big = most significant register first (Modbus convention)"
+    )
+    byte_order: Order = Field(
+        "big", description="Byte order inside each 16-bit register: big is standard, little is byte-swapped"
+    )
+    scale: float = Field(1.0, description="value = raw * scale + offset")
+    offset: float = Field(0.0, description="value = raw * scale + offset")
+    timeout_s: float = Field(3.0, gt=0, le=60, description="Limit on each connect and each request")
+    valid_min: float | None = Field(None, description="Values below this (after scaling) are marked suspect")
+    valid_max: float | None = Field(None, description="Values above this (after scaling) are marked suspect")
+    nodata: float | None = Field(
+        None, description="Raw value the logger sends for 'no reading' (e.g. -9999 or 65535); read as bad"
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> ModbusTcpConfig:
+        if self.valid_min is not None and self.valid_max is not None and self.valid_min >= self.valid_max:
+            raise ValueError(f"valid_min ({self.valid_min}) must be below valid_max ({self.valid_max})")
+        code, words = _LAYOUT[self.data_type]
+        if self.address + words - 1 > 65535:
+            raise ValueError(f"{self.data_type} at address {self.address} runs past register 65535")
+        if self.nodata is not None and code not in "fd":
+            # A nodata the data type cannot hold would never match, silently turning gaps into readings.
+            bits = 16 * words
+            low, high = (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1) if code.islower() else (0, 2**bits - 1)
+            if self.nodata != int(self.nodata) or not low <= self.nodata <= high:
+                raise ValueError(f"nodata {self.nodata} is not a possible {self.data_type} value")
+        return self
+
+
+def decode_registers(registers: list[int], data_type: str, word_order: str, byte_order: str) -> float:
+    """Raw value of ``registers`` as read off the wire, in the given type and orders."""
+    code, _ = _LAYOUT[data_type]
+    words = list(reversed(registers)) if word_order == "little" else registers
+    # Packing each register little-endian swaps its two bytes back for byte-swapped loggers.
+    raw = b"".join(struct.pack(">H" if byte_order == "big" else "<H", w) for w in words)
+    value = struct.unpack(">" + code, raw)[0]
+    return _shortest_float32(value) if code == "f" else value
+
+
+def _shortest_float32(x: float) -> float:
+    # Widening float32 to float64 invents digits (12.34 -> 12.340000152587891); keep what the logger meant.
+    if not math.isfinite(x):
+        return x
+    for digits in range(1, 10):
+        candidate = float(f"{x:.{digits}g}")
+        with contextlib.suppress(OverflowError):
+            if struct.pack(">f", candidate) == struct.pack(">f", x):
+                return candidate
+    return x
 
 
 @register_driver("modbus_tcp", ModbusTcpConfig)
 class ModbusTcpDriver(SensorDriver):
+    config: ModbusTcpConfig
+
+    def __init__(self, config: ModbusTcpConfig, sensor: SensorConfig) -> None:
+        super().__init__(config, sensor)
+        self._client: AsyncModbusTcpClient | None = None
+
+    def _where(self) -> str:
+        c = self.config
+        return f"modbus_tcp {c.host}:{c.port} unit {c.unit_id} {c.register_type} register {c.address}"
+
+    async def open(self) -> None:
+        await self._connect()
+
+    async def _connect(self) -> None:
+        self._drop()
+        c = self.config
+        client = AsyncModbusTcpClient(
+            c.host,
+            port=c.port,
+            # Our asyncio timeout is the one that fires, so every timeout takes the same path below.
+            timeout=c.timeout_s * 2,
+            # The agent owns retrying; pymodbus retries and background reconnects would stretch a tick.
+            retries=0,
+            reconnect_delay=0,
+        )
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        try:
+            async with asyncio.timeout(c.timeout_s):
+                connected = await client.connect()
+        except (TimeoutError, OSError, ModbusException):
+            connected = False
+        if not connected:
+            client.close()
+            # pymodbus only says "no"; a quick "no" is the peer or the network refusing, a slow one silence.
+            if loop.time() - started >= c.timeout_s * 0.9:
+                reason = f"no answer within {c.timeout_s} s"
+            else:
+                reason = "connection refused, host unreachable or name unknown"
+            raise DriverError(f"modbus_tcp {c.host}:{c.port}: cannot connect: {reason}")
+        self._client = client
+
+    def _drop(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    async def _request(self) -> list[int]:
+        c = self.config
+        client = self._client
+        assert client is not None
+        _, count = _LAYOUT[c.data_type]
+        call = client.read_holding_registers if c.register_type == "holding" else client.read_input_registers
+        try:
+            async with asyncio.timeout(c.timeout_s):
+                response = await call(c.address, count=count, **{_UNIT_KW: c.unit_id})
+        except TimeoutError:
+            if client.connected:
+                # Silence on a live-looking socket is usually a half-open link (NAT or logger reboot): start
+                # afresh on the next read rather than spend a second timeout on it now.
+                self._drop()
+            raise DriverError(f"{self._where()}: no response within {c.timeout_s} s") from None
+        except (ModbusException, OSError) as exc:
+            raise DriverError(f"{self._where()}: {exc}") from exc
+        if response.isError():
+            code = getattr(response, "exception_code", None)
+            name = _EXCEPTION_NAMES.get(code, "unknown exception") if code is not None else "error response"
+            raise DriverError(f"{self._where()}: Modbus exception {code} ({name})")
+        registers = list(response.registers)
+        if len(registers) < count:
+            raise DriverError(f"{self._where()}: got {len(registers)} registers, expected {count}")
+        return registers[:count]
+
     async def read(self, now: datetime) -> Sample:
-        raise DriverError("not implemented")
+        fresh = self._client is None or not self._client.connected
+        if fresh:
+            await self._connect()
+        try:
+            registers = await self._request()
+        except DriverError:
+            # The logger closed the session under us (restart, idle cut-off): one new connection usually
+            # recovers without losing the tick, at the cost of a second timeout at worst. Errors on a
+            # session still up are the logger's answer, so they are not retried.
+            if fresh or self._client is None or self._client.connected:
+                raise
+            await self._connect()
+            registers = await self._request()
+        return self._to_sample(registers)
+
+    def _to_sample(self, registers: list[int]) -> Sample:
+        c = self.config
+        raw = decode_registers(registers, c.data_type, c.word_order, c.byte_order)
+        # NaN/inf cannot go on the wire (Reading requires finite values), so they count as no reading.
+        if (c.nodata is not None and raw == c.nodata) or not math.isfinite(raw):
+            return Sample(value=None, quality=Quality.BAD)
+        value = raw * c.scale + c.offset
+        out_of_range = (c.valid_min is not None and value < c.valid_min) or (
+            c.valid_max is not None and value > c.valid_max
+        )
+        return Sample(value=value, quality=Quality.SUSPECT if out_of_range else Quality.GOOD)
+
+    async def close(self) -> None:
+        self._drop()

@@ -1,0 +1,286 @@
+"""The node's MQTT link: sends the outbox in order and removes what is confirmed.
+
+Each connection uses a fresh paho client, so nothing paho keeps in memory outlives a connection: after any
+reconnect the outbox is sent again from its oldest message, and the hub drops the duplicates by sequence number.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from pydantic import ValidationError
+
+from edge.config import Confirm, MqttSettings
+from edge.outbox import Outbox
+from wire import AckMessage, Topics
+
+log = logging.getLogger(__name__)
+
+
+class Link:
+    """Lifecycle: ``await run(stop)``; ``set_offline()`` to force the link down (tests, simulated link loss)."""
+
+    def __init__(
+        self,
+        node_id: str,
+        settings: MqttSettings,
+        outbox: Outbox,
+        *,
+        confirm: Confirm = Confirm.HUB,
+        confirm_timeout_s: float = 60.0,
+        max_unconfirmed: int = 20_000,
+        will_payload: Callable[[], bytes] | None = None,
+        on_config: Callable[[bytes], None] | None = None,
+        on_connected: Callable[[], None] | None = None,
+        goodbye_payload: Callable[[], bytes] | None = None,
+    ) -> None:
+        self.node_id = node_id
+        self.settings = settings
+        self.outbox = outbox
+        self.topics = Topics(settings.prefix)
+        self.confirm = confirm
+        self.confirm_timeout_s = confirm_timeout_s
+        self.max_unconfirmed = max_unconfirmed
+        self.will_payload = will_payload
+        self.on_config = on_config
+        self.on_connected = on_connected
+        self.goodbye_payload = goodbye_payload
+        self.connected = False
+        self.last_error: str | None = None
+        self.counters = {"connects": 0, "sent": 0, "confirmed": 0, "resends": 0, "refused": 0, "bad_acks": 0}
+        self._offline = False
+        self._client: mqtt.Client | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wake = asyncio.Event()
+        self._events: list[tuple[str, Any]] = []  # filled from paho's thread, drained on the loop
+
+    # -- control ------------------------------------------------------------------------------------------
+    def set_offline(self, offline: bool) -> None:
+        self._offline = offline
+        self.kick()
+
+    def kick(self) -> None:
+        """Wake the sender (new message in the outbox)."""
+        self._wake.set()
+
+    def publish_now(self, topic: str, payload: bytes, qos: int = 1, retain: bool = False) -> bool:
+        """Send outside the outbox (latest-wins data such as status); False when not connected."""
+        client = self._client
+        if client is None or not self.connected:
+            return False
+        return client.publish(topic, payload, qos=qos, retain=retain).rc == mqtt.MQTT_ERR_SUCCESS
+
+    # -- paho callbacks (paho's thread) -------------------------------------------------------------------
+    def _post(self, kind: str, value: Any) -> None:
+        self._events.append((kind, value))  # list.append is atomic under the GIL
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._wake.set)
+
+    def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, rc: Any, props: Any) -> None:
+        self._post("connack", rc)
+
+    def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, rc: Any, props: Any) -> None:
+        self._post("disconnect", rc)
+
+    def _on_publish(self, client: mqtt.Client, userdata: Any, mid: int, rc: Any, props: Any) -> None:
+        self._post("puback", (mid, rc))
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        self._post("message", (msg.topic, msg.payload))
+
+    # -- the connection loop ------------------------------------------------------------------------------
+    def _new_client(self) -> mqtt.Client:
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=self.node_id,
+            protocol=MQTTProtocolVersion.MQTTv5,
+            reconnect_on_failure=False,
+        )
+        client.max_inflight_messages_set(self.settings.window)
+        client.max_queued_messages_set(0)
+        if self.will_payload is not None:
+            client.will_set(self.topics.status(self.node_id), self.will_payload(), qos=1, retain=True)
+        if self.settings.username:
+            password = None
+            if self.settings.password_file:
+                password = self.settings.password_file.read_text(encoding="utf-8").strip()
+            client.username_pw_set(self.settings.username, password)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_publish = self._on_publish
+        client.on_message = self._on_message
+        return client
+
+    async def run(self, stop: asyncio.Event) -> None:
+        self._loop = asyncio.get_running_loop()
+        delay = self.settings.reconnect_min_s
+        stop_waiter = asyncio.ensure_future(stop.wait())
+        try:
+            while not stop.is_set():
+                if self._offline:
+                    await self._idle(stop_waiter, 1.0)
+                    continue
+                ok = await self._one_connection(stop, stop_waiter)
+                if stop.is_set():
+                    break
+                delay = self.settings.reconnect_min_s if ok else min(delay * 2, self.settings.reconnect_max_s)
+                await self._idle(stop_waiter, delay * random.uniform(0.8, 1.2))
+        finally:
+            stop_waiter.cancel()
+
+    async def _idle(self, stop_waiter: asyncio.Future[Any], seconds: float) -> None:
+        self._wake.clear()
+        wake = asyncio.ensure_future(self._wake.wait())
+        await asyncio.wait({stop_waiter, wake}, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        wake.cancel()
+
+    async def _one_connection(self, stop: asyncio.Event, stop_waiter: asyncio.Future[Any]) -> bool:
+        """Connect, pump the outbox until the connection ends; True if it got as far as CONNACK."""
+        client = self._new_client()
+        self._events.clear()
+        try:
+            await asyncio.wait_for(
+                asyncio.to_thread(client.connect, self.settings.host, self.settings.port, self.settings.keepalive_s),
+                timeout=10,
+            )
+        except (OSError, TimeoutError, mqtt.WebsocketConnectionError) as exc:
+            self.last_error = f"connect to {self.settings.host}:{self.settings.port} failed: {exc}"
+            log.debug(self.last_error)
+            return False
+        client.loop_start()
+        self._client = client
+        got_connack = False
+        try:
+            got_connack = await self._pump(client, stop, stop_waiter)
+        finally:
+            self.connected = False
+            self._client = None
+            if stop.is_set() and got_connack:
+                self._say_goodbye(client)
+            with contextlib.suppress(Exception):
+                client.disconnect()
+            await asyncio.to_thread(client.loop_stop)
+        return got_connack
+
+    def _say_goodbye(self, client: mqtt.Client) -> None:
+        if self.goodbye_payload is not None:
+            info = client.publish(self.topics.status(self.node_id), self.goodbye_payload(), qos=1, retain=True)
+            with contextlib.suppress(Exception):
+                info.wait_for_publish(timeout=2)
+
+    async def _pump(self, client: mqtt.Client, stop: asyncio.Event, stop_waiter: asyncio.Future[Any]) -> bool:
+        inflight: dict[int, int] = {}  # paho mid -> seq, waiting for PUBACK
+        unconfirmed: OrderedDict[int, float] = OrderedDict()  # seq -> sent time, waiting for the hub's ack
+        cursor = 0  # highest seq sent on this connection
+        resend_after = self.confirm_timeout_s
+        got_connack = False
+        connack_deadline = time.monotonic() + 15
+        while not stop.is_set() and not self._offline:
+            to_remove: list[int] = []
+            ranges: list[tuple[int, int]] = []
+            events, self._events = self._events, []
+            for kind, value in events:
+                if kind == "connack":
+                    if value.is_failure:
+                        self.last_error = f"broker refused the connection: {value}"
+                        return False
+                    got_connack = True
+                    self.connected = True
+                    self.counters["connects"] += 1
+                    client.subscribe(
+                        [(self.topics.config(self.node_id), 1), (self.topics.ack(self.node_id), 1)]
+                    )
+                    if self.on_connected is not None:
+                        self.on_connected()
+                elif kind == "disconnect":
+                    self.last_error = f"disconnected: {value}"
+                    return got_connack
+                elif kind == "puback":
+                    mid, rc = value
+                    seq = inflight.pop(mid, None)
+                    if seq is None:
+                        continue
+                    if rc.is_failure:
+                        # Kept in the outbox; it goes again after the next reconnect.
+                        self.counters["refused"] += 1
+                        self.last_error = f"broker refused message {seq}: {rc}"
+                    elif self.confirm is Confirm.BROKER:
+                        to_remove.append(seq)
+                    else:
+                        unconfirmed[seq] = time.monotonic()
+                elif kind == "message":
+                    ranges.extend(self._handle_incoming(*value))
+            if to_remove:
+                self.counters["confirmed"] += self.outbox.remove(to_remove)
+            if ranges:
+                self.counters["confirmed"] += self.outbox.remove_ranges(ranges)
+                for lo, hi in ranges:
+                    for seq in [s for s in unconfirmed if lo <= s <= hi]:
+                        del unconfirmed[seq]
+                resend_after = self.confirm_timeout_s
+            if not got_connack:
+                if time.monotonic() > connack_deadline:
+                    self.last_error = "no CONNACK from the broker within 15 s"
+                    return False
+            else:
+                if unconfirmed and not inflight:
+                    oldest = next(iter(unconfirmed.values()))
+                    if time.monotonic() - oldest > resend_after:
+                        # The hub has not confirmed: the broker may have lost them. Send again from the start,
+                        # backing off so a hub that is merely down does not fill the broker with copies.
+                        self.counters["resends"] += len(unconfirmed)
+                        unconfirmed.clear()
+                        cursor = 0
+                        resend_after = min(resend_after * 2, 3600)
+                cursor = self._fill(client, inflight, unconfirmed, cursor)
+            self._wake.clear()
+            if self._events:
+                continue
+            wake = asyncio.ensure_future(self._wake.wait())
+            await asyncio.wait({stop_waiter, wake}, timeout=1.0, return_when=asyncio.FIRST_COMPLETED)
+            wake.cancel()
+        return got_connack
+
+    def _fill(
+        self, client: mqtt.Client, inflight: dict[int, int], unconfirmed: OrderedDict[int, float], cursor: int
+    ) -> int:
+        room = self.settings.window - len(inflight)
+        if self.confirm is Confirm.HUB:
+            room = min(room, self.max_unconfirmed - len(unconfirmed) - len(inflight))
+        if room <= 0:
+            return cursor
+        for row in self.outbox.after(cursor, room):
+            info = client.publish(row.topic, row.payload, qos=row.qos, retain=row.retain)
+            if info.rc != mqtt.MQTT_ERR_SUCCESS:
+                self.last_error = f"publish failed: {mqtt.error_string(info.rc)}"
+                break
+            inflight[info.mid] = row.seq
+            cursor = row.seq
+            self.counters["sent"] += 1
+        return cursor
+
+    def _handle_incoming(self, topic: str, payload: bytes) -> list[tuple[int, int]]:
+        if topic == self.topics.ack(self.node_id):
+            try:
+                ack = AckMessage.model_validate_json(payload)
+            except ValidationError as exc:
+                self.counters["bad_acks"] += 1
+                self.last_error = f"bad ack from hub: {exc.error_count()} errors"
+                return []
+            return [(lo, hi) for lo, hi in ack.ranges]
+        if topic == self.topics.config(self.node_id) and self.on_config is not None:
+            try:
+                self.on_config(payload)
+            except Exception as exc:  # a bad config must never take the link down
+                self.last_error = f"config handler failed: {exc}"
+                log.exception("config handler failed")
+        return []

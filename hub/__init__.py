@@ -1,0 +1,1 @@
+"""The central hub: MQTT ingest, InfluxDB store, device registry, health and metrics."""

@@ -1,0 +1,111 @@
+"""The hub config schema (YAML)."""
+
+from __future__ import annotations
+
+import os
+from enum import StrEnum
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from iocgw.configfile import load_yaml_model
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Secret(_Section):
+    """A secret read from an environment variable or a file, never written inline in a config file."""
+
+    env: str | None = None
+    file: Path | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Secret:
+        if (self.env is None) == (self.file is None):
+            raise ValueError("give exactly one of env or file")
+        return self
+
+    def read(self) -> str:
+        if self.env is not None:
+            value = os.environ.get(self.env)
+            if value is None:
+                raise ValueError(f"environment variable {self.env} is not set")
+            return value
+        assert self.file is not None
+        return self.file.read_text(encoding="utf-8").strip()
+
+
+class HubMqtt(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(1883, ge=1, le=65535)
+    prefix: str = "iocgw"
+    client_id: str = Field("iocgw-hub-1", description="Fixed, so the broker keeps this hub's session while it is away")
+    shared_group: str | None = Field(None, description="MQTT v5 shared-subscription group, to split load over hubs")
+    session_expiry_s: int = Field(7 * 86_400, ge=0, description="How long the broker queues for this hub while away")
+    receive_maximum: int = Field(
+        4000, ge=10, le=65_535, description="Unacknowledged messages the broker may have in flight to this hub"
+    )
+    keepalive_s: int = Field(30, ge=5)
+    username: str | None = None
+    password: Secret | None = None
+
+
+class InfluxApi(StrEnum):
+    V1 = "v1"
+    V2 = "v2"
+    V3 = "v3"
+
+
+class HubInflux(_Section):
+    url: str = "http://127.0.0.1:8086"
+    api: InfluxApi = Field(InfluxApi.V1, description="v1 /write (InfluxDB 1.x, 2.x via DBRP, 3.x); v2; v3 write_lp")
+    database: str = Field("iocgw", description="v1 and v3 database")
+    retention_policy: str | None = None
+    org: str | None = Field(None, description="v2 organisation")
+    bucket: str | None = Field(None, description="v2 bucket")
+    token: Secret | None = None
+    create_database: bool = Field(True, description="v1 only: CREATE DATABASE at start when missing")
+    timeout_s: float = Field(10.0, gt=0)
+    gzip: bool = True
+
+    @model_validator(mode="after")
+    def _v2_needs(self) -> HubInflux:
+        if self.api is InfluxApi.V2 and not (self.org and self.bucket):
+            raise ValueError("api v2 needs org and bucket")
+        return self
+
+
+class HubBatch(_Section):
+    max_lines: int = Field(5000, ge=1, le=100_000, description="Lines per InfluxDB write")
+    max_delay_s: float = Field(0.25, gt=0, le=60, description="Longest a reading waits for its batch")
+    queue_batches: int = Field(2, ge=1, le=64, description="Batches waiting for the writer before ingest pauses")
+    retry_budget_s: float = Field(5.0, ge=0, description="Retrying one batch this long before spooling it")
+
+
+class HubRegistry(_Section):
+    seed_files: list[str] = Field(default_factory=list, description="Globs of node config files to register")
+    accept_unknown_nodes: bool = Field(
+        False, description="If false, messages from unregistered nodes are dead-lettered"
+    )
+    offline_after_s: float = Field(300.0, gt=0, description="A node silent this long is shown offline")
+
+
+class HubHttp(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+
+
+class HubConfig(_Section):
+    data_dir: Path = Field(Path("hub-data"), description="hub.db (registry, dead letters, spool, dedupe state)")
+    max_payload_bytes: int = Field(256 * 1024, ge=1024)
+    mqtt: HubMqtt = HubMqtt()
+    influx: HubInflux = HubInflux()
+    batch: HubBatch = HubBatch()
+    registry: HubRegistry = HubRegistry()
+    http: HubHttp = HubHttp()
+
+
+def load_hub_config(path: Path | str) -> HubConfig:
+    return load_yaml_model(path, HubConfig)

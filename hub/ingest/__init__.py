@@ -1,0 +1,1 @@
+"""MQTT ingest: consume with manual acknowledgement, validate, drop duplicates, batch for the store."""

@@ -1,0 +1,300 @@
+"""The ingest pipeline: MQTT in (manual ack) -> batches -> InfluxDB or spool -> ack to broker and nodes.
+
+Two threads: paho's network thread validates and batches; the writer thread makes each batch durable and only
+then acknowledges its messages. While the writer is behind, the batch queue fills, the network thread blocks, and
+the broker stops sending once this hub's receive-maximum of unacknowledged messages is reached: back-pressure
+all the way to the broker's (bounded, persistent) queue instead of an unbounded queue here.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.subscribeoptions import SubscribeOptions
+
+from hub.config import HubConfig
+from hub.ingest.dedupe import to_ranges
+from hub.ingest.processor import Batch, Processor
+from hub.metrics import Metrics
+from hub.store.influx import InfluxWriter, Outcome
+from hub.store.state import DeadLetter, HubState
+from wire import AckMessage, Channel, Topics
+from wire.topics import shared
+
+log = logging.getLogger(__name__)
+
+
+class IngestPipeline:
+    """Lifecycle: ``start()``, then ``stop()`` (flushes what it holds). Health in ``metrics`` and ``health()``."""
+
+    def __init__(self, config: HubConfig, state: HubState, metrics: Metrics) -> None:
+        self.config = config
+        self.state = state
+        self.metrics = metrics
+        self.topics = Topics(config.mqtt.prefix)
+        self.processor = Processor(
+            self.topics,
+            state.known_nodes(),
+            accept_unknown_nodes=config.registry.accept_unknown_nodes,
+            max_payload_bytes=config.max_payload_bytes,
+            dedupe_state=state.load_dedupe(),
+        )
+        self.writer = InfluxWriter(config.influx)
+        self._batch = Batch()
+        self._lock = threading.Lock()
+        self._queue: queue.Queue[Batch] = queue.Queue(maxsize=config.batch.queue_batches)
+        self._generation = 0
+        self._stopping = threading.Event()
+        self._writer_thread = threading.Thread(target=self._writer_loop, name="hub-writer", daemon=True)
+        self._spool_retry_at = 0.0
+        self._spool_backoff = 0.5
+        self.connected = False
+        self.last_error: str | None = None
+        self.last_flush = time.time()
+        spool_batches, spool_lines = state.spool_depth()
+        self._spool_batches = spool_batches
+        self._spool_lines = spool_lines
+        metrics.gauges["spool_lines"] = lambda: float(self._spool_lines)
+        metrics.gauges["spool_batches"] = lambda: float(self._spool_batches)
+        metrics.gauges["mqtt_connected"] = lambda: float(self.connected)
+        self.client = self._make_client()
+
+    # -- MQTT ---------------------------------------------------------------------------------------------
+    def _make_client(self) -> mqtt.Client:
+        m = self.config.mqtt
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id=m.client_id, protocol=MQTTProtocolVersion.MQTTv5, manual_ack=True
+        )
+        if m.username:
+            client.username_pw_set(m.username, m.password.read() if m.password else None)
+        client.reconnect_delay_set(0.2, 10)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        return client
+
+    def _connect_properties(self) -> Properties:
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = self.config.mqtt.session_expiry_s
+        props.ReceiveMaximum = self.config.mqtt.receive_maximum
+        return props
+
+    def subscriptions(self) -> list[str]:
+        group = self.config.mqtt.shared_group
+        load = [self.topics.all_of(Channel.TELEMETRY), self.topics.all_of(Channel.EVENT)]
+        if group:
+            load = [shared(group, t) for t in load]
+        # Retained messages never reach shared subscriptions, so every hub reads statuses itself.
+        return [*load, self.topics.all_of(Channel.STATUS)]
+
+    def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, rc: Any, props: Any) -> None:
+        if rc.is_failure:
+            self.last_error = f"broker refused the hub: {rc}"
+            log.error(self.last_error)
+            return
+        with self._lock:
+            # Message ids of an earlier connection mean nothing on this one; the broker resends those.
+            self._generation += 1
+        self.connected = True
+        client.subscribe([(t, SubscribeOptions(qos=1)) for t in self.subscriptions()])
+        log.info(
+            "hub connected to %s:%s (session present: %s)",
+            self.config.mqtt.host,
+            self.config.mqtt.port,
+            flags.session_present,
+        )
+
+    def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, rc: Any, props: Any) -> None:
+        self.connected = False
+        if not self._stopping.is_set():
+            self.last_error = f"disconnected from broker: {rc}"
+            log.warning(self.last_error)
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        full: Batch | None = None
+        with self._lock:
+            batch = self._batch
+            try:
+                self.processor.handle(msg.topic, msg.payload, batch)
+            except Exception as exc:  # a bug must not stop ingest: keep the message as a dead letter
+                log.exception("processing failed")
+                batch.dead_letters.append(DeadLetter(msg.topic, f"internal error: {exc!r}", msg.payload, time.time()))
+            if msg.qos > 0:
+                batch.mids.append((self._generation, msg.mid))
+            if (
+                len(batch.lines) >= self.config.batch.max_lines
+                or len(batch.mids) >= self.config.mqtt.receive_maximum // 2
+            ):
+                full, self._batch = batch, Batch()
+        if full is not None:
+            self._queue.put(full)  # blocks while the writer is behind: back-pressure
+
+    # -- writer -------------------------------------------------------------------------------------------
+    def _take_if_due(self) -> Batch | None:
+        with self._lock:
+            b = self._batch
+            if b.messages and time.monotonic() - b.created >= self.config.batch.max_delay_s:
+                self._batch = Batch()
+                return b
+        return None
+
+    def _writer_loop(self) -> None:
+        linger = self.config.batch.max_delay_s
+        while True:
+            try:
+                batch: Batch | None = self._queue.get(timeout=min(linger, 0.05))
+            except queue.Empty:
+                batch = self._take_if_due()
+            if batch is None:
+                if self._stopping.is_set() and self._queue.empty():
+                    final = self._take_now()
+                    if final is not None:
+                        self._flush(final)
+                    return
+                if self._spool_batches:
+                    self._drain_spool()
+                continue
+            self._flush(batch)
+
+    def _take_now(self) -> Batch | None:
+        with self._lock:
+            b, self._batch = self._batch, Batch()
+        return b if b.messages else None
+
+    def _drain_spool(self) -> None:
+        if time.monotonic() < self._spool_retry_at:
+            return
+        while self._spool_batches:
+            head = self.state.spool_head()
+            if head is None:
+                self._spool_batches = self._spool_lines = 0
+                return
+            spool_id, body, n = head
+            t0 = time.monotonic()
+            result = self.writer.write_once(body)
+            if result.outcome is Outcome.UNAVAILABLE:
+                self.metrics.inc("influx_errors")
+                self.last_error = f"InfluxDB unavailable: {result.status or ''} {result.detail}".strip()
+                wait = result.retry_after_s if result.retry_after_s is not None else self._spool_backoff
+                self._spool_retry_at = time.monotonic() + wait
+                self._spool_backoff = min(self._spool_backoff * 2, 30.0)
+                return
+            self.metrics.write_latency.observe(time.monotonic() - t0)
+            if result.outcome is Outcome.REJECTED:
+                self.state.persist(
+                    dead_letters=[
+                        DeadLetter("influx:spool", f"HTTP {result.status}: {result.detail}", body, time.time())
+                    ],
+                    seen={},
+                    statuses={},
+                    sensor_values={},
+                    dedupe={},
+                )
+                self.metrics.inc("dead_letters")
+            else:
+                self.metrics.inc("points_written", n)
+            self.state.spool_pop(spool_id)
+            self._spool_batches -= 1
+            self._spool_lines -= n
+            self._spool_backoff = 0.5
+
+    def _flush(self, batch: Batch) -> None:
+        spool_body: bytes | None = None
+        dead = list(batch.dead_letters)
+        written = 0
+        if batch.lines:
+            body = ("\n".join(batch.lines) + "\n").encode()
+            if self._spool_batches:
+                self._drain_spool()
+            if self._spool_batches:
+                spool_body = body  # keep order: nothing jumps the spool
+            else:
+                t0 = time.monotonic()
+                result = self.writer.write(body, self.config.batch.retry_budget_s)
+                if result.outcome is Outcome.WRITTEN:
+                    self.metrics.write_latency.observe(time.monotonic() - t0)
+                    written = len(batch.lines)
+                elif result.outcome is Outcome.REJECTED:
+                    dead.append(DeadLetter("influx:write", f"HTTP {result.status}: {result.detail}", body, time.time()))
+                    self.last_error = f"InfluxDB rejected a batch: {result.detail}"
+                else:
+                    self.metrics.inc("influx_errors")
+                    self.last_error = f"InfluxDB unavailable: {result.status or ''} {result.detail}".strip()
+                    spool_body = body
+                    self._spool_retry_at = time.monotonic() + self._spool_backoff
+        self.state.persist(
+            dead_letters=dead,
+            seen=batch.seen,
+            statuses=batch.statuses,
+            sensor_values=batch.sensor_values,
+            dedupe=self.processor.dedupe_state(batch.dedupe_dirty),
+            spool_body=spool_body,
+            spool_lines=len(batch.lines) if spool_body is not None else 0,
+        )
+        if spool_body is not None:
+            self._spool_batches += 1
+            self._spool_lines += len(batch.lines)
+            self.metrics.inc("points_spooled", len(batch.lines))
+        # Durable now: acknowledge to the broker, then tell nodes what they may forget.
+        generation = self._generation
+        for gen, mid in batch.mids:
+            if gen == generation:
+                self.client.ack(mid, 1)
+        self._ack_nodes(batch)
+        now_ms = time.time() * 1000
+        for ts in batch.device_ts_ms:
+            self.metrics.ingest_delay.observe(max(0.0, (now_ms - ts) / 1000))
+        m = self.metrics
+        m.inc("points_written", written)
+        m.inc("dead_letters", len(dead))
+        m.inc("duplicates", batch.duplicates)
+        m.inc("readings_received", batch.readings)
+        m.inc("messages_received", batch.messages)
+        m.inc("future_timestamps", batch.future_ts)
+        m.inc("batches_flushed")
+        self.last_flush = time.time()
+
+    def _ack_nodes(self, batch: Batch) -> None:
+        if not self.connected:
+            return  # nodes resend after their confirm timeout; the duplicates are dropped
+        now = datetime.now(UTC)
+        for node_id, seqs in batch.node_seqs.items():
+            ranges = to_ranges(seqs)
+            for i in range(0, len(ranges), 10_000):
+                ack = AckMessage(node_id=node_id, ts=now, ranges=ranges[i : i + 10_000])
+                self.client.publish(self.topics.ack(node_id), ack.model_dump_json().encode(), qos=1)
+                self.metrics.inc("acks_sent")
+
+    # -- lifecycle ----------------------------------------------------------------------------------------
+    def start(self) -> None:
+        m = self.config.mqtt
+        self._writer_thread.start()
+        self.client.connect_async(
+            m.host, m.port, m.keepalive_s, clean_start=False, properties=self._connect_properties()
+        )
+        self.client.loop_start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._writer_thread.join(timeout=60)
+        self.client.disconnect()
+        self.client.loop_stop()
+        self.writer.close()
+
+    def health(self) -> dict[str, object]:
+        return {
+            "mqtt_connected": self.connected,
+            "spool_batches": self._spool_batches,
+            "spool_lines": self._spool_lines,
+            "last_flush_age_s": round(time.time() - self.last_flush, 3),
+            "last_error": self.last_error,
+        }

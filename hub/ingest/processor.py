@@ -1,0 +1,170 @@
+"""Turning one MQTT message into what the store needs: points, registry updates, dead letters, acks.
+
+Pure with respect to I/O: it fills a Batch, and the writer makes the batch durable.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from pydantic import ValidationError
+
+from hub.ingest.dedupe import SeqTracker
+from hub.store.line_protocol import line
+from hub.store.state import DeadLetter, NodeInfo
+from wire import Channel, EventMessage, StatusMessage, TelemetryMessage, Topics
+from wire.messages import describe_error, parse_message, to_epoch_ms
+
+FUTURE_TOLERANCE_MS = 5 * 60 * 1000
+
+
+@dataclass
+class Batch:
+    """Everything received since the last flush. Acknowledged to the broker only once durable."""
+
+    created: float = field(default_factory=time.monotonic)
+    lines: list[str] = field(default_factory=list)
+    mids: list[tuple[int, int]] = field(default_factory=list)  # (connection generation, mid)
+    node_seqs: dict[str, list[int]] = field(default_factory=dict)  # for the end-to-end acks to nodes
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+    seen: dict[str, float] = field(default_factory=dict)
+    statuses: dict[str, tuple[str, str]] = field(default_factory=dict)
+    sensor_values: dict[tuple[str, str], tuple[float, float]] = field(default_factory=dict)
+    dedupe_dirty: set[str] = field(default_factory=set)
+    device_ts_ms: list[int] = field(default_factory=list)  # oldest reading per message, for latency metrics
+    messages: int = 0
+    readings: int = 0
+    duplicates: int = 0
+    future_ts: int = 0
+
+
+class Processor:
+    """Validates and converts messages; keeps the dedupe trackers. Used from the MQTT thread only."""
+
+    def __init__(
+        self,
+        topics: Topics,
+        nodes: dict[str, NodeInfo],
+        *,
+        accept_unknown_nodes: bool = False,
+        max_payload_bytes: int = 256 * 1024,
+        dedupe_state: dict[str, tuple[int, list[int]]] | None = None,
+    ) -> None:
+        self.topics = topics
+        self.nodes = nodes
+        self.accept_unknown_nodes = accept_unknown_nodes
+        self.max_payload_bytes = max_payload_bytes
+        self.trackers: dict[str, SeqTracker] = {
+            node: SeqTracker(floor, recent) for node, (floor, recent) in (dedupe_state or {}).items()
+        }
+        self._sensor_index = {
+            node_id: {sid: quantity for sid, quantity, _ in info.sensors} for node_id, info in nodes.items()
+        }
+
+    def dedupe_state(self, node_ids: set[str]) -> dict[str, tuple[int, list[int]]]:
+        return {n: self.trackers[n].state() for n in node_ids if n in self.trackers}
+
+    def _dead(self, batch: Batch, topic: str, payload: bytes, reason: str) -> None:
+        batch.dead_letters.append(DeadLetter(topic, reason, payload, time.time()))
+
+    def handle(self, topic: str, payload: bytes, batch: Batch) -> None:
+        """Put one message into ``batch``; never raises for bad input."""
+        batch.messages += 1
+        if len(payload) > self.max_payload_bytes:
+            self._dead(batch, topic, payload, f"payload of {len(payload)} bytes exceeds {self.max_payload_bytes}")
+            return
+        try:
+            parts = self.topics.parse(topic)
+            if parts.channel in (Channel.CONFIG, Channel.ACK):
+                return  # our own messages to nodes, seen through a wide subscription
+            if parts.channel is Channel.SNAPSHOT:
+                return  # JPEG bodies are handled by the camera pipeline, not the time-series store
+            msg = parse_message(parts.channel, payload)
+        except (ValidationError, ValueError) as exc:
+            self._dead(batch, topic, payload, describe_error(exc))
+            return
+        if msg.node_id != parts.node_id:
+            self._dead(batch, topic, payload, f"node_id {msg.node_id!r} does not match topic node {parts.node_id!r}")
+            return
+        node = self.nodes.get(msg.node_id)
+        if node is None and not self.accept_unknown_nodes:
+            self._dead(batch, topic, payload, f"unknown node {msg.node_id!r}: not in the hub's registry")
+            batch.node_seqs.setdefault(msg.node_id, []).append(msg.seq)
+            return
+        tracker = self.trackers.get(msg.node_id)
+        if tracker is None:
+            tracker = self.trackers[msg.node_id] = SeqTracker()
+        batch.node_seqs.setdefault(msg.node_id, []).append(msg.seq)
+        if not tracker.add(msg.seq):
+            batch.duplicates += 1
+            return
+        batch.dedupe_dirty.add(msg.node_id)
+        batch.seen[msg.node_id] = time.time()
+        admin = node.admin_code if node and node.admin_code else ""
+        if isinstance(msg, TelemetryMessage):
+            self._telemetry(msg, admin, topic, payload, batch)
+        elif isinstance(msg, StatusMessage):
+            self._status(msg, admin, batch)
+        elif isinstance(msg, EventMessage):
+            self._event(msg, admin, batch)
+
+    def _telemetry(self, msg: TelemetryMessage, admin: str, topic: str, payload: bytes, batch: Batch) -> None:
+        known = self._sensor_index.get(msg.node_id)
+        msg_ms = to_epoch_ms(msg.ts)
+        oldest = msg_ms
+        now_ms = int(time.time() * 1000)
+        for i, r in enumerate(msg.readings):
+            if known is not None and not self.accept_unknown_nodes:
+                quantity = known.get(r.sensor_id)
+                if quantity is None:
+                    self._dead(batch, topic, payload, f"readings.{i}: unknown sensor {r.sensor_id!r} of {msg.node_id}")
+                    continue
+                if quantity != r.quantity.value:
+                    self._dead(
+                        batch,
+                        topic,
+                        payload,
+                        f"readings.{i}: sensor {r.sensor_id!r} is registered as {quantity}, not {r.quantity.value}",
+                    )
+                    continue
+            ts_ms = to_epoch_ms(r.ts) if r.ts is not None else msg_ms
+            oldest = min(oldest, ts_ms)
+            if ts_ms - now_ms > FUTURE_TOLERANCE_MS:
+                batch.future_ts += 1
+            batch.lines.append(
+                line(
+                    r.quantity.value,
+                    {"admin_code": admin, "node_id": msg.node_id, "sensor_id": r.sensor_id},
+                    {"value": r.value, "quality": r.quality.value, "seq": msg.seq},
+                    ts_ms,
+                )
+            )
+            batch.sensor_values[(msg.node_id, r.sensor_id)] = (ts_ms / 1000, r.value)
+            batch.readings += 1
+        batch.device_ts_ms.append(oldest)
+
+    def _status(self, msg: StatusMessage, admin: str, batch: Batch) -> None:
+        fields: dict[str, float | int | bool | str] = {"state": msg.state.value, "seq": msg.seq}
+        for name in ("uptime_s", "disk_free_bytes", "outbox_depth", "outbox_dropped"):
+            value = getattr(msg, name)
+            if value is not None:
+                fields[name] = float(value)
+        for name, value in msg.extra.items():
+            fields[f"x_{name}"] = float(value)
+        batch.lines.append(
+            line("node_status", {"admin_code": admin, "node_id": msg.node_id}, fields, to_epoch_ms(msg.ts))
+        )
+        batch.statuses[msg.node_id] = (msg.state.value, msg.model_dump_json(exclude_none=True))
+
+    def _event(self, msg: EventMessage, admin: str, batch: Batch) -> None:
+        tags = {"admin_code": admin, "node_id": msg.node_id, "camera": msg.camera, "label": msg.label}
+        fields: dict[str, float | int | bool | str] = {
+            "event_id": msg.event_id,
+            "phase": msg.phase.value,
+            "score": msg.score,
+            "top_score": msg.top_score,
+            "zones": ",".join(msg.zones),
+            "seq": msg.seq,
+        }
+        batch.lines.append(line("camera_event", tags, fields, to_epoch_ms(msg.ts)))

@@ -1,0 +1,177 @@
+"""The hub's SQLite file: device registry, dead letters, spool of unwritten batches, dedupe state."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from iocgw.sqlite import open_db, transaction
+
+SCHEMA = [
+    """CREATE TABLE IF NOT EXISTS nodes (
+        node_id TEXT PRIMARY KEY, name TEXT, admin_code TEXT, lat REAL, lon REAL,
+        registered INTEGER NOT NULL DEFAULT 1, last_seen REAL, state TEXT, last_status TEXT)""",
+    """CREATE TABLE IF NOT EXISTS sensors (
+        node_id TEXT NOT NULL, sensor_id TEXT NOT NULL, quantity TEXT, interval_s REAL,
+        last_seen REAL, last_value REAL, PRIMARY KEY (node_id, sensor_id))""",
+    """CREATE TABLE IF NOT EXISTS dead_letters (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, received REAL NOT NULL, topic TEXT NOT NULL,
+        reason TEXT NOT NULL, payload BLOB, payload_size INTEGER NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS spool (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, created REAL NOT NULL, lines INTEGER NOT NULL, body BLOB NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS dedupe (node_id TEXT PRIMARY KEY, floor INTEGER NOT NULL, recent TEXT NOT NULL)""",
+]
+
+DEAD_LETTER_KEEP_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    topic: str
+    reason: str
+    payload: bytes
+    received: float
+
+
+@dataclass(frozen=True)
+class NodeInfo:
+    node_id: str
+    name: str = ""
+    admin_code: str | None = None
+    lat: float | None = None
+    lon: float | None = None
+    sensors: tuple[tuple[str, str, float], ...] = ()  # (sensor_id, quantity, interval_s)
+
+
+class HubState:
+    """Used from one thread at a time (the writer), except the read-only queries the API makes."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.db = open_db(path, synchronous="NORMAL")
+        for stmt in SCHEMA:
+            self.db.conn.execute(stmt)
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        return self.db.conn
+
+    # -- registry -----------------------------------------------------------------------------------------
+    def register(self, nodes: Iterable[NodeInfo]) -> int:
+        n = 0
+        with transaction(self.db) as c:
+            for node in nodes:
+                c.execute(
+                    "INSERT INTO nodes (node_id, name, admin_code, lat, lon, registered) VALUES (?, ?, ?, ?, ?, 1) "
+                    "ON CONFLICT(node_id) DO UPDATE SET name=excluded.name, admin_code=excluded.admin_code, "
+                    "lat=excluded.lat, lon=excluded.lon, registered=1",
+                    (node.node_id, node.name, node.admin_code, node.lat, node.lon),
+                )
+                for sensor_id, quantity, interval_s in node.sensors:
+                    c.execute(
+                        "INSERT INTO sensors (node_id, sensor_id, quantity, interval_s) VALUES (?, ?, ?, ?) "
+                        "ON CONFLICT(node_id, sensor_id) DO UPDATE SET quantity=excluded.quantity, "
+                        "interval_s=excluded.interval_s",
+                        (node.node_id, sensor_id, quantity, interval_s),
+                    )
+                n += 1
+        return n
+
+    def known_nodes(self) -> dict[str, NodeInfo]:
+        sensors: dict[str, list[tuple[str, str, float]]] = {}
+        for node_id, sensor_id, quantity, interval_s in self.conn.execute(
+            "SELECT node_id, sensor_id, quantity, interval_s FROM sensors"
+        ):
+            sensors.setdefault(node_id, []).append((sensor_id, quantity, interval_s))
+        return {
+            row[0]: NodeInfo(row[0], row[1] or "", row[2], row[3], row[4], tuple(sensors.get(row[0], ())))
+            for row in self.conn.execute("SELECT node_id, name, admin_code, lat, lon FROM nodes WHERE registered = 1")
+        }
+
+    def nodes(self) -> list[dict[str, object]]:
+        cur = self.conn.execute(
+            "SELECT node_id, name, admin_code, lat, lon, last_seen, state, last_status FROM nodes ORDER BY node_id"
+        )
+        cols = [d[0] for d in cur.description]
+        out = []
+        for row in cur.fetchall():
+            item = dict(zip(cols, row, strict=True))
+            item["last_status"] = json.loads(item["last_status"]) if item["last_status"] else None
+            out.append(item)
+        return out
+
+    # -- what a flush persists, in one transaction --------------------------------------------------------
+    def persist(
+        self,
+        *,
+        dead_letters: list[DeadLetter],
+        seen: dict[str, float],
+        statuses: dict[str, tuple[str, str]],
+        sensor_values: dict[tuple[str, str], tuple[float, float]],
+        dedupe: dict[str, tuple[int, list[int]]],
+        spool_body: bytes | None = None,
+        spool_lines: int = 0,
+    ) -> None:
+        with transaction(self.db) as c:
+            if spool_body is not None:
+                c.execute(
+                    "INSERT INTO spool (created, lines, body) VALUES (?, ?, ?)", (time.time(), spool_lines, spool_body)
+                )
+            c.executemany(
+                "INSERT INTO dead_letters (received, topic, reason, payload, payload_size) VALUES (?, ?, ?, ?, ?)",
+                [
+                    (d.received, d.topic, d.reason, d.payload[:DEAD_LETTER_KEEP_BYTES], len(d.payload))
+                    for d in dead_letters
+                ],
+            )
+            c.executemany(
+                "INSERT INTO nodes (node_id, registered, last_seen) VALUES (?, 0, ?) "
+                "ON CONFLICT(node_id) DO UPDATE SET last_seen = max(coalesce(last_seen, 0), excluded.last_seen)",
+                list(seen.items()),
+            )
+            c.executemany(
+                "UPDATE nodes SET state = ?, last_status = ? WHERE node_id = ?",
+                [(state, status, node) for node, (state, status) in statuses.items()],
+            )
+            c.executemany(
+                "INSERT INTO sensors (node_id, sensor_id, last_seen, last_value) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT(node_id, sensor_id) DO UPDATE SET last_seen = excluded.last_seen, "
+                "last_value = excluded.last_value",
+                [(n, s, t, v) for (n, s), (t, v) in sensor_values.items()],
+            )
+            c.executemany(
+                "INSERT OR REPLACE INTO dedupe VALUES (?, ?, ?)",
+                [(node, floor, json.dumps(recent)) for node, (floor, recent) in dedupe.items()],
+            )
+
+    def load_dedupe(self) -> dict[str, tuple[int, list[int]]]:
+        return {row[0]: (row[1], json.loads(row[2])) for row in self.conn.execute("SELECT * FROM dedupe")}
+
+    # -- spool --------------------------------------------------------------------------------------------
+    def spool_depth(self) -> tuple[int, int]:
+        """(batches, lines) waiting for InfluxDB."""
+        row = self.conn.execute("SELECT count(*), coalesce(sum(lines), 0) FROM spool").fetchone()
+        return int(row[0]), int(row[1])
+
+    def spool_head(self) -> tuple[int, bytes, int] | None:
+        row = self.conn.execute("SELECT id, body, lines FROM spool ORDER BY id LIMIT 1").fetchone()
+        return None if row is None else (int(row[0]), bytes(row[1]), int(row[2]))
+
+    def spool_pop(self, spool_id: int) -> None:
+        self.conn.execute("DELETE FROM spool WHERE id = ?", (spool_id,))
+
+    def dead_letter_count(self) -> int:
+        return int(self.conn.execute("SELECT count(*) FROM dead_letters").fetchone()[0])
+
+    def dead_letters(self, limit: int = 100) -> list[dict[str, object]]:
+        cur = self.conn.execute(
+            "SELECT id, received, topic, reason, payload_size FROM dead_letters ORDER BY id DESC LIMIT ?", (limit,)
+        )
+        cols = [d[0] for d in cur.description]
+        return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+
+    def close(self) -> None:
+        self.conn.close()

@@ -1,0 +1,214 @@
+"""Mosquitto and InfluxDB run as plain child processes in a runtime folder (demo, tests, benchmarks).
+
+Never a system service: each instance gets its own folder and free loopback port, and can be stopped,
+killed (SIGKILL, as in a power cut) and started again on the same port with the same data.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.settimeout(0.2)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+class ServiceError(RuntimeError):
+    pass
+
+
+class LocalService:
+    """One child process with a config file written into ``root``."""
+
+    name = "service"
+    binary = ""
+
+    def __init__(self, root: Path, port: int | None = None) -> None:
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.port = port or free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log_path = self.root / f"{self.name}.log"
+
+    # subclasses fill these
+    def write_config(self) -> Path:
+        raise NotImplementedError
+
+    def command(self, config: Path) -> list[str]:
+        raise NotImplementedError
+
+    def ready(self) -> bool:
+        return _port_open(self.port)
+
+    def executable(self) -> str:
+        path = shutil.which(self.binary) or next(
+            (p for p in (f"/usr/sbin/{self.binary}", f"/usr/bin/{self.binary}") if os.path.exists(p)), None
+        )
+        if path is None:
+            raise ServiceError(f"{self.binary} is not installed (apt-get install {self.name})")
+        return path
+
+    def start(self, timeout: float = 30.0) -> None:
+        if self.running:
+            return
+        config = self.write_config()
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                self.command(config), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise ServiceError(f"{self.name} exited with {self.proc.returncode}; see {self.log_path}")
+            if self.ready():
+                return
+            time.sleep(0.05)
+        self.kill()
+        raise ServiceError(f"{self.name} did not become ready on port {self.port} in {timeout} s; see {self.log_path}")
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def _signal(self, sig: int, timeout: float) -> None:
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+        # The port must be free again before a restart can bind it.
+        deadline = time.monotonic() + 10
+        while _port_open(self.port) and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """Clean shutdown (SIGTERM)."""
+        self._signal(signal.SIGTERM, timeout)
+
+    def kill(self) -> None:
+        """Abrupt end (SIGKILL): what a crash or a power cut does to the process."""
+        self._signal(signal.SIGKILL, 5)
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+
+class Mosquitto(LocalService):
+    """Mosquitto configured for the hub's needs (see docs/operations.md, 'Broker settings')."""
+
+    name = "mosquitto"
+    binary = "mosquitto"
+
+    def __init__(self, root: Path, port: int | None = None, extra_config: str = "") -> None:
+        super().__init__(root, port)
+        self.extra_config = extra_config
+
+    def write_config(self) -> Path:
+        data = self.root / "data"
+        data.mkdir(exist_ok=True)
+        path = self.root / "mosquitto.conf"
+        path.write_text(
+            "\n".join(
+                [
+                    "per_listener_settings false",
+                    f"listener {self.port} 127.0.0.1",
+                    "allow_anonymous true",
+                    # Running as root would otherwise drop to the 'mosquitto' user, who cannot write here.
+                    "user root" if os.geteuid() == 0 else "",
+                    "persistence true",
+                    f"persistence_location {data}/",
+                    "autosave_interval 1",
+                    # Let each client's MQTT v5 receive-maximum set its window; bound queues by count and bytes.
+                    "max_inflight_messages 0",
+                    "max_queued_messages 2000000",
+                    "max_queued_bytes 1073741824",
+                    "persistent_client_expiration 7d",
+                    "max_packet_size 2097152",
+                    "set_tcp_nodelay true",
+                    f"log_dest file {self.root / 'broker.log'}",
+                    "log_type error",
+                    "log_type warning",
+                    "log_type notice",
+                    self.extra_config,
+                ]
+            )
+            + "\n"
+        )
+        return path
+
+    def command(self, config: Path) -> list[str]:
+        return [self.executable(), "-c", str(config)]
+
+
+class InfluxDB(LocalService):
+    """InfluxDB 1.x (Debian's 1.6.7) serving the v1 HTTP API."""
+
+    name = "influxdb"
+    binary = "influxd"
+
+    def __init__(self, root: Path, port: int | None = None) -> None:
+        super().__init__(root, port)
+        self.rpc_port = free_port()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def write_config(self) -> Path:
+        path = self.root / "influxdb.conf"
+        r = self.root
+        path.write_text(
+            f"""reporting-disabled = true
+bind-address = "127.0.0.1:{self.rpc_port}"
+[meta]
+  dir = "{r}/meta"
+[data]
+  dir = "{r}/data"
+  wal-dir = "{r}/wal"
+  query-log-enabled = false
+  cache-snapshot-write-cold-duration = "1m"
+[http]
+  enabled = true
+  bind-address = "127.0.0.1:{self.port}"
+  log-enabled = false
+  max-body-size = 0
+[monitor]
+  store-enabled = false
+[logging]
+  level = "warn"
+"""
+        )
+        return path
+
+    def command(self, config: Path) -> list[str]:
+        return [self.executable(), "-config", str(config)]
+
+    def ready(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.url}/ping", timeout=1) as resp:
+                return bool(resp.status == 204)
+        except OSError:
+            return False
