@@ -1,0 +1,174 @@
+"""The ``iocgw`` command: one entry point, thin subcommands that call into the packages.
+
+Exit codes: 0 success; 1 the work failed; 2 bad usage or a bad config file; 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from iocgw import __version__
+from iocgw.configfile import ConfigError
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+def _run_until_signal(main: Callable[[asyncio.Event], Awaitable[None]]) -> int:
+    async def runner() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await main(stop)
+
+    asyncio.run(runner())
+    return EXIT_OK
+
+
+def cmd_edge_run(args: argparse.Namespace) -> int:
+    from edge.agent import Agent
+    from edge.config import load_node_config
+
+    config = load_node_config(args.config)
+    print(
+        f"iocgw edge: node {config.node_id}, {len(config.sensors)} sensors, broker "
+        f"{config.mqtt.host}:{config.mqtt.port}, outbox {config.outbox.path}",
+        flush=True,
+    )
+    return _run_until_signal(Agent(config).run)
+
+
+def cmd_edge_validate(args: argparse.Namespace) -> int:
+    from edge.config import load_node_config
+
+    bad = 0
+    for path in args.files:
+        try:
+            load_node_config(path)
+            print(f"{path}: ok")
+        except ConfigError as exc:
+            bad += 1
+            print(exc, file=sys.stderr)
+    return EXIT_USAGE if bad else EXIT_OK
+
+
+def cmd_hub_run(args: argparse.Namespace) -> int:
+    from hub.config import load_hub_config
+    from hub.service import Hub
+
+    config = load_hub_config(args.config)
+    hub = Hub(config, config_dir=Path(args.config).resolve().parent)
+    print(
+        f"iocgw hub: broker {config.mqtt.host}:{config.mqtt.port} as {config.mqtt.client_id}, "
+        f"InfluxDB {config.influx.url} ({config.influx.api}), HTTP {config.http.host}:{config.http.port}",
+        flush=True,
+    )
+    return _run_until_signal(hub.run)
+
+
+def cmd_contract_schemas(args: argparse.Namespace) -> int:
+    from wire.schema import write_schemas
+
+    for path in write_schemas(Path(args.out)):
+        print(path)
+    return EXIT_OK
+
+
+def cmd_sim_sensors(args: argparse.Namespace) -> int:
+    from simulators.sensors import runner
+
+    return int(runner.main(args))
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from iocgw.demo import run_demo
+
+    return run_demo(Path(args.runtime), duration_s=args.duration, nodes=args.nodes)
+
+
+def cmd_bench_ingest(args: argparse.Namespace) -> int:
+    from bench import ingest
+
+    return int(ingest.main(args))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="iocgw",
+        description="Edge-IoT and camera gateway with a central hub for provincial Intelligent Operations Centres.",
+        epilog="Exit codes: 0 ok, 1 failed, 2 bad usage or config, 130 interrupted.",
+    )
+    p.add_argument("--version", action="version", version=f"iocgw {__version__}")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    edge = sub.add_parser("edge", help="run or check an edge node").add_subparsers(dest="edge_cmd", required=True)
+    run = edge.add_parser("run", help="sample sensors and publish to the broker through the durable outbox")
+    run.add_argument("--config", required=True, help="node config YAML (see firmware_configs/)")
+    run.set_defaults(func=cmd_edge_run)
+    val = edge.add_parser("validate", help="check node config files; report file, line and field of each problem")
+    val.add_argument("files", nargs="+")
+    val.set_defaults(func=cmd_edge_validate)
+
+    hub = sub.add_parser("hub", help="run the hub").add_subparsers(dest="hub_cmd", required=True)
+    hrun = hub.add_parser("run", help="ingest MQTT into InfluxDB; serve /healthz and /metrics")
+    hrun.add_argument("--config", required=True, help="hub config YAML (see docs/operations.md)")
+    hrun.set_defaults(func=cmd_hub_run)
+
+    contract = sub.add_parser("contract", help="the wire contract").add_subparsers(dest="contract_cmd", required=True)
+    sch = contract.add_parser("schemas", help="write the JSON Schema files generated from the models")
+    sch.add_argument("--out", default="docs/schemas")
+    sch.set_defaults(func=cmd_contract_schemas)
+
+    sim = sub.add_parser("sim", help="simulators for testers").add_subparsers(dest="sim_cmd", required=True)
+    sens = sim.add_parser("sensors", help="run N simulated nodes from a scenario file")
+    try:
+        from simulators.sensors import runner
+
+        runner.add_arguments(sens)
+    except ImportError:  # the simulator package is optional in a slim edge install
+        pass
+    sens.set_defaults(func=cmd_sim_sensors)
+
+    demo = sub.add_parser("demo", help="the whole system on this machine: broker, InfluxDB, hub, simulated nodes")
+    demo.add_argument("--runtime", default="run/demo", help="folder for the services' data and logs")
+    demo.add_argument("--duration", type=float, default=60.0, help="seconds to run (0: until Ctrl-C)")
+    demo.add_argument("--nodes", type=int, default=None, help="override the number of simulated nodes")
+    demo.set_defaults(func=cmd_demo)
+
+    bench = sub.add_parser("bench", help="benchmarks (each ends with one JSON line)").add_subparsers(
+        dest="bench_cmd", required=True
+    )
+    bi = bench.add_parser("ingest", help="end-to-end ingest throughput, latency and loss")
+    try:
+        from bench import ingest as bench_ingest
+
+        bench_ingest.add_arguments(bi)
+    except ImportError:
+        pass
+    bi.set_defaults(func=cmd_bench_ingest)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        return int(args.func(args))
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,83 @@
+"""Published = stored, point for point, through real Mosquitto, hub process and InfluxDB."""
+
+from __future__ import annotations
+
+from tests.conftest import readings_for
+from tests.support.influx import count, query
+from tests.support.wait import wait_until
+
+
+def publish(node, first: int, n: int) -> None:
+    for i in range(first, first + n):
+        node.call(lambda a, i=i: a.record(readings_for(i)))
+
+
+def stored_points(influx, node_id: str) -> dict[tuple[str, int], float]:
+    rows = query(
+        influx.url, "iocgw", f'SELECT "value" FROM "water_level" WHERE node_id=\'{node_id}\' GROUP BY sensor_id'
+    )
+    return {(r["sensor_id"], r["time"]): r["value"] for r in rows}
+
+
+def expected_points(first: int, n: int) -> dict[tuple[str, int], float]:
+    out = {}
+    for i in range(first, first + n):
+        for r in readings_for(i):
+            out[(r.sensor_id, int(r.ts.timestamp() * 1000))] = r.value
+    return out
+
+
+def test_normal_run_stores_every_point(make_hub, make_node, influx):
+    hub = make_hub()
+    node = make_node("river-001")
+    publish(node, 0, 200)
+    wait_until(lambda: count(influx.url, "iocgw", "water_level") >= 1000, what="1000 points in InfluxDB")
+    assert stored_points(influx, "river-001") == expected_points(0, 200)
+    wait_until(lambda: node.call(lambda a: a.outbox.depth) == 0, what="outbox emptied by hub acks")
+    m = hub.metrics()
+    assert m["readings_received"] == 1000
+    assert m["points_written"] >= 1000  # plus the node's status points
+    assert m["dead_letters"] == 0
+    assert m["duplicates"] == 0
+
+
+def test_broker_killed_and_restarted_mid_stream(make_hub, make_node, influx, mosquitto):
+    make_hub()
+    node = make_node("river-002")
+    publish(node, 0, 100)
+    wait_until(lambda: count(influx.url, "iocgw", "water_level") >= 200, what="first points stored")
+    mosquitto.kill()
+    publish(node, 100, 100)  # written to the outbox while the broker is dead
+    mosquitto.start()
+    publish(node, 200, 100)
+    wait_until(lambda: count(influx.url, "iocgw", "water_level") >= 1500, timeout=60, what="all 1500 points")
+    assert stored_points(influx, "river-002") == expected_points(0, 300)
+
+
+def test_influxdb_down_then_back(make_hub, make_node, influx):
+    hub = make_hub()
+    node = make_node("river-003")
+    publish(node, 0, 50)
+    wait_until(lambda: count(influx.url, "iocgw", "water_level") >= 250, what="first points stored")
+    influx.kill()
+    publish(node, 50, 150)
+    wait_until(lambda: hub.metrics()["points_spooled"] >= 750, what="hub spooling while InfluxDB is down")
+    assert hub.get_json("/healthz")["spool_lines"] > 0
+    # The hub made the spooled points durable, so nodes may forget them even with InfluxDB still down.
+    wait_until(lambda: node.call(lambda a: a.outbox.depth) == 0, what="node outbox confirmed from the spool")
+    influx.start()
+    wait_until(lambda: count(influx.url, "iocgw", "water_level") >= 1000, timeout=60, what="spool drained")
+    assert stored_points(influx, "river-003") == expected_points(0, 200)
+    wait_until(lambda: hub.metrics()["spool_lines"] == 0, what="spool empty")
+
+
+def test_hub_sigkilled_and_restarted(make_hub, make_node, influx):
+    hub = make_hub()
+    node = make_node("river-004")
+    publish(node, 0, 100)
+    wait_until(lambda: count(influx.url, "iocgw", "water_level") >= 100, what="first points stored")
+    hub.kill()
+    publish(node, 100, 200)  # the broker queues these in the hub's persistent session
+    hub.start()
+    wait_until(lambda: count(influx.url, "iocgw", "water_level") >= 1500, timeout=60, what="all 1500 points")
+    assert stored_points(influx, "river-004") == expected_points(0, 300)
