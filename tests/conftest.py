@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -77,10 +78,8 @@ def make_node(tmp_path: Path, mosquitto: Mosquitto) -> Iterator[Callable[..., Ag
 
     yield factory
     for node in nodes:
-        try:
+        with contextlib.suppress(Exception):
             node.stop()
-        except Exception:
-            pass
 
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)

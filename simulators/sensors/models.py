@@ -133,17 +133,19 @@ class RainGauge(SignalModel):
         shift = p.shift_s * (2.0 * uniform(site, 1) - 1.0)
         self.rain = Hyetograph.from_bursts(p.bursts, scale=scale, shift_s=shift)
 
-    def counter(self, t_s: float) -> float:
-        """What the gauge's own counter shows at ``t_s`` (mm, whole tips when a resolution is set)."""
-        depth = self.rain.depth(t_s)
-        res = self.params.resolution_mm
+    def tips(self, t_s: float) -> int:
+        """The tipping bucket's counter at ``t_s``."""
         # The tiny epsilon keeps a depth of exactly k tips from reading as k-1 after float rounding.
-        return math.floor(depth / res + 1e-9) * res if res else depth
+        return math.floor(self.rain.depth(t_s) / self.params.resolution_mm + 1e-9)
 
     def sample(self, t_prev_s: float | None, t_s: float) -> float:
         if t_prev_s is None or t_s <= t_prev_s:
             return 0.0
-        return round(max(0.0, self.counter(t_s) - self.counter(t_prev_s)), 6)
+        res = self.params.resolution_mm
+        if not res:
+            return max(0.0, self.rain.depth(t_s) - self.rain.depth(t_prev_s))
+        # Whole tips times the bucket size, rounded so 3 tips of 0.2 mm read 0.6, not 0.6000000000000001.
+        return round((self.tips(t_s) - self.tips(t_prev_s)) * res, 9)
 
 
 class RiverStageParams(ModelParams):

@@ -1,0 +1,1 @@
+"""Benchmarks run against real Mosquitto and InfluxDB child processes; each ends by printing one JSON line."""

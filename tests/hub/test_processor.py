@@ -1,0 +1,98 @@
+"""Every message ends in exactly one place: a point, a duplicate, or a dead letter with its reason."""
+
+from __future__ import annotations
+
+import json
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from hub.ingest.processor import Batch, Processor
+from hub.store.state import NodeInfo
+from wire import Topics
+
+TOPICS = Topics("iocgw")
+NODES = {"n1": NodeInfo("n1", admin_code="01001", sensors=(("wl", "water_level", 60.0), ("rain", "rainfall", 60.0)))}
+
+
+def telemetry(seq: int = 1, **reading) -> bytes:
+    r = {"sensor_id": "wl", "quantity": "water_level", "value": 9.5, "unit": "m", **reading}
+    return json.dumps({"v": 1, "node_id": "n1", "seq": seq, "ts": "2026-11-22T00:00:00Z", "readings": [r]}).encode()
+
+
+def handle(payload: bytes, topic: str = "iocgw/v1/n1/telemetry", processor: Processor | None = None) -> Batch:
+    p = processor or Processor(TOPICS, NODES)
+    batch = Batch()
+    p.handle(topic, payload, batch)
+    return batch
+
+
+def test_valid_reading_becomes_one_line_with_registry_tags():
+    batch = handle(telemetry())
+    assert batch.lines == [
+        'water_level,admin_code=01001,node_id=n1,sensor_id=wl value=9.5,quality="good",seq=1i 1795305600000'
+    ]
+    assert batch.node_seqs == {"n1": [1]}
+    assert not batch.dead_letters
+
+
+def test_duplicate_dropped_and_still_acknowledged():
+    p = Processor(TOPICS, NODES)
+    batch = Batch()
+    p.handle("iocgw/v1/n1/telemetry", telemetry(7), batch)
+    p.handle("iocgw/v1/n1/telemetry", telemetry(7), batch)
+    assert len(batch.lines) == 1
+    assert batch.duplicates == 1
+    assert batch.node_seqs == {"n1": [7, 7]}
+
+
+def test_reasons_name_what_is_wrong():
+    cases = {
+        b"{not json": "json",
+        telemetry(value="NaN"): "readings.0.value",
+        json.dumps({"v": 1}).encode(): "node_id",
+        telemetry(sensor_id="ghost"): "unknown sensor 'ghost'",
+        telemetry(quantity="rainfall", unit="mm"): "registered as water_level",
+    }
+    for payload, reason in cases.items():
+        batch = handle(payload)
+        assert not batch.lines, payload
+        assert len(batch.dead_letters) == 1
+        assert reason in batch.dead_letters[0].reason.lower() or reason in batch.dead_letters[0].reason
+
+
+def test_unknown_node_spoofed_node_oversize_and_bad_topic():
+    assert (
+        "unknown node 'n2'"
+        in handle(telemetry().replace(b'"n1"', b'"n2"'), "iocgw/v1/n2/telemetry").dead_letters[0].reason
+    )
+    assert "does not match topic" in handle(telemetry(), "iocgw/v1/n9/telemetry").dead_letters[0].reason
+    big = Processor(TOPICS, NODES, max_payload_bytes=1024)
+    assert "exceeds" in handle(b" " * 2000, processor=big).dead_letters[0].reason
+    assert "unknown channel" in handle(telemetry(), "iocgw/v1/n1/weather").dead_letters[0].reason
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.floats(allow_nan=True) | st.integers() | st.text(max_size=20),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.one_of(
+        st.binary(max_size=300),
+        json_values.map(lambda v: json.dumps(v).encode()),
+        st.fixed_dictionaries(
+            {"v": json_values, "node_id": json_values, "seq": json_values, "ts": json_values, "readings": json_values}
+        ).map(lambda v: json.dumps(v).encode()),
+    )
+)
+def test_hostile_payloads_never_raise_and_never_vanish(payload):
+    batch = handle(payload)
+    accounted = len(batch.lines) + len(batch.dead_letters) + batch.duplicates
+    assert batch.messages == 1
+    assert accounted >= 1, "message neither stored nor dead-lettered"
+    for dl in batch.dead_letters:
+        assert dl.reason and dl.topic == "iocgw/v1/n1/telemetry"

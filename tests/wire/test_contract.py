@@ -1,0 +1,95 @@
+"""The wire contract: models accept what docs/contract.md promises and refuse the rest."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from wire import Channel, StatusMessage, TelemetryMessage, Topics
+from wire.messages import describe_error, parse_message, to_epoch_ms
+from wire.schema import render_schemas
+
+ROOT = Path(__file__).resolve().parents[2]
+
+GOOD = {
+    "v": 1,
+    "node_id": "hn-longbien-01",
+    "seq": 42,
+    "ts": "2026-11-22T03:00:00Z",
+    "readings": [{"sensor_id": "wl1", "quantity": "water_level", "value": 9.87, "unit": "m", "quality": "good"}],
+}
+
+
+def test_valid_telemetry_round_trips():
+    msg = TelemetryMessage.model_validate(GOOD)
+    again = TelemetryMessage.model_validate_json(msg.model_dump_json())
+    assert again == msg
+    assert to_epoch_ms(msg.ts) == 1795316400000
+
+
+@pytest.mark.parametrize(
+    ("patch", "where"),
+    [
+        ({"seq": 0}, "seq"),
+        ({"ts": "2026-11-22T03:00:00"}, "ts"),  # no time zone: not a UTC timestamp
+        ({"ts": "1970-01-01T00:00:00Z"}, "ts"),  # clock never set
+        ({"node_id": "Bad/Node"}, "node_id"),
+        ({"readings": []}, "readings"),
+        ({"v": 2}, "v"),
+        ({"extra": 1}, "extra"),
+    ],
+)
+def test_invalid_envelopes_name_the_field(patch, where):
+    with pytest.raises(ValidationError) as info:
+        TelemetryMessage.model_validate({**GOOD, **patch})
+    assert where in describe_error(info.value)
+
+
+@pytest.mark.parametrize(
+    ("reading", "reason"),
+    [
+        ({"value": float("nan")}, "finite"),
+        ({"value": "high"}, "valid number"),
+        ({"unit": "cm"}, "send 'm'"),
+        ({"quantity": "flux"}, "quantity"),
+        ({"quality": "great"}, "quality"),
+    ],
+)
+def test_invalid_readings_are_refused(reading, reason):
+    bad = {**GOOD, "readings": [{**GOOD["readings"][0], **reading}]}
+    with pytest.raises(ValidationError) as info:
+        TelemetryMessage.model_validate(bad)
+    assert reason in describe_error(info.value)
+
+
+def test_nan_in_raw_json_is_refused():
+    raw = json.dumps(GOOD).replace("9.87", "NaN")
+    with pytest.raises(ValidationError):
+        parse_message(Channel.TELEMETRY, raw.encode())
+
+
+def test_status_minimal_will_payload_is_valid():
+    msg = StatusMessage(node_id="n1", seq=1, ts="2026-11-22T00:00:00Z", state="offline")
+    assert msg.state.value == "offline"
+
+
+def test_topics_build_and_parse():
+    t = Topics("ioc/hanoi")
+    assert t.telemetry("n1") == "ioc/hanoi/v1/n1/telemetry"
+    parts = t.parse("ioc/hanoi/v1/n1/snapshot/cam1/smoke")
+    assert (parts.node_id, parts.channel, parts.rest) == ("n1", Channel.SNAPSHOT, ("cam1", "smoke"))
+    assert t.all_of(Channel.SNAPSHOT) == "ioc/hanoi/v1/+/snapshot/#"
+    for bad in ("other/v1/n1/telemetry", "ioc/hanoi/v1/n1", "ioc/hanoi/v1/n1/weather"):
+        with pytest.raises(ValueError):
+            t.parse(bad)
+
+
+def test_committed_json_schemas_match_the_models():
+    """docs/schemas is generated; regenerate with `iocgw contract schemas` when a model changes."""
+    for name, text in render_schemas().items():
+        committed = ROOT / "docs" / "schemas" / name
+        assert committed.exists(), f"{committed} missing: run `iocgw contract schemas`"
+        assert committed.read_text(encoding="utf-8") == text, f"{name} drifted from the models"
