@@ -137,6 +137,8 @@ async def run_scenario(
                 report()
                 next_report += progress_every_s
     finally:
+        # Counters may be unreadable once an agent has closed its outbox: keep what they said while running.
+        running_stats = {nid: _stats(a) for nid, a in agents.items()}
         halt.set()
         scheduler.cancel()
         done, pending = await asyncio.wait([*tasks.values(), scheduler], timeout=grace_s)
@@ -148,8 +150,13 @@ async def run_scenario(
             errors[nid] = f"{type(task.exception()).__name__}: {task.exception()}"
         elif task.cancelled() and nid not in errors:
             errors[nid] = f"did not stop within {grace_s:g} s"
-    report()
-    stats = {nid: _stats(a) for nid, a in agents.items()}
+    stats = {}
+    for nid, agent in agents.items():
+        final = _stats(agent)
+        stats[nid] = running_stats[nid] if "error" in final else final
+    if progress is not None:
+        total = sum(int(s.get("readings", 0)) for s in stats.values())
+        progress(f"[{loop.time() - t0:7.1f} s] stopped {len(agents)} nodes, readings {total}")
     readings = {nid: int(s.get("readings", 0)) for nid, s in stats.items()}
     return {
         "nodes": len(agents),

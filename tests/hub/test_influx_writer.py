@@ -22,7 +22,7 @@ class ScriptedInflux:
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802 - http.server's naming
+            def do_POST(self):
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 outer.requests.append((self.path, dict(self.headers), body, time.monotonic()))
                 status, headers, text = outer.script.pop(0) if outer.script else (204, {}, "")

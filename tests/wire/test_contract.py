@@ -93,3 +93,11 @@ def test_committed_json_schemas_match_the_models():
         committed = ROOT / "docs" / "schemas" / name
         assert committed.exists(), f"{committed} missing: run `iocgw contract schemas`"
         assert committed.read_text(encoding="utf-8") == text, f"{name} drifted from the models"
+
+
+def test_contract_doc_lists_every_quantity_with_its_unit():
+    from wire import CANONICAL_UNITS
+
+    doc = (ROOT / "docs" / "contract.md").read_text(encoding="utf-8")
+    for quantity, unit in CANONICAL_UNITS.items():
+        assert f"| `{quantity.value}` | `{unit}` |" in doc, f"docs/contract.md lacks {quantity.value}"
