@@ -29,7 +29,7 @@ class Agent:
         self.config = config
         self.topics = Topics(config.mqtt.prefix)
         box = config.outbox
-        self.outbox = Outbox(box.path, box.max_messages, box.when_full, box.synchronous)
+        self.outbox = Outbox(config.outbox_path, box.max_messages, box.when_full, box.synchronous)
         self.link = Link(
             config.node_id,
             config.mqtt,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from edge.drivers import driver_config_union
 from iocgw.configfile import load_yaml_model
@@ -91,11 +91,10 @@ class NodeConfig(_Section):
             seen.add(s.id)
         return sensors
 
-    @model_validator(mode="after")
-    def _paths(self) -> NodeConfig:
-        if not self.outbox.path.is_absolute():
-            self.outbox.path = self.data_dir / self.outbox.path
-        return self
+    @property
+    def outbox_path(self) -> Path:
+        """The outbox file; a relative ``outbox.path`` is under ``data_dir``."""
+        return self.outbox.path if self.outbox.path.is_absolute() else self.data_dir / self.outbox.path
 
 
 def load_node_config(path: Path | str) -> NodeConfig:

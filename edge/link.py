@@ -196,9 +196,7 @@ class Link:
                     got_connack = True
                     self.connected = True
                     self.counters["connects"] += 1
-                    client.subscribe(
-                        [(self.topics.config(self.node_id), 1), (self.topics.ack(self.node_id), 1)]
-                    )
+                    client.subscribe([(self.topics.config(self.node_id), 1), (self.topics.ack(self.node_id), 1)])
                     if self.on_connected is not None:
                         self.on_connected()
                 elif kind == "disconnect":

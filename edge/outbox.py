@@ -54,6 +54,8 @@ class Outbox:
                 "WHERE key = 'next_seq'"
             )
         self._depth = self._conn.execute("SELECT count(*) FROM messages").fetchone()[0]
+        self._dropped = self._meta("dropped")
+        self._rejected = self._meta("rejected")
 
     # -- counters -----------------------------------------------------------------------------------------
     def _meta(self, key: str) -> int:
@@ -66,12 +68,12 @@ class Outbox:
     @property
     def dropped(self) -> int:
         """Messages removed unsent by the drop_oldest policy."""
-        return self._meta("dropped")
+        return self._dropped
 
     @property
     def rejected(self) -> int:
         """New messages refused by the reject_new policy."""
-        return self._meta("rejected")
+        return self._rejected
 
     def oldest_age_s(self) -> float:
         row = self._conn.execute("SELECT created FROM messages ORDER BY seq LIMIT 1").fetchone()
@@ -103,12 +105,12 @@ class Outbox:
                 if self._depth >= self.max_messages:
                     if self.when_full is WhenFull.REJECT_NEW:
                         c.execute("UPDATE meta SET value = value + 1 WHERE key = 'rejected'")
+                        self._rejected += 1
                         out.append(None)
                         continue
-                    removed = c.execute(
-                        "DELETE FROM messages WHERE seq = (SELECT min(seq) FROM messages)"
-                    ).rowcount
+                    removed = c.execute("DELETE FROM messages WHERE seq = (SELECT min(seq) FROM messages)").rowcount
                     c.execute("UPDATE meta SET value = value + ? WHERE key = 'dropped'", (removed,))
+                    self._dropped += removed
                     self._depth -= removed
                 c.execute(
                     "INSERT INTO messages VALUES (?, ?, ?, ?, ?, ?)",

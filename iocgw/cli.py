@@ -38,7 +38,7 @@ def cmd_edge_run(args: argparse.Namespace) -> int:
     config = load_node_config(args.config)
     print(
         f"iocgw edge: node {config.node_id}, {len(config.sensors)} sensors, broker "
-        f"{config.mqtt.host}:{config.mqtt.port}, outbox {config.outbox.path}",
+        f"{config.mqtt.host}:{config.mqtt.port}, outbox {config.outbox_path}",
         flush=True,
     )
     return _run_until_signal(Agent(config).run)

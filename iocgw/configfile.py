@@ -32,14 +32,17 @@ def _line_index(node: yaml.Node, path: tuple[Any, ...], out: dict[tuple[Any, ...
             _line_index(item, (*path, i), out)
 
 
+def _file_path(lines: dict[tuple[Any, ...], int], loc: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The location as the file spells it: pydantic puts union tags (e.g. "simulated") into the path."""
+    path: tuple[Any, ...] = ()
+    for part in loc:
+        if (*path, part) in lines:
+            path = (*path, part)
+    return path
+
+
 def _nearest_line(lines: dict[tuple[Any, ...], int], loc: tuple[Any, ...]) -> int | None:
-    # pydantic adds union tags (e.g. "simulated") to a location; walk back to the deepest part the file has.
-    parts = tuple(loc)
-    while parts:
-        if parts in lines:
-            return lines[parts]
-        parts = parts[:-1]
-    return lines.get(())
+    return lines.get(_file_path(lines, loc))
 
 
 def load_yaml_model(path: Path | str, model: type[M]) -> M:

@@ -29,8 +29,10 @@ def test_validate_example_node_configs(capsys):
 
 def test_validate_reports_file_line_and_field(tmp_path, capsys):
     bad = tmp_path / "bad.yaml"
-    bad.write_text("node_id: n1\nsensors:\n  - id: wl\n    quantity: water_level\n    interval_s: -5\n"
-                   "    driver: {type: simulated, model: constant}\n")
+    bad.write_text(
+        "node_id: n1\nsensors:\n  - id: wl\n    quantity: water_level\n    interval_s: -5\n"
+        "    driver: {type: simulated, model: constant}\n"
+    )
     assert main(["edge", "validate", str(bad)]) == 2
     err = capsys.readouterr().err
     assert f"{bad}: line 5: sensors.0.interval_s: Input should be greater than 0" in err

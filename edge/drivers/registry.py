@@ -12,9 +12,7 @@ from edge.drivers.base import DriverConfig, SensorDriver
 _DRIVERS: dict[str, tuple[type[DriverConfig], type[SensorDriver]]] = {}
 
 
-def register_driver(
-    key: str, config_cls: type[DriverConfig]
-) -> Callable[[type[SensorDriver]], type[SensorDriver]]:
+def register_driver(key: str, config_cls: type[DriverConfig]) -> Callable[[type[SensorDriver]], type[SensorDriver]]:
     """Class decorator: ``@register_driver("modbus_tcp", ModbusTcpConfig)``."""
 
     def wrap(cls: type[SensorDriver]) -> type[SensorDriver]:

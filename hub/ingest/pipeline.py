@@ -9,6 +9,7 @@ all the way to the broker's (bounded, persistent) queue instead of an unbounded 
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import threading
 import time
@@ -139,12 +140,17 @@ class IngestPipeline:
             self._queue.put(full)  # blocks while the writer is behind: back-pressure
 
     # -- writer -------------------------------------------------------------------------------------------
+    def _cut(self) -> Batch:
+        """Close the current batch (caller holds the lock)."""
+        batch, self._batch = self._batch, Batch()
+        batch.dedupe_snapshot = self.processor.dedupe_state(batch.dedupe_dirty)
+        return batch
+
     def _take_if_due(self) -> Batch | None:
         with self._lock:
             b = self._batch
             if b.messages and time.monotonic() - b.created >= self.config.batch.max_delay_s:
-                self._batch = Batch()
-                return b
+                return self._cut()
         return None
 
     def _writer_loop(self) -> None:
@@ -163,11 +169,20 @@ class IngestPipeline:
                 if self._spool_batches:
                     self._drain_spool()
                 continue
-            self._flush(batch)
+            try:
+                self._flush(batch)
+            except Exception:
+                # The hub can no longer make data durable (disk full, database file gone). Its in-memory dedupe
+                # state is now ahead of what is stored, so carrying on could drop messages: stop hard and let the
+                # service manager restart it; unacknowledged messages come back from the broker.
+                log.critical(
+                    "cannot make a batch durable; exiting so that nothing is acknowledged wrongly", exc_info=True
+                )
+                os._exit(70)
 
     def _take_now(self) -> Batch | None:
         with self._lock:
-            b, self._batch = self._batch, Batch()
+            b = self._cut()
         return b if b.messages else None
 
     def _drain_spool(self) -> None:
@@ -236,7 +251,7 @@ class IngestPipeline:
             seen=batch.seen,
             statuses=batch.statuses,
             sensor_values=batch.sensor_values,
-            dedupe=self.processor.dedupe_state(batch.dedupe_dirty),
+            dedupe=batch.dedupe_snapshot,
             spool_body=spool_body,
             spool_lines=len(batch.lines) if spool_body is not None else 0,
         )

@@ -32,6 +32,9 @@ class Batch:
     statuses: dict[str, tuple[str, str]] = field(default_factory=dict)
     sensor_values: dict[tuple[str, str], tuple[float, float]] = field(default_factory=dict)
     dedupe_dirty: set[str] = field(default_factory=set)
+    # Tracker state as of the last message in this batch, taken when the batch is cut: persisting the live state
+    # instead would mark messages of the next, not yet durable batch as seen.
+    dedupe_snapshot: dict[str, tuple[int, list[int]]] = field(default_factory=dict)
     device_ts_ms: list[int] = field(default_factory=list)  # oldest reading per message, for latency metrics
     messages: int = 0
     readings: int = 0

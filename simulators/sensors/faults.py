@@ -68,8 +68,7 @@ class ClockSkewFault(_Fault):
 Fault = SpikeFault | StuckFault | DropoutFault | NoiseFault | ClockSkewFault
 FaultSpec = Annotated[Fault, Field(discriminator="kind")]
 FAULT_KINDS: dict[str, type[_Fault]] = {
-    cls.model_fields["kind"].default: cls
-    for cls in (SpikeFault, StuckFault, DropoutFault, NoiseFault, ClockSkewFault)
+    cls.model_fields["kind"].default: cls for cls in (SpikeFault, StuckFault, DropoutFault, NoiseFault, ClockSkewFault)
 }
 
 # Faults act in this order: noise and spikes change the value, stuck then overrides it (a frozen sensor

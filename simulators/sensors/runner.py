@@ -57,8 +57,14 @@ async def _wait(event: asyncio.Event, timeout: float) -> bool:
     return event.is_set()
 
 
-async def _apply_link_loss(agents: Mapping[str, Any], schedule: list[tuple[float, str, bool]], t0: float,
-                           halt: asyncio.Event, applied: list[str]) -> None:  # fmt: skip
+async def _apply_link_loss(
+    agents: Mapping[str, Any],
+    schedule: list[tuple[float, str, bool]],
+    t0: float,
+    halt: asyncio.Event,
+    applied: list[str],
+) -> None:
+    """Force links down and up on schedule; ``applied`` collects the nodes whose window has begun."""
     loop = asyncio.get_running_loop()
     for at, node_id, offline in schedule:
         agent = agents.get(node_id)
@@ -141,7 +147,7 @@ async def run_scenario(
         running_stats = {nid: _stats(a) for nid, a in agents.items()}
         halt.set()
         scheduler.cancel()
-        done, pending = await asyncio.wait([*tasks.values(), scheduler], timeout=grace_s)
+        _, pending = await asyncio.wait([*tasks.values(), scheduler], timeout=grace_s)
         for task in pending:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
@@ -187,7 +193,9 @@ def _count(text: str) -> int:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``iocgw sim sensors``."""
     parser.add_argument(
-        "--scenario", default=DEFAULT_SCENARIO, help="scenario file, or a shipped scenario's name (default: %(default)s)"
+        "--scenario",
+        default=DEFAULT_SCENARIO,
+        help="scenario file, or a shipped scenario's name (default: %(default)s)",
     )
     parser.add_argument("--nodes", type=_count, help="total number of nodes, split over the scenario's groups")
     parser.add_argument("--seed", type=int, help="overrides the scenario's seed")

@@ -455,9 +455,7 @@ def write_node_configs(configs: list[NodeConfig], out_dir: Path | str, *, header
     return paths
 
 
-def alarm_levels(
-    scenario: Scenario, *, nodes_override: int | None = None
-) -> dict[str, AlarmLevels]:
+def alarm_levels(scenario: Scenario, *, nodes_override: int | None = None) -> dict[str, AlarmLevels]:
     """node id -> the flood alarm levels its site declares (river stations), for checks and hub set-up."""
     out = {}
     for group, i, node_id in expand_nodes(scenario, nodes_override):

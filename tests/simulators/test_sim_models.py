@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 
 import pytest
@@ -52,7 +53,7 @@ def test_rain_increments_over_any_split_sum_to_the_same_total(resolution: float)
     rng = random.Random(3)
     for _ in range(5):
         cuts = sorted({0.0, end, *(rng.uniform(0, end) for _ in range(rng.randint(1, 400)))})
-        totals.append(sum(gauge.sample(a, b) for a, b in zip(cuts, cuts[1:], strict=False)))
+        totals.append(sum(gauge.sample(a, b) for a, b in itertools.pairwise(cuts)))
     assert gauge.sample(None, 5000.0) == 0.0  # first read: nothing measured yet
     assert max(totals) - min(totals) < 1e-6
     expected = 99.3 if resolution == 0 else resolution * int(99.3 / resolution + 1e-9)
@@ -110,7 +111,7 @@ def test_temperature_peaks_in_the_local_afternoon(start_hour: float) -> None:
 
 def test_diurnal_shape_is_continuous_around_the_clock() -> None:
     values = [diurnal_shape(h / 10, 5.5, 14.0) for h in range(241)]
-    assert max(abs(a - b) for a, b in zip(values, values[1:], strict=False)) < 0.05
+    assert max(abs(a - b) for a, b in itertools.pairwise(values)) < 0.05
     assert diurnal_shape(14.0, 5.5, 14.0) == pytest.approx(1.0)
     assert diurnal_shape(5.5, 5.5, 14.0) == pytest.approx(-1.0)
 

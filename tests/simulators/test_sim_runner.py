@@ -8,7 +8,7 @@ import sys
 import time
 import types
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -29,9 +29,9 @@ class FakeLink:
 class FakeAgent:
     """Honours the Agent contract: run(stop) until stop is set; link.set_offline(); stats()."""
 
-    instances: list[FakeAgent] = []
-    link_log: list[tuple[float, str, bool]] = []
-    fail: set[str] = set()
+    instances: ClassVar[list[FakeAgent]] = []
+    link_log: ClassVar[list[tuple[float, str, bool]]] = []
+    fail: ClassVar[set[str]] = set()
 
     def __init__(self, config: NodeConfig) -> None:
         self.config = config

@@ -45,7 +45,7 @@ def test_shipped_scenario_expands_into_node_configs_that_round_trip(name: str, t
     configs = build_node_configs(scenario, data_dir=tmp_path / "data", nodes_override=override, broker_port=1884)
     assert configs and all(isinstance(c, NodeConfig) for c in configs)
     assert len({c.node_id for c in configs}) == len(configs)
-    assert len({c.outbox.path for c in configs}) == len(configs)  # one outbox per node
+    assert len({c.outbox_path for c in configs}) == len(configs)  # one outbox per node
     for c in configs:
         assert c.data_dir == (tmp_path / "data" / c.node_id).resolve()
         assert c.mqtt.port == 1884 and c.mqtt.prefix == scenario.mqtt_prefix

@@ -1,0 +1,1 @@
+"""Tests of the sensor simulator (simulators.sensors and the simulated driver)."""
