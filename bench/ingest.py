@@ -8,6 +8,9 @@ object of figures (docs/benchmarks.md explains each). Exit code 0 when no readin
    the load generator publishes the same messages as in the hub run.
 3. Hub run: ``python -m iocgw hub run`` as a child process; the load generator publishes; the InfluxDB count is
    polled until every reading is stored; a probe measures device timestamp -> queryable latency.
+4. Backlog run (unless --no-backlog; one hub only): the hub stopped, the same load queued in the broker for its
+   persistent session, the hub started again: how fast the hub alone drains it, not sharing the CPU with the
+   load generator.
 """
 
 from __future__ import annotations
@@ -87,7 +90,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="py-spy the hub during the hub run (.svg flame graph, .txt collapsed stacks, .json speedscope)",
     )
-
     p.add_argument(
         "--profile-gil", action="store_true", help="with --profile-hub: sample only the thread holding the GIL"
     )
@@ -370,7 +372,7 @@ class Probe:
         return found
 
 
-# -- the two runs ---------------------------------------------------------------------------------------------
+# -- the runs -------------------------------------------------------------------------------------------------
 class LoadGenerator:
     """Publisher processes (spawned), each with a few paho clients; nodes split over all clients."""
 
