@@ -135,12 +135,12 @@ async def _demo(runtime: Path, duration_s: float, nodes: int | None) -> int:
             print(_summary_line(hub, influx, levels, t0, scale), flush=True)
         summary = sim.result()
         made = int(summary.get("readings_total", 0))
-        deadline = time.monotonic() + 15
-        while hub.metrics.counters["readings_received"] < made and time.monotonic() < deadline:
-            await asyncio.sleep(0.2)  # the last batches are on their way from the broker
-        await asyncio.sleep(0.5)
-        stored = count(influx.url, "iocgw", "/.*/")
         left = sum(_readings_in_outbox(c.outbox_path) for c in configs)
+        deadline = time.monotonic() + 15
+        stored = count(influx.url, "iocgw", "/.*/")
+        while stored + left < made and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)  # the last batches are on their way from the broker
+            stored = count(influx.url, "iocgw", "/.*/")
         print(_summary_line(hub, influx, levels, t0, scale), flush=True)
         # Messages still in an outbox may be stored already (the hub's ack was on its way when the node stopped).
         lost = max(0, made - stored - left)
