@@ -32,9 +32,20 @@ Identifier = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.-]{0,6
 Seq = Annotated[int, Field(ge=1, le=2**63 - 1, description="Per-node sequence number; only grows")]
 
 
+_EPOCH_ORDINAL = EPOCH.toordinal()
+_ONE_MS = timedelta(milliseconds=1)
+
+
 def to_epoch_ms(ts: datetime) -> int:
-    """Exact integer milliseconds since the epoch (no float rounding)."""
-    return (ts - EPOCH) // timedelta(milliseconds=1)
+    """Exact integer milliseconds since the epoch (no float rounding).
+
+    Built from the fields rather than ``(ts - EPOCH) // 1 ms``: the hub calls this for every reading, and the
+    arithmetic on plain ints is about twice as fast as the timedelta division.
+    """
+    seconds = (ts.toordinal() - _EPOCH_ORDINAL) * 86_400 + ts.hour * 3600 + ts.minute * 60 + ts.second
+    ms = seconds * 1000 + ts.microsecond // 1000
+    offset = ts.utcoffset()
+    return ms - offset // _ONE_MS if offset else ms
 
 
 def utcnow() -> datetime:

@@ -135,7 +135,7 @@ class IngestPipeline:
                 len(batch.lines) >= self.config.batch.max_lines
                 or len(batch.mids) >= self.config.mqtt.receive_maximum // 2
             ):
-                full, self._batch = batch, Batch()
+                full = self._cut()
         if full is not None:
             self._queue.put(full)  # blocks while the writer is behind: back-pressure
 

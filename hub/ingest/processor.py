@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from hub.ingest.dedupe import SeqTracker
 from hub.store.line_protocol import line
 from hub.store.state import DeadLetter, NodeInfo
-from wire import Channel, EventMessage, StatusMessage, TelemetryMessage, Topics
+from wire import Channel, EventMessage, Quantity, StatusMessage, TelemetryMessage, Topics
 from wire.messages import describe_error, parse_message, to_epoch_ms
 
 FUTURE_TOLERANCE_MS = 5 * 60 * 1000
@@ -61,9 +61,20 @@ class Processor:
         self.trackers: dict[str, SeqTracker] = {
             node: SeqTracker(floor, recent) for node, (floor, recent) in (dedupe_state or {}).items()
         }
+        self._prefixes: dict[tuple[Quantity, str, str, str], str] = {}
         self._sensor_index = {
             node_id: {sid: quantity for sid, quantity, _ in info.sensors} for node_id, info in nodes.items()
         }
+
+    def _prefix(self, key: tuple[Quantity, str, str, str]) -> str:
+        """Measurement, tags and the start of the fields: the same for every reading of one sensor."""
+        if len(self._prefixes) > 100_000:
+            self._prefixes.clear()
+        quantity, admin, node_id, sensor_id = key
+        tags = {"admin_code": admin, "node_id": node_id, "sensor_id": sensor_id}
+        prefix = line(quantity.value, tags, {"value": 0.0}, 0).rsplit(" ", 1)[0].removesuffix("0.0")
+        self._prefixes[key] = prefix
+        return prefix
 
     def dedupe_state(self, node_ids: set[str]) -> dict[str, tuple[int, list[int]]]:
         return {n: self.trackers[n].state() for n in node_ids if n in self.trackers}
@@ -135,14 +146,12 @@ class Processor:
             oldest = min(oldest, ts_ms)
             if ts_ms - now_ms > FUTURE_TOLERANCE_MS:
                 batch.future_ts += 1
-            batch.lines.append(
-                line(
-                    r.quantity.value,
-                    {"admin_code": admin, "node_id": msg.node_id, "sensor_id": r.sensor_id},
-                    {"value": r.value, "quality": r.quality.value, "seq": msg.seq},
-                    ts_ms,
-                )
-            )
+            key = (r.quantity, admin, msg.node_id, r.sensor_id)
+            prefix = self._prefixes.get(key)
+            if prefix is None:
+                prefix = self._prefix(key)
+            # The model guarantees a finite float, so repr() is valid line protocol.
+            batch.lines.append(f'{prefix}{r.value!r},quality="{r.quality.value}",seq={msg.seq}i {ts_ms}')
             batch.sensor_values[(msg.node_id, r.sensor_id)] = (ts_ms / 1000, r.value)
             batch.readings += 1
         batch.device_ts_ms.append(oldest)

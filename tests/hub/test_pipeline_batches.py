@@ -38,3 +38,13 @@ def test_snapshot_taken_when_the_batch_is_cut(tmp_path):
     assert first.dedupe_snapshot == {"n1": (1, [])}, "state of a later, not yet durable message leaked in"
     assert second.dedupe_snapshot == {"n1": (2, [])}
     assert first.mids == [(0, 1)] and second.mids == [(0, 2)]
+
+
+def test_a_full_batch_also_carries_its_snapshot(tmp_path):
+    config = HubConfig.model_validate(
+        {"data_dir": str(tmp_path), "registry": {"accept_unknown_nodes": True}, "batch": {"max_lines": 1}}
+    )
+    pipeline = IngestPipeline(config, HubState(tmp_path / "hub.db"), Metrics())
+    pipeline._on_message(pipeline.client, None, message(1, 1))  # fills the batch: handed to the writer's queue
+    full = pipeline._queue.get_nowait()
+    assert full.dedupe_snapshot == {"n1": (1, [])}

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from wire import Channel, StatusMessage, TelemetryMessage, Topics
@@ -101,3 +104,8 @@ def test_contract_doc_lists_every_quantity_with_its_unit():
     doc = (ROOT / "docs" / "contract.md").read_text(encoding="utf-8")
     for quantity, unit in CANONICAL_UNITS.items():
         assert f"| `{quantity.value}` | `{unit}` |" in doc, f"docs/contract.md lacks {quantity.value}"
+
+
+@given(st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2199, 12, 31), timezones=st.timezones()))
+def test_epoch_ms_is_exact(ts):
+    assert to_epoch_ms(ts) == (ts - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(milliseconds=1)
