@@ -10,7 +10,7 @@ from pydantic import AwareDatetime, Field, ValidationInfo, field_validator
 from edge.drivers.base import DriverConfig, DriverError, Sample, SensorDriver
 from edge.drivers.registry import register_driver
 from simulators.sensors.faults import FaultInjector, FaultSpec
-from simulators.sensors.models import MODELS, model_class, validate_params
+from simulators.sensors.models import known_model, model_class, validate_params
 from simulators.sensors.rng import stable_seed
 from wire import Quality
 
@@ -32,9 +32,7 @@ class SimulatedConfig(DriverConfig):
     @field_validator("model")
     @classmethod
     def _known_model(cls, model: str) -> str:
-        if model not in MODELS:
-            raise ValueError(f"unknown model {model!r}; known: {', '.join(sorted(MODELS))}")
-        return model
+        return known_model(model)
 
     @field_validator("params")
     @classmethod

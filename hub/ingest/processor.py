@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from hub.ingest.dedupe import SeqTracker
 from hub.store.line_protocol import line
 from hub.store.state import DeadLetter, NodeInfo
-from wire import Channel, EventMessage, Quantity, StatusMessage, TelemetryMessage, Topics
+from wire import Channel, EventMessage, Quantity, StatusMessage, TelemetryMessage, TopicParts, Topics
 from wire.messages import describe_error, parse_message, to_epoch_ms
 
 FUTURE_TOLERANCE_MS = 5 * 60 * 1000
@@ -62,6 +62,7 @@ class Processor:
             node: SeqTracker(floor, recent) for node, (floor, recent) in (dedupe_state or {}).items()
         }
         self._prefixes: dict[tuple[Quantity, str, str, str], str] = {}
+        self._topic_cache: dict[str, TopicParts] = {}
         self._sensor_index = {
             node_id: {sid: quantity for sid, quantity, _ in info.sensors} for node_id, info in nodes.items()
         }
@@ -89,7 +90,12 @@ class Processor:
             self._dead(batch, topic, payload, f"payload of {len(payload)} bytes exceeds {self.max_payload_bytes}")
             return
         try:
-            parts = self.topics.parse(topic)
+            parts = self._topic_cache.get(topic)
+            if parts is None:
+                parts = self.topics.parse(topic)  # raises for a bad topic, which is then not cached
+                if len(self._topic_cache) > 100_000:
+                    self._topic_cache.clear()
+                self._topic_cache[topic] = parts
             if parts.channel in (Channel.CONFIG, Channel.ACK):
                 return  # our own messages to nodes, seen through a wide subscription
             if parts.channel is Channel.SNAPSHOT:

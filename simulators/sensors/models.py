@@ -72,6 +72,13 @@ def model_class(name: str) -> type[SignalModel]:
         raise KeyError(f"no signal model {name!r}; known: {', '.join(sorted(MODELS))}") from None
 
 
+def known_model(name: str) -> str:
+    """``name`` if it is a registered model; ValueError listing the known ones otherwise (for config validators)."""
+    if name not in MODELS:
+        raise ValueError(f"unknown model {name!r}; known: {', '.join(sorted(MODELS))}")
+    return name
+
+
 def validate_params(name: str, params: Mapping[str, Any]) -> BaseModel:
     """Validate ``params`` for model ``name``; ValueError names each bad field (``params.<field>: reason``)."""
     cls = model_class(name)

@@ -25,7 +25,7 @@ from simulators.sensors.faults import (
     SpikeFault,
     StuckFault,
 )
-from simulators.sensors.models import MODELS, model_class, validate_params
+from simulators.sensors.models import known_model, model_class, validate_params
 from simulators.sensors.rng import stable_seed, uniform
 from wire import Quantity
 from wire.messages import Identifier, describe_error
@@ -171,9 +171,7 @@ class ScenarioSensor(_Model):
     @field_validator("model")
     @classmethod
     def _known(cls, model: str) -> str:
-        if model not in MODELS:
-            raise ValueError(f"unknown model {model!r}; known: {', '.join(sorted(MODELS))}")
-        return model
+        return known_model(model)
 
     @field_validator("params")
     @classmethod

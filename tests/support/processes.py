@@ -1,87 +1,17 @@
-"""A hub run as a real child process (so tests can SIGKILL it), and edge agents run in a thread of their own."""
+"""Edge agents run in a thread of their own; the hub runs as a real child process (iocgw.hubproc)."""
 
 from __future__ import annotations
 
 import asyncio
-import json
-import os
-import signal
-import subprocess
-import sys
 import threading
-import urllib.request
 from collections.abc import Callable
 from concurrent.futures import Future
-from pathlib import Path
 from typing import Any
-
-import yaml
 
 from edge.agent import Agent
 from edge.config import NodeConfig
-from iocgw.localsvc import free_port
+from iocgw.hubproc import HubProcess
 from tests.support.wait import wait_until
-
-
-class HubProcess:
-    def __init__(self, workdir: Path, config: dict[str, Any]) -> None:
-        self.workdir = workdir
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        config.setdefault("http", {}).setdefault("port", free_port())
-        config.setdefault("data_dir", str(workdir / "data"))
-        self.config = config
-        self.http_port = config["http"]["port"]
-        self.config_path = workdir / "hub.yaml"
-        self.config_path.write_text(yaml.safe_dump(config))
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.log = workdir / "hub.log"
-
-    def start(self) -> None:
-        with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "iocgw", "hub", "run", "--config", str(self.config_path)],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env={**os.environ, "PYTHONUNBUFFERED": "1"},
-            )
-        wait_until(self.healthy, timeout=30, what=f"hub /healthz (log: {self.log})")
-
-    def healthy(self) -> bool:
-        if self.proc is not None and self.proc.poll() is not None:
-            raise AssertionError(f"hub exited with {self.proc.returncode}:\n{self.log.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.http_port}/healthz", timeout=1) as r:
-                return bool(r.status == 200)
-        except OSError:
-            return False
-
-    def metrics(self) -> dict[str, float]:
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.http_port}/metrics", timeout=5) as r:
-            text = r.read().decode()
-        out = {}
-        for line in text.splitlines():
-            if line and not line.startswith("#") and "{" not in line:
-                name, value = line.rsplit(" ", 1)
-                out[name.removeprefix("iocgw_hub_").removesuffix("_total")] = float(value)
-        return out
-
-    def get_json(self, path: str) -> Any:
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.http_port}{path}", timeout=5) as r:
-            return json.loads(r.read())
-
-    def stop(self) -> int:
-        if self.proc is None:
-            return 0
-        self.proc.send_signal(signal.SIGTERM)
-        rc = self.proc.wait(60)
-        self.proc = None
-        return rc
-
-    def kill(self) -> None:
-        if self.proc is not None:
-            self.proc.kill()
-            self.proc.wait()
-            self.proc = None
 
 
 class AgentThread:
@@ -128,3 +58,6 @@ class AgentThread:
         if self._stop is not None and not self._done.done():
             self.loop.call_soon_threadsafe(self._stop.set)
         self._done.result(30)
+
+
+__all__ = ["AgentThread", "HubProcess"]
