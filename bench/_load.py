@@ -1,11 +1,10 @@
-"""The processes of bench.ingest: load-generator publishers and the bare (ceiling) subscriber.
+"""The load processes of bench.ingest: telemetry publishers and the bare (ceiling) subscriber."""
 
-Each runs under multiprocessing's 'spawn' context, reports 'ready' on a queue once connected (and, for a
-publisher, once its payloads are built), waits for the shared 'go' event, and puts one result dict on the
-result queue. Every wait has a wall-clock deadline; a process that fails puts {'error': ...} instead.
-
-Times are ``time.monotonic()``: on Linux that is CLOCK_MONOTONIC, one clock for every process of the machine.
-"""
+# Each runs under multiprocessing's 'spawn' context, reports 'ready' on a queue once connected (and, for a
+# publisher, once its payloads are built), waits for the shared 'go' event, and puts one result dict on the
+# result queue. Every wait has a wall-clock deadline; a process that fails puts {'error': ...} instead.
+# Times are ``time.monotonic()``: on Linux that is CLOCK_MONOTONIC, one clock for every process of the machine,
+# so the parent can subtract a child's timestamps from its own.
 
 from __future__ import annotations
 
@@ -29,6 +28,7 @@ QUANTITIES: tuple[tuple[str, str], ...] = (
     ("humidity", "%"),
     ("pressure", "hPa"),
 )
+TOPIC_PREFIX = "iocgw"  # the hub's default mqtt topic prefix: <prefix>/v1/<node_id>/telemetry
 NODE_PREFIX = "bench-n"
 
 
@@ -96,7 +96,8 @@ class PublisherSpec:
     run_timeout_s: float = 600.0
 
 
-def _connect(client: mqtt.Client, host: str, port: int, timeout: float, props: Properties | None = None) -> None:
+def connect(client: mqtt.Client, host: str, port: int, timeout: float, props: Properties | None = None) -> None:
+    """Connect (clean start) and start paho's network thread; raise unless the broker accepts in ``timeout`` s."""
     connected = threading.Event()
     failure: list[str] = []
 
@@ -179,7 +180,7 @@ def publisher_main(spec: PublisherSpec, ready: Any, go: Any, results: Any) -> No
 
             TelemetryMessage.model_validate_json(sample)
         for c in clients:
-            _connect(c.client, spec.host, spec.port, spec.ready_timeout_s)
+            connect(c.client, spec.host, spec.port, spec.ready_timeout_s)
         ready.put(("ready", spec.index))
         if not go.wait(spec.ready_timeout_s):
             raise TimeoutError("no go signal")
@@ -254,7 +255,7 @@ def subscriber_main(spec: SubscriberSpec, ready: Any, go: Any, results: Any) -> 
         client.on_subscribe = on_subscribe
         props = Properties(PacketTypes.CONNECT)
         props.ReceiveMaximum = spec.receive_maximum
-        _connect(client, spec.host, spec.port, spec.ready_timeout_s, props)
+        connect(client, spec.host, spec.port, spec.ready_timeout_s, props)
         client.subscribe(spec.topic_filter, options=SubscribeOptions(qos=spec.qos))
         if not subscribed.wait(spec.ready_timeout_s):
             raise TimeoutError("no SUBACK")

@@ -1,0 +1,73 @@
+"""What bench.ingest prints: progress lines on stderr and the one JSON object of figures (docs/benchmarks.md)."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+import time
+from typing import Any
+
+
+def log(msg: str) -> None:
+    # stderr, flushed: stdout is kept for the one JSON line a caller parses.
+    print(f"[bench.ingest {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    """Nearest-rank percentile (q in 0..100)."""
+    if not values:
+        return None
+    s = sorted(values)
+    return s[max(0, math.ceil(q / 100 * len(s)) - 1)]
+
+
+def rnd(x: float | None, nd: int = 1) -> float | None:
+    return None if x is None else round(x, nd)
+
+
+def _cores(run: dict[str, Any] | None) -> dict[str, float | None] | None:
+    return {k: rnd(v, 2) for k, v in run["cpu_cores"].items()} if run else None
+
+
+def figures(
+    a: argparse.Namespace, ceiling: dict[str, Any] | None, hub: dict[str, Any], versions: dict[str, str]
+) -> dict[str, Any]:
+    """The JSON object of one benchmark: the runs' results rounded, with the load's shape and the machine."""
+    ratio = hub["readings_per_s"] / ceiling["readings_per_s"] if ceiling else None
+    backlog = hub["backlog"]
+    return {
+        "bench": "ingest",
+        "nodes": a.nodes,
+        "messages": a.messages,
+        "readings_per_message": a.readings_per_message,
+        "readings": a.messages * a.readings_per_message,
+        "publishers": a.publishers,
+        "hubs": a.hubs,
+        "ceiling_readings_per_s": rnd(ceiling["readings_per_s"], 0) if ceiling else None,
+        "hub_readings_per_s": rnd(hub["readings_per_s"], 0),
+        "ratio_to_ceiling": rnd(ratio, 3),
+        "latency_p50_ms": rnd(hub["latency_p50_ms"]),
+        "latency_p99_ms": rnd(hub["latency_p99_ms"]),
+        "latency_idle_p50_ms": rnd(hub["latency_idle_p50_ms"]),
+        "latency_idle_p99_ms": rnd(hub["latency_idle_p99_ms"]),
+        "probes": hub["probes"],
+        "probes_missing": hub["probes_missing"],
+        "lost": hub["lost"],
+        "duplicates": hub["duplicates"],
+        "dead_letters": hub["dead_letters"],
+        "influx_errors": hub["influx_errors"],
+        "hub_peak_rss_mb": rnd(hub["peak_rss_mb"]),
+        "hub_seconds": rnd(hub["seconds"], 2),
+        "ceiling_seconds": rnd(ceiling["seconds"], 2) if ceiling else None,
+        "publish_readings_per_s": rnd(hub["publish_readings_per_s"], 0),
+        "cpu_cores_ceiling": _cores(ceiling),
+        "cpu_cores_hub_run": _cores(hub),
+        "backlog_readings_per_s": rnd(backlog["readings_per_s"], 0) if backlog else None,
+        "backlog_lost": backlog["lost"] if backlog else None,
+        "backlog_seconds": rnd(backlog["seconds"], 2) if backlog else None,
+        "cpu_cores_backlog_run": _cores(backlog),
+        "cores": os.cpu_count(),
+        **versions,
+    }

@@ -1,0 +1,1 @@
+"""The hub's alert engine; for now its pure domain rules (``hub.alerts.rules``), which the engine will call."""
