@@ -80,6 +80,8 @@ class Agent:
         return msg.model_dump_json(exclude_none=True).encode()
 
     def _publish_status(self) -> None:
+        if not self.link.connected:
+            return  # a heartbeat is worth nothing later; the next connection publishes a fresh one
         self.link.publish_now(
             self.topics.status(self.config.node_id), self._status_payload(NodeState.ONLINE), qos=1, retain=True
         )

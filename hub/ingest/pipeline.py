@@ -121,6 +121,8 @@ class IngestPipeline:
             log.warning(self.last_error)
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        if self._stopping.is_set():
+            return  # not acknowledged: the broker keeps it for this hub's next session
         full: Batch | None = None
         with self._lock:
             batch = self._batch
@@ -299,10 +301,11 @@ class IngestPipeline:
         self.client.loop_start()
 
     def stop(self) -> None:
+        """Leave the broker first, then flush: what arrives after this is not acknowledged and comes back later."""
         self._stopping.set()
-        self._writer_thread.join(timeout=60)
         self.client.disconnect()
-        self.client.loop_stop()
+        self.client.loop_stop()  # the writer keeps draining, so a network thread blocked on the queue gets free
+        self._writer_thread.join(timeout=60)
         self.writer.close()
 
     def health(self) -> dict[str, object]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.conftest import readings_for
 from tests.support.influx import count, query
 from tests.support.wait import wait_until
@@ -71,12 +73,13 @@ def test_influxdb_down_then_back(make_hub, make_node, influx):
     wait_until(lambda: hub.metrics()["spool_lines"] == 0, what="spool empty")
 
 
-def test_hub_sigkilled_and_restarted(make_hub, make_node, influx):
+@pytest.mark.parametrize("how", ["kill", "stop"])
+def test_hub_sigkilled_or_stopped_and_restarted(make_hub, make_node, influx, how):
     hub = make_hub()
     node = make_node("river-004")
     publish(node, 0, 100)
     wait_until(lambda: count(influx.url, "iocgw", "water_level") >= 100, what="first points stored")
-    hub.kill()
+    getattr(hub, how)()  # SIGKILL mid-batch, or SIGTERM (flush, leave)
     publish(node, 100, 200)  # the broker queues these in the hub's persistent session
     hub.start()
     wait_until(lambda: count(influx.url, "iocgw", "water_level") >= 1500, timeout=60, what="all 1500 points")
