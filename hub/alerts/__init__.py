@@ -1,1 +1,1 @@
-"""The hub's alert engine; for now its pure domain rules (``hub.alerts.rules``), which the engine will call."""
+"""The hub's alert engine: pure hazard rules in ``hub.alerts.rules``, which alarms and notifiers build on."""

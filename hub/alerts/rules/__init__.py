@@ -8,4 +8,5 @@
 - ``nesterov``: the forest-fire danger index and levels I-V (NĐ 156/2018/NĐ-CP, TT 25/2019/TT-BNNPTNT).
 - ``freshness``: sensors that missed their reporting interval (TT 17/2021/TT-BTNMT).
 - ``camera``: severity of a confirmed fire or smoke detection.
+- ``base``: what they share: checked text, finite and aware inputs, duplicate ids, Vietnam's time zone.
 """

@@ -6,20 +6,19 @@ import csv
 import math
 import re
 import unicodedata
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from hub.alerts.rules.base import Text, repeated, require_finite
 from iocgw.configfile import ConfigError, load_yaml_model
 from wire.messages import Identifier
 
 MAX_LEVEL = 3
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 
 
 class FloodStation(BaseModel):
@@ -67,15 +66,9 @@ class FloodStation(BaseModel):
         return (self.bd1_m, self.bd2_m, self.bd3_m)
 
 
-def _finite(stage: float) -> float:
-    if not math.isfinite(stage):
-        raise ValueError(f"water level must be a finite number, not {stage}")
-    return stage
-
-
 def flood_level(stage: float, station: FloodStation) -> int:
     """0 below BĐ1, else the highest level whose threshold the stage has reached (a stage equal to BĐn is at n)."""
-    _finite(stage)
+    require_finite(stage, "water level")
     return sum(1 for threshold in station.thresholds if stage >= threshold)
 
 
@@ -185,8 +178,7 @@ class FloodStationTable(BaseModel):
 
     @model_validator(mode="after")
     def _unique_ids(self) -> FloodStationTable:
-        counts = Counter(s.station_id for s in self.stations)
-        twice = sorted(station_id for station_id, n in counts.items() if n > 1)
+        twice = repeated(s.station_id for s in self.stations)
         if twice:
             raise ValueError(f"station_id used more than once: {', '.join(twice)}")
         return self
@@ -239,6 +231,8 @@ def flood_stations_from_csv(path: Path | str) -> FloodStationTable:
                     problems += [f"{where}: {_error_field(e)}{e['msg']}" for e in exc.errors()]
     except OSError as exc:
         raise ConfigError(path, [f"cannot read: {exc.strerror or exc}"]) from None
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise ConfigError(path, [f"not a UTF-8 CSV file: {exc}"]) from None
     if problems:
         raise ConfigError(path, problems)
     try:
@@ -248,7 +242,7 @@ def flood_stations_from_csv(path: Path | str) -> FloodStationTable:
 
 
 def _row_fields(row: dict[str, Any]) -> dict[str, Any]:
-    fields: dict[str, Any] = {k: v for k, v in row.items() if k not in ("station",) and v not in (None, "")}
+    fields: dict[str, Any] = {k: v for k, v in row.items() if k != "station" and v not in (None, "")}
     fields["name"] = row["station"]
     fields.setdefault("station_id", station_slug(row["river"] or "", row["station"] or ""))
     return fields

@@ -5,10 +5,12 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from itertools import pairwise
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from hub.alerts.rules.base import require_finite
 from iocgw.configfile import load_yaml_model
 
 DAY = timedelta(days=1)
@@ -34,7 +36,7 @@ def daily_totals(increments: Sequence[tuple[datetime, float]], end: datetime, da
 def _rising(values: Sequence[float], name: str) -> None:
     if any(v <= 0 for v in values):
         raise ValueError(f"{name} must be positive")
-    if any(b <= a for a, b in zip(values, values[1:], strict=False)):
+    if any(b <= a for a, b in pairwise(values)):
         raise ValueError(f"{name} must rise strictly: {list(values)}")
 
 
@@ -89,22 +91,24 @@ class RainBands(BaseModel):
             raise ValueError("levels must be risk levels 1-5")
         # More rain, or the same rain for longer, never lowers the level.
         for row in self.levels:
-            if any(b < a for a, b in zip(row, row[1:], strict=False)):
+            if any(b < a for a, b in pairwise(row)):
                 raise ValueError(f"levels must not fall as the duration grows: {row}")
-        for lower, higher in zip(self.levels, self.levels[1:], strict=False):
+        for lower, higher in pairwise(self.levels):
             if any(h < lo for lo, h in zip(lower, higher, strict=True)):
                 raise ValueError(f"levels must not fall in a higher band: {lower} then {higher}")
         return self
 
 
 def _band(amount_mm: float, edges: Sequence[float]) -> int:
-    if not amount_mm >= edges[0]:  # also catches NaN
+    if amount_mm < edges[0]:
         return 0
     return 1 + sum(1 for edge in edges[1:] if amount_mm > edge)
 
 
 def rain_band(acc_12h: float, acc_24h: float, bands: RainBands) -> int:
     """0 (not heavy rain) or the band 1..N, the higher of what the 24 h and the 12 h amounts give."""
+    require_finite(acc_12h, "12 h rain")
+    require_finite(acc_24h, "24 h rain")
     return max(_band(acc_24h, bands.edges_24h_mm), _band(acc_12h, bands.edges_12h_mm))
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 from enum import StrEnum
+from itertools import pairwise
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -71,7 +73,7 @@ class SeverityThresholds(BaseModel):
         steps = self.steps()
         if not steps:
             raise ValueError("give at least one of warning, minor, major, critical")
-        for (low, low_sev), (high, high_sev) in zip(steps, steps[1:], strict=False):
+        for (low, low_sev), (high, high_sev) in pairwise(steps):
             if not low < high:
                 raise ValueError(f"{high_sev.value} ({high}) must be above {low_sev.value} ({low})")
         return self
@@ -88,7 +90,9 @@ class SeverityThresholds(BaseModel):
 
 
 def severity_for(value: float, thresholds: SeverityThresholds) -> Severity | None:
-    """The highest severity whose threshold ``value`` reaches; None below every threshold (or for NaN)."""
+    """The highest severity whose threshold ``value`` reaches; None below every threshold."""
+    if math.isnan(value):  # NaN reaches no threshold and would pass for a quiet instrument
+        raise ValueError("value must be a number, not NaN")
     v = abs(value) if thresholds.magnitude else value
     reached = None
     for threshold, sev in thresholds.steps():

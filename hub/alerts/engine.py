@@ -1,0 +1,231 @@
+"""The alert engine: evaluates every incoming observation, keeps one alarm per rule and subject, and persists
+alarm state, rule state and the events to notify in one transaction before the hub acknowledges the messages."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+
+from hub.alerts.alarm import NOTIFY_ON, Alarm, Condition, Transition, acknowledge, apply_condition
+from hub.alerts.config import AlertsConfig, RuleTables
+from hub.alerts.evaluate.base import Context, Evaluator, Observation
+from hub.alerts.evaluate.camera import CameraEvaluator
+from hub.alerts.evaluate.dam import DamEvaluator
+from hub.alerts.evaluate.fire import FireEvaluator
+from hub.alerts.evaluate.flood import FloodEvaluator
+from hub.alerts.evaluate.freshness import FreshnessEvaluator
+from hub.alerts.evaluate.rain import RainEvaluator
+from hub.alerts.rules.risk_level import combine_hazards, risk_colour
+from hub.alerts.rules.severity import Severity
+from hub.alerts.store import AlertStore
+from hub.store.line_protocol import line
+from wire import EventMessage
+from wire.messages import to_epoch_ms
+
+log = logging.getLogger(__name__)
+
+RISK_SEVERITY = {1: Severity.INFO, 2: Severity.WARNING, 3: Severity.MINOR, 4: Severity.MAJOR, 5: Severity.CRITICAL}
+Notify = Callable[[list[tuple[int, Alarm, Transition]]], None]
+
+
+class AlertEngine:
+    """Thread-safe: the hub's writer thread feeds it, the API acknowledges through it."""
+
+    def __init__(
+        self,
+        config: AlertsConfig,
+        tables: RuleTables,
+        store: AlertStore,
+        *,
+        areas: dict[str, str],
+        intervals: dict[tuple[str, str], float],
+        notify: Notify | None = None,
+        now: datetime | None = None,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.areas = areas
+        self.notify = notify
+        self._lock = threading.Lock()
+        self.state = store.rule_state()
+        self.alarms = store.active_alarms()
+        self.hazards: dict[str, dict[str, int]] = self.state.get("engine:hazards", {})
+        self.fire_levels: dict[str, int] = self.state.get("engine:fire_levels", {})
+        self.last_seen: dict[tuple[str, str], float] = {}
+        self.freshness = FreshnessEvaluator(config.freshness, intervals, now or datetime.now(UTC))
+        self.counters = {"observations": 0, "findings": 0, "alarms_changed": 0, "events": 0}
+        self.load(tables)
+
+    def load(self, tables: RuleTables) -> None:
+        """Swap in new rule tables (a reload); state and alarms carry over."""
+        evaluators: list[Evaluator] = [CameraEvaluator(tables.camera)]
+        if tables.flood is not None:
+            evaluators.append(FloodEvaluator(tables.flood, tables.risk))
+        if self.config.rain_gauges:
+            evaluators.append(RainEvaluator(self.config.rain_gauges, tables.rain))
+        if tables.reservoirs is not None:
+            evaluators.append(DamEvaluator(tables.reservoirs))
+        if self.config.fire_areas:
+            evaluators.append(FireEvaluator(self.config.fire_areas, tables.nesterov))
+        by_sensor: dict[tuple[str, str], list[Evaluator]] = {}
+        by_nq: dict[tuple[str, str], list[Evaluator]] = {}
+        for ev in evaluators:
+            for key in ev.sensors():
+                by_sensor.setdefault(key, []).append(ev)
+            for key in ev.node_quantities():
+                by_nq.setdefault(key, []).append(ev)
+        with self._lock:
+            self.tables = tables
+            self.evaluators = evaluators
+            self._by_sensor = by_sensor
+            self._by_nq = by_nq
+            # Read without the lock by the ingest thread to pick observations; replaced whole, never mutated.
+            self.watched_sensors = frozenset(by_sensor)
+            self.watched_node_quantities = frozenset(by_nq)
+
+    def wants(self, node_id: str, sensor_id: str, quantity: str) -> bool:
+        return (node_id, sensor_id) in self.watched_sensors or (node_id, quantity) in self.watched_node_quantities
+
+    # -- evaluation -------------------------------------------------------------------------------------------
+    def _context(self, now: datetime) -> Context:
+        return Context(now=now, state=self.state, areas=self.areas, hazards=self.hazards, fire_levels=self.fire_levels)
+
+    def process(
+        self,
+        observations: Iterable[Observation],
+        statuses: Iterable[tuple[str, str, datetime]] = (),
+        events: Iterable[EventMessage] = (),
+        seen: dict[tuple[str, str], float] | None = None,
+        now: datetime | None = None,
+    ) -> list[str]:
+        """Evaluate one batch; returns line protocol (alarms and derived levels) for InfluxDB."""
+        with self._lock:
+            ctx = self._context(now or datetime.now(UTC))
+            for key, ts in (seen or {}).items():
+                if ts > self.last_seen.get(key, 0.0):
+                    self.last_seen[key] = ts
+            for obs in sorted(observations, key=lambda o: o.ts):
+                self.counters["observations"] += 1
+                for ev in self._by_sensor.get((obs.node_id, obs.sensor_id), ()):
+                    ev.on_observation(obs, ctx)
+                for ev in self._by_nq.get((obs.node_id, obs.quantity), ()):
+                    ev.on_observation(obs, ctx)
+            for node_id, state, ts in statuses:
+                self.freshness.on_status(node_id, state, ts, ctx)
+            for event in events:
+                for ev in self.evaluators:
+                    ev.on_event(event, ctx)
+            return self._finish(ctx)
+
+    def tick(self, now: datetime | None = None) -> list[str]:
+        """Time-driven rules: sensors gone silent."""
+        with self._lock:
+            ctx = self._context(now or datetime.now(UTC))
+            self.freshness.check(self.last_seen, ctx)
+            return self._finish(ctx)
+
+    def _finish(self, ctx: Context) -> list[str]:
+        self._risk(ctx)
+        changed: list[tuple[Alarm, Transition]] = []
+        for f in ctx.findings:
+            self.counters["findings"] += 1
+            key = (f.rule, f.subject)
+            alarm, transition = apply_condition(self.alarms.get(key), f.rule, f.subject, f.condition, ctx.now, f.area)
+            if transition is None or alarm is None:
+                continue
+            changed.append((alarm, transition))
+            if alarm.state.active:
+                self.alarms[key] = alarm
+            else:
+                self.alarms.pop(key, None)
+        if ctx.touched_areas:
+            ctx.put("engine:hazards", self.hazards)
+        if ctx.fire_levels:
+            ctx.put("engine:fire_levels", self.fire_levels)
+        events = self.store.commit(changed, {k: self.state[k] for k in ctx.dirty}, set(NOTIFY_ON))
+        self.counters["alarms_changed"] += len(changed)
+        self._dispatch(events)
+        lines = [line(p.measurement, p.tags, p.fields, to_epoch_ms(p.ts)) for p in ctx.points]
+        lines += [_alarm_line(a, t) for a, t in changed]
+        return lines
+
+    def _risk(self, ctx: Context) -> None:
+        """QĐ 18/2021: the area's risk level is its worst hazard's, raised when hazards coincide, capped at 5."""
+        for area in sorted(ctx.touched_areas):
+            levels = self.hazards.get(area, {})
+            level = combine_hazards(levels, self.tables.risk.escalation) if levels else 0
+            colour = risk_colour(level) if level else None
+            ctx.emit(
+                "disaster_risk",
+                area,
+                area,
+                _risk_condition(level, levels, colour.name_vi if colour else None),
+            )
+            ctx.point(
+                "risk_level",
+                {"area": area},
+                {"level": level, "colour": colour.hex if colour else "", "hazards": len(levels)},
+                ctx.now,
+            )
+
+    def _dispatch(self, events: list[tuple[int, Alarm, Transition]]) -> None:
+        if not events:
+            return
+        self.counters["events"] += len(events)
+        if self.notify is None:
+            return
+        try:
+            self.notify(events)
+        except Exception:  # a notifier problem must never stop evaluation; the events stay undispatched
+            log.exception("handing alarm events to the notifier failed")
+            return
+        self.store.mark_dispatched([e[0] for e in events])
+
+    def redispatch(self) -> int:
+        """Hand over events stored but not yet dispatched (after a crash between commit and dispatch)."""
+        with self._lock:
+            events = self.store.undispatched()
+            self._dispatch(events)
+            return len(events)
+
+    # -- operators --------------------------------------------------------------------------------------------
+    def acknowledge(self, alarm_id: str, who: str, comment: str | None, now: datetime | None = None) -> Alarm | None:
+        with self._lock:
+            alarm = self.store.get(alarm_id)
+            if alarm is None:
+                return None
+            updated, transition = acknowledge(alarm, who, comment, now or datetime.now(UTC))
+            if transition is not None:
+                self.store.commit([(updated, transition)], {}, set())
+                if updated.state.active:
+                    self.alarms[updated.key] = updated
+            return updated
+
+
+def _risk_condition(level: int, hazards: dict[str, int], colour: str | None) -> Condition:
+    return Condition(
+        active=level >= 1,
+        severity=RISK_SEVERITY.get(level, Severity.INFO),
+        level=level,
+        value=float(level),
+        message=f"Cấp độ rủi ro thiên tai {level}" + (f" ({colour})" if colour else ""),
+        details={"hazards": hazards},
+    )
+
+
+def _alarm_line(alarm: Alarm, transition: Transition) -> str:
+    tags = {"rule": alarm.rule, "subject": alarm.subject, "area": alarm.area or "", "severity": alarm.severity.value}
+    fields: dict[str, float | int | bool | str] = {
+        "alarm_id": alarm.id,
+        "state": alarm.state.value,
+        "transition": transition.value,
+        "active": alarm.state.active,
+        "message": alarm.message,
+    }
+    if alarm.level is not None:
+        fields["level"] = alarm.level
+    if alarm.value is not None:
+        fields["value"] = float(alarm.value)
+    return line("alarm", tags, fields, to_epoch_ms(alarm.updated_at))

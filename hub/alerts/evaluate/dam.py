@@ -1,0 +1,124 @@
+"""Dam and reservoir safety (NĐ 114/2018/NĐ-CP): named levels, rate of rise, inflow vs outflow, instruments."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from hub.alerts.alarm import Condition
+from hub.alerts.evaluate.base import Context, Evaluator, Observation, ms
+from hub.alerts.rules.dam_safety import Instrument, Reservoir, ReservoirTable, instrument_alarm, reservoir_state
+from hub.alerts.rules.flood_levels import rate_of_rise_m_per_h
+from hub.alerts.rules.severity import Severity, severity_for
+
+RATE_WINDOW = timedelta(hours=3)
+
+
+class DamEvaluator(Evaluator):
+    rule = "dam_safety"
+
+    def __init__(self, table: ReservoirTable) -> None:
+        self.by_node = {r.node_id: r for r in table.reservoirs if r.node_id}
+        self.instruments: dict[tuple[str, str], tuple[Reservoir, Instrument]] = {}
+        for r in table.reservoirs:
+            for i in r.instruments:
+                if i.node_id and i.sensor_id:
+                    self.instruments[(i.node_id, i.sensor_id)] = (r, i)
+
+    def sensors(self) -> set[tuple[str, str]]:
+        return set(self.instruments)
+
+    def node_quantities(self) -> set[tuple[str, str]]:
+        return {(n, q) for n in self.by_node for q in ("reservoir_level", "inflow", "outflow")}  # type: ignore[misc]
+
+    def on_observation(self, obs: Observation, ctx: Context) -> None:
+        pair = self.instruments.get((obs.node_id, obs.sensor_id))
+        if pair is not None:
+            self._instrument(obs, *pair, ctx)
+            return
+        reservoir = self.by_node.get(obs.node_id)
+        if reservoir is None:
+            return
+        if obs.quantity == "reservoir_level":
+            self._level(obs, reservoir, ctx)
+        elif obs.quantity in ("inflow", "outflow"):
+            self._flows(obs, reservoir, ctx)
+
+    def _level(self, obs: Observation, r: Reservoir, ctx: Context) -> None:
+        key = f"dam:{r.reservoir_id}:level"
+        st = ctx.get(key, {"last_ms": 0, "samples": {}})
+        t = ms(obs.ts)
+        samples = {k: v for k, v in st["samples"].items() if int(k) > t - RATE_WINDOW / timedelta(milliseconds=1)}
+        samples[str(t)] = obs.value
+        ctx.put(key, {"last_ms": max(t, st["last_ms"]), "samples": samples})
+        if t < st["last_ms"]:
+            return
+        series = sorted((datetime.fromtimestamp(int(k) / 1000, UTC), v) for k, v in samples.items())
+        rate = rate_of_rise_m_per_h(series, RATE_WINDOW)
+        state = reservoir_state(obs.value, r)
+        area = ctx.area_of(obs.node_id)
+        ctx.emit(
+            self.rule,
+            f"{r.reservoir_id}/level",
+            area,
+            Condition(
+                active=state.severity >= Severity.WARNING,
+                severity=state.severity,
+                level=list(type(state.band)).index(state.band),
+                value=obs.value,
+                message=f"Hồ {r.name}: mực nước {obs.value:.2f} m ({state.band.value})",
+                details={"band": state.band.value, "rate_m_per_h": rate, "source": r.source},
+            ),
+        )
+        if r.rise_rate_m_per_h is not None and rate is not None:
+            sev = severity_for(rate, r.rise_rate_m_per_h)
+            ctx.emit(
+                self.rule,
+                f"{r.reservoir_id}/rise",
+                area,
+                Condition(
+                    active=sev is not None,
+                    severity=sev or Severity.INFO,
+                    value=round(rate, 3),
+                    message=f"Hồ {r.name}: mực nước lên {rate:.2f} m/h",
+                ),
+            )
+        fields: dict[str, float | int | str | bool] = {"level_m": obs.value, "band": state.band.value}
+        if rate is not None:
+            fields["rate_m_per_h"] = rate
+        ctx.point("reservoir_state", {"reservoir_id": r.reservoir_id, "area": area or ""}, fields, obs.ts)
+
+    def _flows(self, obs: Observation, r: Reservoir, ctx: Context) -> None:
+        key = f"dam:{r.reservoir_id}:flows"
+        flows = ctx.get(key, {})
+        flows[obs.quantity] = obs.value
+        ctx.put(key, flows)
+        if r.net_inflow_m3s is None or "inflow" not in flows or "outflow" not in flows:
+            return
+        net = flows["inflow"] - flows["outflow"]
+        sev = severity_for(net, r.net_inflow_m3s)
+        ctx.emit(
+            self.rule,
+            f"{r.reservoir_id}/net_inflow",
+            ctx.area_of(obs.node_id),
+            Condition(
+                active=sev is not None,
+                severity=sev or Severity.INFO,
+                value=round(net, 2),
+                message=f"Hồ {r.name}: lưu lượng đến {flows['inflow']:.0f} m³/s, xả {flows['outflow']:.0f} m³/s",
+                details={"inflow_m3s": flows["inflow"], "outflow_m3s": flows["outflow"]},
+            ),
+        )
+
+    def _instrument(self, obs: Observation, r: Reservoir, i: Instrument, ctx: Context) -> None:
+        sev = instrument_alarm(obs.value, i.thresholds)
+        ctx.emit(
+            self.rule,
+            f"{r.reservoir_id}/{i.instrument_id}",
+            ctx.area_of(obs.node_id),
+            Condition(
+                active=sev is not None,
+                severity=sev or Severity.INFO,
+                value=obs.value,
+                message=f"Đập {r.name}: {i.instrument_id} = {obs.value:g} {i.unit}",
+            ),
+        )
