@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 from aiohttp import web
 
+from hub.alerts.engine import AlertEngine
+from hub.alerts.store import AlertStore
 from hub.ingest.pipeline import IngestPipeline
 from hub.metrics import Metrics
 from hub.store.state import HubState
 
 
-def make_app(pipeline: IngestPipeline, metrics: Metrics, state: HubState, offline_after_s: float) -> web.Application:
-    """``state`` is a read-only connection of the API's own (the writer thread owns the other)."""
+def make_app(
+    pipeline: IngestPipeline,
+    metrics: Metrics,
+    state: HubState,
+    offline_after_s: float,
+    *,
+    engine: AlertEngine | None = None,
+    alerts: AlertStore | None = None,
+) -> web.Application:
+    """``state`` and ``alerts`` are read-only connections of the API's own (the writer thread owns the others)."""
     app = web.Application()
 
     async def healthz(request: web.Request) -> web.Response:
@@ -39,6 +50,31 @@ def make_app(pipeline: IngestPipeline, metrics: Metrics, state: HubState, offlin
             raise web.HTTPBadRequest(text="limit must be an integer") from None
         return web.json_response({"count": state.dead_letter_count(), "items": state.dead_letters(limit)})
 
+    async def list_alerts(request: web.Request) -> web.Response:
+        if alerts is None:
+            raise web.HTTPNotFound(text="the alert engine is not configured")
+        q = request.query
+        active = {"true": True, "false": False}.get(q.get("active", ""))
+        items = alerts.alarms(
+            active=active, rule=q.get("rule"), area=q.get("area"), limit=min(int(q.get("limit", 200)), 1000)
+        )
+        return web.json_response({"alerts": [a.model_dump(mode="json") for a in items]})
+
+    async def ack_alert(request: web.Request) -> web.Response:
+        if engine is None:
+            raise web.HTTPNotFound(text="the alert engine is not configured")
+        try:
+            body = await request.json()
+            who, comment = str(body["by"]), body.get("comment")
+        except (ValueError, KeyError, TypeError):
+            raise web.HTTPBadRequest(text='send JSON {"by": "<name>", "comment": "..."}') from None
+        alarm = await asyncio.to_thread(engine.acknowledge, request.match_info["alarm_id"], who, comment)
+        if alarm is None:
+            raise web.HTTPNotFound(text="no such alert")
+        return web.json_response(alarm.model_dump(mode="json"))
+
+    app.router.add_get("/api/alerts", list_alerts)
+    app.router.add_post("/api/alerts/{alarm_id}/ack", ack_alert)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics_view)
     app.router.add_get("/api/nodes", nodes)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from hub.alerts.config import AlertsConfig
 from iocgw.configfile import load_yaml_model
 
 
@@ -98,6 +99,8 @@ class HubHttp(_Section):
 
 
 class HubConfig(_Section):
+    """The hub's settings; ``alerts`` switches the alert engine on (see docs/alert-rules.md)."""
+
     data_dir: Path = Field(Path("hub-data"), description="hub.db (registry, dead letters, spool, dedupe state)")
     max_payload_bytes: int = Field(256 * 1024, ge=1024)
     mqtt: HubMqtt = HubMqtt()
@@ -105,6 +108,7 @@ class HubConfig(_Section):
     batch: HubBatch = HubBatch()
     registry: HubRegistry = HubRegistry()
     http: HubHttp = HubHttp()
+    alerts: AlertsConfig | None = Field(None, description="Alert rules and the sensors that feed them")
 
 
 def load_hub_config(path: Path | str) -> HubConfig:

@@ -63,6 +63,7 @@ class Metrics:
         "influx_errors": "Failed InfluxDB write attempts",
         "batches_flushed": "Batches made durable and acknowledged",
         "acks_sent": "End-to-end ack messages published to nodes",
+        "alert_errors": "Batches the alert engine failed on (logged with the cause)",
     }
 
     def __init__(self) -> None:

@@ -8,6 +8,9 @@ from pathlib import Path
 
 from aiohttp import web
 
+from hub.alerts.config import load_rule_tables
+from hub.alerts.engine import AlertEngine
+from hub.alerts.store import AlertStore
 from hub.api import make_app
 from hub.config import HubConfig
 from hub.ingest.pipeline import IngestPipeline
@@ -32,13 +35,37 @@ class Hub:
             self.state.register(seeds)
             log.info("registered %d nodes from seed files", len(seeds))
         self.read_state = HubState(db)
-        self.pipeline = IngestPipeline(config, self.state, self.metrics)
+        self.engine = self._make_engine() if config.alerts is not None else None
+        self.pipeline = IngestPipeline(config, self.state, self.metrics, self.engine)
         self._runner: web.AppRunner | None = None
         self.http_port: int | None = None
 
+    def _make_engine(self) -> AlertEngine:
+        assert self.config.alerts is not None
+        tables = load_rule_tables(self.config.alerts, base=self.config_dir)
+        nodes = self.state.known_nodes()
+        areas = {n.node_id: n.admin_code for n in nodes.values() if n.admin_code}
+        intervals = {(n.node_id, sid): interval for n in nodes.values() for sid, _, interval in n.sensors}
+        store = AlertStore(self.config.data_dir / "alerts.db")
+        engine = AlertEngine(self.config.alerts, tables, store, areas=areas, intervals=intervals)
+        self.alert_store = AlertStore(self.config.data_dir / "alerts.db")  # the API's own reader
+        return engine
+
+    def reload_rules(self) -> None:
+        """Re-read the rule tables; a bad file raises ConfigError and the running rules stay as they were."""
+        if self.engine is not None and self.config.alerts is not None:
+            self.engine.load(load_rule_tables(self.config.alerts, base=self.config_dir))
+
     async def start(self) -> None:
         self.pipeline.start()
-        app = make_app(self.pipeline, self.metrics, self.read_state, self.config.registry.offline_after_s)
+        app = make_app(
+            self.pipeline,
+            self.metrics,
+            self.read_state,
+            self.config.registry.offline_after_s,
+            engine=self.engine,
+            alerts=getattr(self, "alert_store", None),
+        )
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.config.http.host, self.config.http.port)
@@ -53,6 +80,9 @@ class Hub:
         await asyncio.to_thread(self.pipeline.stop)
         self.state.close()
         self.read_state.close()
+        if self.engine is not None:
+            self.engine.store.close()
+            self.alert_store.close()
 
     async def run(self, stop: asyncio.Event) -> None:
         await self.start()

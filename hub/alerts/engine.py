@@ -132,7 +132,7 @@ class AlertEngine:
         for f in ctx.findings:
             self.counters["findings"] += 1
             key = (f.rule, f.subject)
-            alarm, transition = apply_condition(self.alarms.get(key), f.rule, f.subject, f.condition, ctx.now, f.area)
+            alarm, transition = apply_condition(self.alarms.get(key), f.rule, f.subject, f.condition, f.ts, f.area)
             if transition is None or alarm is None:
                 continue
             changed.append((alarm, transition))

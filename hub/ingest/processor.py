@@ -6,10 +6,13 @@ Pure with respect to I/O: it fills a Batch, and the writer makes the batch durab
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from pydantic import ValidationError
 
+from hub.alerts.evaluate.base import Observation
 from hub.ingest.dedupe import SeqTracker
 from hub.store.line_protocol import line
 from hub.store.state import DeadLetter, NodeInfo
@@ -36,6 +39,10 @@ class Batch:
     # instead would mark messages of the next, not yet durable batch as seen.
     dedupe_snapshot: dict[str, tuple[int, list[int]]] = field(default_factory=dict)
     device_ts_ms: list[int] = field(default_factory=list)  # oldest reading per message, for latency metrics
+    observations: list[Observation] = field(default_factory=list)  # readings the alert engine watches
+    status_changes: list[tuple[str, str, datetime]] = field(default_factory=list)
+    events: list[EventMessage] = field(default_factory=list)
+    tick: bool = False  # run the engine's time-driven rules with this batch
     messages: int = 0
     readings: int = 0
     duplicates: int = 0
@@ -53,11 +60,13 @@ class Processor:
         accept_unknown_nodes: bool = False,
         max_payload_bytes: int = 256 * 1024,
         dedupe_state: dict[str, tuple[int, list[int]]] | None = None,
+        watches: Callable[[str, str, str], bool] | None = None,
     ) -> None:
         self.topics = topics
         self.nodes = nodes
         self.accept_unknown_nodes = accept_unknown_nodes
         self.max_payload_bytes = max_payload_bytes
+        self.watches = watches
         self.trackers: dict[str, SeqTracker] = {
             node: SeqTracker(floor, recent) for node, (floor, recent) in (dedupe_state or {}).items()
         }
@@ -159,6 +168,10 @@ class Processor:
             # The model guarantees a finite float, so repr() is valid line protocol.
             batch.lines.append(f'{prefix}{r.value!r},quality="{r.quality.value}",seq={msg.seq}i {ts_ms}')
             batch.sensor_values[(msg.node_id, r.sensor_id)] = (ts_ms / 1000, r.value)
+            if self.watches is not None and self.watches(msg.node_id, r.sensor_id, r.quantity.value):
+                batch.observations.append(
+                    Observation(msg.node_id, r.sensor_id, r.quantity.value, r.ts or msg.ts, r.value)
+                )
             batch.readings += 1
         batch.device_ts_ms.append(oldest)
 
@@ -174,6 +187,7 @@ class Processor:
             line("node_status", {"admin_code": admin, "node_id": msg.node_id}, fields, to_epoch_ms(msg.ts))
         )
         batch.statuses[msg.node_id] = (msg.state.value, msg.model_dump_json(exclude_none=True))
+        batch.status_changes.append((msg.node_id, msg.state.value, msg.ts))
 
     def _event(self, msg: EventMessage, admin: str, batch: Batch) -> None:
         tags = {"admin_code": admin, "node_id": msg.node_id, "camera": msg.camera, "label": msg.label}
@@ -186,3 +200,4 @@ class Processor:
             "seq": msg.seq,
         }
         batch.lines.append(line("camera_event", tags, fields, to_epoch_ms(msg.ts)))
+        batch.events.append(msg)

@@ -25,6 +25,7 @@ class Finding:
     subject: str
     area: str | None
     condition: Condition
+    ts: datetime  # when the evidence was observed: alarms carry data time, so a replayed backlog keeps its timeline
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,8 +62,8 @@ class Context:
     def area_of(self, node_id: str) -> str | None:
         return self.areas.get(node_id)
 
-    def emit(self, rule: str, subject: str, area: str | None, condition: Condition) -> None:
-        self.findings.append(Finding(rule, subject, area, condition))
+    def emit(self, rule: str, subject: str, area: str | None, condition: Condition, ts: datetime | None = None) -> None:
+        self.findings.append(Finding(rule, subject, area, condition, ts or self.now))
 
     def point(
         self, measurement: str, tags: dict[str, str], fields: dict[str, float | int | str | bool], ts: datetime

@@ -35,4 +35,5 @@ class CameraEvaluator(Evaluator):
                 message=f"Camera {event.camera} ({event.node_id}) thấy {event.label}, điểm {event.top_score:.2f}",
                 details={"event_id": event.event_id, "snapshot": event.snapshot, "zones": event.zones},
             ),
+            event.ts,
         )

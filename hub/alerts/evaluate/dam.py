@@ -68,6 +68,7 @@ class DamEvaluator(Evaluator):
                 message=f"Hồ {r.name}: mực nước {obs.value:.2f} m ({state.band.value})",
                 details={"band": state.band.value, "rate_m_per_h": rate, "source": r.source},
             ),
+            obs.ts,
         )
         if r.rise_rate_m_per_h is not None and rate is not None:
             sev = severity_for(rate, r.rise_rate_m_per_h)
@@ -81,6 +82,7 @@ class DamEvaluator(Evaluator):
                     value=round(rate, 3),
                     message=f"Hồ {r.name}: mực nước lên {rate:.2f} m/h",
                 ),
+                obs.ts,
             )
         fields: dict[str, float | int | str | bool] = {"level_m": obs.value, "band": state.band.value}
         if rate is not None:
@@ -107,6 +109,7 @@ class DamEvaluator(Evaluator):
                 message=f"Hồ {r.name}: lưu lượng đến {flows['inflow']:.0f} m³/s, xả {flows['outflow']:.0f} m³/s",
                 details={"inflow_m3s": flows["inflow"], "outflow_m3s": flows["outflow"]},
             ),
+            obs.ts,
         )
 
     def _instrument(self, obs: Observation, r: Reservoir, i: Instrument, ctx: Context) -> None:
@@ -121,4 +124,5 @@ class DamEvaluator(Evaluator):
                 value=obs.value,
                 message=f"Đập {r.name}: {i.instrument_id} = {obs.value:g} {i.unit}",
             ),
+            obs.ts,
         )

@@ -72,6 +72,7 @@ class FireEvaluator(Evaluator):
                 message=f"Cấp dự báo cháy rừng {level_name(level)} tại {area.area_id} (P = {p_now:.0f})",
                 details={"p": round(p_now, 1), "province": cfg.province, "source": cfg.source},
             ),
+            obs.ts,
         )
         ctx.point("fire_danger", {"area_id": area.area_id, "area": geo or ""}, {"p": p_now, "level": level}, obs.ts)
         ctx.hazard(geo, f"fire:{area.area_id}", None)  # fire danger is not one of the QĐ 18 risk hazards

@@ -68,6 +68,7 @@ class FloodEvaluator(Evaluator):
                 message=f"Sông {station.river} tại {station.name}: {obs.value:.2f} m, {level_text}{rate}",
                 details=details,
             ),
+            obs.ts,
         )
         fields: dict[str, float | int | str | bool] = {"level": a.level, "stage_m": obs.value}
         for name in ("margin_m", "rate_m_per_h"):

@@ -52,4 +52,5 @@ class FreshnessEvaluator(Evaluator):
                 message=f"Trạm {node_id}: {state} lúc {ts.isoformat(timespec='seconds')}",
                 details={"state": state},
             ),
+            ts,
         )

@@ -55,6 +55,7 @@ class RainEvaluator(Evaluator):
                 message=f"Mưa lớn tại {gauge.gauge_id}: {acc12:.0f} mm/12 h, {acc24:.0f} mm/24 h, cấp {level}",
                 details={"acc_12h_mm": round(acc12, 1), "acc_24h_mm": round(acc24, 1), "days_heavy": days},
             ),
+            obs.ts,
         )
         ctx.point(
             "rain_accumulation",
