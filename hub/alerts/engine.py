@@ -55,6 +55,7 @@ class AlertEngine:
         self.fire_levels: dict[str, int] = self.state.get("engine:fire_levels", {})
         self.last_seen: dict[tuple[str, str], float] = {}
         self.freshness = FreshnessEvaluator(config.freshness, intervals, now or datetime.now(UTC))
+        self._returned_up_to = 0
         self.counters = {"observations": 0, "findings": 0, "alarms_changed": 0, "events": 0}
         self.load(tables)
 
@@ -144,12 +145,19 @@ class AlertEngine:
             ctx.put("engine:hazards", self.hazards)
         if ctx.fire_levels:
             ctx.put("engine:fire_levels", self.fire_levels)
-        events = self.store.commit(changed, {k: self.state[k] for k in ctx.dirty}, set(NOTIFY_ON))
+        lines = [line(p.measurement, p.tags, p.fields, to_epoch_ms(p.ts)) for p in ctx.points]
+        alarm_lines = [_alarm_line(a, t) for a, t in changed]
+        events = self.store.commit(changed, {k: self.state[k] for k in ctx.dirty}, set(NOTIFY_ON), alarm_lines)
         self.counters["alarms_changed"] += len(changed)
         self._dispatch(events)
-        lines = [line(p.measurement, p.tags, p.fields, to_epoch_ms(p.ts)) for p in ctx.points]
-        lines += [_alarm_line(a, t) for a, t in changed]
-        return lines
+        # Alarm lines come back through pending_lines (with any a crash left behind) until lines_stored().
+        self._returned_up_to, pending = self.store.pending_lines()
+        return lines + pending
+
+    def lines_stored(self) -> None:
+        """The hub has stored (or spooled) every line the engine returned so far."""
+        with self._lock:
+            self.store.lines_stored(self._returned_up_to)
 
     def _risk(self, ctx: Context) -> None:
         """QĐ 18/2021: the area's risk level is its worst hazard's, raised when hazards coincide, capped at 5."""

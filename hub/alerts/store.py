@@ -21,6 +21,9 @@ SCHEMA = [
         id INTEGER PRIMARY KEY AUTOINCREMENT, alarm_id TEXT NOT NULL, revision INTEGER NOT NULL,
         transition TEXT NOT NULL, body TEXT NOT NULL, dispatched INTEGER NOT NULL DEFAULT 0,
         UNIQUE (alarm_id, revision, transition))""",
+    # Line protocol for InfluxDB made with the alarms, kept until the hub has stored it: a crash between the
+    # commit here and the write there must not leave a hole in the alarm history the dashboards show.
+    "CREATE TABLE IF NOT EXISTS pending_lines (id INTEGER PRIMARY KEY AUTOINCREMENT, line TEXT NOT NULL)",
 ]
 
 
@@ -41,7 +44,11 @@ class AlertStore:
         return {k: json.loads(v) for k, v in self.db.conn.execute("SELECT key, body FROM rule_state")}
 
     def commit(
-        self, alarms: list[tuple[Alarm, Transition]], state: dict[str, Any], notify: set[Transition]
+        self,
+        alarms: list[tuple[Alarm, Transition]],
+        state: dict[str, Any],
+        notify: set[Transition],
+        lines: list[str] | None = None,
     ) -> list[tuple[int, Alarm, Transition]]:
         """Store changed alarms, changed rule state and the events to notify, in one transaction.
 
@@ -72,11 +79,21 @@ class AlertStore:
                     )
                     if cur.rowcount:
                         events.append((int(cur.lastrowid or 0), alarm, transition))
+            c.executemany("INSERT INTO pending_lines (line) VALUES (?)", [(x,) for x in lines or ()])
             c.executemany(
                 "INSERT OR REPLACE INTO rule_state (key, body) VALUES (?, ?)",
                 [(k, json.dumps(v)) for k, v in state.items()],
             )
         return events
+
+    def pending_lines(self) -> tuple[int, list[str]]:
+        """(highest id, lines) not yet confirmed as stored in InfluxDB."""
+        rows = self.db.conn.execute("SELECT id, line FROM pending_lines ORDER BY id").fetchall()
+        return (int(rows[-1][0]) if rows else 0), [r[1] for r in rows]
+
+    def lines_stored(self, up_to_id: int) -> None:
+        with transaction(self.db) as c:
+            c.execute("DELETE FROM pending_lines WHERE id <= ?", (up_to_id,))
 
     def undispatched(self) -> list[tuple[int, Alarm, Transition]]:
         rows = self.db.conn.execute(

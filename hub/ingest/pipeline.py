@@ -237,18 +237,18 @@ class IngestPipeline:
         if self.engine is None:
             return
         try:
-            if batch.observations or batch.status_changes or batch.events:
+            out: list[str] = []
+            if batch.observations or batch.status_changes or batch.events or batch.sensor_values:
                 seen = {k: ts for k, (ts, _) in batch.sensor_values.items()}
-                batch.lines.extend(
-                    self.engine.process(batch.observations, batch.status_changes, batch.events, seen=seen)
-                )
-            elif batch.sensor_values:
-                self.engine.process((), seen={k: ts for k, (ts, _) in batch.sensor_values.items()})
+                out += self.engine.process(batch.observations, batch.status_changes, batch.events, seen=seen)
             if batch.tick:
-                batch.lines.extend(self.engine.tick())
+                out += self.engine.tick()
         except Exception:  # a rule bug must not stop ingest; it is logged and counted
             log.exception("alert engine failed on a batch")
             self.metrics.inc("alert_errors")
+            return
+        batch.lines.extend(out)
+        batch.engine_lines = bool(out)
 
     def _flush(self, batch: Batch) -> None:
         self._evaluate(batch)
@@ -284,6 +284,8 @@ class IngestPipeline:
             spool_body=spool_body,
             spool_lines=len(batch.lines) if spool_body is not None else 0,
         )
+        if self.engine is not None and batch.engine_lines:
+            self.engine.lines_stored()
         if spool_body is not None:
             self._spool_batches += 1
             self._spool_lines += len(batch.lines)

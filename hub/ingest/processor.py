@@ -43,6 +43,7 @@ class Batch:
     status_changes: list[tuple[str, str, datetime]] = field(default_factory=list)
     events: list[EventMessage] = field(default_factory=list)
     tick: bool = False  # run the engine's time-driven rules with this batch
+    engine_lines: bool = False  # holds lines the engine keeps pending until they are stored
     messages: int = 0
     readings: int = 0
     duplicates: int = 0

@@ -49,9 +49,7 @@ async def post(
 ) -> str:
     """POST ``body`` and return the response text; NotifyError on any failure."""
     try:
-        async with session.post(
-            url, data=body, headers=dict(headers), allow_redirects=False, ssl=None if verify_tls else False
-        ) as resp:
+        async with session.post(url, data=body, headers=dict(headers), allow_redirects=False, ssl=verify_tls) as resp:
             text = await resp.text(errors="replace")
             check_status(what, resp.status, resp.headers, text)
             return text

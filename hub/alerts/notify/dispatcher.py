@@ -167,11 +167,13 @@ class Dispatcher:
         self._closed = True
         for task in self._workers:
             task.cancel()
+        self._set_wake(set(self._wake))  # a worker also stops when it sees _closed
         await asyncio.gather(*self._workers, return_exceptions=True)
         self._workers.clear()
         for notifier in self.notifiers.values():
             try:
-                await asyncio.wait_for(notifier.close(), 10)
+                async with asyncio.timeout(10):
+                    await notifier.close()
             except Exception as exc:  # closing one target must not keep the others open
                 log.warning("closing notify target %s: %s", notifier.name, exc)
         with self._lock:
@@ -292,7 +294,8 @@ class Dispatcher:
             if remaining <= 0:
                 return False
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._progress.wait(), remaining)
+                async with asyncio.timeout(remaining):
+                    await self._progress.wait()
 
     # -- queue helpers ------------------------------------------------------------------------------------
     @contextlib.contextmanager
@@ -433,7 +436,8 @@ class Dispatcher:
     # -- the worker ---------------------------------------------------------------------------------------
     async def _start_notifier(self, notifier: Notifier, guard_s: float) -> bool:
         try:
-            await asyncio.wait_for(notifier.start(), guard_s)
+            async with asyncio.timeout(guard_s):
+                await notifier.start()
             return True
         except Exception as exc:  # a target that cannot start now may start later; others are unaffected
             log.warning("notify target %s did not start: %s", notifier.name, exc)
@@ -443,18 +447,19 @@ class Dispatcher:
 
     async def _nap(self, wake: asyncio.Event, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(wake.wait(), seconds)
+            async with asyncio.timeout(seconds):
+                await wake.wait()
 
     async def _work(self, name: str) -> None:
         notifier = self.notifiers[name]
         # Notifiers keep to timeout_s themselves; this guard only stops a broken one from hanging its worker.
         guard_s = 2 * notifier.config.timeout_s + 1
         delay = self.config.retry_initial_s
-        while not await self._start_notifier(notifier, guard_s):
+        while not self._closed and not await self._start_notifier(notifier, guard_s):
             await asyncio.sleep(delay)
             delay = min(delay * 2, self.config.retry_max_s)
         wake = self._wake[name]
-        while True:
+        while not self._closed:
             wake.clear()  # before reading, so a row written after the read still wakes us
             row = self._head(name)
             if row is None:
@@ -474,7 +479,10 @@ class Dispatcher:
                 continue
             await self._buckets[name].acquire()
             try:
-                await asyncio.wait_for(notifier.send(notification), guard_s)
+                # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation that races
+                # with the send finishing, and close() would then wait for this worker forever.
+                async with asyncio.timeout(guard_s):
+                    await notifier.send(notification)
             except NotifyError as exc:
                 self._failed_attempt(row, str(exc), exc.retryable, exc.retry_after_s)
             except TimeoutError:

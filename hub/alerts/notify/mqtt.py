@@ -164,7 +164,8 @@ class MqttNotifier(Notifier):
         if self._client is None:
             self._open()
         try:
-            await asyncio.wait_for(self._connected.wait(), cfg.timeout_s)
+            async with asyncio.timeout(cfg.timeout_s):
+                await self._connected.wait()
         except TimeoutError:
             why = f" ({self.last_error})" if self.last_error else ""
             raise NotifyError(

@@ -7,6 +7,7 @@ Every message about one alarm carries the same ``References`` header, so mail cl
 from __future__ import annotations
 
 import asyncio
+import base64
 import smtplib
 import ssl
 from email.message import EmailMessage
@@ -71,6 +72,20 @@ def build_message(notification: Notification, config: SmtpConfig) -> EmailMessag
     return msg
 
 
+def _login(smtp: smtplib.SMTP, user: str, password: str) -> None:
+    """Log in; credentials with non-ASCII characters go as UTF-8 AUTH PLAIN (RFC 4616), which smtplib cannot do."""
+    if user.isascii() and password.isascii():
+        smtp.login(user, password)
+        return
+    smtp.ehlo_or_helo_if_needed()
+    if "plain" not in smtp.esmtp_features.get("auth", "").lower().split():
+        raise smtplib.SMTPNotSupportedError("server offers no AUTH PLAIN for non-ASCII credentials")
+    token = base64.b64encode(b"\0" + user.encode("utf-8") + b"\0" + password.encode("utf-8")).decode("ascii")
+    code, reply = smtp.docmd("AUTH", f"PLAIN {token}")
+    if code != 235:
+        raise smtplib.SMTPAuthenticationError(code, reply)
+
+
 def _tls_context(config: SmtpConfig) -> ssl.SSLContext:
     return ssl.create_default_context(cafile=str(config.ca_file) if config.ca_file else None)
 
@@ -96,7 +111,7 @@ class SmtpNotifier(Notifier):
             if cfg.security == "starttls":
                 smtp.starttls(context=_tls_context(cfg))
             if cfg.username is not None and cfg.password is not None:
-                smtp.login(cfg.username, cfg.password.read())
+                _login(smtp, cfg.username, cfg.password.read())
             smtp.send_message(msg)  # raises unless at least one recipient was accepted
 
     async def send(self, notification: Notification) -> None:
