@@ -2,40 +2,19 @@
 
 from __future__ import annotations
 
-import os
 from enum import StrEnum
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from hub.alerts.config import AlertsConfig
+from hub.alerts.notify.config import NotifyConfig
+from hub.secret import Secret
 from iocgw.configfile import load_yaml_model
 
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
-
-
-class Secret(_Section):
-    """A secret read from an environment variable or a file, never written inline in a config file."""
-
-    env: str | None = None
-    file: Path | None = None
-
-    @model_validator(mode="after")
-    def _one_source(self) -> Secret:
-        if (self.env is None) == (self.file is None):
-            raise ValueError("give exactly one of env or file")
-        return self
-
-    def read(self) -> str:
-        if self.env is not None:
-            value = os.environ.get(self.env)
-            if value is None:
-                raise ValueError(f"environment variable {self.env} is not set")
-            return value
-        assert self.file is not None
-        return self.file.read_text(encoding="utf-8").strip()
 
 
 class HubMqtt(_Section):
@@ -109,6 +88,7 @@ class HubConfig(_Section):
     registry: HubRegistry = HubRegistry()
     http: HubHttp = HubHttp()
     alerts: AlertsConfig | None = Field(None, description="Alert rules and the sensors that feed them")
+    notify: NotifyConfig | None = Field(None, description="Where alerts go (docs/notifications.md)")
 
 
 def load_hub_config(path: Path | str) -> HubConfig:

@@ -71,6 +71,7 @@ class Metrics:
         self.write_latency = Histogram()
         self.ingest_delay = Histogram((0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 3600))
         self.gauges: dict[str, Callable[[], float]] = {}
+        self.extra: list[Callable[[], list[str]]] = []  # other parts' metric lines (e.g. the notifier)
 
     def inc(self, name: str, n: int = 1) -> None:
         self.counters[name] += n
@@ -92,4 +93,6 @@ class Metrics:
             "# TYPE iocgw_hub_ingest_delay_seconds histogram",
         ]
         lines += self.ingest_delay.render("iocgw_hub_ingest_delay_seconds")
+        for more in self.extra:
+            lines += more()
         return "\n".join(lines) + "\n"

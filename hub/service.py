@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import UTC, datetime
 from pathlib import Path
 
 from aiohttp import web
 
+from hub.alerts.alarm import Alarm, Transition
 from hub.alerts.config import load_rule_tables
 from hub.alerts.engine import AlertEngine
+from hub.alerts.notify.dispatcher import Dispatcher
 from hub.alerts.store import AlertStore
 from hub.api import make_app
 from hub.config import HubConfig
@@ -35,7 +38,11 @@ class Hub:
             self.state.register(seeds)
             log.info("registered %d nodes from seed files", len(seeds))
         self.read_state = HubState(db)
+        self.dispatcher = Dispatcher(config.notify, config.data_dir / "notify.db") if config.notify else None
+        if self.dispatcher is not None:
+            self.metrics.extra.append(self.dispatcher.metric_lines)
         self.engine = self._make_engine() if config.alerts is not None else None
+        self._escalations: asyncio.Task[None] | None = None
         self.pipeline = IngestPipeline(config, self.state, self.metrics, self.engine)
         self._runner: web.AppRunner | None = None
         self.http_port: int | None = None
@@ -47,9 +54,24 @@ class Hub:
         areas = {n.node_id: n.admin_code for n in nodes.values() if n.admin_code}
         intervals = {(n.node_id, sid): interval for n in nodes.values() for sid, _, interval in n.sensors}
         store = AlertStore(self.config.data_dir / "alerts.db")
-        engine = AlertEngine(self.config.alerts, tables, store, areas=areas, intervals=intervals)
+        engine = AlertEngine(self.config.alerts, tables, store, areas=areas, intervals=intervals, notify=self._notify)
         self.alert_store = AlertStore(self.config.data_dir / "alerts.db")  # the API's own reader
         return engine
+
+    def _notify(self, events: list[tuple[int, Alarm, Transition]]) -> None:
+        """Called by the engine (writer thread) after it committed the alarms: queue durable deliveries."""
+        if self.dispatcher is not None:
+            for _, alarm, transition in events:
+                self.dispatcher.submit(alarm, transition)
+
+    async def _escalate(self) -> None:
+        assert self.dispatcher is not None and self.engine is not None
+        while True:
+            await asyncio.sleep(10)
+            try:
+                self.dispatcher.check_escalations(self.engine.active(), datetime.now(UTC))
+            except Exception:  # escalation trouble must not end the loop that runs it
+                log.exception("escalation check failed")
 
     def reload_rules(self) -> None:
         """Re-read the rule tables; a bad file raises ConfigError and the running rules stay as they were."""
@@ -57,6 +79,11 @@ class Hub:
             self.engine.load(load_rule_tables(self.config.alerts, base=self.config_dir))
 
     async def start(self) -> None:
+        if self.dispatcher is not None:
+            await self.dispatcher.start()
+            if self.engine is not None:
+                self.engine.redispatch()  # events a crash left between the alarm commit and the queue
+                self._escalations = asyncio.create_task(self._escalate(), name="escalations")
         self.pipeline.start()
         app = make_app(
             self.pipeline,
@@ -78,6 +105,10 @@ class Hub:
         if self._runner is not None:
             await self._runner.cleanup()
         await asyncio.to_thread(self.pipeline.stop)
+        if self._escalations is not None:
+            self._escalations.cancel()
+        if self.dispatcher is not None:
+            await self.dispatcher.close()
         self.state.close()
         self.read_state.close()
         if self.engine is not None:

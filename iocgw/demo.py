@@ -15,6 +15,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import yaml
+
+from edge.config import NodeConfig
 from edge.outbox import Outbox
 from hub.config import HubConfig
 from hub.service import Hub
@@ -28,9 +31,60 @@ from simulators.sensors.scenario import (
     load_scenario,
     write_node_configs,
 )
-from wire import TelemetryMessage
+from wire import Quantity, TelemetryMessage
 
 SCENARIO = "typhoon_flood"
+READINGS = "/^(" + "|".join(q.value for q in Quantity) + ")$/"  # the raw readings, not the derived levels
+
+
+def _alerts_config(configs: list[NodeConfig], levels: dict[str, Any], runtime: Path) -> dict[str, Any]:
+    """Flood stations from the scenario's alarm levels, every rain sensor as a gauge."""
+    sites = {c.node_id: c.site for c in configs}
+    stations = []
+    for node_id, lv in levels.items():
+        name = sites[node_id].name if node_id in sites else node_id
+        river = name.split("sông ")[-1] if "sông " in name else ""
+        stations.append(
+            {
+                "station_id": node_id,
+                "node_id": node_id,
+                "sensor_id": "stage",
+                "river": river or name,
+                "name": name.split(",")[0],
+                "province": sites[node_id].admin_code or "" if node_id in sites else "",
+                "bd1_m": lv.bd1_m,
+                "bd2_m": lv.bd2_m,
+                "bd3_m": lv.bd3_m,
+                "source": lv.source or "scenario",
+            }
+        )
+    path = runtime / "hub-rules" / "flood_stations.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump({"stations": stations}, allow_unicode=True), encoding="utf-8")
+    gauges = [
+        {"gauge_id": c.node_id, "node_id": c.node_id, "sensor_id": s.id}
+        for c in configs
+        for s in c.sensors
+        if s.quantity is Quantity.RAINFALL
+    ]
+    # The scenario plays days in minutes, so sampling intervals are fractions of a second: allow more silence.
+    return {"flood_stations": str(path), "rain_gauges": gauges, "freshness": {"grace_factor": 40}}
+
+
+def _print_alarms(hub: Hub, printed: set[tuple[str, int]]) -> None:
+    store = getattr(hub, "alert_store", None)
+    if store is None:
+        return
+    for alarm in sorted(store.alarms(limit=1000), key=lambda a: a.updated_at):
+        key = (alarm.id, alarm.revision)
+        if key in printed:
+            continue
+        printed.add(key)
+        if alarm.revision == 0 or not alarm.state.active or alarm.rule in ("flood_level", "disaster_risk"):
+            print(
+                f"  alert {alarm.state.value:<13} {alarm.severity.value:<8} {alarm.rule:<15} {alarm.message}",
+                flush=True,
+            )
 
 
 def _level(stage: float, levels: Any) -> str:
@@ -42,7 +96,7 @@ def _level(stage: float, levels: Any) -> str:
 
 def _summary_line(hub: Hub, influx: InfluxDB, levels: dict[str, Any], t0: float, scale: float) -> str:
     m = hub.metrics.counters
-    stored = count(influx.url, "iocgw", "/.*/")
+    stored = count(influx.url, "iocgw", READINGS)
     nodes = hub.read_state.nodes()
     online = sum(1 for n in nodes if n.get("state") == "online")
     scenario_h = (time.monotonic() - t0) * scale / 3600
@@ -94,6 +148,7 @@ async def _demo(runtime: Path, duration_s: float, nodes: int | None) -> int:
             start=datetime.now(UTC),
         )
         write_node_configs(configs, runtime / "node-configs")
+        levels = alarm_levels(scenario, nodes_override=nodes)
         http_port = free_port()
         hub = Hub(
             HubConfig.model_validate(
@@ -103,6 +158,7 @@ async def _demo(runtime: Path, duration_s: float, nodes: int | None) -> int:
                     "influx": {"url": influx.url},
                     "registry": {"seed_files": [str(runtime / "node-configs" / "*.yaml")]},
                     "http": {"port": http_port},
+                    "alerts": _alerts_config(configs, levels, runtime),
                 }
             )
         )
@@ -117,8 +173,8 @@ async def _demo(runtime: Path, duration_s: float, nodes: int | None) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        levels = alarm_levels(scenario, nodes_override=nodes)
         t0 = time.monotonic()
+        printed: set[tuple[str, int]] = set()
         sim = asyncio.create_task(
             run_scenario(
                 configs,
@@ -133,15 +189,17 @@ async def _demo(runtime: Path, duration_s: float, nodes: int | None) -> int:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.shield(sim), 5.0)
             print(_summary_line(hub, influx, levels, t0, scale), flush=True)
+            _print_alarms(hub, printed)
         summary = sim.result()
         made = int(summary.get("readings_total", 0))
         left = sum(_readings_in_outbox(c.outbox_path) for c in configs)
         deadline = time.monotonic() + 15
-        stored = count(influx.url, "iocgw", "/.*/")
+        stored = count(influx.url, "iocgw", READINGS)
         while stored + left < made and time.monotonic() < deadline:
             await asyncio.sleep(0.2)  # the last batches are on their way from the broker
-            stored = count(influx.url, "iocgw", "/.*/")
+            stored = count(influx.url, "iocgw", READINGS)
         print(_summary_line(hub, influx, levels, t0, scale), flush=True)
+        _print_alarms(hub, printed)
         # Messages still in an outbox may be stored already (the hub's ack was on its way when the node stopped).
         lost = max(0, made - stored - left)
         print(

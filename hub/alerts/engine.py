@@ -198,6 +198,10 @@ class AlertEngine:
             self._dispatch(events)
             return len(events)
 
+    def active(self) -> list[Alarm]:
+        with self._lock:
+            return list(self.alarms.values())
+
     # -- operators --------------------------------------------------------------------------------------------
     def acknowledge(self, alarm_id: str, who: str, comment: str | None, now: datetime | None = None) -> Alarm | None:
         with self._lock:

@@ -88,3 +88,63 @@ def test_flood_scenario_through_the_hub_with_a_kill_in_the_middle(tmp_path, make
     with urllib.request.urlopen(req, timeout=10) as resp:
         acked = json.loads(resp.read())
     assert acked["state"] == "CLEARED_ACK" and acked["acked_by"] == "officer-1"
+
+
+class WebhookReceiver:
+    """A real HTTP server that checks each delivery's HMAC signature and keeps the payloads."""
+
+    def __init__(self, secret: str) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        from hub.alerts.notify.webhook import verify
+
+        self.payloads: list[dict] = []
+        self.bad_signatures = 0
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                ok = verify(secret, self.headers.get("X-Iocgw-Timestamp"), body, self.headers.get("X-Iocgw-Signature"))
+                if ok:
+                    outer.payloads.append(json.loads(body))
+                else:
+                    outer.bad_signatures += 1
+                self.send_response(204 if ok else 401)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/alerts"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+def test_webhook_gets_each_flood_transition_once_across_a_hub_kill(tmp_path, make_hub, make_node, monkeypatch):
+    monkeypatch.setenv("IOCGW_TEST_WEBHOOK_SECRET", "s3cret-khóa")
+    receiver = WebhookReceiver("s3cret-khóa")
+    notify = {
+        "retry_initial_s": 0.2,
+        "targets": [
+            {"type": "webhook", "name": "ioc", "url": receiver.url, "secret": {"env": "IOCGW_TEST_WEBHOOK_SECRET"}}
+        ],
+        "routes": [{"name": "all", "targets": ["ioc"]}],
+    }
+    hub = make_hub(alerts=flood_config(tmp_path), notify=notify)
+    node = make_node("river-longbien-01")
+    try:
+        for i in range(5):
+            node.call(lambda a, i=i: a.record(stage_readings(i)))
+        wait_until(lambda: len(receiver.payloads) >= 2, what="created and escalated to BĐ2 delivered")
+        hub.kill()
+        for i in range(5, len(HYDROGRAPH)):
+            node.call(lambda a, i=i: a.record(stage_readings(i)))
+        hub.start()
+        wait_until(lambda: any(p["transition"] == "cleared" for p in receiver.payloads), timeout=60, what="cleared")
+    finally:
+        receiver.server.shutdown()
+    flood = [(p["transition"], p["alarm"]["level"]) for p in receiver.payloads if p["alarm"]["rule"] == "flood_level"]
+    assert flood == [("created", 1), ("escalated", 2), ("escalated", 3), ("cleared", 1)]
+    assert receiver.bad_signatures == 0

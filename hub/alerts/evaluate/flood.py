@@ -44,7 +44,6 @@ class FloodEvaluator(Evaluator):
         ctx.put(key, {"level": a.level, "last_ms": t, "samples": samples})
         area = ctx.area_of(obs.node_id)
         level_text = f"BĐ{a.level} ({station.thresholds[a.level - 1]:.2f} m)" if a.level else "below BĐ1"
-        rate = f", rising {a.rate_m_per_h:.2f} m/h" if a.rate_m_per_h and a.rate_m_per_h > 0 else ""
         details = {
             "station": station.name,
             "river": station.river,
@@ -65,7 +64,7 @@ class FloodEvaluator(Evaluator):
                 severity=SEVERITY.get(a.level, Severity.INFO),
                 level=a.level,
                 value=obs.value,
-                message=f"Sông {station.river} tại {station.name}: {obs.value:.2f} m, {level_text}{rate}",
+                message=f"Sông {station.river} tại {station.name}: {obs.value:.2f} m, {level_text}",
                 details=details,
             ),
             obs.ts,

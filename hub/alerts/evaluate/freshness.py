@@ -24,9 +24,15 @@ class FreshnessEvaluator(Evaluator):
     def check(self, last_seen: dict[tuple[str, str], float], ctx: Context) -> None:
         if not self.settings.enabled:
             return
+        stopped = set(ctx.get("freshness:stopped", []))
+        resumed: dict[str, float] = ctx.get("freshness:resumed", {})
         for (node, sensor), interval in self.intervals.items():
-            seen = last_seen.get((node, sensor))
-            last = datetime.fromtimestamp(seen, UTC) if seen is not None else self.started
+            if node in stopped:
+                # A node shut down cleanly is being serviced, not failing; its own status says so.
+                ctx.emit(self.rule, f"{node}/{sensor}", ctx.area_of(node), Condition(active=False))
+                continue
+            seen = max(last_seen.get((node, sensor), 0.0), resumed.get(node, 0.0))
+            last = datetime.fromtimestamp(seen, UTC) if seen else self.started
             stale = is_stale(last, ctx.now, interval or self.settings.default_interval_s, self.settings.grace_factor)
             ctx.emit(
                 self.rule,
@@ -42,6 +48,13 @@ class FreshnessEvaluator(Evaluator):
             )
 
     def on_status(self, node_id: str, state: str, ts: datetime, ctx: Context) -> None:
+        stopped = set(ctx.get("freshness:stopped", []))
+        if (state == "stopped") != (node_id in stopped):
+            stopped ^= {node_id}
+            ctx.put("freshness:stopped", sorted(stopped))
+        if state == "online":
+            # Back from maintenance or a restart: time its sensors from now, not from before it went away.
+            ctx.put("freshness:resumed", {**ctx.get("freshness:resumed", {}), node_id: ts.timestamp()})
         ctx.emit(
             "node_offline",
             node_id,

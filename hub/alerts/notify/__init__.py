@@ -4,7 +4,8 @@ rate-limits and escalates. Importing this package registers every built-in notif
 
 from hub.alerts.notify.base import Notification, Notifier, NotifierConfig, NotifyError, notification_id
 from hub.alerts.notify.config import NotifyConfig, Route
-from hub.alerts.notify.dispatcher import Delivery, Dispatcher, TargetStats, TokenBucket
+from hub.alerts.notify.dispatcher import Delivery, Dispatcher, TargetStats
+from hub.alerts.notify.ratelimit import TokenBucket
 from hub.alerts.notify.registry import (
     build_notifier,
     notifier_class,

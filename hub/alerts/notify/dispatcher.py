@@ -25,6 +25,7 @@ from pydantic import ValidationError
 from hub.alerts.alarm import Alarm, AlarmState, Transition
 from hub.alerts.notify.base import Notification, Notifier, NotifyError
 from hub.alerts.notify.config import NotifyConfig
+from hub.alerts.notify.ratelimit import TokenBucket
 from hub.alerts.notify.registry import build_notifier
 from iocgw.sqlite import open_db, transaction
 
@@ -94,28 +95,6 @@ class _Row:
     created: float
     next_at: float
     payload: str
-
-
-class TokenBucket:
-    """``rate_per_s`` tokens a second, at most ``burst`` saved up; ``acquire`` waits for a token, never refuses."""
-
-    def __init__(self, rate_per_s: float, burst: int) -> None:
-        self.rate = rate_per_s
-        self.burst = float(burst)
-        self.tokens = float(burst)
-        self._at = time.monotonic()
-
-    def wait_s(self) -> float:
-        """Seconds until a token is free (0: one is free now)."""
-        now = time.monotonic()
-        self.tokens = min(self.burst, self.tokens + (now - self._at) * self.rate)
-        self._at = now
-        return 0.0 if self.tokens >= 1 else (1 - self.tokens) / self.rate
-
-    async def acquire(self) -> None:
-        while (wait := self.wait_s()) > 0:
-            await asyncio.sleep(wait)
-        self.tokens -= 1
 
 
 class Dispatcher:

@@ -18,7 +18,7 @@ from hub.alerts.alarm import Transition
 from hub.alerts.notify._http import USER_AGENT, post
 from hub.alerts.notify.base import Notification, Notifier, NotifierConfig, NotifyError
 from hub.alerts.notify.registry import register_notifier
-from hub.config import Secret
+from hub.secret import Secret
 
 
 class GrafanaConfig(NotifierConfig):

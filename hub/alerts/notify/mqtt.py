@@ -23,7 +23,7 @@ from pydantic import Field, field_validator
 
 from hub.alerts.notify.base import Notification, Notifier, NotifierConfig, NotifyError
 from hub.alerts.notify.registry import register_notifier
-from hub.config import Secret
+from hub.secret import Secret
 from wire.topics import TOPIC_VERSION
 
 log = logging.getLogger(__name__)
@@ -98,7 +98,9 @@ class MqttNotifier(Notifier):
         self._password: str | None = None
         self._refused: dict[int, Any] = {}  # mid -> failing PUBACK reason code, filled in paho's thread
         self._lock = threading.Lock()
-        self._client_id = config.client_id or f"iocgw-notify-{config.name}-{uuid.uuid4().hex[:8]}"  # type: ignore[attr-defined]
+        cfg: MqttTargetConfig = config  # type: ignore[assignment]
+        # Random by default: two hubs (or a restarted one) must not knock each other off the broker.
+        self._client_id = cfg.client_id or f"iocgw-notify-{cfg.name}-{uuid.uuid4().hex[:8]}"
         self.last_error: str | None = None
 
     # -- paho callbacks (paho's thread) -------------------------------------------------------------------
@@ -108,6 +110,7 @@ class MqttNotifier(Notifier):
         if reason.is_failure:
             self.last_error = f"broker refused the connection: {reason}"
             return
+        self.last_error = None
         self._loop.call_soon_threadsafe(self._connected.set)
 
     def _on_disconnect(self, client: paho.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import logging
 import smtplib
 import ssl
 from email.message import EmailMessage
@@ -20,7 +21,9 @@ from pydantic import Field, model_validator
 
 from hub.alerts.notify.base import Notification, Notifier, NotifierConfig, NotifyError
 from hub.alerts.notify.registry import register_notifier
-from hub.config import Secret
+from hub.secret import Secret
+
+log = logging.getLogger(__name__)
 
 _MAX_SUBJECT_MESSAGE = 120  # characters of the alarm message kept in the subject line
 
@@ -57,6 +60,7 @@ def build_message(notification: Notification, config: SmtpConfig) -> EmailMessag
     subject = " ".join(p for p in parts if p)
     if message:
         subject += f": {message}"
+    subject = " ".join(subject.split())  # a line break in a header is refused (and would be header injection)
     domain = config.sender.rpartition("@")[2] or "iocgw"
     msg = EmailMessage(policy=SMTP_POLICY)
     msg["Subject"] = subject
@@ -112,7 +116,9 @@ class SmtpNotifier(Notifier):
                 smtp.starttls(context=_tls_context(cfg))
             if cfg.username is not None and cfg.password is not None:
                 _login(smtp, cfg.username, cfg.password.read())
-            smtp.send_message(msg)  # raises unless at least one recipient was accepted
+            refused = smtp.send_message(msg)  # raises unless at least one recipient was accepted
+        if refused:
+            log.warning("smtp %s: delivered, but these recipients were refused: %s", self.name, refused)
 
     async def send(self, notification: Notification) -> None:
         msg = build_message(notification, self.config)

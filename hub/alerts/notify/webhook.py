@@ -19,7 +19,7 @@ from pydantic import Field, HttpUrl, field_validator
 from hub.alerts.notify._http import USER_AGENT, post
 from hub.alerts.notify.base import Notification, Notifier, NotifierConfig, NotifyError
 from hub.alerts.notify.registry import register_notifier
-from hub.config import Secret
+from hub.secret import Secret
 
 SIGNATURE_HEADER = "X-Iocgw-Signature"
 TIMESTAMP_HEADER = "X-Iocgw-Timestamp"
