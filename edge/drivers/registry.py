@@ -3,42 +3,27 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Any, Union
-
-from pydantic import Field
+from typing import Any
 
 from edge.drivers.base import DriverConfig, SensorDriver
+from iocgw.plugins import Registry
 
-_DRIVERS: dict[str, tuple[type[DriverConfig], type[SensorDriver]]] = {}
+DRIVERS: Registry[SensorDriver] = Registry("sensor driver")
 
 
 def register_driver(key: str, config_cls: type[DriverConfig]) -> Callable[[type[SensorDriver]], type[SensorDriver]]:
     """Class decorator: ``@register_driver("modbus_tcp", ModbusTcpConfig)``."""
-
-    def wrap(cls: type[SensorDriver]) -> type[SensorDriver]:
-        if key in _DRIVERS:
-            raise ValueError(f"sensor driver {key!r} registered twice")
-        cls.KEY = key
-        _DRIVERS[key] = (config_cls, cls)
-        return cls
-
-    return wrap
+    return DRIVERS.register(key, config_cls)
 
 
 def driver_keys() -> list[str]:
-    return sorted(_DRIVERS)
+    return DRIVERS.keys()
 
 
 def driver_class(key: str) -> type[SensorDriver]:
-    try:
-        return _DRIVERS[key][1]
-    except KeyError:
-        raise KeyError(f"no sensor driver {key!r}; known: {', '.join(driver_keys())}") from None
+    return DRIVERS.plugin(key)
 
 
 def driver_config_union() -> Any:
     """The discriminated union of every registered driver's config, for the node config schema."""
-    configs = tuple(cfg for cfg, _ in _DRIVERS.values())
-    if len(configs) == 1:
-        return configs[0]
-    return Annotated[Union[configs], Field(discriminator="type")]  # noqa: UP007 - built at run time
+    return DRIVERS.config_union()

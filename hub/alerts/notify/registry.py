@@ -3,37 +3,25 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Any, Union
-
-from pydantic import Field
+from typing import Any
 
 from hub.alerts.notify.base import Notifier, NotifierConfig
+from iocgw.plugins import Registry
 
-_NOTIFIERS: dict[str, tuple[type[NotifierConfig], type[Notifier]]] = {}
+NOTIFIERS: Registry[Notifier] = Registry("notifier")
 
 
 def register_notifier(key: str, config_cls: type[NotifierConfig]) -> Callable[[type[Notifier]], type[Notifier]]:
     """Class decorator: ``@register_notifier("webhook", WebhookConfig)``."""
-
-    def wrap(cls: type[Notifier]) -> type[Notifier]:
-        if key in _NOTIFIERS:
-            raise ValueError(f"notifier {key!r} registered twice")
-        cls.KEY = key
-        _NOTIFIERS[key] = (config_cls, cls)
-        return cls
-
-    return wrap
+    return NOTIFIERS.register(key, config_cls)
 
 
 def notifier_keys() -> list[str]:
-    return sorted(_NOTIFIERS)
+    return NOTIFIERS.keys()
 
 
 def notifier_class(key: str) -> type[Notifier]:
-    try:
-        return _NOTIFIERS[key][1]
-    except KeyError:
-        raise KeyError(f"no notifier {key!r}; known: {', '.join(notifier_keys())}") from None
+    return NOTIFIERS.plugin(key)
 
 
 def build_notifier(config: NotifierConfig) -> Notifier:
@@ -43,7 +31,4 @@ def build_notifier(config: NotifierConfig) -> Notifier:
 
 def notifier_config_union() -> Any:
     """The discriminated union of every registered notifier's config, for the notify config schema."""
-    configs = tuple(cfg for cfg, _ in _NOTIFIERS.values())
-    if len(configs) == 1:
-        return configs[0]
-    return Annotated[Union[configs], Field(discriminator="type")]  # noqa: UP007 - built at run time
+    return NOTIFIERS.config_union()
