@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
+import signal
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 
@@ -71,3 +74,32 @@ def figures(
         "cores": os.cpu_count(),
         **versions,
     }
+
+
+def bench_main(
+    name: str,
+    run: Callable[[argparse.Namespace], dict[str, Any]],
+    args: argparse.Namespace,
+    succeeded: Callable[[dict[str, Any]], bool] = lambda result: True,
+    error_fields: dict[str, Any] | None = None,
+) -> int:
+    """Run one benchmark and print its one JSON line last on stdout: the figures, or the error.
+
+    Exit code 0 when ``succeeded(figures)``, 1 otherwise or on failure. SIGTERM unwinds through every ``finally``
+    so child processes are stopped and the folders kept.
+    """
+
+    def on_term(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, on_term)
+    try:
+        result = run(args)
+        code = 0 if succeeded(result) else 1
+    except Exception as exc:
+        log(f"failed: {type(exc).__name__}: {exc}")
+        result, code = {"bench": name, **(error_fields or {}), "error": f"{type(exc).__name__}: {exc}"}, 1
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    print(json.dumps(result), flush=True)
+    return code

@@ -17,11 +17,9 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -29,7 +27,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench._report import figures, log
+from bench._report import bench_main, figures, log
 from bench._runs import ceiling_run, hub_run
 from iocgw.localsvc import InfluxDB, Mosquitto
 
@@ -127,21 +125,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def main(args: argparse.Namespace) -> int:
     """Run the benchmark; print one JSON line last on stdout. 0 when nothing was lost, 1 otherwise."""
-
-    def on_term(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt  # unwind through every finally: children stopped, folders kept
-
-    previous = signal.signal(signal.SIGTERM, on_term)
-    try:
-        result = run(args)
-        code = 0 if result["lost"] == 0 and not result.get("backlog_lost") else 1
-    except Exception as exc:
-        log(f"failed: {type(exc).__name__}: {exc}")
-        result, code = {"bench": "ingest", "error": f"{type(exc).__name__}: {exc}"}, 1
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-    print(json.dumps(result), flush=True)
-    return code
+    return bench_main("ingest", run, args, lambda r: r["lost"] == 0 and not r.get("backlog_lost"))
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -45,7 +45,7 @@ from bench._cpu import CpuSnapshot, cores, group_peak_rss_mb
 from bench._load import NODE_PREFIX, TOPIC_PREFIX, iso_ms
 from bench._load import connect as connect_mqtt
 from bench._loadgen import LoadGenerator, publish_stats
-from bench._report import rnd
+from bench._report import bench_main, rnd
 from hub.store.influx_query import InfluxReader
 from iocgw.localsvc import InfluxDB, Mosquitto, free_port
 
@@ -451,21 +451,8 @@ def _node_version() -> str:
 
 
 def main(args: argparse.Namespace) -> int:
-    """Run the benchmark; print one JSON line last on stdout. 0 when it completed, 1 when it failed."""
-
-    def on_term(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt  # unwind through every finally: children stopped, folders kept
-
-    previous = signal.signal(signal.SIGTERM, on_term)
-    try:
-        result, code = run(args), 0
-    except Exception as exc:
-        log(f"failed: {type(exc).__name__}: {exc}")
-        result, code = {"bench": "peer_nodered", "variant": args.variant, "error": f"{type(exc).__name__}: {exc}"}, 1
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-    print(json.dumps(result), flush=True)
-    return code
+    """Run the benchmark; print one JSON line last on stdout. 0 when it completed (loss is a result here)."""
+    return bench_main("peer_nodered", run, args, error_fields={"variant": args.variant})
 
 
 def _parser() -> argparse.ArgumentParser:
