@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from hub.alerts.config import AlertsConfig
 from hub.alerts.notify.config import NotifyConfig
+from hub.api.auth import ApiSettings
 from hub.secret import Secret
 from iocgw.configfile import load_yaml_model
 
@@ -89,6 +90,9 @@ class HubConfig(_Section):
     http: HubHttp = HubHttp()
     alerts: AlertsConfig | None = Field(None, description="Alert rules and the sensors that feed them")
     notify: NotifyConfig | None = Field(None, description="Where alerts go (docs/notifications.md)")
+    api: ApiSettings | None = Field(
+        None, description="Operator API tokens and roles (docs/api.md); unset: every protected /api route answers 503"
+    )
 
 
 def load_hub_config(path: Path | str) -> HubConfig:

@@ -14,7 +14,8 @@ from hub.alerts.config import load_rule_tables
 from hub.alerts.engine import AlertEngine
 from hub.alerts.notify.dispatcher import Dispatcher
 from hub.alerts.store import AlertStore
-from hub.api import make_app
+from hub.alerts.thresholds import RuleManager, ThresholdStore
+from hub.api.app import make_app
 from hub.config import HubConfig
 from hub.ingest.pipeline import IngestPipeline
 from hub.metrics import Metrics
@@ -49,13 +50,20 @@ class Hub:
 
     def _make_engine(self) -> AlertEngine:
         assert self.config.alerts is not None
-        tables = load_rule_tables(self.config.alerts, base=self.config_dir)
+        alerts_config = self.config.alerts
+        # The files with the operators' threshold overrides on top; the API changes and reloads through it.
+        self.rules = RuleManager(
+            lambda: load_rule_tables(alerts_config, base=self.config_dir),
+            ThresholdStore(self.config.data_dir / "alerts.db"),
+        )
+        tables = self.rules.current
         nodes = self.state.known_nodes()
         areas = {n.node_id: n.admin_code for n in nodes.values() if n.admin_code}
         intervals = {(n.node_id, sid): interval for n in nodes.values() for sid, _, interval in n.sensors}
         store = AlertStore(self.config.data_dir / "alerts.db")
         engine = AlertEngine(self.config.alerts, tables, store, areas=areas, intervals=intervals, notify=self._notify)
         self.alert_store = AlertStore(self.config.data_dir / "alerts.db")  # the API's own reader
+        self.rules.bind(engine.load)
         return engine
 
     def _notify(self, events: list[tuple[int, Alarm, Transition]]) -> None:
@@ -73,10 +81,10 @@ class Hub:
             except Exception:  # escalation trouble must not end the loop that runs it
                 log.exception("escalation check failed")
 
-    def reload_rules(self) -> None:
-        """Re-read the rule tables; a bad file raises ConfigError and the running rules stay as they were."""
-        if self.engine is not None and self.config.alerts is not None:
-            self.engine.load(load_rule_tables(self.config.alerts, base=self.config_dir))
+    def reload_rules(self, who: str = "hub") -> None:
+        """Re-read the rule tables (overrides kept); a bad file raises ConfigError and the running rules stay."""
+        if self.engine is not None:
+            self.rules.reload(who)
 
     async def start(self) -> None:
         if self.dispatcher is not None:
@@ -92,6 +100,8 @@ class Hub:
             self.config.registry.offline_after_s,
             engine=self.engine,
             alerts=getattr(self, "alert_store", None),
+            rules=getattr(self, "rules", None),
+            auth=self.config.api,  # HubConfig.api: ApiSettings | None
         )
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
@@ -114,6 +124,7 @@ class Hub:
         if self.engine is not None:
             self.engine.store.close()
             self.alert_store.close()
+            self.rules.store.close()
 
     async def run(self, stop: asyncio.Event) -> None:
         await self.start()

@@ -86,6 +86,12 @@ def cmd_sim_sensors(args: argparse.Namespace) -> int:
     return int(runner.main(args))
 
 
+def cmd_sim_replay(args: argparse.Namespace) -> int:
+    from simulators.sensors import replay
+
+    return int(replay.main(args))
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from iocgw.demo import run_demo
 
@@ -96,6 +102,12 @@ def cmd_bench_ingest(args: argparse.Namespace) -> int:
     from bench import ingest
 
     return int(ingest.main(args))
+
+
+def cmd_bench_alerts(args: argparse.Namespace) -> int:
+    from bench import alerts
+
+    return int(alerts.main(args))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -135,6 +147,14 @@ def build_parser() -> argparse.ArgumentParser:
     except ImportError:  # the simulator package is optional in a slim edge install
         pass
     sens.set_defaults(func=cmd_sim_sensors)
+    rep = sim.add_parser("replay", help="replay a scenario with scenario-time timestamps, as fast as links drain")
+    try:
+        from simulators.sensors import replay
+
+        replay.add_arguments(rep)
+    except ImportError:
+        pass
+    rep.set_defaults(func=cmd_sim_replay)
 
     demo = sub.add_parser("demo", help="the whole system on this machine: broker, InfluxDB, hub, simulated nodes")
     demo.add_argument("--runtime", default="run/demo", help="folder for the services' data and logs")
@@ -153,6 +173,14 @@ def build_parser() -> argparse.ArgumentParser:
     except ImportError:
         pass
     bi.set_defaults(func=cmd_bench_ingest)
+    ba = bench.add_parser("alerts", help="alert latency: threshold crossing to signed webhook, under load")
+    try:
+        from bench import alerts as bench_alerts
+
+        bench_alerts.add_arguments(ba)
+    except ImportError:
+        pass
+    ba.set_defaults(func=cmd_bench_alerts)
     return p
 
 

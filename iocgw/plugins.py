@@ -33,14 +33,14 @@ class Registry(Generic[P]):
 
         return wrap
 
-    def keys(self) -> list[str]:
+    def names(self) -> list[str]:
         return sorted(self._entries)
 
     def plugin(self, key: str) -> type[P]:
         try:
             return self._entries[key][1]
         except KeyError:
-            raise KeyError(f"no {self.kind} {key!r}; known: {', '.join(self.keys())}") from None
+            raise KeyError(f"no {self.kind} {key!r}; known: {', '.join(self.names())}") from None
 
     def config_union(self) -> Any:
         """The discriminated union (on ``type``) of every registered config class."""

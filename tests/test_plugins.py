@@ -23,8 +23,8 @@ def yaml_blocks(path: Path) -> list[object]:
 
 
 def test_every_driver_has_docs_with_a_valid_sample_sensor():
-    assert DRIVERS.keys() == ["modbus_tcp", "simulated"]
-    for key in DRIVERS.keys():
+    assert DRIVERS.names() == ["modbus_tcp", "simulated"]
+    for key in DRIVERS.names():
         doc = DRIVER_DOCS.get(key, DOCS / "drivers" / f"{key}.md")
         assert doc.exists(), f"driver {key} has no docs ({doc})"
         samples = []
@@ -48,8 +48,8 @@ def test_every_notifier_is_documented_with_a_valid_sample():
     doc = DOCS / "notifications.md"
     blocks = yaml_blocks(doc)
     documented = {item["type"] for b in blocks if isinstance(b, list) for item in b if isinstance(item, dict)}
-    assert set(NOTIFIERS.keys()) <= documented
+    assert set(NOTIFIERS.names()) <= documented
     full = [b["notify"] for b in blocks if isinstance(b, dict) and "notify" in b]
     assert full, "docs/notifications.md has no complete notify: example"
     config = NotifyConfig.model_validate(full[0])
-    assert {t.type for t in config.targets} == set(NOTIFIERS.keys())
+    assert {t.type for t in config.targets} == set(NOTIFIERS.names())

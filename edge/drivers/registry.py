@@ -17,7 +17,7 @@ def register_driver(key: str, config_cls: type[DriverConfig]) -> Callable[[type[
 
 
 def driver_keys() -> list[str]:
-    return DRIVERS.keys()
+    return DRIVERS.names()
 
 
 def driver_class(key: str) -> type[SensorDriver]:

@@ -238,6 +238,32 @@ class NodeGroup(_Model):
         return self.site.model_copy(update={k: getattr(own, k) for k in own.model_fields_set})
 
 
+class CameraEventSpec(_Model):
+    """A confirmed camera detection scripted in the scenario: ``new`` at ``start_s``, ``update`` every
+    ``update_every_s``, ``end`` at ``start_s + duration_s`` (scenario seconds)."""
+
+    node: Identifier = Field(description="Node id of the camera's node; must be one of the scenario's nodes")
+    camera: Identifier
+    label: Identifier = Field(description="Detector label, e.g. smoke or fire")
+    start_s: float = Field(ge=0)
+    duration_s: float = Field(gt=0)
+    score: float = Field(ge=0, le=1, description="Score of the first (new) message")
+    top_score: float | None = Field(None, ge=0, le=1, description="Score reached by the end; default: score")
+    update_every_s: float | None = Field(300.0, gt=0, description="Update messages between new and end; null: none")
+    box: tuple[float, float, float, float] = Field((0.40, 0.45, 0.55, 0.60), description="ymin, xmin, ymax, xmax")
+    zones: list[Identifier] = Field(default_factory=list)
+    event_id: Identifier | None = Field(None, description="Default: <camera>-<label>-<position in the list>")
+
+    @model_validator(mode="after")
+    def _scores(self) -> CameraEventSpec:
+        if self.top_score is not None and self.top_score < self.score:
+            raise ValueError("top_score must not be below score")
+        ymin, xmin, ymax, xmax = self.box
+        if not (0 <= ymin < ymax <= 1 and 0 <= xmin < xmax <= 1):
+            raise ValueError("box must be ymin < ymax and xmin < xmax, all within 0-1")
+        return self
+
+
 class Scenario(_Model):
     """A scenario file (see docs/simulator.md)."""
 
@@ -248,6 +274,9 @@ class Scenario(_Model):
     time_scale: float = Field(1.0, gt=0, le=1e6, description="Scenario seconds per wall-clock second")
     mqtt_prefix: str = Field("iocgw", pattern=r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$")
     groups: list[NodeGroup] = Field(min_length=1)
+    camera_events: list[CameraEventSpec] = Field(
+        default_factory=list, description="Scripted camera detections; played by `iocgw sim replay`"
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> Scenario:
@@ -263,6 +292,17 @@ class Scenario(_Model):
                 seen[nid] = g.name
             for s in g.sensors:
                 _check_interval(s, self.time_scale)
+        return self
+
+    @model_validator(mode="after")
+    def _event_nodes(self) -> Scenario:
+        nodes = {nid for _, _, nid in expand_nodes(self)}
+        for i, ev in enumerate(self.camera_events):
+            if ev.node not in nodes:
+                raise ValueError(f"camera_events.{i}: node {ev.node!r} is not one of the scenario's nodes")
+        ids = [ev.event_id or f"{ev.camera}-{ev.label}-{i + 1}" for i, ev in enumerate(self.camera_events)]
+        if len(set(ids)) != len(ids):
+            raise ValueError("camera_events: event ids repeat")
         return self
 
     @property

@@ -8,7 +8,9 @@ from datetime import timedelta
 
 import yaml
 
+from hub.api.auth import Role
 from tests.conftest import T0
+from tests.hub.api.support import TOKENS, api_section
 from tests.support.influx import query
 from tests.support.wait import wait_until
 from wire import Reading
@@ -49,11 +51,11 @@ def flood_config(tmp_path) -> dict:
 
 
 def alerts(hub) -> list[dict]:
-    return hub.get_json("/api/alerts?rule=flood_level")["alerts"]
+    return hub.get_json("/api/alerts?rule=flood_level", token=TOKENS[Role.VIEWER])["alerts"]
 
 
 def test_flood_scenario_through_the_hub_with_a_kill_in_the_middle(tmp_path, make_hub, make_node, influx):
-    hub = make_hub(alerts=flood_config(tmp_path))
+    hub = make_hub(alerts=flood_config(tmp_path), api=api_section())
     node = make_node("river-longbien-01")
     for i in range(5):  # up to 10.8 m: BĐ2
         node.call(lambda a, i=i: a.record(stage_readings(i)))
@@ -81,8 +83,8 @@ def test_flood_scenario_through_the_hub_with_a_kill_in_the_middle(tmp_path, make
 
     req = urllib.request.Request(
         f"http://127.0.0.1:{hub.http_port}/api/alerts/{alarm['id']}/ack",
-        data=json.dumps({"by": "officer-1", "comment": "đã xử lý"}).encode(),
-        headers={"Content-Type": "application/json"},
+        data=json.dumps({"comment": "đã xử lý"}).encode(),
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {TOKENS[Role.OFFICER]}"},
         method="POST",
     )
     with urllib.request.urlopen(req, timeout=10) as resp:

@@ -8,6 +8,8 @@ import random
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from hub.api.auth import Role
+from tests.hub.api.support import TOKENS, api_section
 from tests.support.influx import count
 from tests.support.wait import wait_until
 
@@ -50,7 +52,7 @@ def test_hub_survives_hostile_payloads(make_hub, mosquitto, influx):
     The property-based search over payload shapes runs against the processor in tests/hub/test_processor.py;
     here the same kinds of input cross the real broker and hub process.
     """
-    hub = make_hub()
+    hub = make_hub(api=api_section())
     client = publisher(mosquitto.port)
     rng = random.Random(20261122)
     junk = [rng.randbytes(rng.randint(1, 400)) for _ in range(150)]
@@ -69,7 +71,7 @@ def test_hub_survives_hostile_payloads(make_hub, mosquitto, influx):
     assert m["dead_letters"] == len(bad)
     assert m["readings_received"] == valid
     assert hub.healthy()
-    letters = hub.get_json("/api/dead-letters?limit=1000")
+    letters = hub.get_json("/api/dead-letters?limit=1000", token=TOKENS[Role.VIEWER])
     assert letters["count"] == len(bad)
     assert all(item["reason"] and item["topic"] == "iocgw/v1/n1/telemetry" for item in letters["items"])
     reasons = " ".join(item["reason"] for item in letters["items"])

@@ -25,7 +25,7 @@ from simulators.sensors.scenario import (
 )
 
 SHARED_LEVELS = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "flood_alarm_levels.csv"
-SHIPPED = ["dry_season", "faults", "load", "reservoir_filling", "typhoon_flood"]
+SHIPPED = ["dry_season", "dry_season_fire", "faults", "load", "reservoir_filling", "typhoon_flood"]
 
 
 def test_shipped_scenarios_are_found_by_name() -> None:

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+import bisect
+import math
 
 from hub.alerts.alarm import Condition
 from hub.alerts.config import RainGauge
 from hub.alerts.evaluate.base import Context, Evaluator, Observation, ms
-from hub.alerts.rules.heavy_rain import RainBands, daily_totals, heavy_rain_days, heavy_rain_level, rolling_sum
+from hub.alerts.rules.heavy_rain import RainBands, heavy_rain_days, heavy_rain_level
 from hub.alerts.rules.severity import Severity
 
 SEVERITY = {1: Severity.WARNING, 2: Severity.MINOR, 3: Severity.MAJOR, 4: Severity.CRITICAL, 5: Severity.CRITICAL}
-KEEP = timedelta(days=7)  # the longest duration class the bands look at, plus a day
+HOUR_MS = 3_600_000
+KEEP_MS = 7 * 24 * HOUR_MS  # the longest duration class the bands look at, plus a day
 
 
 class RainEvaluator(Evaluator):
@@ -29,18 +31,30 @@ class RainEvaluator(Evaluator):
         if gauge is None:
             return
         key = f"rain:{gauge.gauge_id}"
-        # Keyed by timestamp: a replayed reading overwrites itself instead of being counted twice.
-        inc: dict[str, float] = ctx.get(key, {})
+        # Sorted parallel lists keyed by timestamp: a replayed reading overwrites itself instead of being counted
+        # twice, and window sums are two bisections and a slice, not a pass over the week (replays and backlogs
+        # bring thousands of readings at once).
+        st = ctx.get(key, {"t": [], "v": []})
+        times: list[int] = st["t"]
+        values: list[float] = st["v"]
         t = ms(obs.ts)
-        horizon = t - KEEP / timedelta(milliseconds=1)
-        inc = {k: v for k, v in inc.items() if int(k) > horizon}
-        inc[str(t)] = max(0.0, obs.value)
-        ctx.put(key, inc)
-        series = sorted((datetime.fromtimestamp(int(k) / 1000, UTC), v) for k, v in inc.items())
-        end = max(obs.ts, series[-1][0])
-        acc12 = rolling_sum(series, end, timedelta(hours=12))
-        acc24 = rolling_sum(series, end, timedelta(hours=24))
-        days = heavy_rain_days(daily_totals(series, end, 6), self.bands)
+        i = bisect.bisect_left(times, t)
+        if i < len(times) and times[i] == t:
+            values[i] = max(0.0, obs.value)
+        else:
+            times.insert(i, t)
+            values.insert(i, max(0.0, obs.value))
+        cut = bisect.bisect_right(times, t - KEEP_MS)
+        del times[:cut], values[:cut]
+        ctx.put(key, {"t": times, "v": values})
+        end = max(t, times[-1])
+
+        def window(span_ms: int, until: int = end) -> float:
+            return math.fsum(values[bisect.bisect_right(times, until - span_ms) : bisect.bisect_right(times, until)])
+
+        acc12 = window(12 * HOUR_MS)
+        acc24 = window(24 * HOUR_MS)
+        days = heavy_rain_days([window(24 * HOUR_MS, end - k * 24 * HOUR_MS) for k in range(5, -1, -1)], self.bands)
         level = heavy_rain_level(acc12, acc24, days, self.bands)
         area = gauge.area or ctx.area_of(obs.node_id)
         ctx.emit(

@@ -17,7 +17,7 @@ def register_notifier(key: str, config_cls: type[NotifierConfig]) -> Callable[[t
 
 
 def notifier_keys() -> list[str]:
-    return NOTIFIERS.keys()
+    return NOTIFIERS.names()
 
 
 def notifier_class(key: str) -> type[Notifier]:

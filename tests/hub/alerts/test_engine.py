@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from hub.alerts.alarm import AlarmState, Transition
 from hub.alerts.config import AlertsConfig, FireArea, RainGauge, RuleTables, SensorRef
 from hub.alerts.engine import AlertEngine
@@ -104,7 +108,7 @@ def test_heavy_rain_from_increments(tmp_path):
     risk = [a for a in created if a.rule == "disaster_risk"]
     assert risk and risk[0].subject == "01"
     # a replayed increment must not be counted twice
-    before = engine.state["rain:g1"].copy()
+    before = {k: list(v) for k, v in engine.state["rain:g1"].items()}
     engine.process([Observation("gauge-1", "rain", "rainfall", T0 + timedelta(minutes=30), 5.0)])
     assert engine.state["rain:g1"] == before
 
@@ -182,3 +186,27 @@ def test_acknowledge(tmp_path):
     assert acked.state is AlarmState.ACTIVE_ACK and acked.acked_by == "officer-1"
     engine.process([stage(T0 + timedelta(hours=1), 11.6)])  # BĐ3: needs a fresh acknowledgement
     assert engine.store.get(alarm.id).state is AlarmState.ACTIVE_UNACK
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 10 * 24 * 60), st.floats(0, 30)), min_size=1, max_size=60))
+def test_rain_evaluator_sums_equal_the_pure_rule(increments):
+    from hub.alerts.evaluate.base import Context
+    from hub.alerts.evaluate.rain import RainEvaluator
+    from hub.alerts.rules.heavy_rain import RainBands, daily_totals, heavy_rain_days, rolling_sum
+
+    bands = RainBands()
+    ev = RainEvaluator([RainGauge(gauge_id="g", node_id="n", sensor_id="r")], bands)
+    ctx = Context(now=T0, state={}, areas={}, hazards={}, fire_levels={})
+    series: dict[datetime, float] = {}
+    for minute, mm in increments:  # any order, with repeats: the evaluator keeps the last value per timestamp
+        ts = T0 + timedelta(minutes=minute)
+        series[ts] = mm
+        ev.on_observation(Observation("n", "r", "rainfall", ts, mm), ctx)
+    point = ctx.points[-1]
+    end = max(series)
+    kept = sorted((t, v) for t, v in series.items() if t > end - timedelta(days=7))
+    assert point.fields["acc_12h_mm"] == pytest.approx(rolling_sum(kept, end, timedelta(hours=12)))
+    assert point.fields["acc_24h_mm"] == pytest.approx(rolling_sum(kept, end, timedelta(hours=24)))
+    days = heavy_rain_days(daily_totals(kept, end, 6), bands)
+    assert ctx.findings[-1].condition.details["days_heavy"] == days

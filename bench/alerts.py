@@ -1,0 +1,274 @@
+"""Alert latency benchmark: a threshold crossing published by a node -> signed webhook received, under load.
+
+``iocgw bench alerts`` or ``python -m bench.alerts``. Progress goes to stderr; the last stdout line is one JSON
+object of figures (docs/benchmarks.md, "Alerts"). Exit code 0 when every crossing was notified, 1 otherwise.
+
+1. Mosquitto and InfluxDB start as child processes in a runtime folder; a webhook receiver (HTTP, HMAC-checked)
+   runs in this process.
+2. The hub (``python -m iocgw hub run``) starts with one flood station bound to the probe node's stage sensor
+   and a webhook target pointing at the receiver.
+3. Background load: paced publisher processes send telemetry at ``--background`` readings/s for the whole
+   measurement (bench._alerts_load.Background, the ingest benchmark's payload format and connection code).
+4. Crossings: an edge-like publisher moves the probe station's stage above BĐ1 and back below it (out of the
+   hysteresis band), ``--crossings`` times, one every ``--interval`` s; each crossing opens a new flood alarm
+   or clears it, so each must produce one webhook. Device timestamp = publish time; latency = the receiver's
+   clock when the request arrives - the publish time (one clock: both are in this process).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bench._alerts_load import Background, EdgePublisher, WebhookReceiver
+from bench._report import percentile, rnd
+from iocgw.hubproc import HubProcess
+from iocgw.localsvc import InfluxDB, Mosquitto
+
+PROBE_NODE = "bench-alert-probe"
+STATION = "bench-probe-station"
+BD = (5.0, 6.0, 7.0)  # the probe station's BĐ1-3, metres
+HIGH, LOW = 5.5, 4.5  # above BĐ1; below BĐ1 by more than the 0.05 m hysteresis
+SECRET_ENV = "IOCGW_BENCH_WEBHOOK_SECRET"
+
+
+def log(msg: str) -> None:
+    print(f"[bench.alerts {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--crossings", type=int, default=150, help="threshold crossings measured (default 150)")
+    p.add_argument("--interval", type=float, default=0.2, help="seconds between crossings (default 0.2)")
+    p.add_argument(
+        "--background", type=float, default=5000.0, help="background load, readings/s (default 5000; 0: none)"
+    )
+    p.add_argument("--readings-per-message", type=int, default=5, help="background readings per message (5)")
+    p.add_argument("--background-nodes", type=int, default=50, help="background node ids (default 50)")
+    p.add_argument("--publishers", type=int, default=1, help="background publisher processes (default 1)")
+    p.add_argument("--warmup", type=float, default=3.0, help="seconds of background load before crossings (3)")
+    p.add_argument(
+        "--batch-delay", type=float, default=None, help="hub batch.max_delay_s (default: the hub's own, 0.25 s)"
+    )
+    p.add_argument("--timeout", type=float, default=60.0, help="longest wait for notifications, s (default 60)")
+    p.add_argument("--runtime", default=None, help="folder for broker, InfluxDB and hub data (default: a temp dir)")
+    p.add_argument("--keep", action="store_true", help="keep the temp runtime folder")
+
+
+def _check(a: argparse.Namespace) -> None:
+    if a.crossings < 2 or a.interval <= 0 or a.background < 0 or a.warmup < 0 or a.timeout <= 0:
+        raise ValueError("need --crossings >= 2, --interval > 0, --background >= 0, --warmup >= 0, --timeout > 0")
+    if a.background and (a.readings_per_message < 1 or a.background_nodes < 1 or a.publishers < 1):
+        raise ValueError("--readings-per-message, --background-nodes and --publishers must be at least 1")
+
+
+def hub_config(work: Path, broker: Mosquitto, influx: InfluxDB, webhook_url: str, batch_delay: float | None) -> dict:
+    table = work / "flood_stations.yaml"
+    station = {
+        "station_id": STATION,
+        "node_id": PROBE_NODE,
+        "sensor_id": "stage",
+        "river": "Bench",
+        "name": "Probe station",
+        "province": "Hà Nội",
+        "bd1_m": BD[0],
+        "bd2_m": BD[1],
+        "bd3_m": BD[2],
+        "source": "bench.alerts (synthetic)",
+    }
+    table.write_text(yaml.safe_dump({"stations": [station]}, allow_unicode=True), encoding="utf-8")
+    config: dict[str, Any] = {
+        "mqtt": {"host": "127.0.0.1", "port": broker.port, "client_id": "iocgw-bench-alerts-hub"},
+        "influx": {"url": influx.url, "database": "bench_alerts"},
+        "registry": {"accept_unknown_nodes": True},
+        "http": {"host": "127.0.0.1"},
+        "alerts": {"flood_stations": str(table), "freshness": {"enabled": False}},
+        "notify": {
+            "retry_initial_s": 0.2,
+            "rate_limit_per_min": 600_000,  # measure the path, not the rate limiter
+            "rate_limit_burst": 10_000,
+            "targets": [{"type": "webhook", "name": "bench", "url": webhook_url, "secret": {"env": SECRET_ENV}}],
+            "routes": [{"name": "all", "rules": ["flood_level"], "targets": ["bench"]}],
+        },
+    }
+    if batch_delay is not None:
+        config["batch"] = {"max_delay_s": batch_delay}
+    return config
+
+
+def _epoch_ms(iso: str) -> int:
+    return round(datetime.fromisoformat(iso).timestamp() * 1000)
+
+
+def measure(a: argparse.Namespace, work: Path) -> dict[str, Any]:
+    secret = secrets.token_hex(16)
+    os.environ[SECRET_ENV] = secret  # the hub child process inherits it (a secret is never written to config)
+    broker, influx = Mosquitto(work / "mosquitto"), InfluxDB(work / "influxdb")
+    receiver = WebhookReceiver(secret)
+    hub: HubProcess | None = None
+    probe: EdgePublisher | None = None
+    background: Background | None = None
+    try:
+        broker.start()
+        influx.start()
+        hub = HubProcess(work / "hub", hub_config(work, broker, influx, receiver.url, a.batch_delay))
+        hub.start()
+        log(f"hub up (log {hub.log}); webhook receiver at {receiver.url}")
+        probe = EdgePublisher("127.0.0.1", broker.port, PROBE_NODE, "stage")
+        probe.connect()
+        # Warm-up: one alarm opened and cleared end to end (subscription, database, notifier session all live).
+        probe.publish(HIGH)
+        probe.publish(LOW)
+        if not receiver.wait_for(2, 60):
+            raise RuntimeError(f"the warm-up alarm never reached the webhook; see {hub.log}")
+        base = len(receiver.received)
+        if a.background:
+            background = Background(
+                "127.0.0.1",
+                broker.port,
+                a.background,
+                a.readings_per_message,
+                a.background_nodes,
+                a.publishers,
+                timeout_s=a.warmup + a.crossings * a.interval + a.timeout + 120,
+            )
+            background.start()
+            log(
+                f"background load: {a.background:,.0f} readings/s from {a.background_nodes} nodes; warm-up {a.warmup} s"
+            )
+            # Steady state first: the hub has taken in about --warmup seconds of the load (deadline: 3x that).
+            want = hub.metrics().get("readings_received", 0) + 0.9 * a.background * a.warmup
+            deadline = time.monotonic() + 3 * a.warmup + 10
+            while hub.metrics().get("readings_received", 0) < want:
+                if time.monotonic() > deadline:
+                    log("warm-up: the hub is behind the background load; measuring anyway")
+                    break
+                time.sleep(0.1)
+        m0, t0 = hub.metrics(), time.monotonic()
+        crossings: list[tuple[int, float, str]] = []  # (device ts ms, publish wall time, expected transition)
+        log(f"{a.crossings} crossings, one every {a.interval} s")
+        start = time.monotonic()
+        for k in range(a.crossings):
+            due = start + k * a.interval
+            delay = due - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)  # pacing the crossings: a schedule, nothing to wait for
+            up = k % 2 == 0
+            ts, sent = probe.publish(HIGH if up else LOW)
+            crossings.append((ts, sent, "created" if up else "cleared"))
+        complete = receiver.wait_for(base + a.crossings, a.timeout)
+        m1, t1 = hub.metrics(), time.monotonic()
+        bg = background.stop() if background is not None else None
+        log("crossings done" + ("" if complete else f"; still missing after {a.timeout} s"))
+    finally:
+        if background is not None:
+            background.close()
+        if probe is not None:
+            probe.close()
+        if hub is not None:
+            hub.stop()
+        receiver.close()
+        influx.stop()
+        broker.stop()
+
+    by_ts = {_epoch_ms(r.payload["alarm"]["updated_at"]): r for r in receiver.received[base:]}
+    latencies, wrong = [], 0
+    for ts, sent, transition in crossings:
+        r = by_ts.get(ts)
+        if r is None:
+            continue
+        if r.payload["transition"] != transition or r.payload["alarm"]["subject"] != STATION:
+            wrong += 1
+            continue
+        latencies.append((r.at - sent) * 1000)
+    window = t1 - t0
+    hub_rate = (m1.get("readings_received", 0) - m0.get("readings_received", 0)) / window if window > 0 else None
+    return {
+        "bench": "alerts",
+        "crossings": a.crossings,
+        "interval_s": a.interval,
+        "notified": len(latencies),
+        "missing": a.crossings - len(latencies) - wrong,
+        "wrong_transition": wrong,
+        "repeated_deliveries": receiver.repeats,
+        "bad_signatures": receiver.bad_signatures,
+        "latency_p50_ms": rnd(percentile(latencies, 50)),
+        "latency_p90_ms": rnd(percentile(latencies, 90)),
+        "latency_p99_ms": rnd(percentile(latencies, 99)),
+        "latency_max_ms": rnd(max(latencies)) if latencies else None,
+        "latency_min_ms": rnd(min(latencies)) if latencies else None,
+        "background_target_readings_per_s": a.background,
+        "background_published_readings_per_s": rnd(bg["readings_per_s"], 0) if bg and bg["readings_per_s"] else 0,
+        "background_late_messages": bg["late"] if bg else 0,
+        "hub_readings_per_s": rnd(hub_rate, 0),
+        "measurement_s": rnd(window, 2),
+        "hub_batch_delay_s": a.batch_delay if a.batch_delay is not None else 0.25,
+        "dead_letters": int(m1.get("dead_letters", 0)),
+        "alert_errors": int(m1.get("alert_errors", 0)),
+        "cores": os.cpu_count(),
+    }
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    _check(args)
+    temp = args.runtime is None
+    root = Path(args.runtime) if args.runtime else Path(tempfile.mkdtemp(prefix="iocgw-bench-"))
+    work = root / f"alerts-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
+    work.mkdir(parents=True, exist_ok=True)
+    log(f"runtime folder {work}")
+    ok = False
+    try:
+        result = measure(args, work)
+        ok = result["missing"] == 0 and result["wrong_transition"] == 0
+        log(
+            f"{result['notified']}/{result['crossings']} crossings notified; latency p50 {result['latency_p50_ms']} ms "
+            f"p99 {result['latency_p99_ms']} ms max {result['latency_max_ms']} ms; background "
+            f"{result['background_published_readings_per_s']} readings/s published, {result['hub_readings_per_s']} "
+            "readings/s received by the hub"
+        )
+        return result
+    finally:
+        if temp and ok and not args.keep:
+            shutil.rmtree(root, ignore_errors=True)
+        elif not ok:
+            log(f"logs kept in {work}")
+
+
+def main(args: argparse.Namespace) -> int:
+    """Run the benchmark; print one JSON line last on stdout. 0 when every crossing was notified, 1 otherwise."""
+
+    def on_term(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt  # unwind through every finally: children stopped, folders kept
+
+    previous = signal.signal(signal.SIGTERM, on_term)
+    try:
+        result = run(args)
+        code = 0 if result["missing"] == 0 and result["wrong_transition"] == 0 and not result["bad_signatures"] else 1
+    except Exception as exc:
+        log(f"failed: {type(exc).__name__}: {exc}")
+        result, code = {"bench": "alerts", "error": f"{type(exc).__name__}: {exc}"}, 1
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    print(json.dumps(result), flush=True)
+    return code
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m bench.alerts", description=__doc__)
+    add_arguments(p)
+    return p
+
+
+if __name__ == "__main__":
+    sys.exit(main(_parser().parse_args()))

@@ -1,0 +1,113 @@
+"""Alert routes: list and filter, one alert, acknowledge with a comment."""
+
+from __future__ import annotations
+
+import asyncio
+
+from hub.alerts.alarm import Alarm
+from hub.alerts.rules.risk_level import MAX_RISK, risk_colour
+from hub.alerts.rules.severity import Severity
+from hub.alerts.store import AlertStore
+from hub.api.auth import Role
+from hub.api.context import ApiContext
+from hub.api.models import AckRequest, AlertList, AlertOut, AlertQuery, Display
+from hub.api.routes import ApiError, Call, Route
+
+# The hub's own palette for severities; deliberately not the QĐ 18/2021 risk colours, which only risk levels wear.
+SEVERITY_COLOURS: dict[Severity, tuple[str, str]] = {
+    Severity.INFO: ("#CFD8DC", "#000000"),
+    Severity.WARNING: ("#FFEB3B", "#000000"),
+    Severity.MINOR: ("#FFB74D", "#000000"),
+    Severity.MAJOR: ("#F44336", "#FFFFFF"),
+    Severity.CRITICAL: ("#B71C1C", "#FFFFFF"),
+}
+# Filters the store cannot apply in SQL (area prefix, severity) look at this many of the newest alarms.
+SCAN_LIMIT = 10_000
+
+
+def display(alarm: Alarm) -> Display:
+    """Disaster-risk alarms wear the official colour of their level; the rest the severity palette."""
+    if alarm.rule == "disaster_risk" and alarm.level is not None and 1 <= alarm.level <= MAX_RISK:
+        colour = risk_colour(alarm.level)
+        return Display(
+            fill=colour.hex, text=colour.text_hex, label=f"Cấp {colour.level} · {colour.name_vi}", official=True
+        )
+    fill, text = SEVERITY_COLOURS[alarm.severity]
+    return Display(fill=fill, text=text, label=alarm.severity.value, official=False)
+
+
+def alert_out(alarm: Alarm) -> AlertOut:
+    return AlertOut(**dict(alarm), display=display(alarm))
+
+
+def routes(ctx: ApiContext) -> list[Route]:
+    def store() -> AlertStore:
+        if ctx.alerts is None:
+            raise ApiError(404, "the alert engine is not configured (no alerts section in the hub config)")
+        return ctx.alerts
+
+    async def list_alerts(call: Call) -> AlertList:
+        q: AlertQuery = call.query
+        post_filter = q.severity is not None or q.area is not None
+        items = store().alarms(active=q.active, rule=q.rule, area=q.area, limit=SCAN_LIMIT if post_filter else q.limit)
+        if q.severity is not None:
+            items = [a for a in items if a.severity in q.severity]
+        out = [alert_out(a) for a in items[: q.limit]]
+        return AlertList(count=len(out), alerts=out)
+
+    async def get_alert(call: Call) -> AlertOut:
+        alarm = store().get(call.request.match_info["alarm_id"])
+        if alarm is None:
+            raise ApiError(404, "no such alert")
+        return alert_out(alarm)
+
+    async def ack_alert(call: Call) -> AlertOut:
+        store()
+        if ctx.engine is None:
+            raise ApiError(404, "the alert engine is not configured")
+        body: AckRequest = call.body
+        # Through the engine, not the store: it owns the write connection and the in-memory active alarms.
+        alarm = await asyncio.to_thread(
+            ctx.engine.acknowledge, call.request.match_info["alarm_id"], call.who, body.comment
+        )
+        if alarm is None:
+            raise ApiError(404, "no such alert")
+        return alert_out(alarm)
+
+    return [
+        Route(
+            "GET",
+            "/api/alerts",
+            list_alerts,
+            "List alerts, newest first, with filters",
+            Role.VIEWER,
+            "alerts",
+            query=AlertQuery,
+            response=AlertList,
+            errors=(404, 422),
+        ),
+        Route(
+            "GET",
+            "/api/alerts/{alarm_id}",
+            get_alert,
+            "One alert",
+            Role.VIEWER,
+            "alerts",
+            response=AlertOut,
+            errors=(404,),
+        ),
+        Route(
+            "POST",
+            "/api/alerts/{alarm_id}/ack",
+            ack_alert,
+            "Acknowledge an alert, with a comment; the token's name is recorded as who",
+            Role.OFFICER,
+            "alerts",
+            body=AckRequest,
+            body_optional=True,
+            response=AlertOut,
+            errors=(404, 422),
+            description="Acknowledging again changes nothing. An escalation after the acknowledgement asks for a "
+            "new one (the state goes back to ACTIVE_UNACK).",
+        ),
+    ]

@@ -1,0 +1,60 @@
+"""The hub's HTTP face: monitoring, the operator API and the operator page, on one aiohttp application."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from hub.alerts.engine import AlertEngine
+from hub.alerts.store import AlertStore
+from hub.alerts.thresholds import RuleManager
+from hub.api import alerts as alert_routes
+from hub.api import nodes as node_routes
+from hub.api import openapi
+from hub.api import thresholds as threshold_routes
+from hub.api import web as page_routes
+from hub.api.auth import ApiSettings
+from hub.api.context import ApiContext, Health
+from hub.api.routes import Call, Route, endpoint, json_errors
+from hub.metrics import Metrics
+from hub.store.state import HubState
+
+ROUTES = web.AppKey("routes", list[Route])
+
+
+def make_app(
+    pipeline: Health,
+    metrics: Metrics,
+    state: HubState,
+    offline_after_s: float,
+    *,
+    engine: AlertEngine | None = None,
+    alerts: AlertStore | None = None,
+    rules: RuleManager | None = None,
+    auth: ApiSettings | None = None,
+) -> web.Application:
+    """``auth`` None refuses every /api route (503) but the API description; /healthz, /metrics and / stay open."""
+    ctx = ApiContext(pipeline, metrics, state, offline_after_s, engine, alerts, rules, auth)
+    routes = [
+        *node_routes.routes(ctx),
+        *alert_routes.routes(ctx),
+        *threshold_routes.routes(ctx),
+        *page_routes.routes(),
+    ]
+    document: dict[str, Any] = {}
+
+    async def describe(call: Call) -> web.StreamResponse:
+        if not document:  # built once, on first use: it is the same for the life of the app
+            document.update(openapi.build(routes))
+        return web.json_response(document)
+
+    routes.append(Route("GET", "/api/openapi.json", describe, "This API description (OpenAPI 3.1)", None, "meta"))
+    app = web.Application(middlewares=[json_errors])
+    for route in routes:
+        if route.method == "GET":  # add_get also answers HEAD, as the hub always did for /healthz
+            app.router.add_get(route.path, endpoint(route, auth))
+        else:
+            app.router.add_route(route.method, route.path, endpoint(route, auth))
+    app[ROUTES] = routes
+    return app

@@ -1,0 +1,130 @@
+"""The OpenAPI 3.1 document, generated from the route list and the pydantic models."""
+
+from __future__ import annotations
+
+import re
+from importlib import metadata
+from typing import Any, Literal
+
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from hub.api.models import ErrorBody
+from hub.api.routes import Route
+
+AUTH_ERRORS = {
+    401: "No token, or not a valid one",
+    403: "The token's role is too low for this",
+    503: "The API has no tokens configured (secure by default)",
+}
+ERRORS = {404: "Not found", 409: "Changed by someone else since you read it", 422: "Invalid request", **AUTH_ERRORS}
+
+
+def _version() -> str:
+    try:
+        return metadata.version("iocgw")
+    except metadata.PackageNotFoundError:
+        return "0"
+
+
+def build(routes: list[Route]) -> dict[str, Any]:
+    """An OpenAPI 3.1 document with one operation per route."""
+    wanted: list[tuple[type[BaseModel], Literal["validation", "serialization"]]] = [(ErrorBody, "serialization")]
+    for r in routes:
+        wanted += [(m, "validation") for m in (r.query, r.body) if m is not None]
+        wanted += [(m, "serialization") for m in (r.response, *r.responses.values()) if m is not None]
+    refs, top = models_json_schema(list(dict.fromkeys(wanted)), ref_template="#/components/schemas/{model}")
+    schemas: dict[str, Any] = top.get("$defs", {})
+
+    def ref(model: type[BaseModel], mode: Literal["validation", "serialization"]) -> dict[str, Any]:
+        return dict(refs[(model, mode)])
+
+    def error(status: int, model: type[BaseModel] = ErrorBody) -> dict[str, Any]:
+        mode: Literal["validation", "serialization"] = "serialization"
+        return {
+            "description": ERRORS.get(status, "Error"),
+            "content": {"application/json": {"schema": ref(model, mode)}},
+        }
+
+    paths: dict[str, dict[str, Any]] = {}
+    for r in routes:
+        params = [
+            {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+            for name in re.findall(r"{(\w+)}", r.path)
+        ]
+        if r.query is not None:
+            name = refs[(r.query, "validation")]["$ref"].rsplit("/", 1)[1]
+            spec = schemas[name]
+            for pname, pschema in spec.get("properties", {}).items():
+                param: dict[str, Any] = {
+                    "name": pname,
+                    "in": "query",
+                    "required": pname in spec.get("required", []),
+                    "schema": pschema,
+                }
+                if "description" in pschema:
+                    param["description"] = pschema["description"]
+                if _is_array(pschema):
+                    param.update(style="form", explode=False)  # comma-separated: ?severity=major,critical
+                params.append(param)
+        ok: dict[str, Any] = {"description": "OK"}
+        if r.response is not None:
+            ok["content"] = {r.content_type: {"schema": ref(r.response, "serialization")}}
+        elif r.content_type != "application/json":
+            ok["content"] = {r.content_type: {"schema": {"type": "string"}}}
+        else:
+            ok["content"] = {"application/json": {"schema": {"type": "object"}}}
+        responses: dict[str, Any] = {"200": ok}
+        statuses = (
+            set(r.errors)
+            | (set(AUTH_ERRORS) if r.role is not None else set())
+            | ({422} if r.body or r.query else set())
+        )
+        for status in sorted(statuses):
+            responses[str(status)] = error(status)
+        for status, model in r.responses.items():
+            responses[str(status)] = error(status, model)
+        op: dict[str, Any] = {
+            "operationId": _operation_id(r),
+            "summary": r.summary,
+            "tags": [r.tag],
+            "parameters": params,
+            "responses": responses,
+            "security": [{"bearerAuth": []}] if r.role is not None else [],
+        }
+        if r.description:
+            op["description"] = r.description
+        if r.role is not None:
+            op["x-required-role"] = r.role.value
+        if r.body is not None:
+            op["requestBody"] = {
+                "required": not r.body_optional,
+                "content": {"application/json": {"schema": ref(r.body, "validation")}},
+            }
+        paths.setdefault(r.path, {})[r.method.lower()] = op
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "iocgw hub: operator API",
+            "version": _version(),
+            "description": "Alerts, acknowledgements, thresholds with an audit trail, nodes. Roles: viewer < "
+            "officer < hydrology < admin. See docs/api.md.",
+        },
+        "servers": [{"url": "/"}],
+        "paths": paths,
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}},
+        },
+    }
+
+
+def _is_array(schema: dict[str, Any]) -> bool:
+    if schema.get("type") == "array":
+        return True
+    return any(s.get("type") == "array" for s in schema.get("anyOf", []))
+
+
+def _operation_id(r: Route) -> str:
+    words = re.sub(r"[{}]", "", r.path).strip("/").replace("-", "_").split("/") or ["index"]
+    return r.method.lower() + "_" + "_".join(w for w in words if w) if r.path != "/" else "get_page"

@@ -1,0 +1,219 @@
+"""Threshold routes: read every rule table, change or revert a flood station or reservoir, the audit, reload."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from hub.alerts.config import RuleTables
+from hub.alerts.thresholds import ItemView, RuleManager, ThresholdError, UnknownItem, VersionConflict
+from hub.api.auth import Role
+from hub.api.context import ApiContext
+from hub.api.models import (
+    AuditList,
+    AuditQuery,
+    FloodChange,
+    Problem,
+    ReloadRequest,
+    ReloadResult,
+    ReservoirChange,
+    RevertRequest,
+    ThresholdsOut,
+)
+from hub.api.routes import ApiError, Call, Route
+from iocgw.configfile import ConfigError
+
+T = TypeVar("T")
+# ConfigError lines: "line 7: stations.0.bd1_m: Input should be ..." or "row 2 (line 3): bd1_m: ...".
+PROBLEM = re.compile(r"^(?:row \d+ \()?line (?P<line>\d+)\)?: (?:(?P<field>[^\s:]+): )?(?P<reason>.*)$", re.S)
+
+
+def file_problems(exc: ConfigError) -> list[Problem]:
+    out = []
+    for text in exc.problems:
+        m = PROBLEM.match(text)
+        if m is None:
+            out.append(Problem(reason=text))
+        else:
+            out.append(Problem(line=int(m["line"]), field=m["field"], reason=m["reason"]))
+    return out
+
+
+def thresholds_out(rules: RuleManager) -> ThresholdsOut:
+    t: RuleTables = rules.current
+    return ThresholdsOut(
+        flood=t.flood,
+        reservoirs=t.reservoirs,
+        rain=t.rain,
+        nesterov=t.nesterov,
+        risk=t.risk,
+        camera=t.camera,
+        overrides=rules.overrides(),
+        problems=list(rules.problems),
+    )
+
+
+async def _run(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run a RuleManager call off the event loop (it may wait for the engine) and map its errors to answers."""
+    try:
+        return await asyncio.to_thread(fn, *args, **kwargs)
+    except UnknownItem as exc:
+        raise ApiError(404, str(exc)) from None
+    except VersionConflict as exc:
+        raise ApiError(409, f"{exc}: read it again and retry") from None
+    except ThresholdError as exc:
+        raise ApiError(
+            422, "the table would not validate with this change; nothing changed", problems=[Problem(reason=str(exc))]
+        ) from None
+
+
+def routes(ctx: ApiContext) -> list[Route]:
+    def rules() -> RuleManager:
+        if ctx.rules is None:
+            raise ApiError(404, "the alert engine is not configured (no alerts section in the hub config)")
+        return ctx.rules
+
+    async def all_thresholds(call: Call) -> ThresholdsOut:
+        return await asyncio.to_thread(thresholds_out, rules())
+
+    def item_routes(
+        kind: str, id_name: str, change_model: type[FloodChange] | type[ReservoirChange], field: str
+    ) -> list[Route]:
+        path = f"/api/thresholds/{kind}/{{{id_name}}}"
+
+        async def get_item(call: Call) -> ItemView:
+            return await _run(rules().item, kind, call.request.match_info[id_name])
+
+        async def put_item(call: Call) -> ItemView:
+            item_id = call.request.match_info[id_name]
+            body = call.body
+            item = getattr(body, field)
+            if getattr(item, id_name) != item_id:
+                problem = Problem(field=f"{field}.{id_name}", reason=f"must be {item_id!r}, the id in the path")
+                raise ApiError(422, "the entry's id does not match the path; nothing changed", problems=[problem])
+            return await _run(
+                rules().change, kind, item, who=call.who, comment=body.comment, expected_version=body.expected_version
+            )
+
+        async def revert_item(call: Call) -> ItemView:
+            body: RevertRequest = call.body
+            return await _run(
+                rules().revert,
+                kind,
+                call.request.match_info[id_name],
+                who=call.who,
+                comment=body.comment,
+                expected_version=body.expected_version,
+            )
+
+        what = "flood station" if kind == "flood" else "reservoir"
+        return [
+            Route(
+                "GET",
+                path,
+                get_item,
+                f"One {what}: in force, in the file, override version",
+                Role.VIEWER,
+                "thresholds",
+                response=ItemView,
+                errors=(404,),
+            ),
+            Route(
+                "PUT",
+                path,
+                put_item,
+                f"Replace one {what}'s thresholds; validated, audited and applied at once",
+                Role.HYDROLOGY,
+                "thresholds",
+                body=change_model,
+                response=ItemView,
+                errors=(404, 409, 422),
+                description="The body carries the whole entry, validated with the model the rule files use. A "
+                "bad value answers 422 naming the field, and nothing changes. The override survives restarts "
+                "and reloads of the files until reverted.",
+            ),
+            Route(
+                "POST",
+                path + "/revert",
+                revert_item,
+                f"Drop the override of one {what}: the rule file's entry applies again",
+                Role.HYDROLOGY,
+                "thresholds",
+                body=RevertRequest,
+                response=ItemView,
+                errors=(404, 409, 422),
+            ),
+        ]
+
+    async def audit(call: Call) -> AuditList:
+        q: AuditQuery = call.query
+        entries = await asyncio.to_thread(rules().audit, kind=q.kind, item_id=q.item_id, limit=q.limit)
+        return AuditList(entries=entries)
+
+    async def reload(call: Call) -> ReloadResult:
+        body: ReloadRequest = call.body
+        manager = rules()
+        try:
+            tables = await asyncio.to_thread(manager.reload, call.who, body.comment)
+        except ConfigError as exc:
+            raise ApiError(
+                422,
+                "a rule file is invalid; the running rules stay as they were",
+                file=exc.path,
+                problems=file_problems(exc),
+            ) from None
+        except ValueError as exc:
+            raise ApiError(
+                422,
+                "the rule files do not fit together; the running rules stay as they were",
+                problems=[Problem(reason=str(exc))],
+            ) from None
+        return ReloadResult(
+            reloaded=True,
+            flood_stations=len(tables.flood.stations) if tables.flood else 0,
+            reservoirs=len(tables.reservoirs.reservoirs) if tables.reservoirs else 0,
+            nesterov_provinces=len(tables.nesterov),
+            problems=list(manager.problems),
+        )
+
+    return [
+        Route(
+            "GET",
+            "/api/thresholds",
+            all_thresholds,
+            "Every rule table in force, overrides applied",
+            Role.VIEWER,
+            "thresholds",
+            response=ThresholdsOut,
+            errors=(404,),
+        ),
+        Route(
+            "GET",
+            "/api/thresholds/audit",
+            audit,
+            "Who changed which thresholds, when and why, newest first",
+            Role.VIEWER,
+            "thresholds",
+            query=AuditQuery,
+            response=AuditList,
+            errors=(404, 422),
+        ),
+        *item_routes("flood", "station_id", FloodChange, "station"),
+        *item_routes("reservoir", "reservoir_id", ReservoirChange, "reservoir"),
+        Route(
+            "POST",
+            "/api/rules/reload",
+            reload,
+            "Re-read the rule files (overrides applied on top) without a restart",
+            Role.ADMIN,
+            "thresholds",
+            body=ReloadRequest,
+            body_optional=True,
+            response=ReloadResult,
+            errors=(404, 422),
+            description="A file that does not validate answers 422 naming the file, line and field; the running "
+            "rules stay as they were. The hub config itself (which files, gauges, fire areas) is not re-read.",
+        ),
+    ]

@@ -1,0 +1,210 @@
+// The operator page: token prompt, active alerts coloured by severity / QĐ 18/2021 risk colour, acknowledge, polling.
+// Plain DOM and textContent only: alert text comes from devices and must never be parsed as HTML.
+"use strict";
+
+const TOKEN_KEY = "iocgw.token";
+const params = new URLSearchParams(location.search);
+const REFRESH_MS = Math.max(1000, Number(params.get("refresh_ms")) || 3000);
+const RULES = {
+  flood_level: "Lũ (mực nước)",
+  heavy_rain: "Mưa lớn",
+  dam_safety: "An toàn hồ đập",
+  camera_fire: "Camera: cháy / khói",
+  forest_fire_danger: "Cấp dự báo cháy rừng",
+  disaster_risk: "Rủi ro thiên tai",
+  data_freshness: "Mất dữ liệu",
+};
+const STATES = {
+  ACTIVE_UNACK: "Chưa xác nhận",
+  ACTIVE_ACK: "Đã xác nhận",
+  CLEARED_UNACK: "Đã hết, chưa xác nhận",
+  CLEARED_ACK: "Đã hết, đã xác nhận",
+};
+const HEALTH = { ok: "Tốt", degraded: "Có lỗi", offline: "Mất kết nối", never_seen: "Chưa kết nối" };
+
+let me = null;
+let timer = null;
+
+const $ = (id) => document.getElementById(id);
+
+function el(tag, text, cls) {
+  const node = document.createElement(tag);
+  if (text !== undefined && text !== null) node.textContent = String(text);
+  if (cls) node.className = cls;
+  return node;
+}
+
+class AuthError extends Error {}
+
+async function api(path, options = {}) {
+  const token = sessionStorage.getItem(TOKEN_KEY);
+  const headers = { Authorization: `Bearer ${token}`, ...(options.body ? { "Content-Type": "application/json" } : {}) };
+  const resp = await fetch(path, { ...options, headers });
+  if (resp.status === 401) throw new AuthError("Mã truy cập không hợp lệ");
+  const body = await resp.json().catch(() => ({}));
+  if (!resp.ok) throw new Error(body.error || `HTTP ${resp.status}`);
+  return body;
+}
+
+function showLogin(message) {
+  clearTimeout(timer);
+  sessionStorage.removeItem(TOKEN_KEY);
+  me = null;
+  $("board").hidden = true;
+  $("who").hidden = true;
+  $("login").hidden = false;
+  $("login-error").textContent = message || "";
+  $("token").value = "";
+  $("token").focus();
+}
+
+async function signIn(token) {
+  sessionStorage.setItem(TOKEN_KEY, token);
+  try {
+    me = await api("/api/whoami");
+  } catch (err) {
+    showLogin(err instanceof AuthError ? "Mã truy cập không đúng." : `Không kết nối được: ${err.message}`);
+    return;
+  }
+  $("login").hidden = true;
+  $("who").hidden = false;
+  $("who-name").textContent = `${me.name} (${me.role})`;
+  $("board").hidden = false;
+  refresh();
+}
+
+function time(iso) {
+  return iso ? new Date(iso).toLocaleString("vi-VN") : "";
+}
+
+function eventCell(alert) {
+  const td = el("td", null, "event");
+  if (alert.rule !== "camera_fire") return td;
+  const d = alert.details || {};
+  td.append(el("div", `Sự kiện: ${d.event_id || "?"}`));
+  // The hub does not store snapshot images yet: show where the node published it.
+  td.append(el("div", d.snapshot ? `Ảnh: ${d.snapshot}` : "Không có ảnh", "muted"));
+  return td;
+}
+
+function ackCell(alert) {
+  const td = el("td", null, "ack");
+  if (alert.state === "ACTIVE_UNACK" || alert.state === "CLEARED_UNACK") {
+    if (!me || !me.may.includes("acknowledge")) {
+      td.append(el("span", "Cần quyền trực ban", "muted"));
+      return td;
+    }
+    const comment = el("input");
+    comment.type = "text";
+    comment.placeholder = "Ghi chú";
+    comment.className = "ack-comment";
+    const button = el("button", "Xác nhận", "ack-button");
+    button.type = "button";
+    const error = el("div", null, "error");
+    button.addEventListener("click", async () => {
+      button.disabled = true;
+      try {
+        const updated = await api(`/api/alerts/${encodeURIComponent(alert.id)}/ack`, {
+          method: "POST",
+          body: JSON.stringify({ comment: comment.value.trim() || null }),
+        });
+        updateRow(rowFor(updated.id), updated, true);
+      } catch (err) {
+        if (err instanceof AuthError) return showLogin("Phiên đã hết, vui lòng đăng nhập lại.");
+        error.textContent = err.message;
+        button.disabled = false;
+      }
+    });
+    td.append(comment, button, error);
+  } else if (alert.acked_by) {
+    td.append(el("div", `${alert.acked_by}, ${time(alert.acked_at)}`));
+    if (alert.ack_comment) td.append(el("div", alert.ack_comment, "muted"));
+  }
+  return td;
+}
+
+function rowFor(id) {
+  return document.querySelector(`#alerts tbody tr[data-alert-id="${CSS.escape(id)}"]`);
+}
+
+function updateRow(tr, alert, force) {
+  const badge = el("span", alert.display.label, "badge");
+  badge.style.backgroundColor = alert.display.fill;
+  badge.style.color = alert.display.text;
+  if (alert.display.official) badge.title = "Màu cấp độ rủi ro theo QĐ 18/2021/QĐ-TTg";
+  const level = el("td");
+  level.append(badge);
+  const cells = [
+    level,
+    el("td", RULES[alert.rule] || alert.rule),
+    el("td", alert.subject),
+    el("td", alert.area || ""),
+    el("td", alert.message),
+    el("td", time(alert.started_at)),
+    el("td", STATES[alert.state] || alert.state, "state"),
+    eventCell(alert),
+  ];
+  // Keep the acknowledge cell while its state holds, so a refresh never wipes a comment being typed.
+  const keep = !force && tr.dataset.state === alert.state && tr.lastElementChild;
+  const ack = keep ? tr.lastElementChild : ackCell(alert);
+  tr.replaceChildren(...cells, ack);
+  tr.dataset.state = alert.state;
+  tr.style.borderLeft = `0.4rem solid ${alert.display.fill}`;
+}
+
+function renderAlerts(alerts) {
+  const tbody = $("alerts").querySelector("tbody");
+  const seen = new Set();
+  for (const alert of alerts) {
+    seen.add(alert.id);
+    let tr = rowFor(alert.id);
+    if (!tr) {
+      tr = el("tr");
+      tr.dataset.alertId = alert.id;
+    }
+    updateRow(tr, alert, false);
+    tbody.append(tr); // appending an existing row moves it: the table follows the API's order
+  }
+  for (const tr of [...tbody.rows]) if (!seen.has(tr.dataset.alertId)) tr.remove();
+  $("empty").hidden = alerts.length > 0;
+}
+
+function renderNodes(nodes) {
+  const tbody = $("nodes").querySelector("tbody");
+  tbody.replaceChildren(
+    ...nodes.map((n) => {
+      const tr = el("tr");
+      tr.append(el("td", n.name ? `${n.name} (${n.node_id})` : n.node_id));
+      tr.append(el("td", HEALTH[n.health] || n.health, `health-${n.health}`));
+      tr.append(el("td", n.problems.join("; ")));
+      return tr;
+    }),
+  );
+}
+
+async function refresh() {
+  clearTimeout(timer);
+  try {
+    const [alerts, nodes] = await Promise.all([api("/api/alerts?active=true"), api("/api/nodes")]);
+    renderAlerts(alerts.alerts);
+    renderNodes(nodes.nodes);
+    $("status").textContent = `${alerts.count} cảnh báo · cập nhật ${new Date().toLocaleTimeString("vi-VN")}`;
+    $("status").className = "";
+  } catch (err) {
+    if (err instanceof AuthError) return showLogin("Phiên đã hết, vui lòng đăng nhập lại.");
+    $("status").textContent = `Lỗi cập nhật: ${err.message}`;
+    $("status").className = "error";
+  }
+  timer = setTimeout(refresh, REFRESH_MS);
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  $("login-form").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    signIn($("token").value.trim());
+  });
+  $("sign-out").addEventListener("click", () => showLogin(""));
+  const token = sessionStorage.getItem(TOKEN_KEY);
+  if (token) signIn(token);
+  else showLogin("");
+});

@@ -1,0 +1,125 @@
+"""Alerts through the API: filters, colours, one alert, acknowledging with a comment as the token's holder."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from hub.alerts.rules.risk_level import risk_colour
+from hub.alerts.rules.severity import Severity
+from hub.api.alerts import SEVERITY_COLOURS
+from hub.api.auth import ApiSettings, Role
+from tests.hub.api.support import LocalHub, api_section
+from wire import EventMessage
+
+T0 = datetime(2026, 10, 1, 3, 0, tzinfo=UTC)
+
+
+def by_rule(reply) -> dict[str, dict]:
+    return {a["rule"]: a for a in reply.body["alerts"]}
+
+
+def test_filters_by_active_rule_area_severity_and_limit(local_hub):
+    local_hub.stage(9.7, T0)  # BĐ1 at Long Biên: a flood alarm (warning) and the area's risk level 1 (info)
+    viewer = local_hub.client(Role.VIEWER)
+    assert set(by_rule(viewer.get("/api/alerts"))) == {"flood_level", "disaster_risk"}
+    assert set(by_rule(viewer.get("/api/alerts?rule=flood_level"))) == {"flood_level"}
+    assert set(by_rule(viewer.get("/api/alerts?severity=warning"))) == {"flood_level"}
+    assert set(by_rule(viewer.get("/api/alerts?severity=info,warning&active=true&area=01"))) == {
+        "flood_level",
+        "disaster_risk",
+    }
+    assert viewer.get("/api/alerts?area=42").body == {"count": 0, "alerts": []}
+    assert viewer.get("/api/alerts?active=false").body["count"] == 0
+    assert viewer.get("/api/alerts?limit=1").body["count"] == 1
+
+
+def test_bad_filters_answer_422_naming_the_parameter(local_hub):
+    viewer = local_hub.client(Role.VIEWER)
+    for query, field in [("limit=0", "limit"), ("limit=x", "limit"), ("severity=loud", "severity.0"), ("by=me", "by")]:
+        reply = viewer.get(f"/api/alerts?{query}")
+        assert reply.status == 422, query
+        assert [p["field"] for p in reply.body["problems"]] == [field], query
+
+
+def test_risk_alarms_wear_the_official_colour_and_others_the_severity_palette(local_hub):
+    local_hub.stage(9.7, T0)
+    alerts = by_rule(local_hub.client(Role.VIEWER).get("/api/alerts"))
+    risk = alerts["disaster_risk"]
+    assert risk["display"] == {
+        "fill": risk_colour(1).hex,
+        "text": risk_colour(1).text_hex,
+        "label": "Cấp 1 · xanh dương nhạt",
+        "official": True,
+    }
+    assert risk["message"] == "Cấp độ rủi ro thiên tai 1 (xanh dương nhạt)"
+    flood = alerts["flood_level"]
+    assert (flood["display"]["fill"], flood["display"]["official"]) == (SEVERITY_COLOURS[Severity.WARNING][0], False)
+
+
+def test_one_alert_by_id(local_hub):
+    local_hub.stage(9.7, T0)
+    viewer = local_hub.client(Role.VIEWER)
+    flood = by_rule(viewer.get("/api/alerts"))["flood_level"]
+    assert viewer.get(f"/api/alerts/{flood['id']}").body == flood
+    assert viewer.get("/api/alerts/no-such-id").status == 404
+
+
+def test_officer_acknowledges_with_a_comment_and_is_recorded_by_token_name(local_hub):
+    local_hub.stage(9.7, T0)
+    flood = by_rule(local_hub.client(Role.VIEWER).get("/api/alerts"))["flood_level"]
+    path = f"/api/alerts/{flood['id']}/ack"
+    assert local_hub.client(Role.VIEWER).post(path, {"comment": "x"}).status == 403
+    # Who acknowledges comes from the token, never from the body.
+    spoof = local_hub.client(Role.OFFICER).post(path, {"by": "someone-else", "comment": "x"})
+    assert spoof.status == 422 and spoof.body["problems"][0]["field"] == "by"
+    assert local_hub.client(Role.VIEWER).get(f"/api/alerts/{flood['id']}").body["state"] == "ACTIVE_UNACK"
+
+    reply = local_hub.client(Role.OFFICER).post(path, {"comment": "đã báo UBND phường"})
+    assert reply.status == 200
+    assert (reply.body["state"], reply.body["acked_by"], reply.body["ack_comment"]) == (
+        "ACTIVE_ACK",
+        "officer-1",
+        "đã báo UBND phường",
+    )
+    stored = local_hub.client(Role.VIEWER).get(f"/api/alerts/{flood['id']}").body
+    assert stored["state"] == "ACTIVE_ACK" and stored["acked_by"] == "officer-1"
+    # The engine's in-memory alarm was updated too: the next reading keeps the acknowledgement.
+    local_hub.stage(9.8, T0.replace(minute=15))
+    assert local_hub.client(Role.VIEWER).get(f"/api/alerts/{flood['id']}").body["state"] == "ACTIVE_ACK"
+    # Acknowledging again changes nothing; a body is optional; an unknown id is 404.
+    again = local_hub.client(Role.ADMIN).post(path)
+    assert again.status == 200 and again.body["acked_by"] == "officer-1"
+    assert local_hub.client(Role.OFFICER).post("/api/alerts/nope/ack", {}).status == 404
+
+
+def test_camera_alerts_carry_the_event_and_snapshot_topic(local_hub):
+    assert local_hub.engine is not None
+    event = EventMessage(
+        node_id="cam-node-1",
+        seq=1,
+        ts=T0,
+        event_id="evt-0001",
+        phase="new",
+        camera="tower-1",
+        label="smoke",
+        score=0.9,
+        top_score=0.92,
+        box=(0.1, 0.1, 0.3, 0.3),
+        start=T0,
+        snapshot="iocgw/v1/cam-node-1/snapshot/tower-1/smoke",
+    )
+    local_hub.engine.process([], events=[event], now=T0)
+    camera = by_rule(local_hub.client(Role.VIEWER).get("/api/alerts?rule=camera_fire"))["camera_fire"]
+    assert camera["details"]["event_id"] == "evt-0001"
+    assert camera["details"]["snapshot"].endswith("/snapshot/tower-1/smoke")
+
+
+def test_alerts_routes_say_so_when_the_engine_is_not_configured(tmp_path):
+    hub = LocalHub(tmp_path, auth=ApiSettings.model_validate(api_section()), alerts=False)
+    try:
+        reply = hub.client(Role.ADMIN).get("/api/alerts")
+        assert reply.status == 404 and "not configured" in reply.body["error"]
+        assert hub.client(Role.ADMIN).get("/api/thresholds").status == 404
+        assert hub.client(Role.ADMIN).get("/api/nodes").status == 200
+    finally:
+        hub.close()
