@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import secrets
 import shutil
 import signal
 import time
@@ -19,6 +20,7 @@ import yaml
 
 from edge.config import NodeConfig
 from edge.outbox import Outbox
+from hub.api.auth import hash_token
 from hub.config import HubConfig
 from hub.service import Hub
 from hub.store.influx_query import count, query
@@ -150,6 +152,7 @@ async def _demo(runtime: Path, duration_s: float, nodes: int | None) -> int:
         write_node_configs(configs, runtime / "node-configs")
         levels = alarm_levels(scenario, nodes_override=nodes)
         http_port = free_port()
+        token = secrets.token_urlsafe(24)  # a fresh admin token per demo, shown once below
         hub = Hub(
             HubConfig.model_validate(
                 {
@@ -159,10 +162,12 @@ async def _demo(runtime: Path, duration_s: float, nodes: int | None) -> int:
                     "registry": {"seed_files": [str(runtime / "node-configs" / "*.yaml")]},
                     "http": {"port": http_port},
                     "alerts": _alerts_config(configs, levels, runtime),
+                    "api": {"tokens": [{"name": "demo", "role": "admin", "token_sha256": hash_token(token)}]},
                 }
             )
         )
         await hub.start()
+        print(f"demo: operator page http://127.0.0.1:{hub.http_port}/  (token: {token})", flush=True)
         print(
             f"demo: hub up (http://127.0.0.1:{hub.http_port}/healthz, /metrics, /api/nodes); {len(configs)} simulated "
             f"nodes of scenario '{SCENARIO}', {scenario.duration_s / 3600:.0f} h of scenario in "

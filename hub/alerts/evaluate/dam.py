@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 from hub.alerts.alarm import Condition
 from hub.alerts.evaluate.base import Context, Evaluator, Observation, ms
-from hub.alerts.rules.dam_safety import Instrument, Reservoir, ReservoirTable, instrument_alarm, reservoir_state
+from hub.alerts.rules.dam_safety import Instrument, Reservoir, ReservoirTable, reservoir_state
 from hub.alerts.rules.flood_levels import rate_of_rise_m_per_h
-from hub.alerts.rules.severity import Severity, severity_for
+from hub.alerts.rules.severity import Severity, SeverityThresholds, severity_with_deadband
 
 RATE_WINDOW = timedelta(hours=3)
 
@@ -71,7 +71,7 @@ class DamEvaluator(Evaluator):
             obs.ts,
         )
         if r.rise_rate_m_per_h is not None and rate is not None:
-            sev = severity_for(rate, r.rise_rate_m_per_h)
+            sev = self._held(ctx, f"{r.reservoir_id}/rise", rate, r.rise_rate_m_per_h)
             ctx.emit(
                 self.rule,
                 f"{r.reservoir_id}/rise",
@@ -97,7 +97,7 @@ class DamEvaluator(Evaluator):
         if r.net_inflow_m3s is None or "inflow" not in flows or "outflow" not in flows:
             return
         net = flows["inflow"] - flows["outflow"]
-        sev = severity_for(net, r.net_inflow_m3s)
+        sev = self._held(ctx, f"{r.reservoir_id}/net_inflow", net, r.net_inflow_m3s)
         ctx.emit(
             self.rule,
             f"{r.reservoir_id}/net_inflow",
@@ -112,8 +112,18 @@ class DamEvaluator(Evaluator):
             obs.ts,
         )
 
+    @staticmethod
+    def _held(ctx: Context, subject: str, value: float, thresholds: SeverityThresholds) -> Severity | None:
+        """The severity with the thresholds' deadband applied, remembering the last one per subject."""
+        key = f"dam:sev:{subject}"
+        previous = ctx.get(key, None)
+        sev = severity_with_deadband(value, thresholds, Severity(previous) if previous else None)
+        if (sev.value if sev else None) != previous:
+            ctx.put(key, sev.value if sev else None)
+        return sev
+
     def _instrument(self, obs: Observation, r: Reservoir, i: Instrument, ctx: Context) -> None:
-        sev = instrument_alarm(obs.value, i.thresholds)
+        sev = self._held(ctx, f"{r.reservoir_id}/{i.instrument_id}", obs.value, i.thresholds)
         ctx.emit(
             self.rule,
             f"{r.reservoir_id}/{i.instrument_id}",

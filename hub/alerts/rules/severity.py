@@ -67,6 +67,12 @@ class SeverityThresholds(BaseModel):
     magnitude: bool = Field(
         False, description="Compare |value|: for quantities that matter in either direction (displacement)"
     )
+    deadband: float = Field(
+        0.0,
+        ge=0,
+        description="A severity is left only once the value is this far below its threshold, so a noisy value "
+        "near a threshold does not raise and clear the alarm again and again",
+    )
 
     @model_validator(mode="after")
     def _rising(self) -> SeverityThresholds:
@@ -99,3 +105,16 @@ def severity_for(value: float, thresholds: SeverityThresholds) -> Severity | Non
         if v >= threshold:
             reached = sev
     return reached
+
+
+def severity_with_deadband(value: float, thresholds: SeverityThresholds, previous: Severity | None) -> Severity | None:
+    """Like ``severity_for``, but a severity already reached is kept while the value stays within ``deadband``
+    below its threshold (rising takes the new severity at once)."""
+    now = severity_for(value, thresholds)
+    if previous is None or thresholds.deadband == 0 or (now is not None and now >= previous):
+        return now
+    v = abs(value) if thresholds.magnitude else value
+    for threshold, sev in reversed(thresholds.steps()):
+        if sev <= previous and v >= threshold - thresholds.deadband:
+            return sev if now is None or sev > now else now
+    return now
