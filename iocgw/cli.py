@@ -19,12 +19,16 @@ from iocgw.configfile import ConfigError
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
-def _run_until_signal(main: Callable[[asyncio.Event], Awaitable[None]]) -> int:
+def _run_until_signal(
+    main: Callable[[asyncio.Event], Awaitable[None]], on_hup: Callable[[], None] | None = None
+) -> int:
     async def runner() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
+        if on_hup is not None:
+            loop.add_signal_handler(signal.SIGHUP, on_hup)
         await main(stop)
 
     asyncio.run(runner())
@@ -69,7 +73,16 @@ def cmd_hub_run(args: argparse.Namespace) -> int:
         f"InfluxDB {config.influx.url} ({config.influx.api}), HTTP {config.http.host}:{config.http.port}",
         flush=True,
     )
-    return _run_until_signal(hub.run)
+
+    def reload() -> None:
+        # SIGHUP re-reads the rule files; a bad edit is reported and the running rules stay in force.
+        try:
+            hub.reload_rules()
+            logging.getLogger("iocgw").info("rules reloaded")
+        except Exception as exc:
+            logging.getLogger("iocgw").error("rules not reloaded: %s", exc)
+
+    return _run_until_signal(hub.run, on_hup=reload)
 
 
 def cmd_contract_schemas(args: argparse.Namespace) -> int:

@@ -154,3 +154,22 @@ def test_webhook_gets_each_flood_transition_once_across_a_hub_kill(tmp_path, mak
     assert flood == [("created", 1), ("escalated", 2), ("escalated", 3), ("cleared", 1)]
     assert len(receiver.payloads) - len(unique) <= 1, "more than the one delivery in flight at the kill came twice"
     assert receiver.bad_signatures == 0
+
+
+def test_sighup_reloads_rule_files_and_a_bad_edit_keeps_the_running_rules(tmp_path, make_hub, make_node):
+    import signal as _signal
+
+    config = flood_config(tmp_path)
+    hub = make_hub(alerts=config, api=api_section())
+    node = make_node("river-longbien-01")
+    table = tmp_path / "flood.yaml"
+    good = table.read_text()
+    table.write_text("stations: [{station_id: broken}]\n")  # a bad edit: the running rules must stay
+    hub.proc.send_signal(_signal.SIGHUP)
+    wait_until(lambda: "rules not reloaded" in hub.log.read_text(), what="the bad edit reported")
+    table.write_text(good.replace("bd1_m: 9.5", "bd1_m: 8.5"))  # BĐ1 lowered by hydrology staff
+    hub.proc.send_signal(_signal.SIGHUP)
+    wait_until(lambda: "rules reloaded" in hub.log.read_text(), what="the good edit applied")
+    node.call(lambda a: a.record([Reading(sensor_id="stage", quantity="water_level", value=9.0, unit="m", ts=T0)]))
+    alarm = wait_until(lambda: alerts(hub), what="an alarm at the new BĐ1")[0]
+    assert alarm["level"] == 1 and alarm["value"] == 9.0
