@@ -121,11 +121,31 @@ class AlertEngine:
             return self._finish(ctx)
 
     def tick(self, now: datetime | None = None) -> list[str]:
-        """Time-driven rules: sensors gone silent."""
+        """Time-driven rules: sensors gone silent, spillway releases coming up."""
         with self._lock:
             ctx = self._context(now or datetime.now(UTC))
             self.freshness.check(self.last_seen, ctx)
+            for ev in self.evaluators:
+                ev.on_tick(ctx)
             return self._finish(ctx)
+
+    def plan_release(self, reservoir_id: str, planned_open: datetime | None, who: str) -> None:
+        """Record (or cancel, with None) a planned spillway opening; the dam rule warns from its deadline."""
+        tables = self.tables.reservoirs
+        reservoir = next((r for r in tables.reservoirs if r.reservoir_id == reservoir_id), None) if tables else None
+        if reservoir is None or reservoir.release is None:
+            raise KeyError(f"reservoir {reservoir_id!r} is unknown or has no release plan in its table")
+        if planned_open is not None and planned_open.tzinfo is None:
+            raise ValueError("planned_open needs a time zone")
+        with self._lock:
+            plans = dict(self.state.get("dam:releases", {}))
+            if planned_open is None:
+                if reservoir_id in plans:  # kept, marked, so the next tick clears its alarm
+                    plans[reservoir_id] = {**plans[reservoir_id], "cancelled": True, "by": who}
+            else:
+                plans[reservoir_id] = {"open": planned_open.isoformat(), "by": who}
+            self.state["dam:releases"] = plans
+            self.store.commit([], {"dam:releases": plans}, set())
 
     def _finish(self, ctx: Context) -> list[str]:
         self._risk(ctx)

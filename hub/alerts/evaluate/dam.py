@@ -6,17 +6,20 @@ from datetime import UTC, datetime, timedelta
 
 from hub.alerts.alarm import Condition
 from hub.alerts.evaluate.base import Context, Evaluator, Observation, ms
-from hub.alerts.rules.dam_safety import Instrument, Reservoir, ReservoirTable, reservoir_state
+from hub.alerts.rules.base import LOCAL_TZ
+from hub.alerts.rules.dam_safety import Instrument, Reservoir, ReservoirTable, release_warning_due, reservoir_state
 from hub.alerts.rules.flood_levels import rate_of_rise_m_per_h
 from hub.alerts.rules.severity import Severity, SeverityThresholds, severity_with_deadband
 
 RATE_WINDOW = timedelta(hours=3)
+RELEASE_SHOWN_AFTER_OPENING = timedelta(hours=1)
 
 
 class DamEvaluator(Evaluator):
     rule = "dam_safety"
 
     def __init__(self, table: ReservoirTable) -> None:
+        self.by_id = {r.reservoir_id: r for r in table.reservoirs}
         self.by_node = {r.node_id: r for r in table.reservoirs if r.node_id}
         self.instruments: dict[tuple[str, str], tuple[Reservoir, Instrument]] = {}
         for r in table.reservoirs:
@@ -42,6 +45,31 @@ class DamEvaluator(Evaluator):
             self._level(obs, reservoir, ctx)
         elif obs.quantity in ("inflow", "outflow"):
             self._flows(obs, reservoir, ctx)
+
+    def on_tick(self, ctx: Context) -> None:
+        """Planned spillway releases: from the warning deadline (opening minus the operating procedure's lead
+        time) until the gates open, an alarm reminds officers that people downstream must have been warned."""
+        for reservoir_id, plan in ctx.get("dam:releases", {}).items():
+            r = self.by_id.get(reservoir_id)
+            if r is None or r.release is None:
+                continue
+            opening = datetime.fromisoformat(plan["open"])
+            w = release_warning_due(ctx.now, opening, r.release.warning_lead_time)
+            active = w.due and ctx.now < opening + RELEASE_SHOWN_AFTER_OPENING and not plan.get("cancelled")
+            how = f" ({r.release.signal})" if r.release.signal else ""
+            ctx.emit(
+                self.rule,
+                f"{reservoir_id}/release",
+                None,
+                Condition(
+                    active=active,
+                    severity=Severity.MAJOR,
+                    value=round(w.seconds_late, 1),
+                    message=f"Hồ {r.name} xả lũ lúc {opening.astimezone(LOCAL_TZ):%H:%M %d/%m}: "
+                    f"phải cảnh báo hạ du{how} trước {w.deadline.astimezone(LOCAL_TZ):%H:%M}",
+                    details={"planned_open": plan["open"], "by": plan.get("by"), "procedure": r.release.procedure},
+                ),
+            )
 
     def _level(self, obs: Observation, r: Reservoir, ctx: Context) -> None:
         key = f"dam:{r.reservoir_id}:level"

@@ -210,3 +210,29 @@ def test_rain_evaluator_sums_equal_the_pure_rule(increments):
     assert point.fields["acc_24h_mm"] == pytest.approx(rolling_sum(kept, end, timedelta(hours=24)))
     days = heavy_rain_days(daily_totals(kept, end, 6), bands)
     assert ctx.findings[-1].condition.details["days_heavy"] == days
+
+
+def test_planned_spillway_release_warns_from_its_deadline(tmp_path):
+    from hub.alerts.rules.dam_safety import load_reservoirs
+
+    sink: list = []
+    engine = make_engine(tmp_path, sink)
+    tables = engine.tables.model_copy(update={"reservoirs": load_reservoirs("hub/alerts/sample_rules/reservoirs.yaml")})
+    engine.load(tables)
+    reservoir = tables.reservoirs.reservoirs[0]
+    lead = reservoir.release.warning_lead_time
+    opening = T0 + timedelta(hours=12)
+    engine.plan_release(reservoir.reservoir_id, opening, "operator-1")
+    engine.tick(opening - lead - timedelta(minutes=1))
+    assert not [a for _, a, _ in sink if a.subject.endswith("/release")]
+    engine.tick(opening - lead)
+    release = [(a, t) for _, a, t in sink if a.subject.endswith("/release")]
+    assert release and release[0][1] is Transition.CREATED and release[0][0].severity is Severity.MAJOR
+    engine.tick(opening + timedelta(hours=1))
+    assert sink[-1][2] is Transition.CLEARED and sink[-1][1].subject.endswith("/release")
+    try:
+        engine.plan_release("no-such-reservoir", opening, "x")
+    except KeyError as exc:
+        assert "no-such-reservoir" in str(exc)
+    else:
+        raise AssertionError("an unknown reservoir was accepted")
