@@ -12,6 +12,7 @@ from hub.alerts.thresholds import RuleManager
 from hub.api import alerts as alert_routes
 from hub.api import nodes as node_routes
 from hub.api import openapi
+from hub.api import snapshots as snapshot_routes
 from hub.api import thresholds as threshold_routes
 from hub.api import web as page_routes
 from hub.api.auth import ApiSettings
@@ -38,6 +39,7 @@ def make_app(
     ctx = ApiContext(pipeline, metrics, state, offline_after_s, engine, alerts, rules, auth)
     routes = [
         *node_routes.routes(ctx),
+        *snapshot_routes.routes(ctx),
         *alert_routes.routes(ctx),
         *threshold_routes.routes(ctx),
         *page_routes.routes(),

@@ -70,6 +70,8 @@ def build(routes: list[Route]) -> dict[str, Any]:
         ok: dict[str, Any] = {"description": "OK"}
         if r.response is not None:
             ok["content"] = {r.content_type: {"schema": ref(r.response, "serialization")}}
+        elif r.content_type.startswith("image/"):
+            ok["content"] = {r.content_type: {"schema": {"type": "string", "contentMediaType": r.content_type}}}
         elif r.content_type != "application/json":
             ok["content"] = {r.content_type: {"schema": {"type": "string"}}}
         else:

@@ -12,8 +12,9 @@ WEB_DIR = Path(__file__).resolve().parents[1] / "web"
 # Only these files are served: a fixed list leaves no path to traverse.
 FILES = {"index.html": "text/html", "app.js": "text/javascript", "style.css": "text/css"}
 HEADERS = {
-    # Everything comes from the hub; no inline script, so an alert message can never run as code.
-    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
+    # Everything comes from the hub; no inline script, so an alert message can never run as code. blob: images are
+    # the camera snapshots the page fetches with its token (an <img src> cannot send the Authorization header).
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data: blob:; object-src 'none'; base-uri 'none'; "
     "form-action 'self'; frame-ancestors 'none'",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",

@@ -98,8 +98,8 @@ class IngestPipeline:
         load = [self.topics.all_of(Channel.TELEMETRY), self.topics.all_of(Channel.EVENT)]
         if group:
             load = [shared(group, t) for t in load]
-        # Retained messages never reach shared subscriptions, so every hub reads statuses itself.
-        return [*load, self.topics.all_of(Channel.STATUS)]
+        # Retained messages never reach shared subscriptions, so every hub reads statuses and snapshots itself.
+        return [*load, self.topics.all_of(Channel.STATUS), self.topics.all_of(Channel.SNAPSHOT)]
 
     def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, rc: Any, props: Any) -> None:
         if rc.is_failure:
@@ -283,6 +283,7 @@ class IngestPipeline:
             dedupe=batch.dedupe_snapshot,
             spool_body=spool_body,
             spool_lines=len(batch.lines) if spool_body is not None else 0,
+            snapshots=batch.snapshots,
         )
         if self.engine is not None and batch.engine_lines:
             self.engine.lines_stored()

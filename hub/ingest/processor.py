@@ -5,6 +5,7 @@ Pure with respect to I/O: it fills a Batch, and the writer makes the batch durab
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,9 +18,12 @@ from hub.ingest.dedupe import SeqTracker
 from hub.store.line_protocol import line
 from hub.store.state import DeadLetter, NodeInfo
 from wire import Channel, EventMessage, Quantity, StatusMessage, TelemetryMessage, TopicParts, Topics
-from wire.messages import describe_error, parse_message, to_epoch_ms
+from wire.messages import Identifier, describe_error, parse_message, to_epoch_ms
 
 FUTURE_TOLERANCE_MS = 5 * 60 * 1000
+# The ids in a snapshot topic obey the same rule as those in a JSON message: wire.messages.Identifier's pattern.
+IDENTIFIER = re.compile(Identifier.__metadata__[0].pattern)
+JPEG_START, JPEG_END = b"\xff\xd8", b"\xff\xd9"
 
 
 @dataclass
@@ -42,6 +46,9 @@ class Batch:
     observations: list[Observation] = field(default_factory=list)  # readings the alert engine watches
     status_changes: list[tuple[str, str, datetime]] = field(default_factory=list)
     events: list[EventMessage] = field(default_factory=list)
+    # Latest camera snapshot per (node, camera, label): (time received, JPEG bytes). Raw JPEG has no sequence number,
+    # so snapshots are neither deduplicated nor acked to nodes; the broker still gets its ack with the batch.
+    snapshots: dict[tuple[str, str, str], tuple[float, bytes]] = field(default_factory=dict)
     tick: bool = False  # run the engine's time-driven rules with this batch
     engine_lines: bool = False  # holds lines the engine keeps pending until they are stored
     messages: int = 0
@@ -109,7 +116,8 @@ class Processor:
             if parts.channel in (Channel.CONFIG, Channel.ACK):
                 return  # our own messages to nodes, seen through a wide subscription
             if parts.channel is Channel.SNAPSHOT:
-                return  # JPEG bodies are handled by the camera pipeline, not the time-series store
+                self._snapshot(parts, topic, payload, batch)
+                return
             msg = parse_message(parts.channel, payload)
         except (ValidationError, ValueError) as exc:
             self._dead(batch, topic, payload, describe_error(exc))
@@ -138,6 +146,33 @@ class Processor:
             self._status(msg, admin, batch)
         elif isinstance(msg, EventMessage):
             self._event(msg, admin, batch)
+
+    def _snapshot(self, parts: TopicParts, topic: str, payload: bytes, batch: Batch) -> None:
+        """A camera's JPEG, kept as the latest of its (node, camera, label); not a time series."""
+        node_id = parts.node_id
+        if not IDENTIFIER.fullmatch(node_id):
+            self._dead(batch, topic, payload, f"snapshot topic: node id {node_id!r} is not a valid identifier")
+            return
+        if node_id not in self.nodes and not self.accept_unknown_nodes:
+            self._dead(batch, topic, payload, f"unknown node {node_id!r}: not in the hub's registry")
+            return
+        if len(parts.rest) != 2:
+            self._dead(
+                batch,
+                topic,
+                payload,
+                f"snapshot topic needs exactly <camera>/<label> after 'snapshot', got {'/'.join(parts.rest)!r}",
+            )
+            return
+        camera, label = parts.rest
+        for what, value in (("camera", camera), ("label", label)):
+            if not IDENTIFIER.fullmatch(value):
+                self._dead(batch, topic, payload, f"snapshot topic: {what} {value!r} is not a valid identifier")
+                return
+        if len(payload) < 4 or not payload.startswith(JPEG_START) or not payload.endswith(JPEG_END):
+            self._dead(batch, topic, payload, "snapshot is not a JPEG (must start with FF D8 and end with FF D9)")
+            return
+        batch.snapshots[(node_id, camera, label)] = (time.time(), payload)
 
     def _telemetry(self, msg: TelemetryMessage, admin: str, topic: str, payload: bytes, batch: Batch) -> None:
         known = self._sensor_index.get(msg.node_id)

@@ -1,4 +1,4 @@
-"""The hub's SQLite file: device registry, dead letters, spool of unwritten batches, dedupe state."""
+"""The hub's SQLite file: device registry, dead letters, spool of unwritten batches, dedupe state, latest snapshots."""
 
 from __future__ import annotations
 
@@ -24,6 +24,9 @@ SCHEMA = [
     """CREATE TABLE IF NOT EXISTS spool (
         id INTEGER PRIMARY KEY AUTOINCREMENT, created REAL NOT NULL, lines INTEGER NOT NULL, body BLOB NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS dedupe (node_id TEXT PRIMARY KEY, floor INTEGER NOT NULL, recent TEXT NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS snapshots (
+        node_id TEXT NOT NULL, camera TEXT NOT NULL, label TEXT NOT NULL, received REAL NOT NULL,
+        jpeg BLOB NOT NULL, size INTEGER NOT NULL, PRIMARY KEY (node_id, camera, label))""",
 ]
 
 DEAD_LETTER_KEEP_BYTES = 64 * 1024
@@ -114,6 +117,7 @@ class HubState:
         dedupe: dict[str, tuple[int, list[int]]],
         spool_body: bytes | None = None,
         spool_lines: int = 0,
+        snapshots: dict[tuple[str, str, str], tuple[float, bytes]] | None = None,
     ) -> None:
         with transaction(self.db) as c:
             if spool_body is not None:
@@ -146,9 +150,35 @@ class HubState:
                 "INSERT OR REPLACE INTO dedupe VALUES (?, ?, ?)",
                 [(node, floor, json.dumps(recent)) for node, (floor, recent) in dedupe.items()],
             )
+            # The latest per camera and label. A retained snapshot comes again on every (re)subscribe: the same
+            # bytes keep the time they were first received.
+            c.executemany(
+                "INSERT INTO snapshots (node_id, camera, label, received, jpeg, size) VALUES (?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT(node_id, camera, label) DO UPDATE SET "
+                "received = CASE WHEN jpeg = excluded.jpeg THEN received ELSE excluded.received END, "
+                "jpeg = excluded.jpeg, size = excluded.size",
+                [(n, cam, lab, t, jpeg, len(jpeg)) for (n, cam, lab), (t, jpeg) in (snapshots or {}).items()],
+            )
 
     def load_dedupe(self) -> dict[str, tuple[int, list[int]]]:
         return {row[0]: (row[1], json.loads(row[2])) for row in self.conn.execute("SELECT * FROM dedupe")}
+
+    # -- camera snapshots ---------------------------------------------------------------------------------
+    def snapshot(self, node_id: str, camera: str, label: str) -> tuple[float, bytes] | None:
+        """(time received, JPEG bytes) of the latest snapshot, or None."""
+        row = self.conn.execute(
+            "SELECT received, jpeg FROM snapshots WHERE node_id = ? AND camera = ? AND label = ?",
+            (node_id, camera, label),
+        ).fetchone()
+        return None if row is None else (float(row[0]), bytes(row[1]))
+
+    def snapshots_of(self, node_id: str) -> list[dict[str, object]]:
+        """The node's latest snapshots, without their bytes: camera, label, received, size."""
+        cur = self.conn.execute(
+            "SELECT camera, label, received, size FROM snapshots WHERE node_id = ? ORDER BY camera, label", (node_id,)
+        )
+        cols = [d[0] for d in cur.description]
+        return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
 
     # -- spool --------------------------------------------------------------------------------------------
     def spool_depth(self) -> tuple[int, int]:

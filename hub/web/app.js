@@ -77,13 +77,84 @@ function time(iso) {
   return iso ? new Date(iso).toLocaleString("vi-VN") : "";
 }
 
-function eventCell(alert) {
-  const td = el("td", null, "event");
-  if (alert.rule !== "camera_fire") return td;
+// Camera snapshots by API path: fetched with the token (an <img src> cannot send it) and shown through object URLs;
+// a refresh asks again with the ETag, so an unchanged picture is neither downloaded nor redrawn.
+const snapshots = new Map(); // path -> { url, etag, pending }
+
+function snapshotPath(topic) {
+  // <prefix>/v1/<node_id>/snapshot/<camera>/<label>; the prefix may itself hold slashes.
+  const [node, channel, camera, label] = String(topic || "").split("/").slice(-4);
+  if (channel !== "snapshot" || !node || !camera || !label) return null;
+  return `/api/snapshots/${[node, camera, label].map(encodeURIComponent).join("/")}`;
+}
+
+async function fetchSnapshot(path) {
+  const cached = snapshots.get(path) || {};
+  const headers = { Authorization: `Bearer ${sessionStorage.getItem(TOKEN_KEY)}` };
+  if (cached.etag) headers["If-None-Match"] = cached.etag;
+  const resp = await fetch(path, { headers, cache: "no-store" });
+  if (resp.status === 304 && cached.url) return cached.url;
+  if (!resp.ok) {
+    if (cached.url) URL.revokeObjectURL(cached.url);
+    snapshots.delete(path);
+    return null;
+  }
+  const url = URL.createObjectURL(await resp.blob());
+  if (cached.url) URL.revokeObjectURL(cached.url);
+  snapshots.set(path, { url, etag: resp.headers.get("ETag") });
+  return url;
+}
+
+function showSnapshot(path, img) {
+  const cached = snapshots.get(path) || {};
+  if (!cached.pending) {
+    cached.pending = fetchSnapshot(path).finally(() => {
+      const now = snapshots.get(path);
+      if (now) delete now.pending;
+    });
+    snapshots.set(path, cached);
+  }
+  cached.pending
+    .then((url) => {
+      if (!url) img.hidden = true;
+      else if (img.src !== url) img.src = url;
+    })
+    .catch(() => {
+      img.hidden = true;
+    });
+}
+
+function eventCell(alert, old) {
   const d = alert.details || {};
+  const path = alert.rule === "camera_fire" ? snapshotPath(d.snapshot) : null;
+  const key = alert.rule === "camera_fire" ? `${d.event_id}|${d.snapshot}` : "";
+  // The same event keeps its cell, so the picture does not flicker on every refresh; only a changed one is redrawn.
+  if (old && old.dataset.key === key) {
+    if (path) showSnapshot(path, old.querySelector("img"));
+    return old;
+  }
+  const td = el("td", null, "event");
+  td.dataset.key = key;
+  if (alert.rule !== "camera_fire") return td;
   td.append(el("div", `Sự kiện: ${d.event_id || "?"}`));
-  // The hub does not store snapshot images yet: show where the node published it.
-  td.append(el("div", d.snapshot ? `Ảnh: ${d.snapshot}` : "Không có ảnh", "muted"));
+  if (!path) {
+    td.append(el("div", d.snapshot ? `Ảnh: ${d.snapshot}` : "Không có ảnh", "muted"));
+    return td;
+  }
+  td.dataset.snapshot = path;
+  const figure = el("figure", null, "snapshot");
+  const img = el("img");
+  img.alt = "Ảnh chụp từ camera";
+  img.addEventListener("load", () => {
+    img.hidden = false;
+  });
+  img.hidden = true;
+  const cached = snapshots.get(path);
+  if (cached && cached.url) img.src = cached.url;
+  // The topic stays as the caption, and is all there is while the hub has no picture.
+  figure.append(img, el("figcaption", `Ảnh: ${d.snapshot}`, "muted"));
+  td.append(figure);
+  showSnapshot(path, img);
   return td;
 }
 
@@ -142,7 +213,7 @@ function updateRow(tr, alert, force) {
     el("td", alert.message),
     el("td", time(alert.started_at)),
     el("td", STATES[alert.state] || alert.state, "state"),
-    eventCell(alert),
+    eventCell(alert, tr.querySelector("td.event")),
   ];
   // Keep the acknowledge cell while its state holds, so a refresh never wipes a comment being typed.
   const keep = !force && tr.dataset.state === alert.state && tr.lastElementChild;
@@ -166,6 +237,13 @@ function renderAlerts(alerts) {
     tbody.append(tr); // appending an existing row moves it: the table follows the API's order
   }
   for (const tr of [...tbody.rows]) if (!seen.has(tr.dataset.alertId)) tr.remove();
+  // Forget the pictures no alert shows any more.
+  const shown = new Set([...tbody.querySelectorAll("td[data-snapshot]")].map((td) => td.dataset.snapshot));
+  for (const [path, entry] of snapshots) {
+    if (shown.has(path) || entry.pending) continue;
+    if (entry.url) URL.revokeObjectURL(entry.url);
+    snapshots.delete(path);
+  }
   $("empty").hidden = alerts.length > 0;
 }
 

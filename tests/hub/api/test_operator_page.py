@@ -14,6 +14,7 @@ from hub.alerts.rules.severity import Severity
 from hub.api.alerts import SEVERITY_COLOURS
 from hub.api.auth import Role
 from tests.hub.api.support import TOKENS, Client, api_section, seed_nodes, write_rules
+from tests.hub.test_snapshots import tiny_jpeg
 from tests.support.wait import wait_until
 from wire import Reading
 
@@ -59,6 +60,8 @@ def camera_event(port: int) -> None:
         "snapshot": "iocgw/v1/cam-node-1/snapshot/thap-1/smoke",
     }
     mqtt_publish.single("iocgw/v1/cam-node-1/event", json.dumps(event), qos=1, hostname="127.0.0.1", port=port)
+    # Its picture, retained as a node publishes it: the page shows it beside the alert.
+    mqtt_publish.single(event["snapshot"], tiny_jpeg(7), qos=1, retain=True, hostname="127.0.0.1", port=port)
 
 
 def test_page_shows_coloured_alerts_and_acknowledges(tmp_path, make_hub, make_node, mosquitto):
@@ -78,6 +81,9 @@ def test_page_shows_coloured_alerts_and_acknowledges(tmp_path, make_hub, make_no
 
     rules = {"flood_level", "disaster_risk", "camera_fire"}
     alerts = wait_until(lambda: (a := active()).keys() >= rules and a, what="flood, risk and camera alerts")
+    # Stored before the page opens, so the page never asks for it in vain (a 404 would be a console error).
+    picture = "/api/snapshots/cam-node-1/thap-1/smoke"
+    wait_until(lambda: api.call("HEAD", picture).status == 200, what="the camera snapshot stored")
 
     problems: list[str] = []
     with sync_playwright() as p:
@@ -111,6 +117,9 @@ def test_page_shows_coloured_alerts_and_acknowledges(tmp_path, make_hub, make_no
             expect(row("flood_level")).to_contain_text("Lũ (mực nước)")
             expect(row("camera_fire")).to_contain_text("Sự kiện: evt-0001")
             expect(row("camera_fire")).to_contain_text("iocgw/v1/cam-node-1/snapshot/thap-1/smoke")
+            snapshot = row("camera_fire").locator(".snapshot img")
+            expect(snapshot).to_be_visible()  # shown once loaded: fetched with the token, decoded by the browser
+            assert snapshot.evaluate("img => img.complete && img.naturalWidth") > 0
 
             flood = row("flood_level")
             flood.locator(".ack-comment").fill("đã báo UBND phường")
