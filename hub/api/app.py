@@ -12,6 +12,7 @@ from hub.alerts.thresholds import RuleManager
 from hub.api import alerts as alert_routes
 from hub.api import nodes as node_routes
 from hub.api import openapi
+from hub.api import releases as release_routes
 from hub.api import snapshots as snapshot_routes
 from hub.api import thresholds as threshold_routes
 from hub.api import web as page_routes
@@ -42,6 +43,7 @@ def make_app(
         *snapshot_routes.routes(ctx),
         *alert_routes.routes(ctx),
         *threshold_routes.routes(ctx),
+        *release_routes.routes(ctx),
         *page_routes.routes(),
     ]
     document: dict[str, Any] = {}

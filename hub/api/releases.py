@@ -1,0 +1,56 @@
+"""Planned spillway releases: the dam operator records an opening time, the dam rule warns from its deadline."""
+
+from __future__ import annotations
+
+import asyncio
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from hub.api.auth import Role
+from hub.api.context import ApiContext
+from hub.api.routes import ApiError, Call, Route
+
+
+class ReleasePlan(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    planned_open: AwareDatetime | None = Field(
+        description="When the spillway gates open (with a time zone); null cancels the plan"
+    )
+    comment: str = Field("", max_length=2000, description="Why, e.g. the operating order's number")
+
+
+class ReleaseAccepted(BaseModel):
+    reservoir_id: str
+    planned_open: AwareDatetime | None
+    by: str
+
+
+def routes(ctx: ApiContext) -> list[Route]:
+    async def plan(call: Call) -> ReleaseAccepted:
+        if ctx.engine is None:
+            raise ApiError(404, "the alert engine is not configured")
+        body: ReleasePlan = call.body
+        reservoir_id = call.request.match_info["reservoir_id"]
+        try:
+            await asyncio.to_thread(ctx.engine.plan_release, reservoir_id, body.planned_open, call.who)
+        except KeyError as exc:
+            raise ApiError(404, str(exc.args[0])) from None
+        return ReleaseAccepted(reservoir_id=reservoir_id, planned_open=body.planned_open, by=call.who)
+
+    return [
+        Route(
+            "PUT",
+            "/api/reservoirs/{reservoir_id}/release",
+            plan,
+            "Record (or cancel) a planned spillway opening",
+            Role.HYDROLOGY,
+            "thresholds",
+            body=ReleasePlan,
+            response=ReleaseAccepted,
+            errors=(404, 422),
+            description="From the opening minus the reservoir's warning lead time (its operating procedure, in the "
+            "reservoir table) until an hour after the opening, a dam_safety alarm `<reservoir>/release` reminds "
+            "officers that the downstream warning must be given.",
+        )
+    ]
