@@ -56,6 +56,7 @@ class AlertEngine:
         self.last_seen: dict[tuple[str, str], float] = {}
         self.freshness = FreshnessEvaluator(config.freshness, intervals, now or datetime.now(UTC))
         self._returned_up_to = 0
+        self._has_pending = True  # a crash may have left alarm lines behind: look once at the first pass
         self.counters = {"observations": 0, "findings": 0, "alarms_changed": 0, "events": 0}
         self.load(tables)
 
@@ -163,21 +164,25 @@ class AlertEngine:
                 self.alarms.pop(key, None)
         if ctx.touched_areas:
             ctx.put("engine:hazards", self.hazards)
-        if ctx.fire_levels:
-            ctx.put("engine:fire_levels", self.fire_levels)
         lines = [line(p.measurement, p.tags, p.fields, to_epoch_ms(p.ts)) for p in ctx.points]
-        alarm_lines = [_alarm_line(a, t) for a, t in changed]
-        events = self.store.commit(changed, {k: self.state[k] for k in ctx.dirty}, set(NOTIFY_ON), alarm_lines)
-        self.counters["alarms_changed"] += len(changed)
-        self._dispatch(events)
+        if changed or ctx.dirty:  # most batches touch no rule: no transaction, no query on the ingest path
+            alarm_lines = [_alarm_line(a, t) for a, t in changed]
+            events = self.store.commit(changed, {k: self.state[k] for k in ctx.dirty}, set(NOTIFY_ON), alarm_lines)
+            self._has_pending = self._has_pending or bool(alarm_lines)
+            self.counters["alarms_changed"] += len(changed)
+            self._dispatch(events)
+        if not self._has_pending:
+            return lines
         # Alarm lines come back through pending_lines (with any a crash left behind) until lines_stored().
         self._returned_up_to, pending = self.store.pending_lines()
+        self._has_pending = bool(pending)
         return lines + pending
 
     def lines_stored(self) -> None:
         """The hub has stored (or spooled) every line the engine returned so far."""
         with self._lock:
             self.store.lines_stored(self._returned_up_to)
+            self._has_pending = bool(self.store.pending_lines()[1])
 
     def _risk(self, ctx: Context) -> None:
         """QĐ 18/2021: the area's risk level is its worst hazard's, raised when hazards coincide, capped at 5."""

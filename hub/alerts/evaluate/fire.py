@@ -58,8 +58,9 @@ class FireEvaluator(Evaluator):
         p_now = self._provisional(st, cfg)
         level = fire_danger_level(p_now, cfg.bands)
         geo = area.area
-        if geo:
+        if geo and ctx.fire_levels.get(geo) != level:
             ctx.fire_levels[geo] = level
+            ctx.put("engine:fire_levels", ctx.fire_levels)
         ctx.emit(
             self.rule,
             area.area_id,
