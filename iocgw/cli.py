@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import logging
 import signal
 import sys
@@ -93,34 +94,31 @@ def cmd_contract_schemas(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_sim_sensors(args: argparse.Namespace) -> int:
-    from simulators.sensors import runner
-
-    return int(runner.main(args))
-
-
-def cmd_sim_replay(args: argparse.Namespace) -> int:
-    from simulators.sensors import replay
-
-    return int(replay.main(args))
-
-
 def cmd_demo(args: argparse.Namespace) -> int:
     from iocgw.demo import run_demo
 
     return run_demo(Path(args.runtime), duration_s=args.duration, nodes=args.nodes)
 
 
-def cmd_bench_ingest(args: argparse.Namespace) -> int:
-    from bench import ingest
+def _delegate(parser: argparse.ArgumentParser, module: str) -> None:
+    """A subcommand whose options and work live in ``module`` (``add_arguments(parser)``, ``main(args) -> int``).
 
-    return int(ingest.main(args))
+    A module that cannot be imported (a slim edge install without the simulators or benchmarks) says so when the
+    subcommand is used, instead of the subcommand silently losing its options.
+    """
+    try:
+        mod = importlib.import_module(module)
+    except ImportError as exc:
+        reason = f"iocgw: {parser.prog} is not available in this install ({exc})"
 
+        def missing(args: argparse.Namespace) -> int:
+            print(reason, file=sys.stderr)
+            return EXIT_FAILED
 
-def cmd_bench_alerts(args: argparse.Namespace) -> int:
-    from bench import alerts
-
-    return int(alerts.main(args))
+        parser.set_defaults(func=missing)
+        return
+    mod.add_arguments(parser)
+    parser.set_defaults(func=lambda args: int(mod.main(args)))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -152,22 +150,11 @@ def build_parser() -> argparse.ArgumentParser:
     sch.set_defaults(func=cmd_contract_schemas)
 
     sim = sub.add_parser("sim", help="simulators for testers").add_subparsers(dest="sim_cmd", required=True)
-    sens = sim.add_parser("sensors", help="run N simulated nodes from a scenario file")
-    try:
-        from simulators.sensors import runner
-
-        runner.add_arguments(sens)
-    except ImportError:  # the simulator package is optional in a slim edge install
-        pass
-    sens.set_defaults(func=cmd_sim_sensors)
-    rep = sim.add_parser("replay", help="replay a scenario with scenario-time timestamps, as fast as links drain")
-    try:
-        from simulators.sensors import replay
-
-        replay.add_arguments(rep)
-    except ImportError:
-        pass
-    rep.set_defaults(func=cmd_sim_replay)
+    _delegate(sim.add_parser("sensors", help="run N simulated nodes from a scenario file"), "simulators.sensors.runner")
+    _delegate(
+        sim.add_parser("replay", help="replay a scenario with scenario-time timestamps, as fast as links drain"),
+        "simulators.sensors.replay",
+    )
 
     demo = sub.add_parser("demo", help="the whole system on this machine: broker, InfluxDB, hub, simulated nodes")
     demo.add_argument("--runtime", default="run/demo", help="folder for the services' data and logs")
@@ -178,22 +165,11 @@ def build_parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="benchmarks (each ends with one JSON line)").add_subparsers(
         dest="bench_cmd", required=True
     )
-    bi = bench.add_parser("ingest", help="end-to-end ingest throughput, latency and loss")
-    try:
-        from bench import ingest as bench_ingest
-
-        bench_ingest.add_arguments(bi)
-    except ImportError:
-        pass
-    bi.set_defaults(func=cmd_bench_ingest)
-    ba = bench.add_parser("alerts", help="alert latency: threshold crossing to signed webhook, under load")
-    try:
-        from bench import alerts as bench_alerts
-
-        bench_alerts.add_arguments(ba)
-    except ImportError:
-        pass
-    ba.set_defaults(func=cmd_bench_alerts)
+    _delegate(bench.add_parser("ingest", help="end-to-end ingest throughput, latency and loss"), "bench.ingest")
+    _delegate(
+        bench.add_parser("alerts", help="alert latency: threshold crossing to signed webhook, under load"),
+        "bench.alerts",
+    )
     return p
 
 
