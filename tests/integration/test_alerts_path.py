@@ -10,7 +10,7 @@ import yaml
 
 from hub.api.auth import Role
 from tests.conftest import T0
-from tests.hub.api.support import TOKENS, api_section
+from tests.hub.api.support import STATION, TOKENS, api_section
 from tests.support.influx import query
 from tests.support.wait import wait_until
 from wire import Reading
@@ -26,27 +26,8 @@ def stage_readings(i: int) -> list[Reading]:
 
 def flood_config(tmp_path) -> dict:
     table = tmp_path / "flood.yaml"
-    table.write_text(
-        yaml.safe_dump(
-            {
-                "stations": [
-                    {
-                        "station_id": "hong-long-bien",
-                        "node_id": "river-longbien-01",
-                        "sensor_id": "stage",
-                        "river": "Hồng",
-                        "name": "Hà Nội (Long Biên)",
-                        "province": "Hà Nội",
-                        "bd1_m": 9.5,
-                        "bd2_m": 10.5,
-                        "bd3_m": 11.5,
-                        "source": "QĐ 05/2020/QĐ-TTg",
-                    }
-                ]
-            },
-            allow_unicode=True,
-        )
-    )
+    station = {k: v for k, v in STATION.items() if k != "zone"}  # no zone: no disaster-risk alarms in these tests
+    table.write_text(yaml.safe_dump({"stations": [station]}, allow_unicode=True))
     return {"flood_stations": str(table), "freshness": {"enabled": False}}
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import sys
 import time
 import types
@@ -44,7 +45,8 @@ class FakeAgent:
             raise RuntimeError("outbox disk full")
         while not stop.is_set():
             self.readings += len(self.config.sensors)
-            await asyncio.sleep(0.01)
+            with contextlib.suppress(TimeoutError):  # a 10 ms sampling tick that ends the moment stop is set
+                await asyncio.wait_for(stop.wait(), 0.01)
 
     def stats(self) -> dict[str, Any]:
         return {"readings": self.readings, "outbox_depth": 3 if self.link.offline else 0}
