@@ -37,8 +37,9 @@ class Agent:
             confirm=box.confirm,
             confirm_timeout_s=box.confirm_timeout_s,
             max_unconfirmed=box.max_unconfirmed,
-            will_payload=lambda: self._status_payload(NodeState.OFFLINE, health=False),
-            goodbye_payload=lambda: self._status_payload(NodeState.STOPPED),
+            will_payload=lambda seq: self._status_payload(NodeState.OFFLINE, health=False, seq=seq),
+            goodbye_payload=lambda seq: self._status_payload(NodeState.STOPPED, seq=seq),
+            drain_s=box.drain_on_stop_s,
             on_connected=self._publish_status,
         )
         self.drivers: dict[str, SensorDriver] = {}
@@ -57,7 +58,7 @@ class Agent:
             **{f"link_{k}": v for k, v in self.link.counters.items()},
         }
 
-    def _status_payload(self, state: NodeState, health: bool = True) -> bytes:
+    def _status_payload(self, state: NodeState, health: bool = True, seq: int | None = None) -> bytes:
         fields: dict[str, object] = {}
         if health:
             data_dir = self.config.data_dir if self.config.data_dir.exists() else self.outbox.path.parent
@@ -71,7 +72,7 @@ class Agent:
             }
         msg = StatusMessage(
             node_id=self.config.node_id,
-            seq=self.outbox.allocate_seq(),
+            seq=self.outbox.allocate_seq() if seq is None else seq,
             ts=datetime.now(UTC),
             state=state,
             software=f"iocgw {__version__}",

@@ -59,6 +59,9 @@ class OutboxSettings(_Section):
     )
     confirm_timeout_s: float = Field(60.0, gt=0, description="Resend what the hub has not confirmed after this")
     max_unconfirmed: int = Field(20_000, ge=1, description="Messages sent but not yet confirmed, at most")
+    drain_on_stop_s: float = Field(
+        10.0, ge=0, description="On a clean stop, wait this long at most for the outbox to be confirmed"
+    )
     synchronous: str = Field(
         "FULL", pattern="^(FULL|NORMAL)$", description="SQLite synchronous; FULL also survives a power cut"
     )

@@ -38,10 +38,11 @@ class Link:
         confirm: Confirm = Confirm.HUB,
         confirm_timeout_s: float = 60.0,
         max_unconfirmed: int = 20_000,
-        will_payload: Callable[[], bytes] | None = None,
+        will_payload: Callable[[int], bytes] | None = None,
         on_config: Callable[[bytes], None] | None = None,
         on_connected: Callable[[], None] | None = None,
-        goodbye_payload: Callable[[], bytes] | None = None,
+        goodbye_payload: Callable[[int], bytes] | None = None,
+        drain_s: float = 0.0,
     ) -> None:
         self.node_id = node_id
         self.settings = settings
@@ -54,6 +55,7 @@ class Link:
         self.on_config = on_config
         self.on_connected = on_connected
         self.goodbye_payload = goodbye_payload
+        self.drain_s = drain_s
         self.connected = False
         self.last_error: str | None = None
         self.counters = {"connects": 0, "sent": 0, "confirmed": 0, "resends": 0, "refused": 0, "bad_acks": 0}
@@ -62,6 +64,9 @@ class Link:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake = asyncio.Event()
         self._events: list[tuple[str, Any]] = []  # filled from paho's thread, drained on the loop
+        # The last will armed with the broker: (seq, payload). Kept across attempts that never got a CONNACK, so
+        # a failed attempt leaves no hole in the node's sequence; a clean stop sends its number as the goodbye.
+        self._will: tuple[int, bytes] | None = None
 
     # -- control ------------------------------------------------------------------------------------------
     def set_offline(self, offline: bool) -> None:
@@ -108,7 +113,10 @@ class Link:
         client.max_inflight_messages_set(self.settings.window)
         client.max_queued_messages_set(0)
         if self.will_payload is not None:
-            client.will_set(self.topics.status(self.node_id), self.will_payload(), qos=1, retain=True)
+            if self._will is None:
+                seq = self.outbox.allocate_seq()
+                self._will = (seq, self.will_payload(seq))
+            client.will_set(self.topics.status(self.node_id), self._will[1], qos=1, retain=True)
         if self.settings.username:
             password = None
             if self.settings.password_file:
@@ -164,16 +172,20 @@ class Link:
         finally:
             self.connected = False
             self._client = None
-            if stop.is_set() and got_connack:
-                self._say_goodbye(client)
+            if got_connack:
+                will, self._will = self._will, None  # the broker may have published it: never reuse its number
+                if stop.is_set() and will is not None:
+                    self._say_goodbye(client, will[0])
             with contextlib.suppress(Exception):
                 client.disconnect()
             await asyncio.to_thread(client.loop_stop)
         return got_connack
 
-    def _say_goodbye(self, client: mqtt.Client) -> None:
+    def _say_goodbye(self, client: mqtt.Client, seq: int) -> None:
+        # Same number as the armed will: a clean DISCONNECT discards the will, so that number would otherwise be
+        # a hole; and if the DISCONNECT never arrives, the hub drops the will as a duplicate of the goodbye.
         if self.goodbye_payload is not None:
-            info = client.publish(self.topics.status(self.node_id), self.goodbye_payload(), qos=1, retain=True)
+            info = client.publish(self.topics.status(self.node_id), self.goodbye_payload(seq), qos=1, retain=True)
             with contextlib.suppress(Exception):
                 info.wait_for_publish(timeout=2)
 
@@ -184,7 +196,15 @@ class Link:
         resend_after = self.confirm_timeout_s
         got_connack = False
         connack_deadline = time.monotonic() + 15
-        while not stop.is_set() and not self._offline:
+        drain_deadline: float | None = None
+        while not self._offline:
+            if stop.is_set():
+                # A clean stop first tries, for a bounded time, to get the outbox confirmed, so a node that is
+                # stopped for maintenance leaves nothing behind while its link works.
+                if drain_deadline is None:
+                    drain_deadline = time.monotonic() + self.drain_s
+                if not got_connack or self.outbox.depth == 0 or time.monotonic() >= drain_deadline:
+                    break
             to_remove: list[int] = []
             ranges: list[tuple[int, int]] = []
             events, self._events = self._events, []
@@ -244,7 +264,9 @@ class Link:
             if self._events:
                 continue
             wake = asyncio.ensure_future(self._wake.wait())
-            await asyncio.wait({stop_waiter, wake}, timeout=1.0, return_when=asyncio.FIRST_COMPLETED)
+            waiters: set[asyncio.Future[Any]] = {wake} if stop.is_set() else {stop_waiter, wake}
+            timeout = 1.0 if drain_deadline is None else max(0.0, min(1.0, drain_deadline - time.monotonic()))
+            await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
             wake.cancel()
         return got_connack
 

@@ -1,0 +1,113 @@
+"""The node's MQTT link against a real Mosquitto: sequence numbers without holes, and a clean stop that drains."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from edge.config import Confirm, MqttSettings
+from edge.link import Link
+from edge.outbox import Outbox
+from wire import Topics
+
+
+def _status(seq: int, state: str) -> bytes:
+    return json.dumps({"node_id": "n1", "seq": seq, "state": state}).encode()
+
+
+def _retained_status(port: int) -> dict:
+    got: list[bytes] = []
+    done = threading.Event()
+    client = mqtt.Client(CallbackAPIVersion.VERSION2)
+
+    def on_message(c, u, msg):
+        got.append(msg.payload)
+        done.set()
+
+    client.on_message = on_message
+    client.on_connect = lambda c, u, f, rc, p: c.subscribe(Topics("iocgw").status("n1"), qos=1)
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    try:
+        assert done.wait(10), "no retained status on the broker"
+    finally:
+        client.loop_stop()
+        client.disconnect()
+    return json.loads(got[0])
+
+
+async def _run_until(link: Link, condition, stop: asyncio.Event) -> None:
+    task = asyncio.create_task(link.run(stop))
+    for _ in range(400):
+        if condition():
+            break
+        await asyncio.sleep(0.05)
+    else:
+        raise AssertionError("condition never held")
+    stop.set()
+    await asyncio.wait_for(task, 30)
+
+
+def test_failed_attempts_and_clean_stop_leave_no_hole(tmp_path, mosquitto):
+    mosquitto.stop()
+    outbox = Outbox(tmp_path / "outbox.db")
+    settings = MqttSettings(port=mosquitto.port, reconnect_min_s=0.05, reconnect_max_s=0.1)
+    link = Link(
+        "n1",
+        settings,
+        outbox,
+        will_payload=lambda seq: _status(seq, "offline"),
+        goodbye_payload=lambda seq: _status(seq, "stopped"),
+    )
+
+    async def body() -> None:
+        stop = asyncio.Event()
+        task = asyncio.create_task(link.run(stop))
+        for _ in range(200):  # several refused attempts while the broker is down
+            if link.last_error and "failed" in link.last_error:
+                break
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.5)
+        assert link.counters["connects"] == 0
+        mosquitto.start()
+        for _ in range(400):
+            if link.connected:
+                break
+            await asyncio.sleep(0.05)
+        assert link.connected
+        stop.set()
+        await asyncio.wait_for(task, 30)
+
+    asyncio.run(body())
+    goodbye = _retained_status(mosquitto.port)
+    # Every failed attempt armed the same will (seq 1); the goodbye reuses it, so the next number is 2.
+    assert goodbye == {"node_id": "n1", "seq": 1, "state": "stopped"}
+    assert outbox.allocate_seq() == 2
+    outbox.close()
+
+
+def test_clean_stop_drains_the_outbox(tmp_path, mosquitto):
+    outbox = Outbox(tmp_path / "outbox.db")
+    topic = Topics("iocgw").telemetry("n1")
+    outbox.enqueue_many([(topic, lambda seq: b'{"x": %d}' % seq)] * 2000)
+    link = Link(
+        "n1",
+        MqttSettings(port=mosquitto.port, window=20),
+        outbox,
+        confirm=Confirm.BROKER,
+        drain_s=30,
+    )
+
+    async def body() -> None:
+        stop = asyncio.Event()
+        # Stop as soon as the link is up: most of the 2000 messages are still to be sent.
+        await _run_until(link, lambda: link.connected, stop)
+
+    asyncio.run(body())
+    assert outbox.depth == 0
+    assert link.counters["confirmed"] == 2000
+    outbox.close()
