@@ -156,6 +156,24 @@ def build_parser() -> argparse.ArgumentParser:
         "simulators.sensors.replay",
     )
 
+    _delegate(
+        sim.add_parser("camera", help="render camera scenes to video files with ground truth, or serve them as MJPEG"),
+        "simulators.camera.cli",
+    )
+
+    _delegate(
+        sub.add_parser("grafana", help="Grafana dashboards, alert rules and provisioning as code (export, push)"),
+        "hub.grafana.cli",
+    )
+    _delegate(
+        sub.add_parser("feeds", help="administrative data feeds: import files, serve scheduled HTTP pulls"),
+        "hub.feeds.cli",
+    )
+    _delegate(
+        sub.add_parser("provision", help="certificate authority, node certificates, Mosquitto TLS and ACL config"),
+        "hub.provision.cli",
+    )
+
     demo = sub.add_parser("demo", help="the whole system on this machine: broker, InfluxDB, hub, simulated nodes")
     demo.add_argument("--runtime", default="run/demo", help="folder for the services' data and logs")
     demo.add_argument("--duration", type=float, default=60.0, help="seconds to run (0: until Ctrl-C)")
@@ -164,6 +182,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = sub.add_parser("bench", help="benchmarks (each ends with one JSON line)").add_subparsers(
         dest="bench_cmd", required=True
+    )
+    _delegate(
+        bench.add_parser("camera", help="camera inference: latency, cameras per node, onset to event"), "bench.camera"
     )
     _delegate(bench.add_parser("ingest", help="end-to-end ingest throughput, latency and loss"), "bench.ingest")
     _delegate(
