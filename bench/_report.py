@@ -1,4 +1,4 @@
-"""What bench.ingest prints: progress lines on stderr and the one JSON object of figures (docs/benchmarks.md)."""
+"""What the benchmarks print: progress lines on stderr and the one JSON object of figures (docs/benchmarks.md)."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ from collections.abc import Callable
 from typing import Any
 
 
-def log(msg: str) -> None:
+def log(msg: str, name: str = "ingest") -> None:
     # stderr, flushed: stdout is kept for the one JSON line a caller parses.
-    print(f"[bench.ingest {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+    print(f"[bench.{name} {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
 def percentile(values: list[float], q: float) -> float | None:
@@ -97,7 +97,7 @@ def bench_main(
         result = run(args)
         code = 0 if succeeded(result) else 1
     except Exception as exc:
-        log(f"failed: {type(exc).__name__}: {exc}")
+        log(f"failed: {type(exc).__name__}: {exc}", name)
         result, code = {"bench": name, **(error_fields or {}), "error": f"{type(exc).__name__}: {exc}"}, 1
     finally:
         signal.signal(signal.SIGTERM, previous)

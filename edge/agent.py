@@ -10,11 +10,15 @@ import shutil
 import time
 from datetime import UTC, datetime
 
+from edge.camera.events import OutboxPublisher
+from edge.camera.pipeline import CameraPipeline
 from edge.config import NodeConfig, SensorConfig
 from edge.drivers import DriverError, SensorDriver, driver_class
 from edge.link import Link
+from edge.model_store import ModelStore, ModelUpdateError
 from edge.outbox import Outbox
-from iocgw import __version__
+from edge.remote import RemoteConfigStore, Verdict, judge
+from iocgw import __version__, systemd
 from wire import CANONICAL_UNITS, NodeState, Reading, StatusMessage, TelemetryMessage, Topics
 
 log = logging.getLogger(__name__)
@@ -25,8 +29,16 @@ READ_TIMEOUT_S = 10.0
 class Agent:
     """Lifecycle: ``Agent(config)`` then ``await run(stop)``, which returns after ``stop`` is set."""
 
-    def __init__(self, config: NodeConfig) -> None:
+    def __init__(self, config: NodeConfig, use_remote_config: bool = True) -> None:
+        self.remote_store = RemoteConfigStore(config.data_dir)
+        self.config_version: str | None = None
+        self.config_error: str | None = None
+        if use_remote_config:
+            config, self.config_version = self.remote_store.load(config)
         self.config = config
+        self.models = ModelStore(config.data_dir / "models")
+        self._pending: NodeConfig | None = None  # an accepted remote config waiting for the current generation to end
+        self._generation_stop: asyncio.Event | None = None
         self.topics = Topics(config.mqtt.prefix)
         box = config.outbox
         self.outbox = Outbox(config.outbox_path, box.max_messages, box.when_full, box.synchronous)
@@ -41,12 +53,15 @@ class Agent:
             goodbye_payload=lambda seq: self._status_payload(NodeState.STOPPED, seq=seq),
             drain_s=box.drain_on_stop_s,
             on_connected=self._publish_status,
+            on_config=self._on_config,
         )
         self.drivers: dict[str, SensorDriver] = {}
         self._opened: set[str] = set()
         self.started = time.monotonic()
         self.last_error: str | None = None
+        self.local_alarms: dict[str, bool] = {}  # sensor id -> its local alarm is on
         self.counters = {"readings": 0, "read_errors": 0, "messages": 0, "refused_by_outbox": 0}
+        self.cameras: dict[str, CameraPipeline] = {}  # the current generation's camera pipelines
 
     # -- health -------------------------------------------------------------------------------------------
     def stats(self) -> dict[str, object]:
@@ -67,8 +82,14 @@ class Agent:
                 "disk_free_bytes": shutil.disk_usage(data_dir).free,
                 "outbox_depth": self.outbox.depth,
                 "outbox_dropped": self.outbox.dropped,
-                "last_error": self.last_error or self.link.last_error,
-                "extra": {"read_errors": float(self.counters["read_errors"])},
+                "last_error": self.last_error
+                or self.link.last_error
+                or next((c.last_error for c in self.cameras.values() if c.last_error), None),
+                "extra": {
+                    "read_errors": float(self.counters["read_errors"]),
+                    **{k: v for cam in self.cameras.values() for k, v in cam.stats().items()},
+                    **{f"alarm.{sid}": float(on) for sid, on in self.local_alarms.items()},
+                },
             }
         msg = StatusMessage(
             node_id=self.config.node_id,
@@ -76,6 +97,9 @@ class Agent:
             ts=datetime.now(UTC),
             state=state,
             software=f"iocgw {__version__}",
+            config_version=self.config_version,
+            config_error=self.config_error,
+            models=self.models.installed(),
             **fields,  # type: ignore[arg-type]
         )
         return msg.model_dump_json(exclude_none=True).encode()
@@ -154,11 +178,38 @@ class Agent:
                 continue
             tick = datetime.fromtimestamp(next_t, UTC)
             batch = [by_id[sid] for sid, t in due.items() if t <= next_t]
+            results = await asyncio.gather(*(self._read_one(s, tick) for s in batch))
+            readings = [r for r in results if r is not None]
+            self._watch_local_alarms(by_id, readings)
             for s in batch:
                 # Skip ticks missed while the loop was busy instead of bursting to catch up.
-                due[s.id] = max(next_t + s.interval_s, math.ceil(time.time() / s.interval_s) * s.interval_s)
-            results = await asyncio.gather(*(self._read_one(s, tick) for s in batch))
-            self.record([r for r in results if r is not None], ts=tick)
+                step = self.interval_of(s)
+                due[s.id] = max(next_t + step, math.ceil(time.time() / step) * step)
+            self.record(readings, ts=tick)
+
+    def interval_of(self, sensor: SensorConfig) -> float:
+        """The sensor's sampling interval now: the fast one while its local alarm is on."""
+        if sensor.alarm is not None and self.local_alarms.get(sensor.id):
+            return min(sensor.interval_s, sensor.alarm.fast_interval_s)
+        return sensor.interval_s
+
+    def _watch_local_alarms(self, by_id: dict[str, SensorConfig], readings: list[Reading]) -> None:
+        for r in readings:
+            alarm = by_id[r.sensor_id].alarm
+            if alarm is None:
+                continue
+            was = self.local_alarms.get(r.sensor_id, False)
+            now = alarm.crossed(r.value, was)
+            if now != was:
+                self.local_alarms[r.sensor_id] = now
+                log.warning(
+                    "sensor %s: local alarm %s %s at %s; sampling every %s s",
+                    r.sensor_id,
+                    alarm.label or "threshold",
+                    "on" if now else "cleared",
+                    r.value,
+                    self.interval_of(by_id[r.sensor_id]),
+                )
 
     async def _heartbeat(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -167,17 +218,100 @@ class Agent:
             if not stop.is_set():
                 self._publish_status()
 
+    # -- remote configuration -----------------------------------------------------------------------------
+    def _on_config(self, payload: bytes) -> None:
+        outcome = judge(payload, self.config, self.config_version)
+        if outcome.verdict is Verdict.SAME:
+            return
+        if outcome.verdict is Verdict.REFUSED:
+            self.config_error = outcome.error
+            log.warning("remote config refused, keeping version %s: %s", self.config_version, outcome.error)
+        else:
+            assert outcome.config is not None and outcome.version is not None
+            self.remote_store.save(outcome.version, outcome.config)
+            log.info("remote config %s accepted; applying", outcome.version)
+            self._pending = outcome.config
+            self.config_version, self.config_error = outcome.version, None
+            if self._generation_stop is not None:
+                self._generation_stop.set()
+        self._publish_status()
+
+    def _apply_pending(self) -> None:
+        new, self._pending = self._pending, None
+        if new is None:
+            return
+        old, self.config = self.config, new
+        if new.mqtt != old.mqtt:
+            self.link.update_settings(new.mqtt)
+        box = new.outbox
+        self.link.confirm, self.link.confirm_timeout_s = box.confirm, box.confirm_timeout_s
+        self.link.max_unconfirmed, self.link.drain_s = box.max_unconfirmed, box.drain_on_stop_s
+
     # -- run ----------------------------------------------------------------------------------------------
     async def run(self, stop: asyncio.Event) -> None:
-        for sensor in self.config.sensors:
-            self.drivers[sensor.id] = driver_class(sensor.driver.type)(sensor.driver, sensor)
         try:
             async with asyncio.TaskGroup() as tg:
                 tg.create_task(self.link.run(stop), name="link")
-                tg.create_task(self._sampler(stop), name="sampler")
-                tg.create_task(self._heartbeat(stop), name="heartbeat")
+                tg.create_task(self._generations(stop), name="work")
+                tg.create_task(systemd.keep_alive(stop), name="watchdog")
+                systemd.notify("READY=1")  # the outbox is open: what is measured from now on is kept
         finally:
-            for sid in self._opened:
-                with contextlib.suppress(Exception):
-                    await self.drivers[sid].close()
+            systemd.notify("STOPPING=1")
+            await self._close_drivers()
             self.outbox.close()
+
+    async def _generations(self, stop: asyncio.Event) -> None:
+        """Run the sampling work on the current config; start over on a new one. The link and outbox live on."""
+        while not stop.is_set():
+            self._apply_pending()
+            await self._update_models()
+            generation = asyncio.Event()
+            self._generation_stop = generation
+            relay = asyncio.create_task(self._relay(stop, generation))
+            self.drivers = {s.id: driver_class(s.driver.type)(s.driver, s) for s in self.config.sensors}
+            try:
+                async with asyncio.TaskGroup() as tg:
+                    self._start_work(tg, generation)
+            finally:
+                relay.cancel()
+                await self._close_drivers()
+
+    async def _update_models(self) -> None:
+        """Before the cameras (re)start: each model the config names is fetched, verified, swapped in, self-tested."""
+        problems = []
+        for source in self.config.models:
+            try:
+                result = await asyncio.to_thread(self.models.update, source)
+            except ModelUpdateError as exc:
+                problems.append(str(exc))
+                continue
+            if result.changed:
+                log.info("model %s: %s -> %s", source.name, result.previous, result.version)
+        if problems:
+            self.config_error = "; ".join(problems)[:2000]
+            self.last_error = self.config_error
+        if self.config.models:
+            self._publish_status()
+
+    def _start_work(self, tg: asyncio.TaskGroup, stop: asyncio.Event) -> None:
+        tg.create_task(self._sampler(stop), name="sampler")
+        tg.create_task(self._heartbeat(stop), name="heartbeat")
+        self.cameras = {
+            cam.id: CameraPipeline(
+                cam, OutboxPublisher(self.config.node_id, cam.id, self.topics, self.outbox, self.link.kick)
+            )
+            for cam in self.config.cameras
+        }
+        for cam_id, pipeline in self.cameras.items():
+            tg.create_task(pipeline.run(stop), name=f"camera-{cam_id}")
+
+    @staticmethod
+    async def _relay(source: asyncio.Event, target: asyncio.Event) -> None:
+        await source.wait()
+        target.set()
+
+    async def _close_drivers(self) -> None:
+        for sid in self._opened:
+            with contextlib.suppress(Exception):
+                await self.drivers[sid].close()
+        self._opened.clear()

@@ -5,8 +5,9 @@ from __future__ import annotations
 from enum import StrEnum
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from edge.camera.config import CameraConfig
 from edge.drivers import driver_config_union
 from iocgw.configfile import load_yaml_model
 from wire import Quantity
@@ -17,13 +18,47 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class SiteKind(StrEnum):
+    RIVER_STATION = "river_station"
+    RAIN_GAUGE = "rain_gauge"
+    RESERVOIR = "reservoir"
+    ENVIRONMENT = "environment"
+    FOREST_CAMERA = "forest_camera"
+    URBAN_CAMERA = "urban_camera"
+    OTHER = "other"
+
+
 class Site(_Section):
     name: str = Field("", description="Human name of the site, e.g. the station name")
+    kind: SiteKind = Field(SiteKind.OTHER, description="What the node is, for maps and the fleet view")
     admin_code: str | None = Field(
         None, pattern=r"^\d{2}(\d{3})?(\d{5})?$", description="GSO administrative unit code (2, 5 or 10 digits)"
     )
     lat: float | None = Field(None, ge=-90, le=90)
     lon: float | None = Field(None, ge=-180, le=180)
+
+
+class TlsSettings(_Section):
+    """TLS to the broker: paths only, never inline keys. The broker's name is always checked against its
+    certificate (no 'insecure' switch), so ``host`` must be a name or IP the server certificate lists."""
+
+    ca_file: Path = Field(description="CA certificate that signed the broker's certificate (iocgw provision ca)")
+    cert_file: Path | None = Field(None, description="This client's certificate; its CN is the broker identity")
+    key_file: Path | None = Field(None, description="This client's private key (mode 0600)")
+
+    @model_validator(mode="after")
+    def _pair(self) -> TlsSettings:
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("give both cert_file and key_file, or neither")
+        return self
+
+    def tls_set_kwargs(self) -> dict[str, str | None]:
+        """Arguments for paho's ``Client.tls_set`` (its defaults verify the broker's certificate and name)."""
+        return {
+            "ca_certs": str(self.ca_file),
+            "certfile": str(self.cert_file) if self.cert_file else None,
+            "keyfile": str(self.key_file) if self.key_file else None,
+        }
 
 
 class MqttSettings(_Section):
@@ -33,6 +68,7 @@ class MqttSettings(_Section):
     keepalive_s: int = Field(30, ge=5, le=3600)
     username: str | None = None
     password_file: Path | None = Field(None, description="File holding the password; never put it inline")
+    tls: TlsSettings | None = Field(None, description="Connect with TLS (docs/security.md); unset: plain TCP")
     window: int = Field(100, ge=1, le=1000, description="QoS 1 messages in flight to the broker at once")
     reconnect_min_s: float = Field(0.5, gt=0)
     reconnect_max_s: float = Field(30.0, gt=0)
@@ -67,11 +103,53 @@ class OutboxSettings(_Section):
     )
 
 
+class ModelSource(_Section):
+    """A model the hub wants the node to run (docs/remote-config.md); fetched into <data_dir>/models/<name>/."""
+
+    name: Identifier = Field(description="Folder under <data_dir>/models; the manifest's name must match")
+    version: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    url: str = Field(description="URL of the manifest.yaml; the model's files are fetched next to it")
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="sha256 of the manifest, which pins every file's")
+    backends: list[str] = Field(
+        default_factory=lambda: ["openvino"], min_length=1, description="Backends the self-test loads it in"
+    )
+
+
+class LocalAlarm(_Section):
+    """A threshold the node watches itself, as hydrological loggers do: beyond it, sample faster.
+
+    The hub's rule tables stay the authority for warnings; this only makes sure a rising river is measured densely
+    even if the link is down and the hub cannot ask for it.
+    """
+
+    above: float | None = Field(None, description="Alarm while the value is at or above this")
+    below: float | None = Field(None, description="Alarm while the value is at or below this")
+    clear_margin: float = Field(0.0, ge=0, description="Hysteresis: the alarm clears this far back inside")
+    fast_interval_s: float = Field(60.0, gt=0, le=86_400, description="Sampling interval while in alarm")
+    label: str = Field("", max_length=64, description="A name for people, e.g. 'BĐ1'")
+
+    @model_validator(mode="after")
+    def _some_bound(self) -> LocalAlarm:
+        if self.above is None and self.below is None:
+            raise ValueError("give above, below or both")
+        if self.above is not None and self.below is not None and self.below >= self.above:
+            raise ValueError("below must be lower than above")
+        return self
+
+    def crossed(self, value: float, active: bool) -> bool:
+        """Whether the alarm is on after ``value``, given whether it was on before (hysteresis)."""
+        m = self.clear_margin if active else 0.0
+        return (self.above is not None and value >= self.above - m) or (
+            self.below is not None and value <= self.below + m
+        )
+
+
 class SensorConfig(_Section):
     id: Identifier
     quantity: Quantity
     interval_s: float = Field(60.0, gt=0, le=86_400, description="Sampling interval")
     driver: driver_config_union()  # type: ignore[valid-type]
+    alarm: LocalAlarm | None = Field(None, description="A local threshold that switches to fast sampling")
 
 
 class NodeConfig(_Section):
@@ -83,6 +161,10 @@ class NodeConfig(_Section):
     mqtt: MqttSettings = MqttSettings()
     outbox: OutboxSettings = OutboxSettings()
     sensors: list[SensorConfig] = Field(default_factory=list)
+    models: list[ModelSource] = Field(
+        default_factory=list, description="Models to fetch from the hub, verify and keep current (remote config)"
+    )
+    cameras: list[CameraConfig] = Field(default_factory=list, description="Cameras this node watches (docs/camera.md)")
 
     @field_validator("sensors")
     @classmethod
@@ -94,6 +176,15 @@ class NodeConfig(_Section):
             seen.add(s.id)
         return sensors
 
+    @field_validator("cameras")
+    @classmethod
+    def _unique_cameras(cls, cameras: list[CameraConfig]) -> list[CameraConfig]:
+        ids = [c.id for c in cameras]
+        for cid in ids:
+            if ids.count(cid) > 1:
+                raise ValueError(f"camera id {cid!r} appears twice")
+        return cameras
+
     @property
     def outbox_path(self) -> Path:
         """The outbox file; a relative ``outbox.path`` is under ``data_dir``."""
@@ -103,3 +194,13 @@ class NodeConfig(_Section):
 def load_node_config(path: Path | str) -> NodeConfig:
     """Read and validate a node config; raises iocgw.configfile.ConfigError."""
     return load_yaml_model(path, NodeConfig)
+
+
+def node_config_schema() -> str:
+    """The JSON Schema of a node config file, for editors (firmware_configs/node-config.schema.json)."""
+    import json
+
+    schema = NodeConfig.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "iocgw node configuration"
+    return json.dumps(schema, indent=2, ensure_ascii=False, sort_keys=True) + "\n"

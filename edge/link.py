@@ -60,6 +60,10 @@ class Link:
         self.last_error: str | None = None
         self.counters = {"connects": 0, "sent": 0, "confirmed": 0, "resends": 0, "refused": 0, "bad_acks": 0}
         self._offline = False
+        self._snapshot_prefix = f"{self.topics.root}/{node_id}/snapshot/"
+        self._broker_only: set[int] = set()  # seqs in flight that only the broker confirms
+        self._reconnect = False
+        self._ended_by_us = False  # the last connection ended with our DISCONNECT, so the broker dropped the will
         self._client: mqtt.Client | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake = asyncio.Event()
@@ -71,6 +75,12 @@ class Link:
     # -- control ------------------------------------------------------------------------------------------
     def set_offline(self, offline: bool) -> None:
         self._offline = offline
+        self.kick()
+
+    def update_settings(self, settings: MqttSettings) -> None:
+        """New broker settings (a remote configuration): the current connection ends cleanly, the next uses them."""
+        self.settings = settings
+        self._reconnect = True
         self.kick()
 
     def kick(self) -> None:
@@ -112,6 +122,9 @@ class Link:
         )
         client.max_inflight_messages_set(self.settings.window)
         client.max_queued_messages_set(0)
+        if self.settings.tls is not None:
+            # Verifies the broker's certificate and host name; the client certificate is this node's identity.
+            client.tls_set(**self.settings.tls.tls_set_kwargs())
         if self.will_payload is not None:
             if self._will is None:
                 seq = self.outbox.allocate_seq()
@@ -153,7 +166,17 @@ class Link:
 
     async def _one_connection(self, stop: asyncio.Event, stop_waiter: asyncio.Future[Any]) -> bool:
         """Connect, pump the outbox until the connection ends; True if it got as far as CONNACK."""
-        client = self._new_client()
+        try:
+            client = self._new_client()
+        except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError: a missing or unreadable cert or key
+            # Counted as a failed attempt and retried with backoff: a technician may still be copying the files.
+            tls = self.settings.tls
+            files = (
+                "" if tls is None else f" (TLS files: {', '.join(str(v) for v in tls.tls_set_kwargs().values() if v)})"
+            )
+            self.last_error = f"cannot set up the connection{files}: {exc}"
+            log.warning(self.last_error)
+            return False
         self._events.clear()
         try:
             await asyncio.wait_for(
@@ -172,8 +195,10 @@ class Link:
         finally:
             self.connected = False
             self._client = None
-            if got_connack:
-                will, self._will = self._will, None  # the broker may have published it: never reuse its number
+            if got_connack and (stop.is_set() or not self._ended_by_us):
+                # After a lost connection the broker may have published the will: never reuse its number. A clean
+                # stop spends it on the goodbye. A connection we ended ourselves keeps it for the next one.
+                will, self._will = self._will, None
                 if stop.is_set() and will is not None:
                     self._say_goodbye(client, will[0])
             with contextlib.suppress(Exception):
@@ -197,7 +222,12 @@ class Link:
         got_connack = False
         connack_deadline = time.monotonic() + 15
         drain_deadline: float | None = None
+        self._broker_only.clear()  # PUBACKs of an earlier connection never come; _fill marks them again
+        self._ended_by_us = True
         while not self._offline:
+            if self._reconnect:
+                self._reconnect = False
+                break
             if stop.is_set():
                 # A clean stop first tries, for a bounded time, to get the outbox confirmed, so a node that is
                 # stopped for maintenance leaves nothing behind while its link works.
@@ -221,6 +251,7 @@ class Link:
                         self.on_connected()
                 elif kind == "disconnect":
                     self.last_error = f"disconnected: {value}"
+                    self._ended_by_us = False
                     return got_connack
                 elif kind == "puback":
                     mid, rc = value
@@ -231,7 +262,10 @@ class Link:
                         # Kept in the outbox; it goes again after the next reconnect.
                         self.counters["refused"] += 1
                         self.last_error = f"broker refused message {seq}: {rc}"
-                    elif self.confirm is Confirm.BROKER:
+                    elif self.confirm is Confirm.BROKER or seq in self._broker_only:
+                        # Snapshots carry no sequence number, so the hub never acks them: the broker's PUBACK
+                        # is the end of their road (the retained latest per camera and label is what matters).
+                        self._broker_only.discard(seq)
                         to_remove.append(seq)
                     else:
                         unconfirmed[seq] = time.monotonic()
@@ -284,6 +318,8 @@ class Link:
                 self.last_error = f"publish failed: {mqtt.error_string(info.rc)}"
                 break
             inflight[info.mid] = row.seq
+            if row.topic.startswith(self._snapshot_prefix):
+                self._broker_only.add(row.seq)
             cursor = row.seq
             self.counters["sent"] += 1
         return cursor

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from edge.config import TlsSettings
 from hub.alerts.config import AlertsConfig
 from hub.alerts.notify.config import NotifyConfig
 from hub.api.auth import ApiSettings
@@ -31,6 +32,9 @@ class HubMqtt(_Section):
     keepalive_s: int = Field(30, ge=5)
     username: str | None = None
     password: Secret | None = None
+    tls: TlsSettings | None = Field(
+        None, description="TLS with a client certificate (iocgw provision hub; docs/security.md); unset: plain TCP"
+    )
 
 
 class InfluxApi(StrEnum):
@@ -92,6 +96,9 @@ class HubConfig(_Section):
     notify: NotifyConfig | None = Field(None, description="Where alerts go (docs/notifications.md)")
     api: ApiSettings | None = Field(
         None, description="Operator API tokens and roles (docs/api.md); unset: every protected /api route answers 503"
+    )
+    models_dir: Path | None = Field(
+        None, description="Model files served to nodes at /models/<name>/<version>/<file> (docs/remote-config.md)"
     )
 
 

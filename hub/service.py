@@ -19,8 +19,11 @@ from hub.api.app import make_app
 from hub.config import HubConfig
 from hub.ingest.pipeline import IngestPipeline
 from hub.metrics import Metrics
+from hub.node_config import NodeConfigs
 from hub.registry import load_seed_files
+from hub.store.desired import DesiredConfigs
 from hub.store.state import HubState
+from iocgw import systemd
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +48,9 @@ class Hub:
         self.engine = self._make_engine() if config.alerts is not None else None
         self._escalations: asyncio.Task[None] | None = None
         self.pipeline = IngestPipeline(config, self.state, self.metrics, self.engine)
+        self.configs = NodeConfigs(DesiredConfigs(db), self.pipeline.topics, self.pipeline.publish)
+        # Republished on every (re)connect: a broker that lost its retained messages still converges.
+        self.pipeline.on_connected.append(self.configs.republish_all)
         self._runner: web.AppRunner | None = None
         self.http_port: int | None = None
 
@@ -59,9 +65,18 @@ class Hub:
         tables = self.rules.current
         nodes = self.state.known_nodes()
         areas = {n.node_id: n.admin_code for n in nodes.values() if n.admin_code}
+        positions = {n.node_id: (n.lat, n.lon) for n in nodes.values() if n.lat is not None and n.lon is not None}
         intervals = {(n.node_id, sid): interval for n in nodes.values() for sid, _, interval in n.sensors}
         store = AlertStore(self.config.data_dir / "alerts.db")
-        engine = AlertEngine(self.config.alerts, tables, store, areas=areas, intervals=intervals, notify=self._notify)
+        engine = AlertEngine(
+            self.config.alerts,
+            tables,
+            store,
+            areas=areas,
+            intervals=intervals,
+            positions=positions,
+            notify=self._notify,
+        )
         self.alert_store = AlertStore(self.config.data_dir / "alerts.db")  # the API's own reader
         self.rules.bind(engine.load)
         return engine
@@ -102,6 +117,8 @@ class Hub:
             alerts=getattr(self, "alert_store", None),
             rules=getattr(self, "rules", None),
             auth=self.config.api,  # HubConfig.api: ApiSettings | None
+            configs=self.configs,
+            models_dir=self._models_dir(),
         )
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
@@ -110,6 +127,12 @@ class Hub:
         sockets = site._server.sockets if site._server else []
         self.http_port = sockets[0].getsockname()[1] if sockets else self.config.http.port
         log.info("hub HTTP on %s:%s", self.config.http.host, self.http_port)
+
+    def _models_dir(self) -> Path | None:
+        d = self.config.models_dir
+        if d is not None and not d.is_absolute() and self.config_dir is not None:
+            d = self.config_dir / d
+        return d
 
     async def stop(self) -> None:
         if self._runner is not None:
@@ -121,6 +144,7 @@ class Hub:
             await self.dispatcher.close()
         self.state.close()
         self.read_state.close()
+        self.configs.store.close()
         if self.engine is not None:
             self.engine.store.close()
             self.alert_store.close()
@@ -128,7 +152,9 @@ class Hub:
 
     async def run(self, stop: asyncio.Event) -> None:
         await self.start()
+        systemd.notify("READY=1")
         try:
-            await stop.wait()
+            await systemd.keep_alive(stop)
         finally:
+            systemd.notify("STOPPING=1")
             await self.stop()

@@ -41,12 +41,32 @@ def cmd_edge_run(args: argparse.Namespace) -> int:
     from edge.config import load_node_config
 
     config = load_node_config(args.config)
+    if args.forget_remote_config:
+        from edge.remote import RemoteConfigStore
+
+        if RemoteConfigStore(config.data_dir).clear():
+            print("iocgw edge: forgot the remote configuration; starting on the local file", flush=True)
+    agent = Agent(config)
+    config = agent.config
+    remote = f", remote config {agent.config_version}" if agent.config_version else ""
     print(
         f"iocgw edge: node {config.node_id}, {len(config.sensors)} sensors, broker "
-        f"{config.mqtt.host}:{config.mqtt.port}, outbox {config.outbox_path}",
+        f"{config.mqtt.host}:{config.mqtt.port}, outbox {config.outbox_path}{remote}",
         flush=True,
     )
-    return _run_until_signal(Agent(config).run)
+    return _run_until_signal(agent.run)
+
+
+def cmd_edge_schema(args: argparse.Namespace) -> int:
+    from edge.config import node_config_schema
+
+    text = node_config_schema()
+    if args.out == "-":
+        sys.stdout.write(text)
+    else:
+        Path(args.out).write_text(text, encoding="utf-8")
+        print(f"wrote {args.out}", file=sys.stderr)
+    return EXIT_OK
 
 
 def cmd_edge_validate(args: argparse.Namespace) -> int:
@@ -56,6 +76,20 @@ def cmd_edge_validate(args: argparse.Namespace) -> int:
     for path in args.files:
         try:
             load_node_config(path)
+            print(f"{path}: ok")
+        except ConfigError as exc:
+            bad += 1
+            print(exc, file=sys.stderr)
+    return EXIT_USAGE if bad else EXIT_OK
+
+
+def cmd_hub_validate(args: argparse.Namespace) -> int:
+    from hub.config import load_hub_config
+
+    bad = 0
+    for path in args.files:
+        try:
+            load_hub_config(path)
             print(f"{path}: ok")
         except ConfigError as exc:
             bad += 1
@@ -134,15 +168,29 @@ def build_parser() -> argparse.ArgumentParser:
     edge = sub.add_parser("edge", help="run or check an edge node").add_subparsers(dest="edge_cmd", required=True)
     run = edge.add_parser("run", help="sample sensors and publish to the broker through the durable outbox")
     run.add_argument("--config", required=True, help="node config YAML (see firmware_configs/)")
+    run.add_argument(
+        "--forget-remote-config",
+        action="store_true",
+        help="drop the configuration the hub last pushed (kept in the data dir) and start on --config",
+    )
     run.set_defaults(func=cmd_edge_run)
     val = edge.add_parser("validate", help="check node config files; report file, line and field of each problem")
     val.add_argument("files", nargs="+")
     val.set_defaults(func=cmd_edge_validate)
+    schema = edge.add_parser(
+        "schema", help="write the node config's JSON Schema (editors check firmware_configs/ files against it)"
+    )
+    schema.add_argument("--out", default="firmware_configs/node-config.schema.json", help="file, or - for stdout")
+    schema.set_defaults(func=cmd_edge_schema)
 
     hub = sub.add_parser("hub", help="run the hub").add_subparsers(dest="hub_cmd", required=True)
     hrun = hub.add_parser("run", help="ingest MQTT into InfluxDB; serve /healthz and /metrics")
     hrun.add_argument("--config", required=True, help="hub config YAML (see docs/operations.md)")
     hrun.set_defaults(func=cmd_hub_run)
+
+    hval = hub.add_parser("validate", help="check hub config files; report file, line and field of each problem")
+    hval.add_argument("files", nargs="+")
+    hval.set_defaults(func=cmd_hub_validate)
 
     contract = sub.add_parser("contract", help="the wire contract").add_subparsers(dest="contract_cmd", required=True)
     sch = contract.add_parser("schemas", help="write the JSON Schema files generated from the models")
@@ -185,6 +233,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _delegate(
         bench.add_parser("camera", help="camera inference: latency, cameras per node, onset to event"), "bench.camera"
+    )
+    _delegate(
+        bench.add_parser("feeds", help="administrative feed import throughput and merged-view refresh"), "bench.feeds"
     )
     _delegate(bench.add_parser("ingest", help="end-to-end ingest throughput, latency and loss"), "bench.ingest")
     _delegate(

@@ -168,6 +168,12 @@ async def _demo(runtime: Path, duration_s: float, nodes: int | None) -> int:
         )
         await hub.start()
         print(f"demo: operator page http://127.0.0.1:{hub.http_port}/  (token: {token})", flush=True)
+        grafana = write_grafana_provisioning(runtime / "grafana", influx.url)
+        print(
+            f"demo: Grafana provisioning in {grafana} (point a Grafana at it: GF_PATHS_PROVISIONING={grafana}; "
+            "see docs/grafana.md)",
+            flush=True,
+        )
         print(
             f"demo: hub up (http://127.0.0.1:{hub.http_port}/healthz, /metrics, /api/nodes); {len(configs)} simulated "
             f"nodes of scenario '{SCENARIO}', {scenario.duration_s / 3600:.0f} h of scenario in "
@@ -227,3 +233,12 @@ def run_demo(runtime: Path, duration_s: float = 60.0, nodes: int | None = None) 
         shutil.rmtree(runtime / sub, ignore_errors=True)  # each demo starts clean
     runtime.mkdir(parents=True, exist_ok=True)
     return asyncio.run(_demo(runtime, duration_s, nodes))
+
+
+def write_grafana_provisioning(out: Path, influx_url: str) -> Path:
+    """Datasource, dashboards and alert rules for this demo's InfluxDB; returns the provisioning folder."""
+    from hub.grafana.bundle import BundleOptions
+    from hub.grafana.export import export
+
+    export(out, BundleOptions.model_validate({"influx": {"url": influx_url, "database": "iocgw"}}))
+    return (out / "provisioning").resolve()

@@ -1,1 +1,2 @@
-"""Simulators that stand in for field hardware: sensor nodes (``simulators.sensors``) and their scenario files."""
+"""Simulators that stand in for field hardware: sensor nodes (``simulators.sensors``) with their scenario files, and
+camera scenes with ground truth (``simulators.camera``)."""

@@ -19,3 +19,9 @@ def test_demo_runs_end_to_end(tmp_path):
     assert "lost 0;" in out and "dead letters 0" in out
     held = int(out.split("InfluxDB holds ")[1].split(";")[0])
     assert held > 1000
+    # A user with Grafana points it at the provisioning folder the demo wrote, for this InfluxDB.
+    grafana = tmp_path / "demo" / "grafana" / "provisioning"
+    assert f"GF_PATHS_PROVISIONING={grafana}" in out
+    datasource = (grafana / "datasources").glob("*.yaml")
+    assert any("influxdb" in p.read_text() for p in datasource)
+    assert len(list((tmp_path / "demo" / "grafana" / "dashboards").glob("*.json"))) >= 6

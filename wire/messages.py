@@ -116,7 +116,13 @@ class StatusMessage(_NodeMessage):
     outbox_dropped: int | None = Field(None, ge=0, description="Messages dropped by the outbox's when-full policy")
     last_error: str | None = Field(None, max_length=2000)
     software: str | None = Field(None, max_length=64)
-    config_version: str | None = Field(None, max_length=64)
+    config_version: str | None = Field(None, max_length=64, description="Version of the remote configuration applied")
+    config_error: str | None = Field(
+        None, max_length=2000, description="Why the last remote configuration was refused (the node kept the old one)"
+    )
+    models: dict[str, str] = Field(
+        default_factory=dict, description="Models the hub manages on this node: name -> version in use"
+    )
     extra: dict[str, float] = Field(default_factory=dict, description="Other numeric health figures")
 
 

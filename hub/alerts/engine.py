@@ -41,12 +41,14 @@ class AlertEngine:
         *,
         areas: dict[str, str],
         intervals: dict[tuple[str, str], float],
+        positions: dict[str, tuple[float, float]] | None = None,
         notify: Notify | None = None,
         now: datetime | None = None,
     ) -> None:
         self.config = config
         self.store = store
         self.areas = areas
+        self.positions = positions or {}
         self.notify = notify
         self._lock = threading.Lock()
         self.state = store.rule_state()
@@ -92,7 +94,14 @@ class AlertEngine:
 
     # -- evaluation -------------------------------------------------------------------------------------------
     def _context(self, now: datetime) -> Context:
-        return Context(now=now, state=self.state, areas=self.areas, hazards=self.hazards, fire_levels=self.fire_levels)
+        return Context(
+            now=now,
+            state=self.state,
+            areas=self.areas,
+            hazards=self.hazards,
+            fire_levels=self.fire_levels,
+            positions=self.positions,
+        )
 
     def process(
         self,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -10,6 +11,7 @@ from hub.alerts.engine import AlertEngine
 from hub.alerts.store import AlertStore
 from hub.alerts.thresholds import RuleManager
 from hub.api import alerts as alert_routes
+from hub.api import node_config as node_config_routes
 from hub.api import nodes as node_routes
 from hub.api import openapi
 from hub.api import releases as release_routes
@@ -20,6 +22,7 @@ from hub.api.auth import ApiSettings
 from hub.api.context import ApiContext, Health
 from hub.api.routes import Call, Route, endpoint, json_errors
 from hub.metrics import Metrics
+from hub.node_config import NodeConfigs
 from hub.store.state import HubState
 
 ROUTES = web.AppKey("routes", list[Route])
@@ -35,11 +38,14 @@ def make_app(
     alerts: AlertStore | None = None,
     rules: RuleManager | None = None,
     auth: ApiSettings | None = None,
+    configs: NodeConfigs | None = None,
+    models_dir: Path | None = None,
 ) -> web.Application:
     """``auth`` None refuses every /api route (503) but the API description; /healthz, /metrics and / stay open."""
-    ctx = ApiContext(pipeline, metrics, state, offline_after_s, engine, alerts, rules, auth)
+    ctx = ApiContext(pipeline, metrics, state, offline_after_s, engine, alerts, rules, auth, configs, models_dir)
     routes = [
         *node_routes.routes(ctx),
+        *node_config_routes.routes(ctx),
         *snapshot_routes.routes(ctx),
         *alert_routes.routes(ctx),
         *threshold_routes.routes(ctx),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 from hub.alerts.engine import AlertEngine
@@ -10,6 +11,7 @@ from hub.alerts.store import AlertStore
 from hub.alerts.thresholds import RuleManager
 from hub.api.auth import ApiSettings
 from hub.metrics import Metrics
+from hub.node_config import NodeConfigs
 from hub.store.state import HubState
 
 
@@ -31,3 +33,5 @@ class ApiContext:
     alerts: AlertStore | None = None
     rules: RuleManager | None = None
     auth: ApiSettings | None = None
+    configs: NodeConfigs | None = None
+    models_dir: Path | None = None

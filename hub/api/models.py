@@ -174,7 +174,7 @@ class ReloadResult(_Body):
     problems: list[str] = Field(description="Overrides that could not be applied after the reload")
 
 
-Ability = Literal["read", "acknowledge", "change_thresholds", "reload"]
+Ability = Literal["read", "acknowledge", "change_thresholds", "reload", "configure_nodes"]
 
 
 class Whoami(_Body):

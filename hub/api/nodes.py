@@ -18,7 +18,7 @@ MAY: dict[Role, list[Ability]] = {
     Role.VIEWER: ["read"],
     Role.OFFICER: ["read", "acknowledge"],
     Role.HYDROLOGY: ["read", "acknowledge", "change_thresholds"],
-    Role.ADMIN: ["read", "acknowledge", "change_thresholds", "reload"],
+    Role.ADMIN: ["read", "acknowledge", "change_thresholds", "reload", "configure_nodes"],
 }
 
 

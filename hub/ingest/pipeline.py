@@ -13,6 +13,7 @@ import os
 import queue
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -63,6 +64,7 @@ class IngestPipeline:
         self._spool_retry_at = 0.0
         self._spool_backoff = 0.5
         self.connected = False
+        self.on_connected: list[Callable[[], object]] = []  # run on paho's thread after each (re)subscribe
         self.last_error: str | None = None
         self.last_flush = time.time()
         spool_batches, spool_lines = state.spool_depth()
@@ -81,6 +83,8 @@ class IngestPipeline:
         )
         if m.username:
             client.username_pw_set(m.username, m.password.read() if m.password else None)
+        if m.tls is not None:
+            client.tls_set(**m.tls.tls_set_kwargs())
         client.reconnect_delay_set(0.2, 10)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
@@ -111,6 +115,11 @@ class IngestPipeline:
             self._generation += 1
         self.connected = True
         client.subscribe([(t, SubscribeOptions(qos=1)) for t in self.subscriptions()])
+        for hook in self.on_connected:
+            try:
+                hook()
+            except Exception:  # a hook's trouble must not stop ingest
+                log.exception("on-connect hook failed")
         log.info(
             "hub connected to %s:%s (session present: %s)",
             self.config.mqtt.host,
@@ -321,6 +330,12 @@ class IngestPipeline:
                 ack = AckMessage(node_id=node_id, ts=now, ranges=ranges[i : i + 10_000])
                 self.client.publish(self.topics.ack(node_id), ack.model_dump_json().encode(), qos=1)
                 self.metrics.inc("acks_sent")
+
+    def publish(self, topic: str, payload: bytes, qos: int = 1, retain: bool = False) -> bool:
+        """Hub-to-node messages (desired configs); False while disconnected (on_connected hooks send them later)."""
+        if not self.connected:
+            return False
+        return self.client.publish(topic, payload, qos=qos, retain=retain).rc == mqtt.MQTT_ERR_SUCCESS
 
     # -- lifecycle ----------------------------------------------------------------------------------------
     def start(self) -> None:

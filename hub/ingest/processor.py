@@ -235,5 +235,11 @@ class Processor:
             "zones": ",".join(msg.zones),
             "seq": msg.seq,
         }
+        if msg.snapshot:
+            # The API path of the JPEG (hub/api/snapshots.py), so a dashboard can link straight to it.
+            fields["snapshot"] = f"/api/snapshots/{msg.node_id}/{msg.camera}/{msg.label}"
+        node = self.nodes.get(msg.node_id)
+        if node is not None and node.lat is not None and node.lon is not None:
+            fields["lat"], fields["lon"] = node.lat, node.lon  # Geomap markers
         batch.lines.append(line("camera_event", tags, fields, to_epoch_ms(msg.ts)))
         batch.events.append(msg)

@@ -11,9 +11,12 @@ from typing import Any
 class InfluxReader:
     """Queries over one kept-alive HTTP connection (cheap enough to poll in a benchmark loop)."""
 
-    def __init__(self, url: str, db: str, timeout: float = 30.0) -> None:
+    def __init__(self, url: str, db: str, timeout: float = 30.0, token: str | None = None) -> None:
         parts = urllib.parse.urlsplit(url)
         self.host, self.port, self.db, self.timeout = parts.hostname or "127.0.0.1", parts.port or 8086, db, timeout
+        self.https = parts.scheme == "https"
+        # InfluxDB 2 and 3 serve /query too, with "Authorization: Token ..."; 1.x ignores it when auth is off.
+        self._headers = {"Authorization": f"Token {token}"} if token else {}
         self._conn: http.client.HTTPConnection | None = None
 
     def query(self, q: str) -> list[dict[str, Any]]:
@@ -21,15 +24,18 @@ class InfluxReader:
         path = "/query?" + urllib.parse.urlencode({"db": self.db, "q": q, "epoch": "ms"})
         for attempt in (0, 1):
             if self._conn is None:
-                self._conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
+                kind = http.client.HTTPSConnection if self.https else http.client.HTTPConnection
+                self._conn = kind(self.host, self.port, timeout=self.timeout)
             try:
-                self._conn.request("GET", path)
+                self._conn.request("GET", path, headers=self._headers)
                 data = json.loads(self._conn.getresponse().read())
                 break
             except (OSError, http.client.HTTPException):
                 self.close()  # a kept-alive connection the server closed: one fresh try
                 if attempt:
                     raise
+        if "results" not in data:  # a refused query (parse error, auth): the server says why at the top level
+            raise RuntimeError(f"InfluxDB refused {q!r}: {data.get('error', data)}")
         result = data["results"][0]
         if "error" in result:
             if "database not found" in result["error"]:

@@ -111,3 +111,44 @@ def test_clean_stop_drains_the_outbox(tmp_path, mosquitto):
     assert outbox.depth == 0
     assert link.counters["confirmed"] == 2000
     outbox.close()
+
+
+def test_missing_tls_files_are_retried_not_fatal(tmp_path, mosquitto):
+    from edge.config import TlsSettings
+
+    ca = tmp_path / "ca.crt"  # not there yet: the technician is still copying it
+    settings = MqttSettings(port=mosquitto.port, reconnect_min_s=0.05, reconnect_max_s=0.1, tls=TlsSettings(ca_file=ca))
+    outbox = Outbox(tmp_path / "outbox.db")
+    link = Link("n1", settings, outbox)
+
+    async def body() -> None:
+        stop = asyncio.Event()
+        task = asyncio.create_task(link.run(stop))
+        for _ in range(200):
+            if link.last_error and "cannot set up the connection" in link.last_error:
+                break
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.3)  # several more attempts
+        assert not task.done(), "the link gave up"
+        stop.set()
+        await asyncio.wait_for(task, 10)
+
+    asyncio.run(body())
+    assert link.counters["connects"] == 0 and "ca.crt" in (link.last_error or "")
+    outbox.close()
+
+
+def test_snapshots_leave_the_outbox_on_puback_even_in_hub_mode(tmp_path, mosquitto):
+    outbox = Outbox(tmp_path / "outbox.db")
+    topics = Topics("iocgw")
+    outbox.enqueue(topics.snapshot("n1", "cam1", "fire"), lambda seq: b"\xff\xd8jpeg", retain=True)
+    outbox.enqueue(topics.telemetry("n1"), lambda seq: b'{"x": 1}')
+    link = Link("n1", MqttSettings(port=mosquitto.port), outbox, confirm=Confirm.HUB)
+
+    async def body() -> None:
+        # No hub here: the telemetry waits for an ack that never comes; the snapshot needs only the broker.
+        await _run_until(link, lambda: link.counters["confirmed"] >= 1, asyncio.Event())
+
+    asyncio.run(body())
+    assert [r.topic for r in outbox.after(0, 10)] == [topics.telemetry("n1")]
+    outbox.close()

@@ -111,3 +111,14 @@ def test_connection_refused_is_unavailable():
 
     result = writer(f"http://127.0.0.1:{free_port()}").write(b"m v=1 1\n", budget_s=0)
     assert result.outcome is Outcome.UNAVAILABLE
+
+
+def test_reader_names_a_refused_query(influx):
+    from hub.store.influx_query import InfluxReader
+
+    reader = InfluxReader(influx.url, "iocgw")
+    try:
+        with pytest.raises(RuntimeError, match="InfluxDB refused 'SELEKT nonsense'"):
+            reader.query("SELEKT nonsense")
+    finally:
+        reader.close()

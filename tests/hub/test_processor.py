@@ -96,3 +96,26 @@ def test_hostile_payloads_never_raise_and_never_vanish(payload):
     assert accounted >= 1, "message neither stored nor dead-lettered"
     for dl in batch.dead_letters:
         assert dl.reason and dl.topic == "iocgw/v1/n1/telemetry"
+
+
+def test_camera_event_carries_position_and_snapshot_link():
+    nodes = {"cam-1": NodeInfo("cam-1", admin_code="42", lat=18.34, lon=105.9)}
+    event = {
+        "v": 1,
+        "node_id": "cam-1",
+        "seq": 3,
+        "ts": "2026-11-22T00:00:00Z",
+        "event_id": "e1",
+        "phase": "new",
+        "camera": "north",
+        "label": "smoke",
+        "score": 0.8,
+        "top_score": 0.8,
+        "box": [0.1, 0.1, 0.3, 0.3],
+        "start": "2026-11-22T00:00:00Z",
+        "snapshot": "iocgw/v1/cam-1/snapshot/north/smoke",
+    }
+    batch = handle(json.dumps(event).encode(), "iocgw/v1/cam-1/event", Processor(TOPICS, nodes))
+    assert len(batch.lines) == 1, batch.dead_letters
+    assert 'snapshot="/api/snapshots/cam-1/north/smoke"' in batch.lines[0]
+    assert "lat=18.34" in batch.lines[0] and "lon=105.9" in batch.lines[0]

@@ -47,6 +47,7 @@ class Context:
     areas: dict[str, str]  # node_id -> GSO code
     hazards: dict[str, dict[str, int]]  # area -> hazard -> risk level, kept by the engine between passes
     fire_levels: dict[str, int]  # area -> fire danger 1-5
+    positions: dict[str, tuple[float, float]] = field(default_factory=dict)  # node_id -> (lat, lon), for maps
     findings: list[Finding] = field(default_factory=list)
     points: list[LevelPoint] = field(default_factory=list)
     dirty: set[str] = field(default_factory=set)
@@ -66,8 +67,17 @@ class Context:
         self.findings.append(Finding(rule, subject, area, condition, ts or self.now))
 
     def point(
-        self, measurement: str, tags: dict[str, str], fields: dict[str, float | int | str | bool], ts: datetime
+        self,
+        measurement: str,
+        tags: dict[str, str],
+        fields: dict[str, float | int | str | bool],
+        ts: datetime,
+        node_id: str | None = None,
     ) -> None:
+        """A derived level for the dashboards; with ``node_id``, the node's position rides along (Geomap markers)."""
+        where = self.positions.get(node_id) if node_id else None
+        if where is not None:
+            fields = {**fields, "lat": where[0], "lon": where[1]}
         self.points.append(LevelPoint(measurement, {k: v for k, v in tags.items() if v}, fields, ts))
 
     def hazard(self, area: str | None, hazard: str, level: int | None) -> None:

@@ -15,6 +15,9 @@ RATE_WINDOW = timedelta(hours=3)
 RELEASE_SHOWN_AFTER_OPENING = timedelta(hours=1)
 
 
+NAMED_LEVELS = ("dead_level_m", "pre_flood_level_m", "normal_level_m", "design_flood_level_m", "check_flood_level_m")
+
+
 class DamEvaluator(Evaluator):
     rule = "dam_safety"
 
@@ -113,9 +116,13 @@ class DamEvaluator(Evaluator):
                 obs.ts,
             )
         fields: dict[str, float | int | str | bool] = {"level_m": obs.value, "band": state.band.value}
+        for name in NAMED_LEVELS:  # the named levels in force, for the dashboard's lines
+            value = getattr(r, name)
+            if value is not None:
+                fields[name] = float(value)
         if rate is not None:
             fields["rate_m_per_h"] = rate
-        ctx.point("reservoir_state", {"reservoir_id": r.reservoir_id, "area": area or ""}, fields, obs.ts)
+        ctx.point("reservoir_state", {"reservoir_id": r.reservoir_id, "area": area or ""}, fields, obs.ts, obs.node_id)
 
     def _flows(self, obs: Observation, r: Reservoir, ctx: Context) -> None:
         key = f"dam:{r.reservoir_id}:flows"

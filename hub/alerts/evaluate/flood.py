@@ -69,10 +69,17 @@ class FloodEvaluator(Evaluator):
             ),
             obs.ts,
         )
-        fields: dict[str, float | int | str | bool] = {"level": a.level, "stage_m": obs.value}
+        # The alarm levels ride along so a dashboard draws the BĐ lines in force at each moment (overrides included).
+        fields: dict[str, float | int | str | bool] = {
+            "level": a.level,
+            "stage_m": obs.value,
+            "bd1_m": station.bd1_m,
+            "bd2_m": station.bd2_m,
+            "bd3_m": station.bd3_m,
+        }
         for name in ("margin_m", "rate_m_per_h"):
             value = getattr(a, name)
             if value is not None:
                 fields[name] = float(value)
-        ctx.point("flood_level", {"station_id": station.station_id, "area": area or ""}, fields, obs.ts)
+        ctx.point("flood_level", {"station_id": station.station_id, "area": area or ""}, fields, obs.ts, obs.node_id)
         ctx.hazard(area, f"flood:{station.station_id}", flood_risk_level(obs.value, station, self.risk.flood))

@@ -76,5 +76,6 @@ class RainEvaluator(Evaluator):
             {"gauge_id": gauge.gauge_id, "area": area or ""},
             {"acc_12h_mm": acc12, "acc_24h_mm": acc24, "level": level},
             obs.ts,
+            obs.node_id,
         )
         ctx.hazard(area, f"rain:{gauge.gauge_id}", level)

@@ -236,3 +236,13 @@ def test_planned_spillway_release_warns_from_its_deadline(tmp_path):
         assert "no-such-reservoir" in str(exc)
     else:
         raise AssertionError("an unknown reservoir was accepted")
+
+
+def test_derived_levels_carry_the_station_position_for_maps(tmp_path):
+    engine = make_engine(tmp_path, [])
+    engine.positions = {"river-longbien-01": (21.0425, 105.858)}
+    lines = engine.process([stage(T0, 9.6)], now=T0)
+    flood = next(line for line in lines if line.startswith("flood_level,"))
+    assert "lat=21.0425" in flood and "lon=105.858" in flood
+    other = make_engine(tmp_path / "b", [])  # no position known: no made-up coordinates
+    assert all("lat=" not in line for line in other.process([stage(T0, 9.6)], now=T0))

@@ -1,0 +1,1 @@
+"""The camera pipeline on the node: capture, motion gating, detection, confirmation, events."""

@@ -1,0 +1,125 @@
+"""Camera settings in the node config (``cameras:``): source, model, backend, masks, zones, gating, confirmation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from edge.inference import OpenVinoConfig, backend_config_union
+from wire.messages import Identifier
+
+# A polygon in fractions of the frame (0-1), so it holds at any stream resolution: [[x, y], [x, y], ...].
+Point = tuple[Annotated[float, Field(ge=0, le=1)], Annotated[float, Field(ge=0, le=1)]]
+Polygon = Annotated[list[Point], Field(min_length=3, max_length=100)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class LabelRule(_Section):
+    min_score: float = Field(0.5, ge=0, le=1, description="A detection below this never starts a track")
+    min_area: float = Field(0.0003, ge=0, le=1, description="Smallest box, as a fraction of the frame area")
+    max_area: float = Field(0.9, gt=0, le=1, description="Largest box, as a fraction of the frame area")
+    min_ratio: float = Field(0.1, gt=0, description="Smallest width / height")
+    max_ratio: float = Field(10.0, gt=0, description="Largest width / height")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> LabelRule:
+        if self.min_area > self.max_area:
+            raise ValueError("min_area is above max_area")
+        if self.min_ratio > self.max_ratio:
+            raise ValueError("min_ratio is above max_ratio")
+        return self
+
+
+class ConfirmSettings(_Section):
+    window: int = Field(10, ge=1, le=100, description="k: the last k detector runs (that looked at it) vote")
+    min_hits: int = Field(8, ge=1, le=100, description="m: a track is confirmed when >= m of the last k saw it")
+    confirm_score: float = Field(
+        0.8, ge=0, le=1, description="...and the median score of those hits reaches this (Frigate uses 0.7)"
+    )
+    max_travel: float = Field(
+        1.0,
+        gt=0,
+        description="A track whose centre moves more than this many times its size before it is "
+        "confirmed is a moving object (a vehicle, a bird), never an event",
+    )
+    needs_motion: list[Identifier] = Field(
+        default_factory=lambda: ["fire", "smoke"],
+        description="Labels whose sightings must overlap motion in at least half of the votes that confirm them "
+        "(flames flicker, smoke drifts; a fire-coloured wall or a grey pillar does neither)",
+    )
+    end_after_s: float = Field(6.0, gt=0, description="An event ends once its label is absent this long")
+    ongoing_factor: float = Field(
+        0.8, gt=0, le=1, description="While an event is ongoing its track accepts scores down to min_score * this"
+    )
+    match_iou: float = Field(0.1, ge=0, le=1, description="Overlap for a detection to continue a track")
+    update_every_s: float = Field(30.0, gt=0, description="An ongoing event sends an update at least this often")
+    update_score_rise: float = Field(0.1, gt=0, le=1, description="...and when its score rises by this much")
+
+    @model_validator(mode="after")
+    def _votes(self) -> ConfirmSettings:
+        if self.min_hits > self.window:
+            raise ValueError(f"min_hits {self.min_hits} is above window {self.window}")
+        return self
+
+
+class MotionSettings(_Section):
+    enabled: bool = Field(True, description="Off: run the detector on every frame, whole")
+    height: int = Field(100, ge=32, le=720, description="Height of the grey frame motion is computed on")
+    threshold: int = Field(20, ge=1, le=255, description="Grey-level change counted as motion")
+    alpha: float = Field(0.05, gt=0, le=1, description="Background running-average weight per frame")
+    min_area: float = Field(0.0005, ge=0, le=1, description="Smallest moving blob, as a fraction of the frame")
+    recalibrate_fraction: float = Field(
+        0.5, gt=0, le=1, description="More of the frame changing than this (lightning, IR switch): recalibrate"
+    )
+    full_frame_every_s: float = Field(1.0, gt=0, description="Run the detector on the whole frame at least this often")
+    max_regions: int = Field(3, ge=1, le=16, description="More crops than this: run on the whole frame instead")
+    pad: float = Field(0.25, ge=0, le=2, description="Grow each moving region by this fraction before cropping")
+    tiles_per_frame: int = Field(
+        2,
+        ge=0,
+        le=64,
+        description="When motion is everywhere and the whole frame is checked, also this many moving model-sized "
+        "tiles in turn, at full resolution (small, distant fires)",
+    )
+    track_hold_s: float = Field(
+        5.0, ge=0, description="Keep running on the region of a recent detection this long without motion"
+    )
+
+
+class SnapshotSettings(_Section):
+    enabled: bool = True
+    height: int = Field(270, ge=64, le=2160)
+    quality: int = Field(70, ge=10, le=100)
+
+
+class CameraConfig(_Section):
+    id: Identifier
+    source: str = Field(
+        min_length=1, description="rtsp://..., http(s)://... (MJPEG), a video file, or a device (0, /dev/video0)"
+    )
+    fps: float = Field(5.0, gt=0, le=60, description="Detection frames per second")
+    loop: bool = Field(False, description="File sources: start again at the end (demos, soak tests)")
+    realtime: bool = Field(
+        True, description="File sources: play at the file's own pace; false reads as fast as the node can (tests)"
+    )
+    stale_s: float = Field(20.0, gt=0, description="No frame for this long: reconnect the stream")
+    reconnect_min_s: float = Field(1.0, gt=0)
+    reconnect_max_s: float = Field(10.0, gt=0)
+    model: Path = Field(description="The model's manifest.yaml")
+    backend: backend_config_union() = Field(default_factory=OpenVinoConfig)  # type: ignore[valid-type]
+    masks: list[Polygon] = Field(default_factory=list, description="Areas never reported (polygons, 0-1)")
+    zones: dict[Identifier, Polygon] = Field(default_factory=dict, description="Named areas events are tagged with")
+    labels: dict[Identifier, LabelRule] = Field(default_factory=dict, description="Per-label filters")
+    default_rule: LabelRule = Field(default_factory=LabelRule, description="Filters of labels not under labels")
+    report: list[Identifier] | None = Field(None, description="Labels that raise events; None: every model label")
+    confirm: ConfirmSettings = Field(default_factory=ConfirmSettings)
+    motion: MotionSettings = Field(default_factory=MotionSettings)
+    snapshot: SnapshotSettings = Field(default_factory=SnapshotSettings)
+
+    def rule(self, label: str) -> LabelRule:
+        return self.labels.get(label, self.default_rule)

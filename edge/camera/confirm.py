@@ -1,0 +1,274 @@
+"""Confirmation: turns per-frame detections into few, stable events (pure; no I/O, no clock of its own).
+
+A detection passes its label's score, area and aspect-ratio filters, then joins the track of its label that it
+overlaps (a simple IoU tracker). A track is confirmed when at least ``min_hits`` of its last ``window`` detector
+runs saw it: one flicker never raises an event. A confirmed track accepts weaker scores (hysteresis) and ends only
+once its label has been absent for ``end_after_s``, so an ongoing fire does not flap.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+import numpy as np
+
+from edge.camera.config import ConfirmSettings, LabelRule
+
+
+class Phase(StrEnum):
+    NEW = "new"
+    UPDATE = "update"
+    END = "end"
+
+
+@dataclass
+class Track:
+    id: int
+    label: str
+    box: tuple[float, float, float, float]  # x1, y1, x2, y2 in frame pixels
+    score: float
+    first_t: float
+    last_seen_t: float
+    votes: deque[float] = field(default_factory=deque)  # score of each detector run, 0 when it missed
+    confirmed: bool = False
+    start_t: float = 0.0
+    top_score: float = 0.0
+    reported_score: float = 0.0
+    reported_t: float = 0.0
+    first_box: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
+    travelled: bool = False  # moved further than its own size before confirmation: a vehicle, not a fire
+    moving: deque[bool] = field(default_factory=deque)  # per vote: did the sighting overlap motion
+
+
+@dataclass(frozen=True)
+class Transition:
+    phase: Phase
+    track_id: int
+    label: str
+    box: tuple[float, float, float, float]
+    score: float
+    top_score: float
+    start_t: float
+    t: float  # when the transition happened (frame time)
+
+
+def iou(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> float:
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def _overlap(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def _centre_inside(box: tuple[float, float, float, float], within: tuple[float, float, float, float]) -> bool:
+    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+    return within[0] <= cx <= within[2] and within[1] <= cy <= within[3]
+
+
+def _travelled(first: tuple[float, float, float, float], box: tuple[float, float, float, float], limit: float) -> bool:
+    """Whether the box's centre moved more than ``limit`` times the larger of its sizes from where it was first seen.
+
+    A fire or plume grows and sways about where it started; an orange truck or a bird crosses the frame.
+    """
+    size = max(first[2] - first[0], first[3] - first[1], box[2] - box[0], box[3] - box[1], 1.0)
+    dx = (box[0] + box[2] - first[0] - first[2]) / 2
+    dy = (box[1] + box[3] - first[1] - first[3]) / 2
+    return (dx * dx + dy * dy) ** 0.5 > limit * size
+
+
+def _median_hit(votes: deque[float]) -> float:
+    hits = sorted(v for v in votes if v > 0)
+    return hits[len(hits) // 2] if hits else 0.0
+
+
+def passes(rule: LabelRule, box: tuple[float, float, float, float], frame_w: int, frame_h: int) -> bool:
+    """The area and aspect-ratio filters of a label (the score is checked by the caller, with hysteresis)."""
+    w, h = box[2] - box[0], box[3] - box[1]
+    if w <= 0 or h <= 0:
+        return False
+    area = w * h / float(frame_w * frame_h)
+    return rule.min_area <= area <= rule.max_area and rule.min_ratio <= w / h <= rule.max_ratio
+
+
+def merge_touching(
+    cands: list[tuple[str, tuple[float, float, float, float], float]], margin: float = 2.0
+) -> list[tuple[str, tuple[float, float, float, float], float]]:
+    """Union same-label boxes that overlap or touch: fire, smoke and water are amorphous, and a detector often
+    covers one plume with several boxes. One event per blob is what an operator wants. Highest score first."""
+    out = sorted(cands, key=lambda c: -c[2])
+    merged = True
+    while merged:
+        merged = False
+        for i in range(len(out)):
+            for j in range(i + 1, len(out)):
+                (la, a, sa), (lb, b, sb) = out[i], out[j]
+                if (
+                    la == lb
+                    and a[0] <= b[2] + margin
+                    and b[0] <= a[2] + margin
+                    and a[1] <= b[3] + margin
+                    and b[1] <= a[3] + margin
+                ):
+                    out[i] = (la, (min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3])), max(sa, sb))
+                    del out[j]
+                    merged = True
+                    break
+            if merged:
+                break
+    return out
+
+
+class Confirmer:
+    """Per-camera state. ``update(t, detections, ran)`` for every processed frame -> transitions to publish."""
+
+    def __init__(
+        self,
+        settings: ConfirmSettings,
+        labels: list[str],
+        rules: dict[str, LabelRule],
+        default_rule: LabelRule,
+        frame_w: int,
+        frame_h: int,
+        report: list[str] | None = None,
+    ) -> None:
+        self.s = settings
+        self.labels = labels
+        self.rules = rules
+        self.default_rule = default_rule
+        self.frame_w, self.frame_h = frame_w, frame_h
+        self.report = set(report) if report is not None else set(labels)
+        self.tracks: list[Track] = []
+        self._next_id = 1
+        self.counters = {"filtered": 0, "tracks": 0, "confirmed": 0}
+
+    def rule(self, label: str) -> LabelRule:
+        return self.rules.get(label, self.default_rule)
+
+    def _candidates(self, dets: np.ndarray) -> list[tuple[str, tuple[float, float, float, float], float]]:
+        out = []
+        for x1, y1, x2, y2, score, cls in np.asarray(dets, dtype=np.float64).reshape(-1, 6):
+            k = int(cls)
+            if not 0 <= k < len(self.labels) or self.labels[k] not in self.report:
+                continue
+            label = self.labels[k]
+            rule = self.rule(label)
+            box = (float(x1), float(y1), float(x2), float(y2))
+            # Keep weaker rows for now: an ongoing track accepts them (hysteresis); new tracks need min_score.
+            if score < rule.min_score * self.s.ongoing_factor:
+                self.counters["filtered"] += 1
+                continue
+            out.append((label, box, float(score)))
+        kept = []
+        for label, box, score in merge_touching(out):
+            # Size and shape are judged on the merged blob, not on the fragments a detector may split it into.
+            if passes(self.rule(label), box, self.frame_w, self.frame_h):
+                kept.append((label, box, score))
+            else:
+                self.counters["filtered"] += 1
+        return kept
+
+    def _match(self, label: str, box: tuple[float, float, float, float], taken: set[int]) -> Track | None:
+        best, best_iou = None, self.s.match_iou
+        for tr in self.tracks:
+            if tr.label != label or tr.id in taken:
+                continue
+            o = iou(tr.box, box)
+            # A confirmed fire or plume changes shape a lot: any overlap with it still continues it, so that a
+            # plume the detector splits or reshapes never becomes a second event.
+            if o >= best_iou or (tr.confirmed and best is None and o > 0):
+                best, best_iou = tr, max(o, best_iou)
+        return best
+
+    def update(
+        self,
+        t: float,
+        dets: np.ndarray,
+        ran: bool = True,
+        covered: list[tuple[int, int, int, int]] | None = None,
+        motion: list[tuple[int, int, int, int]] | None = None,
+    ) -> list[Transition]:
+        """One processed frame. ``ran`` False: the detector did not run (no motion); only the timers advance.
+
+        ``covered``: the crops the detector looked at (None: the whole frame). A track outside all of them gets no
+        vote this frame rather than a miss: not looking is not the same as not seeing. ``motion``: the moving
+        regions of this frame (None: not known, e.g. gating is off), for the labels that must move to be real.
+        """
+        out: list[Transition] = []
+        taken: set[int] = set()
+        if ran:
+            for label, box, score in self._candidates(dets):
+                tr = self._match(label, box, taken)
+                rule = self.rule(label)
+                needed = rule.min_score * (self.s.ongoing_factor if tr is not None and tr.confirmed else 1.0)
+                if score < needed:
+                    continue
+                if tr is None:
+                    tr = Track(self._next_id, label, box, score, first_t=t, last_seen_t=t, first_box=box)
+                    self._next_id += 1
+                    self.tracks.append(tr)
+                    self.counters["tracks"] += 1
+                tr.box, tr.score, tr.last_seen_t = box, score, t
+                if not tr.confirmed:
+                    tr.travelled = tr.travelled or _travelled(tr.first_box, box, self.s.max_travel)
+                tr.moving.append(motion is None or any(_overlap(box, m) for m in motion))
+                tr.votes.append(score)
+                taken.add(tr.id)
+            for tr in self.tracks:
+                if tr.id not in taken and (covered is None or any(_centre_inside(tr.box, c) for c in covered)):
+                    tr.votes.append(0.0)
+                    tr.moving.append(False)
+                while len(tr.votes) > self.s.window:
+                    tr.votes.popleft()
+                while len(tr.moving) > self.s.window:
+                    tr.moving.popleft()
+        keep: list[Track] = []
+        for tr in self.tracks:
+            hits = sum(1 for v in tr.votes if v > 0)
+            if not tr.confirmed:
+                if (
+                    hits >= self.s.min_hits
+                    and _median_hit(tr.votes) >= self.s.confirm_score
+                    and not tr.travelled
+                    and (tr.label not in self.s.needs_motion or 2 * sum(tr.moving) >= hits)
+                ):
+                    tr.confirmed = True
+                    tr.start_t = tr.first_t
+                    tr.top_score = max(tr.votes)
+                    tr.reported_score, tr.reported_t = tr.score, t
+                    self.counters["confirmed"] += 1
+                    out.append(self._transition(Phase.NEW, tr, t))
+                elif (hits == 0 and len(tr.votes) >= self.s.window) or t - tr.last_seen_t > self.s.end_after_s:
+                    continue  # a candidate that never made it: forgotten silently
+                keep.append(tr)
+                continue
+            if t - tr.last_seen_t >= self.s.end_after_s:
+                out.append(self._transition(Phase.END, tr, t))
+                continue
+            tr.top_score = max(tr.top_score, tr.score if tr.last_seen_t == t else 0.0)
+            if tr.last_seen_t == t and (
+                tr.score >= tr.reported_score + self.s.update_score_rise or t - tr.reported_t >= self.s.update_every_s
+            ):
+                tr.reported_score, tr.reported_t = tr.score, t
+                out.append(self._transition(Phase.UPDATE, tr, t))
+            keep.append(tr)
+        self.tracks = keep
+        return out
+
+    def finish(self, t: float) -> list[Transition]:
+        """End every confirmed event (the camera stops or its file ends)."""
+        out = [self._transition(Phase.END, tr, t) for tr in self.tracks if tr.confirmed]
+        self.tracks = []
+        return out
+
+    def active_boxes(self, t: float, hold_s: float) -> list[tuple[float, float, float, float]]:
+        """Boxes of the tracks seen within ``hold_s`` of ``t``, confirmed or not: where to keep looking."""
+        return [tr.box for tr in self.tracks if t - tr.last_seen_t <= hold_s]
+
+    def _transition(self, phase: Phase, tr: Track, t: float) -> Transition:
+        return Transition(phase, tr.id, tr.label, tr.box, tr.score, tr.top_score, tr.start_t, t)

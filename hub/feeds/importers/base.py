@@ -1,0 +1,75 @@
+"""What every feed kind implements, what it is given, and the registry that names the kinds."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl
+
+from hub.feeds.anomaly import AnomalyRules
+from hub.feeds.sink import InfluxSink
+from hub.feeds.store import FeedState
+from hub.feeds.units import AdminUnits, Unit, UnitError
+from iocgw.plugins import Registry
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    row: int
+    reason: str
+    raw: dict[str, Any] | None = None
+
+
+@dataclass
+class ImportContext:
+    """What an import needs: the unit reference, thresholds, InfluxDB (None: a dry run without one) and state."""
+
+    units: AdminUnits
+    rules: AnomalyRules
+    sink: InfluxSink | None
+    state: FeedState | None
+    dry_run: bool = False
+
+
+class SourceConfig(BaseModel):
+    """An HTTP endpoint ``iocgw feeds serve`` polls; ``type`` names the feed kind."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$", description="names the source in logs and dead letters")
+    url: HttpUrl
+    every_s: float = Field(3600.0, gt=0, description="poll interval")
+    format: Literal["auto", "csv", "json", "xlsx"] = Field("auto", description="auto: from Content-Type or URL")
+    timeout_s: float = Field(30.0, gt=0)
+    headers: dict[str, str] = Field(default_factory=dict, description="e.g. an API key header")
+    partial: bool = Field(False, description="import the good rows of a file that has bad ones")
+
+
+class FeedKind:
+    """One feed kind. Lifecycle per import: ``check`` every typed row (no I/O but reads), then ``commit`` the
+    accepted items (computes derived figures, writes every point in one go; raises if nothing could be written)."""
+
+    KEY: ClassVar[str]
+    row_model: ClassVar[type[BaseModel]]
+
+    def check(self, rows: list[tuple[int, Any]], ctx: ImportContext) -> tuple[list[Any], list[Rejection]]:
+        raise NotImplementedError
+
+    def commit(self, items: list[Any], ctx: ImportContext) -> int:
+        """Write the items; return the number of points written (or that a dry run would write)."""
+        raise NotImplementedError
+
+
+FEED_KINDS: Registry[FeedKind] = Registry("feed kind")
+
+
+def resolve(units: AdminUnits, code: str, row: int, raw: dict[str, Any] | None) -> Unit | Rejection:
+    try:
+        return units.resolve(code)
+    except UnitError as exc:
+        return Rejection(row, f"admin_code: {exc}", raw)
+
+
+def unit_tags(unit: Unit) -> dict[str, str]:
+    return {"admin_code": unit.code, "province_code": unit.province_code, "level": unit.level.value}

@@ -1,0 +1,151 @@
+"""Socio-economic indicators → ``admin_indicator`` points, with period-over-period change and anomaly flags."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Literal
+
+from hub.feeds.anomaly import anomaly_reason, change_pct
+from hub.feeds.importers.base import FEED_KINDS, FeedKind, ImportContext, Rejection, SourceConfig, resolve, unit_tags
+from hub.feeds.indicators import info
+from hub.feeds.periods import day_of_ms, local_midnight_ms, previous_start
+from hub.feeds.rows import IndicatorRow
+from hub.feeds.sink import quote
+from hub.store.line_protocol import line
+
+MEASUREMENT = "admin_indicator"
+_QUERY_CHUNK = 40  # indicators per history query, to keep the InfluxQL short
+
+
+class IndicatorSource(SourceConfig):
+    type: Literal["indicators"]
+
+
+@dataclass
+class IndicatorItem:
+    unit_tags: dict[str, str]
+    indicator: str
+    period_type: str
+    status: str
+    start: date
+    value: float
+    plan: float | None
+    unit: str
+    rows: list[tuple[int, str]] = field(default_factory=list)  # (row, code as written) merged into this item
+
+    @property
+    def series(self) -> tuple[str, str, str]:
+        return (self.unit_tags["admin_code"], self.indicator, self.period_type)
+
+
+@FEED_KINDS.register("indicators", IndicatorSource)
+class Indicators(FeedKind):
+    row_model = IndicatorRow
+
+    def check(self, rows: list[tuple[int, IndicatorRow]], ctx: ImportContext) -> tuple[list, list[Rejection]]:
+        items: dict[tuple, IndicatorItem] = {}
+        rejected: list[Rejection] = []
+        for number, row in rows:
+            unit = resolve(ctx.units, row.admin_code, number, None)
+            if isinstance(unit, Rejection):
+                rejected.append(unit)
+                continue
+            key = (unit.code, row.indicator, row.period_type.value, row.status, row.start)
+            item = items.get(key)
+            if item is None:
+                cat = info(row.indicator)
+                items[key] = IndicatorItem(
+                    unit_tags(unit),
+                    row.indicator,
+                    row.period_type.value,
+                    row.status,
+                    row.start,
+                    row.value,
+                    row.plan,
+                    row.unit or cat.unit,
+                    [(number, row.admin_code)],
+                )
+                continue
+            first_row, first_code = item.rows[0]
+            if first_code == row.admin_code:
+                rejected.append(Rejection(number, f"duplicate of row {first_row} (same unit, indicator and period)"))
+            elif not info(row.indicator).additive:
+                rejected.append(
+                    Rejection(
+                        number,
+                        f"admin_code {row.admin_code} and row {first_row}'s {first_code} both map to {unit.code}, "
+                        f"and {row.indicator} is not additive (values cannot be summed; report by the new code)",
+                    )
+                )
+            else:
+                # Units merged in 2025 report their old parts separately: the new unit's value is their sum.
+                item.value += row.value
+                item.plan = None if item.plan is None or row.plan is None else item.plan + row.plan
+                item.rows.append((number, row.admin_code))
+        return list(items.values()), rejected
+
+    def commit(self, items: list[IndicatorItem], ctx: ImportContext) -> int:
+        history = self._history(items, ctx)
+        # Values of this import join (and override) the history, official over preliminary, so a file of 12
+        # months gets its own month-on-month changes.
+        for it in sorted(items, key=lambda i: i.status == "official"):
+            history[it.series][it.start] = it.value
+        lines = []
+        for it in sorted(items, key=lambda i: (i.series, i.start)):
+            series = history[it.series]
+            past = [series[d] for d in sorted(series) if d < it.start]
+            prev = series.get(previous_start(it.period_type, it.start))
+            cat = info(it.indicator)
+            reason = anomaly_reason(it.value, it.plan, cat.plan_kind, cat.direction, past, ctx.rules)
+            fields: dict[str, float | int | str | bool] = {"value": float(it.value), "unit": it.unit}
+            if it.plan is not None:
+                fields["plan"] = float(it.plan)
+            change = change_pct(it.value, prev)
+            if change is not None:
+                fields["change_pct"] = round(change, 6)
+            fields["anomaly"] = int(reason is not None)
+            if reason:
+                fields["anomaly_reason"] = reason
+            tags = {
+                **it.unit_tags,
+                "indicator": it.indicator,
+                "period_type": it.period_type,
+                "status": it.status,
+            }
+            lines.append(line(MEASUREMENT, tags, fields, local_midnight_ms(it.start)))
+        if ctx.sink is not None and not ctx.dry_run:
+            ctx.sink.write(lines)
+        return len(lines)
+
+    def _history(self, items: list[IndicatorItem], ctx: ImportContext) -> dict[tuple, dict[date, float]]:
+        """Earlier values of the same series from InfluxDB (official preferred over preliminary)."""
+        history: dict[tuple, dict[date, float]] = defaultdict(dict)
+        if ctx.sink is None or not items:
+            return history
+        by_type: dict[str, set[str]] = defaultdict(set)
+        earliest: dict[str, date] = {}
+        for it in items:
+            by_type[it.period_type].add(it.indicator)
+            start = it.start
+            for _ in range(ctx.rules.mad_window + 1):
+                start = previous_start(it.period_type, start)
+            earliest[it.period_type] = min(earliest.get(it.period_type, start), start)
+        latest = local_midnight_ms(max(it.start for it in items))
+        codes = {it.unit_tags["admin_code"] for it in items}
+        for period_type, indicators in by_type.items():
+            names = sorted(indicators)
+            for i in range(0, len(names), _QUERY_CHUNK):
+                chunk = " OR ".join(f'"indicator" = {quote(n)}' for n in names[i : i + _QUERY_CHUNK])
+                q = (
+                    f'SELECT "value" FROM "{MEASUREMENT}" WHERE ({chunk}) AND "period_type" = {quote(period_type)} '
+                    f"AND time >= {local_midnight_ms(earliest[period_type])}ms AND time < {latest}ms "
+                    'GROUP BY "admin_code", "indicator", "status"'
+                )
+                rows = sorted(ctx.sink.query(q), key=lambda r: r.get("status") != "official")
+                for r in rows:
+                    if r.get("admin_code") in codes and r.get("value") is not None:
+                        key = (r["admin_code"], r["indicator"], period_type)
+                        history[key].setdefault(day_of_ms(int(r["time"])), float(r["value"]))
+        return history

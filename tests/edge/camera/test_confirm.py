@@ -1,0 +1,183 @@
+"""Confirmation on scripted detection sequences: flicker, sustained, gaps, hysteresis, filters, updates."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from edge.camera.config import ConfirmSettings, LabelRule
+from edge.camera.confirm import Confirmer, Phase, Transition
+
+LABELS = ["fire", "smoke", "flood"]
+W, H = 640, 360
+FPS = 5.0
+FIRE = (300.0, 150.0, 360.0, 230.0)
+
+
+def confirmer(**settings: float) -> Confirmer:
+    # A short vote (3 of 5, any score) keeps the scripts readable; the defaults are checked on their own below.
+    return Confirmer(
+        ConfirmSettings(**{"window": 5, "min_hits": 3, "confirm_score": 0.0, **settings}), LABELS, {}, LabelRule(), W, H
+    )
+
+
+def dets(*rows: tuple[tuple[float, float, float, float], float, int]) -> np.ndarray:
+    return np.array([[*box, score, cls] for box, score, cls in rows], dtype=np.float32).reshape(-1, 6)
+
+
+def play(c: Confirmer, script: list[np.ndarray | None], t0: float = 0.0) -> list[Transition]:
+    """One entry per frame at 5 fps; None means the detector did not run on that frame."""
+    out: list[Transition] = []
+    for i, d in enumerate(script):
+        out += c.update(t0 + i / FPS, d if d is not None else np.zeros((0, 6), np.float32), ran=d is not None)
+    return out
+
+
+def fire(score: float = 0.8, box: tuple[float, float, float, float] = FIRE) -> np.ndarray:
+    return dets((box, score, 0))
+
+
+NOTHING = np.zeros((0, 6), np.float32)
+
+
+def test_flicker_never_raises() -> None:
+    c = confirmer()
+    script = [fire() if i % 7 == 0 else NOTHING for i in range(100)]  # one frame in seven, for 20 s
+    assert play(c, script) == []
+    two_close = [fire(), NOTHING, fire(), NOTHING, NOTHING, NOTHING, NOTHING, NOTHING]  # 2 of 5: not enough
+    assert play(confirmer(), two_close * 5) == []
+
+
+def test_sustained_raises_exactly_one_event_then_ends() -> None:
+    c = confirmer(end_after_s=4.0, update_every_s=1000)
+    out = play(c, [fire()] * 50 + [NOTHING] * 30)
+    assert [t.phase for t in out] == [Phase.NEW, Phase.END]
+    new, end = out
+    assert new.t == 2 / FPS  # confirmed on the third hit
+    assert new.start_t == 0.0 and new.label == "fire" and new.box == FIRE
+    assert end.t - 49 / FPS >= 4.0  # ended after the hysteresis, counted from the last sighting
+
+
+def test_gap_shorter_than_hysteresis_is_one_event() -> None:
+    c = confirmer(end_after_s=4.0, update_every_s=1000)
+    moved = (310.0, 140.0, 380.0, 240.0)  # the fire grew a bit while hidden
+    out = play(c, [fire()] * 10 + [NOTHING] * 15 + [fire(box=moved)] * 10 + [NOTHING] * 25)
+    assert [t.phase for t in out] == [Phase.NEW, Phase.END]
+
+
+def test_gap_longer_than_hysteresis_is_two_events() -> None:
+    c = confirmer(end_after_s=2.0, update_every_s=1000)
+    out = play(c, [fire()] * 10 + [NOTHING] * 15 + [fire()] * 10 + [NOTHING] * 15)
+    assert [t.phase for t in out] == [Phase.NEW, Phase.END, Phase.NEW, Phase.END]
+    assert out[0].track_id != out[2].track_id
+
+
+def test_frames_without_a_detector_run_do_not_vote() -> None:
+    c = confirmer(end_after_s=60)
+    # Hits on runs 1, 3, 5 with frames in between where the detector did not run (no motion): 3 of 3 votes.
+    assert [t.phase for t in play(c, [fire(), None, fire(), None, fire()])] == [Phase.NEW]
+
+
+def test_hysteresis_on_score() -> None:
+    c = confirmer(end_after_s=2.0, update_every_s=1000)
+    # 0.45 is under min_score 0.5: it never starts a track...
+    assert play(c, [fire(0.45)] * 20) == []
+    # ...but keeps a confirmed one alive (down to 0.5 * 0.8 = 0.4).
+    out = play(c, [fire(0.8)] * 5 + [fire(0.45)] * 30, t0=100)
+    assert [t.phase for t in out] == [Phase.NEW]
+    out = play(c, [fire(0.35)] * 15, t0=107)
+    assert [t.phase for t in out] == [Phase.END]
+
+
+def test_area_and_ratio_filters() -> None:
+    c = Confirmer(
+        ConfirmSettings(window=5, min_hits=3, confirm_score=0.0),
+        LABELS,
+        {"fire": LabelRule(min_area=0.01, max_ratio=3.0)},
+        LabelRule(),
+        W,
+        H,
+    )
+    tiny = (10.0, 10.0, 20.0, 20.0)  # 100 px² of 230400: below 1 %
+    wide = (0.0, 100.0, 400.0, 200.0)  # 4:1
+    assert play(c, [dets((tiny, 0.9, 0))] * 10 + [dets((wide, 0.9, 0))] * 10) == []
+    assert c.counters["filtered"] == 20
+    # The same wide box as smoke passes: the default rule allows up to 10:1.
+    assert [t.phase for t in play(c, [dets((wide, 0.9, 1))] * 5, t0=50)] == [Phase.NEW]
+
+
+def test_two_labels_are_two_events() -> None:
+    c = confirmer(end_after_s=60)
+    smoke_box = (200.0, 20.0, 400.0, 140.0)
+    out = play(c, [dets((FIRE, 0.8, 0), (smoke_box, 0.7, 1))] * 6)
+    assert sorted(t.label for t in out) == ["fire", "smoke"] and all(t.phase is Phase.NEW for t in out)
+
+
+def test_update_on_score_rise_and_period() -> None:
+    c = confirmer(end_after_s=60, update_every_s=5.0, update_score_rise=0.1)
+    out = play(c, [fire(0.6)] * 5 + [fire(0.75)] * 2 + [fire(0.75)] * 30)
+    phases = [t.phase for t in out]
+    assert phases[0] is Phase.NEW and phases.count(Phase.NEW) == 1
+    rise = [t for t in out if t.phase is Phase.UPDATE]
+    assert rise[0].score == np.float32(0.75) and rise[0].t == 5 / FPS  # first frame of the rise
+    assert len(rise) == 2  # the rise, then one periodic update 5 s later
+    assert rise[1].t - rise[0].t >= 5.0
+    assert rise[-1].top_score >= 0.75
+
+
+def test_report_list_limits_labels() -> None:
+    c = Confirmer(ConfirmSettings(window=5, min_hits=3), LABELS, {}, LabelRule(), W, H, report=["smoke"])
+    assert play(c, [fire()] * 10) == []
+
+
+def test_finish_ends_confirmed_only() -> None:
+    c = confirmer(end_after_s=60)
+    play(c, [fire()] * 5 + [dets(((0, 0, 50, 50), 0.9, 2))])
+    out = c.finish(99.0)
+    assert [(t.phase, t.label) for t in out] == [(Phase.END, "fire")]
+
+
+def test_a_track_outside_the_crops_looked_at_gets_no_miss() -> None:
+    c = confirmer(end_after_s=60)
+    elsewhere = [(0, 0, 100, 100)]  # the detector looked only at the top-left corner
+    out = []
+    for i, d in enumerate([fire(), NOTHING, fire(), NOTHING, fire()]):
+        covered = None if len(d) else elsewhere
+        out += c.update(i / FPS, d, covered=covered)
+    assert [t.phase for t in out] == [Phase.NEW]  # three hits, no misses counted: confirmed
+    c2 = confirmer(end_after_s=60)
+    out2 = []
+    for i, d in enumerate([fire(), NOTHING, fire(), NOTHING, NOTHING, NOTHING, fire()]):
+        out2 += c2.update(i / FPS, d)  # whole frame looked at: the misses count, 2 of the last 5 at most
+    assert out2 == []
+
+
+def test_default_vote_needs_eight_strong_sightings_of_ten() -> None:
+    c = Confirmer(ConfirmSettings(), LABELS, {}, LabelRule(), W, H)
+    assert play(c, [fire(0.95)] * 7 + [NOTHING] * 3) == []  # 7 of 10: not yet
+    c = Confirmer(ConfirmSettings(), LABELS, {}, LabelRule(), W, H)
+    assert play(c, [fire(0.6)] * 20) == []  # steady but weak: median under confirm_score 0.8
+    c = Confirmer(ConfirmSettings(), LABELS, {}, LabelRule(), W, H)
+    out = play(c, [fire(0.9)] * 10)
+    assert [t.phase for t in out] == [Phase.NEW] and out[0].t == 7 / FPS  # on the eighth sighting: 1.4 s
+
+
+def test_a_fire_coloured_thing_crossing_the_frame_is_not_a_fire() -> None:
+    c = confirmer(end_after_s=60)
+    truck = [fire(0.95, (100.0 + 30 * i, 150.0, 150.0 + 30 * i, 180.0)) for i in range(12)]  # 30 px per frame
+    assert play(c, truck) == []
+    assert play(confirmer(end_after_s=60), [fire(0.95, (300.0 + i, 150.0, 350.0 + i, 180.0)) for i in range(6)])
+
+
+def test_fire_and_smoke_must_move_but_flood_need_not() -> None:
+    still = [(0, 0, 50, 50)]  # motion far from the detections
+    c = confirmer(end_after_s=60)
+    out = []
+    for i in range(10):
+        out += c.update(i / FPS, dets((FIRE, 0.9, 0), ((0.0, 250.0, 640.0, 360.0), 0.9, 2)), motion=still)
+    assert [t.label for t in out] == ["flood"]
+    c = confirmer(end_after_s=60)
+    moving = [(310, 160, 340, 200)]
+    out = []
+    for i in range(10):
+        out += c.update(i / FPS, fire(0.9), motion=moving if i % 2 else still)  # flickers in half the frames
+    assert [t.label for t in out] == ["fire"]
