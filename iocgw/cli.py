@@ -69,32 +69,29 @@ def cmd_edge_schema(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_edge_validate(args: argparse.Namespace) -> int:
-    from edge.config import load_node_config
-
+def _validate_files(files: list[str], load: Callable[[str], object]) -> int:
+    """Check each file; every problem printed with file, line and field; exit 2 if any file is bad."""
     bad = 0
-    for path in args.files:
+    for path in files:
         try:
-            load_node_config(path)
+            load(path)
             print(f"{path}: ok")
         except ConfigError as exc:
             bad += 1
             print(exc, file=sys.stderr)
     return EXIT_USAGE if bad else EXIT_OK
+
+
+def cmd_edge_validate(args: argparse.Namespace) -> int:
+    from edge.config import load_node_config
+
+    return _validate_files(args.files, load_node_config)
 
 
 def cmd_hub_validate(args: argparse.Namespace) -> int:
     from hub.config import load_hub_config
 
-    bad = 0
-    for path in args.files:
-        try:
-            load_hub_config(path)
-            print(f"{path}: ok")
-        except ConfigError as exc:
-            bad += 1
-            print(exc, file=sys.stderr)
-    return EXIT_USAGE if bad else EXIT_OK
+    return _validate_files(args.files, load_hub_config)
 
 
 def cmd_hub_run(args: argparse.Namespace) -> int:
