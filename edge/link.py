@@ -58,7 +58,15 @@ class Link:
         self.drain_s = drain_s
         self.connected = False
         self.last_error: str | None = None
-        self.counters = {"connects": 0, "sent": 0, "confirmed": 0, "resends": 0, "refused": 0, "bad_acks": 0}
+        self.counters = {
+            "connects": 0,
+            "failed_attempts": 0,
+            "sent": 0,
+            "confirmed": 0,
+            "resends": 0,
+            "refused": 0,
+            "bad_acks": 0,
+        }
         self._offline = False
         self._snapshot_prefix = f"{self.topics.root}/{node_id}/snapshot/"
         self._broker_only: set[int] = set()  # seqs in flight that only the broker confirms
@@ -176,6 +184,7 @@ class Link:
             )
             self.last_error = f"cannot set up the connection{files}: {exc}"
             log.warning(self.last_error)
+            self.counters["failed_attempts"] += 1
             return False
         self._events.clear()
         try:
@@ -186,6 +195,7 @@ class Link:
         except (OSError, TimeoutError, mqtt.WebsocketConnectionError) as exc:
             self.last_error = f"connect to {self.settings.host}:{self.settings.port} failed: {exc}"
             log.debug(self.last_error)
+            self.counters["failed_attempts"] += 1
             return False
         client.loop_start()
         self._client = client

@@ -67,11 +67,11 @@ def test_failed_attempts_and_clean_stop_leave_no_hole(tmp_path, mosquitto):
     async def body() -> None:
         stop = asyncio.Event()
         task = asyncio.create_task(link.run(stop))
-        for _ in range(200):  # several refused attempts while the broker is down
-            if link.last_error and "failed" in link.last_error:
+        for _ in range(400):  # several refused attempts while the broker is down
+            if link.counters["failed_attempts"] >= 3:
                 break
             await asyncio.sleep(0.05)
-        await asyncio.sleep(0.5)
+        assert link.counters["failed_attempts"] >= 3 and "failed" in (link.last_error or "")
         assert link.counters["connects"] == 0
         mosquitto.start()
         for _ in range(400):
@@ -124,11 +124,11 @@ def test_missing_tls_files_are_retried_not_fatal(tmp_path, mosquitto):
     async def body() -> None:
         stop = asyncio.Event()
         task = asyncio.create_task(link.run(stop))
-        for _ in range(200):
-            if link.last_error and "cannot set up the connection" in link.last_error:
+        for _ in range(400):
+            if link.counters["failed_attempts"] >= 3:  # retried, not given up after the first
                 break
             await asyncio.sleep(0.05)
-        await asyncio.sleep(0.3)  # several more attempts
+        assert link.counters["failed_attempts"] >= 3 and "cannot set up the connection" in (link.last_error or "")
         assert not task.done(), "the link gave up"
         stop.set()
         await asyncio.wait_for(task, 10)
