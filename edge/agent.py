@@ -73,6 +73,17 @@ class Agent:
             **{f"link_{k}": v for k, v in self.link.counters.items()},
         }
 
+    def _camera_figures(self) -> dict[str, float]:
+        """Per-camera figures, plus node-wide ones the fleet dashboard plots (slowest camera's fps, mean inference)."""
+        per_camera = [cam.stats() for cam in self.cameras.values()]
+        out = {k: v for stats in per_camera for k, v in stats.items()}
+        if per_camera:
+            fps = [v for stats in per_camera for k, v in stats.items() if k.endswith(".fps")]
+            infer = [v for stats in per_camera for k, v in stats.items() if k.endswith(".infer_ms")]
+            out["camera_fps"] = min(fps) if fps else 0.0
+            out["inference_ms"] = round(sum(infer) / len(infer), 2) if infer else 0.0
+        return out
+
     def _status_payload(self, state: NodeState, health: bool = True, seq: int | None = None) -> bytes:
         fields: dict[str, object] = {}
         if health:
@@ -87,7 +98,7 @@ class Agent:
                 or next((c.last_error for c in self.cameras.values() if c.last_error), None),
                 "extra": {
                     "read_errors": float(self.counters["read_errors"]),
-                    **{k: v for cam in self.cameras.values() for k, v in cam.stats().items()},
+                    **self._camera_figures(),
                     **{f"alarm.{sid}": float(on) for sid, on in self.local_alarms.items()},
                 },
             }

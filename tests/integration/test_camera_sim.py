@@ -168,6 +168,9 @@ def test_mjpeg_stream_cut_and_restored_is_reconnected(tmp_path, make_hub, mosqui
         status = json.loads(node.call(lambda a: a._status_payload(NodeState.ONLINE)))
         assert status["extra"]["cam.ridge.reconnects"] >= 1 and status["extra"]["cam.ridge.fps"] > 0
         assert "cam.ridge.infer_ms" in status["extra"] and "cam.ridge.skipped" in status["extra"]
+        # The node-wide figures the edge-fleet dashboard reads (hub stores them as x_camera_fps, x_inference_ms).
+        assert status["extra"]["camera_fps"] == status["extra"]["cam.ridge.fps"]
+        assert status["extra"]["inference_ms"] == status["extra"]["cam.ridge.infer_ms"]
     finally:
         node.stop()
         asyncio.run_coroutine_threadsafe(server.stop(), loop).result(30)
