@@ -35,6 +35,11 @@ class LabelRule(_Section):
         return self
 
 
+# Filters a label gets unless the camera's `labels:` names it: water over a bank fills a band across the whole
+# frame, far wider than the default rule's 10:1 allows.
+LABEL_DEFAULTS: dict[str, LabelRule] = {"flood": LabelRule(max_area=1.0, max_ratio=200.0)}
+
+
 class ConfirmSettings(_Section):
     window: int = Field(10, ge=1, le=100, description="k: the last k detector runs (that looked at it) vote")
     min_hits: int = Field(8, ge=1, le=100, description="m: a track is confirmed when >= m of the last k saw it")
@@ -51,6 +56,16 @@ class ConfirmSettings(_Section):
         default_factory=lambda: ["fire", "smoke"],
         description="Labels whose sightings must overlap motion in at least half of the votes that confirm them "
         "(flames flicker, smoke drifts; a fire-coloured wall or a grey pillar does neither)",
+    )
+    must_grow: list[Identifier] = Field(
+        default_factory=lambda: ["smoke"],
+        description="Labels confirmed only once their box has grown by `growth` since first seen, or after "
+        "`dwell_s` of sightings: a new plume spreads from its source, while a cloud edge behind a tower or the glow "
+        "beside the sun keeps its size",
+    )
+    growth: float = Field(2.0, ge=1, description="Area of the latest sightings over the first ones (medians of 3)")
+    dwell_s: float = Field(
+        30.0, gt=0, description="...or seen this long: a plume already full-grown when the camera starts"
     )
     end_after_s: float = Field(6.0, gt=0, description="An event ends once its label is absent this long")
     ongoing_factor: float = Field(
@@ -114,7 +129,9 @@ class CameraConfig(_Section):
     backend: backend_config_union() = Field(default_factory=OpenVinoConfig)  # type: ignore[valid-type]
     masks: list[Polygon] = Field(default_factory=list, description="Areas never reported (polygons, 0-1)")
     zones: dict[Identifier, Polygon] = Field(default_factory=dict, description="Named areas events are tagged with")
-    labels: dict[Identifier, LabelRule] = Field(default_factory=dict, description="Per-label filters")
+    labels: dict[Identifier, LabelRule] = Field(
+        default_factory=dict, description="Per-label filters (flood has its own default: a band across the frame)"
+    )
     default_rule: LabelRule = Field(default_factory=LabelRule, description="Filters of labels not under labels")
     report: list[Identifier] | None = Field(None, description="Labels that raise events; None: every model label")
     confirm: ConfirmSettings = Field(default_factory=ConfirmSettings)
@@ -122,4 +139,8 @@ class CameraConfig(_Section):
     snapshot: SnapshotSettings = Field(default_factory=SnapshotSettings)
 
     def rule(self, label: str) -> LabelRule:
-        return self.labels.get(label, self.default_rule)
+        return self.rules().get(label, self.default_rule)
+
+    def rules(self) -> dict[str, LabelRule]:
+        """The per-label filters in force: the built-in ones, replaced label by label by the camera's own."""
+        return {**LABEL_DEFAULTS, **self.labels}

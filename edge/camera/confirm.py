@@ -2,8 +2,10 @@
 
 A detection passes its label's score, area and aspect-ratio filters, then joins the track of its label that it
 overlaps (a simple IoU tracker). A track is confirmed when at least ``min_hits`` of its last ``window`` detector
-runs saw it: one flicker never raises an event. A confirmed track accepts weaker scores (hysteresis) and ends only
-once its label has been absent for ``end_after_s``, so an ongoing fire does not flap.
+runs saw it: one flicker never raises an event. Labels that must move (fire, smoke) must overlap motion in half of
+those runs, a track that travels further than its size first is a vehicle or a bird, and smoke must also grow (a new
+plume spreads from its source) or persist for a long dwell. A confirmed track accepts weaker scores (hysteresis)
+and ends only once its label has been absent for ``end_after_s``, so an ongoing fire does not flap.
 """
 
 from __future__ import annotations
@@ -15,6 +17,9 @@ from enum import StrEnum
 import numpy as np
 
 from edge.camera.config import ConfirmSettings, LabelRule
+
+# Sightings whose median box area stands for "how big it was" at the start and now: one box is too noisy.
+GROWTH_SPAN = 3
 
 
 class Phase(StrEnum):
@@ -40,6 +45,8 @@ class Track:
     first_box: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
     travelled: bool = False  # moved further than its own size before confirmation: a vehicle, not a fire
     moving: deque[bool] = field(default_factory=deque)  # per vote: did the sighting overlap motion
+    first_areas: list[float] = field(default_factory=list)  # box areas of the first GROWTH_SPAN sightings
+    last_areas: deque[float] = field(default_factory=lambda: deque(maxlen=GROWTH_SPAN))
 
 
 @dataclass(frozen=True)
@@ -85,6 +92,19 @@ def _travelled(first: tuple[float, float, float, float], box: tuple[float, float
 def _median_hit(votes: deque[float]) -> float:
     hits = sorted(v for v in votes if v > 0)
     return hits[len(hits) // 2] if hits else 0.0
+
+
+def _area(box: tuple[float, float, float, float]) -> float:
+    return max(0.0, box[2] - box[0]) * max(0.0, box[3] - box[1])
+
+
+def grown(tr: Track, factor: float) -> bool:
+    """Whether the track's box has grown ``factor``-fold: median of its latest sightings against its first ones."""
+    if len(tr.first_areas) < GROWTH_SPAN or len(tr.last_areas) < GROWTH_SPAN:
+        return False
+    first = sorted(tr.first_areas)[GROWTH_SPAN // 2]
+    last = sorted(tr.last_areas)[GROWTH_SPAN // 2]
+    return first > 0 and last >= factor * first
 
 
 def passes(rule: LabelRule, box: tuple[float, float, float, float], frame_w: int, frame_h: int) -> bool:
@@ -216,6 +236,9 @@ class Confirmer:
                 tr.box, tr.score, tr.last_seen_t = box, score, t
                 if not tr.confirmed:
                     tr.travelled = tr.travelled or _travelled(tr.first_box, box, self.s.max_travel)
+                    if len(tr.first_areas) < GROWTH_SPAN:
+                        tr.first_areas.append(_area(box))
+                    tr.last_areas.append(_area(box))
                 tr.moving.append(motion is None or any(_overlap(box, m) for m in motion))
                 tr.votes.append(score)
                 taken.add(tr.id)
@@ -236,6 +259,11 @@ class Confirmer:
                     and _median_hit(tr.votes) >= self.s.confirm_score
                     and not tr.travelled
                     and (tr.label not in self.s.needs_motion or 2 * sum(tr.moving) >= hits)
+                    and (
+                        tr.label not in self.s.must_grow
+                        or grown(tr, self.s.growth)
+                        or tr.last_seen_t - tr.first_t >= self.s.dwell_s
+                    )
                 ):
                     tr.confirmed = True
                     tr.start_t = tr.first_t

@@ -56,7 +56,7 @@ class CameraWorker:
             self._size = (w, h)
             self._mask = polygon_mask(cfg.masks, w, h) if cfg.masks else None
             self.confirmer = Confirmer(
-                cfg.confirm, self.detector.labels, dict(cfg.labels), cfg.default_rule, w, h, cfg.report
+                cfg.confirm, self.detector.labels, cfg.rules(), cfg.default_rule, w, h, cfg.report
             )
         return self.confirmer
 

@@ -20,6 +20,11 @@ DISTRACTORS = ("vehicles", "birds", "trees", "glare", "clouds", "fog", "lightnin
 # Seeds of training clips and held-out clips never overlap: training uses [TRAIN_SEED_BASE, EVAL_SEED_BASE).
 TRAIN_SEED_BASE = 10_000
 EVAL_SEED_BASE = 900_000
+# Hard-negative clips draw their seeds from their own range inside the training one, so adding them never changes
+# the ordinary clips a budget renders.
+HARD_SEED_BASE = 500_000
+# What a small model takes for smoke: cloud edges behind structures, valley fog, sun glare, wind-swayed trees.
+SMOKE_LOOKALIKES = ("clouds", "fog", "glare", "trees")
 
 
 @dataclass
@@ -113,6 +118,37 @@ def clip_plan(
             distractors=sorted(rng.sample(DISTRACTORS, rng.randint(0 if not negative else 1, len(DISTRACTORS)))),
         )
         plans.append(ClipPlan(spec=spec, every=every, tags=["negative" if negative else "event", scene], crops=crops))
+    return plans
+
+
+def hard_negative_plan(n_clips: int, seconds: float, fps: float, crops: float) -> list[ClipPlan]:
+    """``n_clips`` clips with no event and always smoke look-alikes (clouds and trees, often fog and glare).
+
+    The detector's false alarms on distractor clips were smoke on cloud edges passing behind the dam's gate tower,
+    beside the sun and on trees swaying against fog: a plain share of random negatives shows those too rarely to
+    learn them. More of these frames are cropped, because the edge looks at motion crops (a drifting cloud, a
+    swaying tree) at native resolution.
+    """
+    plans = []
+    for i in range(n_clips):
+        seed = HARD_SEED_BASE + i
+        rng = random.Random(seed)
+        lookalikes = ["clouds", "trees", *rng.sample(["fog", "glare"], rng.randint(0, 2))]
+        others = rng.sample([d for d in DISTRACTORS if d not in SMOKE_LOOKALIKES], rng.randint(0, 3))
+        spec = dict(
+            scene=SCENES[i % len(SCENES)],
+            seconds=seconds,
+            fps=fps,
+            width=640,
+            height=360,
+            seed=seed,
+            time_of_day=rng.choice(["day", "day", "day", "night"]),
+            rain=rng.random() < 0.2,
+            shake=rng.choice([0.0, 0.0, 1.0]),
+            events=[],
+            distractors=sorted(lookalikes + others),
+        )
+        plans.append(ClipPlan(spec=spec, every=1, tags=["hard_negative", spec["scene"]], crops=crops))
     return plans
 
 

@@ -36,6 +36,7 @@ def test_tiny_budget_trains_and_exports_a_loadable_model(tmp_path: Path) -> None
     assert record["budget"] == "tiny" and record["seed"] == 3
     assert record["frames"] > 0 and sum(record["boxes"].values()) > 0
     assert len(record["history"]) == record["settings"]["epochs"]
+    assert record["hard_negative_seeds"][0] == 500_000  # the budget's look-alike clips were rendered too
     # The edge node's own manifest loader accepts it (schema and sha256).
     from edge.inference.manifest import load_manifest
 

@@ -97,3 +97,16 @@ def test_score_frames_counts_hits_misses_and_false_detections() -> None:
     quiet = evaluate.false_per_hour(frames, video_s=1.0)
     assert quiet["false_detections"] == 2 and quiet["frames_with_false_detections"] == 1
     assert quiet["false_detections_per_hour"] == 7200.0
+
+
+def test_hard_negatives_are_event_free_look_alike_clips_with_their_own_seeds() -> None:
+    plans = dataset.hard_negative_plan(12, seconds=10.0, fps=1.0, crops=0.6)
+    seeds = [p.spec["seed"] for p in plans]
+    assert seeds == list(range(dataset.HARD_SEED_BASE, dataset.HARD_SEED_BASE + 12))
+    assert dataset.TRAIN_SEED_BASE <= min(seeds) and max(seeds) < dataset.EVAL_SEED_BASE
+    assert all(p.spec["events"] == [] and {"clouds", "trees"} <= set(p.spec["distractors"]) for p in plans)
+    assert {p.spec["scene"] for p in plans} == set(dataset.SCENES)
+    assert all(p.crops == 0.6 and "hard_negative" in p.tags for p in plans)
+    # Adding hard negatives leaves the ordinary clips of a budget as they were: none of their seeds is shared.
+    ordinary = dataset.clip_plan(600, dataset.TRAIN_SEED_BASE, 10.0, 1.0, 1, 0.3)
+    assert not {p.spec["seed"] for p in ordinary} & set(seeds)

@@ -13,11 +13,11 @@ FPS = 5.0
 FIRE = (300.0, 150.0, 360.0, 230.0)
 
 
-def confirmer(**settings: float) -> Confirmer:
-    # A short vote (3 of 5, any score) keeps the scripts readable; the defaults are checked on their own below.
-    return Confirmer(
-        ConfirmSettings(**{"window": 5, "min_hits": 3, "confirm_score": 0.0, **settings}), LABELS, {}, LabelRule(), W, H
-    )
+def confirmer(**settings: object) -> Confirmer:
+    # A short vote (3 of 5, any score, no growth check) keeps the scripts readable; the defaults are checked on their
+    # own below.
+    base: dict[str, object] = {"window": 5, "min_hits": 3, "confirm_score": 0.0, "must_grow": []}
+    return Confirmer(ConfirmSettings(**{**base, **settings}), LABELS, {}, LabelRule(), W, H)
 
 
 def dets(*rows: tuple[tuple[float, float, float, float], float, int]) -> np.ndarray:
@@ -90,7 +90,7 @@ def test_hysteresis_on_score() -> None:
 
 def test_area_and_ratio_filters() -> None:
     c = Confirmer(
-        ConfirmSettings(window=5, min_hits=3, confirm_score=0.0),
+        ConfirmSettings(window=5, min_hits=3, confirm_score=0.0, must_grow=[]),
         LABELS,
         {"fire": LabelRule(min_area=0.01, max_ratio=3.0)},
         LabelRule(),
@@ -181,3 +181,50 @@ def test_fire_and_smoke_must_move_but_flood_need_not() -> None:
     for i in range(10):
         out += c.update(i / FPS, fire(0.9), motion=moving if i % 2 else still)  # flickers in half the frames
     assert [t.label for t in out] == ["fire"]
+
+
+def smoke(box: tuple[float, float, float, float], score: float = 0.9) -> np.ndarray:
+    return dets((box, score, 1))
+
+
+def plume(i: int, grow_px: float) -> tuple[float, float, float, float]:
+    """A plume above a source at (320, 250): it rises and widens by ``grow_px`` per frame."""
+    return (310.0 - grow_px * i / 2, 210.0 - grow_px * i, 330.0 + grow_px * i / 2, 250.0)
+
+
+def test_smoke_must_grow_or_dwell() -> None:
+    # A new plume spreading from its source: confirmed as soon as the vote and the growth agree.
+    c = confirmer(must_grow=["smoke"], end_after_s=60)
+    out = play(c, [smoke(plume(i, 4.0)) for i in range(20)])
+    assert [t.phase for t in out] == [Phase.NEW] and out[0].t <= 10 / FPS
+    # A still grey patch (a cloud edge behind a tower): the same vote, no growth, no event before the dwell...
+    c = confirmer(must_grow=["smoke"], end_after_s=60, dwell_s=20.0)
+    still = (300.0, 100.0, 360.0, 180.0)
+    assert play(c, [smoke(still)] * 95) == []
+    # ...and an event once it has been seen that long: a plume already full-grown when the camera started.
+    out = play(c, [smoke(still)] * 10, t0=95 / FPS)
+    assert [t.phase for t in out] == [Phase.NEW] and out[0].t >= 20.0
+    # Box noise is not growth: areas swinging by +-30 % around a constant never reach the factor 2.
+    c = confirmer(must_grow=["smoke"], end_after_s=60, dwell_s=20.0)
+    jitter = [smoke((300.0, 100.0 - 12 * (i % 3 - 1), 360.0, 180.0 + 12 * (i % 3 - 1))) for i in range(60)]
+    assert play(c, jitter) == []
+    # Fire is not held back: it keeps its 1.4 s confirmation.
+    c = Confirmer(ConfirmSettings(), LABELS, {}, LabelRule(), W, H)
+    assert [t.label for t in play(c, [fire(0.9)] * 10)] == ["fire"]
+
+
+def test_flood_band_across_the_frame_passes_its_own_default_rule() -> None:
+    from edge.camera.config import CameraConfig
+
+    band = (0.0, 190.0, 640.0, 202.0)  # water over the alarm line, right across the frame: 53:1
+    cfg = CameraConfig.model_validate({"id": "bank", "source": "x.avi", "model": "m.yaml"})
+    c = Confirmer(ConfirmSettings(), LABELS, cfg.rules(), cfg.default_rule, W, H)
+    out = play(c, [dets((band, 0.9, 2))] * 10)
+    assert [(t.phase, t.label) for t in out] == [(Phase.NEW, "flood")]
+    # The default rule (10:1 at most) would have dropped it, and a camera's own flood rule replaces the built-in one.
+    assert not cfg.default_rule.max_ratio >= 53
+    own = CameraConfig.model_validate(
+        {"id": "bank", "source": "x.avi", "model": "m.yaml", "labels": {"flood": {"max_ratio": 20}}}
+    )
+    c = Confirmer(ConfirmSettings(), LABELS, own.rules(), own.default_rule, W, H)
+    assert play(c, [dets((band, 0.9, 2))] * 10) == []
