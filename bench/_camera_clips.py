@@ -9,12 +9,14 @@ from pathlib import Path
 from typing import Any
 
 FIRE_CLIPS = ["forest_fire_day", "forest_fire_night", "forest_fire_shake", "forest_smoke_day", "forest_smoke_rain"]
+FLOOD_CLIPS = ["river_flood", "dam_flood", "river_flood_night"]
 DISTRACTOR_CLIPS = [
     "forest_distractors",
     "river_distractors",
     "dam_distractors",
     "forest_storm_night",
     "dam_storm_day",
+    "river_rise_below_alarm",
 ]
 
 

@@ -31,6 +31,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cores", type=int, default=2, help="CPUs the capacity trials are pinned to (default 2)")
     p.add_argument("--trial-seconds", type=float, default=12.0, help="measured seconds per camera count (12)")
     p.add_argument("--max-cameras", type=int, default=32, help="largest camera count tried (default 32)")
+    p.add_argument(
+        "--seeds",
+        default="1,2,3",
+        help="simulator seeds the distractor clips are rendered with, comma-separated (default 1,2,3: the presets "
+        "and two variants, 50 minutes of video)",
+    )
     p.add_argument("--quick", action="store_true", help="a short smoke run: fewer clips, short trials")
 
 
@@ -43,17 +49,21 @@ def _pin(cores: int) -> list[int]:
 
 def run(a: argparse.Namespace) -> dict[str, Any]:
     from bench import _camera_runs as runs
-    from bench._camera_clips import DISTRACTOR_CLIPS, FIRE_CLIPS, clips
+    from bench._camera_clips import DISTRACTOR_CLIPS, FIRE_CLIPS, FLOOD_CLIPS, clips
     from edge.inference import Detector, LiteRtConfig, OpenVinoConfig, load_manifest
 
     manifest = load_manifest(a.model)
     pinned = _pin(a.cores)
-    fire_names = FIRE_CLIPS[:1] if a.quick else FIRE_CLIPS
+    fire_names = FIRE_CLIPS[:1] if a.quick else FIRE_CLIPS + FLOOD_CLIPS
     distractor_names = DISTRACTOR_CLIPS[:1] if a.quick else DISTRACTOR_CLIPS
-    overrides = {n: {"seconds": 30.0} for n in distractor_names} if a.quick else {}
-    log(f"clips into {a.clips} (rendered once): {', '.join(fire_names + distractor_names)}")
+    seeds = [int(s) for s in a.seeds.split(",")][: 1 if a.quick else None]
+    log(f"clips into {a.clips} (rendered once): {', '.join(fire_names + distractor_names)}; seeds {seeds}")
     fire = clips(fire_names, a.clips, jobs=a.cores)
-    distractors = clips(distractor_names, a.clips, overrides, jobs=a.cores)
+    distractors = []
+    for seed in seeds:
+        # One folder per seed: the cache knows a clip by its preset name.
+        overrides = {n: {"seed": seed, **({"seconds": 30.0} if a.quick else {})} for n in distractor_names}
+        distractors += clips(distractor_names, a.clips / f"seed-{seed}", overrides, jobs=a.cores)
 
     out: dict[str, Any] = {
         "bench": "camera",
@@ -85,23 +95,29 @@ def run(a: argparse.Namespace) -> dict[str, Any]:
     firsts = [v for per in onsets.values() for v in per.values()]
     out["missed"] = sum(1 for v in firsts if v is None)
     # The target is on fire; smoke (slower to show, and confirmed on the same rule) is reported beside it.
-    for label in ("fire", "smoke"):
+    for label in ("fire", "smoke", "flood"):
         vals = [per[label] for per in onsets.values() if label in per]
         ok = vals and all(v is not None for v in vals)
         out[f"onset_to_event_{label}_max_s"] = max(v for v in vals if v is not None) if ok else None
 
     false_new, seconds, runs_total, frames_total = 0, 0.0, 0, 0
+    false_by_label: dict[str, int] = {}
     t0 = time.perf_counter()
     for clip in distractors:
-        log(f"distractors: {clip.name}")
+        log(f"distractors: {clip.name} ({clip.video.parent.name})")
         r = runs.fast_run(clip, detector, runs.camera_config("bench", clip, a.model, OpenVinoConfig()))
-        false_new += sum(1 for e in r["events"] if e["phase"] == "new")
+        for e in r["events"]:
+            if e["phase"] == "new":
+                false_new += 1
+                false_by_label[e["label"]] = false_by_label.get(e["label"], 0) + 1
         seconds += clip.seconds
         runs_total += r["detector_runs"]
         frames_total += r["frames"]
     detector.close()
     out["distractor_minutes"] = round(seconds / 60, 1)
+    out["distractor_seeds"] = seeds
     out["false_events"] = false_new
+    out["false_events_by_label"] = false_by_label
     out["false_events_per_hour"] = round(false_new / (seconds / 3600), 2)
     out["distractor_video_x_realtime"] = round(seconds / (time.perf_counter() - t0), 1)
     out["distractor_detector_run_ratio"] = round(runs_total / max(1, frames_total), 3)
@@ -110,7 +126,7 @@ def run(a: argparse.Namespace) -> dict[str, Any]:
     fire_label = next(iter(fire[0].onsets()))
     out["onset_to_mqtt"] = runs.mqtt_onset(fire[0], a.model, OpenVinoConfig(threads=1), fire_label)
 
-    realistic = fire + distractors
+    realistic = fire + distractors[: len(distractor_names)]
     trials = []
     sustained = 0
     counts = [2, 4] if a.quick else list(range(4, a.max_cameras + 1, 4))

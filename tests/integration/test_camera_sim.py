@@ -40,7 +40,7 @@ def rendered(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
     # preset changes: each clip's spec file is compared); without the cache plugin they go to a temp folder.
     cache = getattr(request.config, "cache", None)
     folder = cache.mkdir("camera-clips") if cache is not None else tmp_path_factory.mktemp("clips")
-    names = ["forest_fire_day", *DISTRACTORS]
+    names = ["forest_fire_day", "river_flood", "river_rise_below_alarm", *DISTRACTORS]
     return {c.name: c for c in clips(names, Path(folder), {"forest_fire_day": {"seconds": 25.0}})}
 
 
@@ -109,6 +109,31 @@ def test_fire_clip_raises_one_event_within_the_latency_target(tmp_path, rendered
         assert all(sum(1 for r in got if r["label"] == lab and r["phase"] == "new") <= 1 for lab in ("fire", "smoke"))
         jpeg = retained_snapshot(mosquitto.port, Topics().snapshot("ridge-node", "ridge", "fire"))
         assert jpeg is not None and jpeg[:2] == b"\xff\xd8"
+    finally:
+        node.stop()
+
+
+def test_water_over_the_alarm_line_is_one_flood_event_and_below_it_none(
+    tmp_path, rendered, make_hub, influx, mosquitto
+):
+    flood, below = rendered["river_flood"], rendered["river_rise_below_alarm"]
+    onset = flood.onsets()["flood"]
+    assert "flood" not in below.onsets()  # the simulator's truth: water that stays under the line is no flood
+    make_hub()
+    cams = [camera("bank", str(flood.video), realtime=False), camera("bank-low", str(below.video), realtime=False)]
+    node = camera_node(tmp_path, mosquitto.port, "bank-node", cams)
+    try:
+        for cid in ("bank", "bank-low"):
+            wait_until(lambda cid=cid: node.call(lambda a: a.cameras[cid].finished.is_set()), timeout=120, what=cid)
+        t0 = node.call(lambda a: a.cameras["bank"].capture.t0)
+        wait_until(
+            lambda: any(r["phase"] == "end" for r in events(influx.url, "bank-node")), timeout=30, what="flood end"
+        )
+        got = events(influx.url, "bank-node")
+        assert {(r["camera"], r["label"]) for r in got} == {("bank", "flood")}, got
+        assert [r["phase"] for r in got if r["phase"] != "update"] == ["new", "end"]
+        latency = got[0]["time"] / 1000 - (t0 + onset)
+        assert 0 <= latency <= LATENCY_TARGET_S, f"water over the line at {onset} s, event {latency:.2f} s later"
     finally:
         node.stop()
 
