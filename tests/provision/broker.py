@@ -18,6 +18,7 @@ from iocgw.localsvc import Mosquitto, _port_open, free_port
 
 HUB = "iocgw-hub"
 HUB2 = "iocgw-hub-2"  # a second hub: each hub process has its own identity
+ALERTS = "iocgw-alerts"  # the hub's MQTT alert notifier, with a client certificate of its own
 CERT_NODES = ("node-a", "node-b")
 PASSWORD_NODE = "logger-c"
 
@@ -64,6 +65,7 @@ def make_pki(root: Path) -> FixturePki:
     set_password(pki.passwd, pki.node_password(PASSWORD_NODE), PASSWORD_NODE)
     issue_hub(ca, pki, HUB)
     issue_hub(ca, pki, HUB2)
+    issue_hub(ca, pki, ALERTS)
     issue_server(ca, pki, ("localhost",), ("127.0.0.1",))
 
     other = create_ca(PkiDir(root / "foreign-pki"), "someone else's CA")
@@ -87,9 +89,15 @@ class ProvisionedMosquitto(Mosquitto):
     """Mosquitto run with the generated bundle (TLS listener on ``port``, password listener on ``password_port``)."""
 
     def __init__(
-        self, root: Path, test_pki: FixturePki, registry: list[str] | None = None, password_tls: bool = False
+        self,
+        root: Path,
+        test_pki: FixturePki,
+        registry: list[str] | None = None,
+        password_tls: bool = False,
+        alert_publishers: list[str] | None = None,
     ) -> None:
         super().__init__(root)
+        self.alert_publishers = alert_publishers or []
         self.password_tls = password_tls
         self.test_pki = test_pki
         self.registry = registry or [test_pki.registry]
@@ -99,7 +107,7 @@ class ProvisionedMosquitto(Mosquitto):
     def write_config(self) -> Path:
         data = self.root / "data"
         data.mkdir(exist_ok=True)
-        plan = AclPlan(nodes=load_identities(self.registry), hubs=[HUB, HUB2])
+        plan = AclPlan(nodes=load_identities(self.registry), hubs=[HUB, HUB2], alert_publishers=self.alert_publishers)
         settings = BrokerSettings(
             tls_port=self.port,
             bind="127.0.0.1",

@@ -19,7 +19,7 @@ import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from hub.alerts.notify.base import Notification, Notifier, NotifierConfig, NotifyError
 from hub.alerts.notify.registry import register_notifier
@@ -69,6 +69,10 @@ class MqttTargetConfig(NotifierConfig):
     keepalive_s: int = Field(30, ge=5, le=3600, description="MQTT keepalive")
     tls: bool = Field(False, description="Connect with TLS")
     ca_file: Path | None = Field(None, description="CA bundle for TLS; default: the system's")
+    cert_file: Path | None = Field(
+        None, description="This notifier's client certificate (iocgw provision hub NAME): its CN is its identity"
+    )
+    key_file: Path | None = Field(None, description="This notifier's private key (mode 0600)")
     retain: bool = Field(True, description="Retain each message, so a new subscriber sees the current state")
 
     @field_validator("prefix")
@@ -78,6 +82,14 @@ class MqttTargetConfig(NotifierConfig):
         if prefix.startswith("$"):
             raise ValueError("prefix must not start with '$' (reserved for broker topics)")
         return prefix
+
+    @model_validator(mode="after")
+    def _client_pair(self) -> MqttTargetConfig:
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("give both cert_file and key_file, or neither")
+        if self.cert_file is not None and not self.tls:
+            raise ValueError("cert_file and key_file need tls: true")
+        return self
 
 
 @register_notifier("mqtt", MqttTargetConfig)
@@ -133,7 +145,11 @@ class MqttNotifier(Notifier):
         if cfg.username is not None:
             client.username_pw_set(cfg.username, self._password)
         if cfg.tls:
-            client.tls_set(ca_certs=str(cfg.ca_file) if cfg.ca_file else None)
+            client.tls_set(
+                ca_certs=str(cfg.ca_file) if cfg.ca_file else None,
+                certfile=str(cfg.cert_file) if cfg.cert_file else None,
+                keyfile=str(cfg.key_file) if cfg.key_file else None,
+            )
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish
