@@ -1,4 +1,6 @@
-"""What the benchmarks print: progress lines on stderr and the one JSON object of figures (docs/benchmarks.md)."""
+"""What the benchmarks print: progress lines on stderr and the one JSON object of figures (docs/benchmarks.md);
+and what every benchmark's command line shares: --quick defaults, the runtime folder, the run wrapped in
+``bench_main``."""
 
 from __future__ import annotations
 
@@ -6,10 +8,15 @@ import argparse
 import json
 import math
 import os
+import shutil
 import signal
 import sys
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 
@@ -103,3 +110,61 @@ def bench_main(
         signal.signal(signal.SIGTERM, previous)
     print(json.dumps(result), flush=True)
     return code
+
+
+def quick_defaults(args: argparse.Namespace, **defaults: tuple[Any, Any]) -> argparse.Namespace:
+    """A copy of the arguments with each one left None set to its (--quick value, full value) default."""
+    a = argparse.Namespace(**vars(args))
+    for name, (quick, full) in defaults.items():
+        if getattr(a, name) is None:
+            setattr(a, name, quick if a.quick else full)
+    return a
+
+
+def require_at_least_one(a: argparse.Namespace, *names: str) -> None:
+    for name in names:
+        if getattr(a, name) < 1:
+            raise ValueError(f"--{name.replace('_', '-')} must be at least 1")
+
+
+@dataclass
+class RuntimeFolder:
+    work: Path
+    failed: bool = False  # set by a run that finished but failed its checks: its logs are kept too
+
+
+@contextmanager
+def runtime_folder(
+    a: argparse.Namespace, name: str, stem: str | None = None, temp_prefix: str = "iocgw-bench-", kept: str = "logs"
+) -> Iterator[RuntimeFolder]:
+    """A fresh work folder in ``--runtime`` (default: a temp dir), removed afterwards unless ``--keep`` was given.
+
+    A failed run keeps its folder: the services' logs are what explain it.
+    """
+    temp = a.runtime is None
+    root = Path(a.runtime) if a.runtime else Path(tempfile.mkdtemp(prefix=temp_prefix))
+    folder = RuntimeFolder(root / f"{stem or name}-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}")
+    folder.work.mkdir(parents=True, exist_ok=True)
+    log(f"runtime folder {folder.work}", name)
+    try:
+        yield folder
+    except BaseException:  # SIGTERM arrives as KeyboardInterrupt: its folder is kept as well
+        folder.failed = True
+        raise
+    finally:
+        if folder.failed:
+            log(f"{kept} kept in {folder.work}", name)
+        elif temp and not a.keep:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+def run_cli(
+    name: str,
+    description: str | None,
+    add_arguments: Callable[[argparse.ArgumentParser], None],
+    main: Callable[[argparse.Namespace], int],
+) -> int:
+    """``python -m bench.<name>``: the benchmark's own options, parsed from sys.argv, run by its ``main``."""
+    p = argparse.ArgumentParser(prog=f"python -m bench.{name}", description=description)
+    add_arguments(p)
+    return main(p.parse_args())

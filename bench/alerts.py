@@ -18,13 +18,9 @@ object of figures (docs/benchmarks.md, "Alerts"). Exit code 0 when every crossin
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import secrets
-import shutil
-import signal
 import sys
-import tempfile
 import time
 from datetime import datetime
 from pathlib import Path
@@ -33,7 +29,7 @@ from typing import Any
 import yaml
 
 from bench._alerts_load import Background, EdgePublisher, WebhookReceiver
-from bench._report import percentile, rnd
+from bench._report import bench_main, percentile, rnd, run_cli, runtime_folder
 from iocgw.hubproc import HubProcess
 from iocgw.localsvc import InfluxDB, Mosquitto
 
@@ -222,15 +218,9 @@ def measure(a: argparse.Namespace, work: Path) -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     _check(args)
-    temp = args.runtime is None
-    root = Path(args.runtime) if args.runtime else Path(tempfile.mkdtemp(prefix="iocgw-bench-"))
-    work = root / f"alerts-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
-    work.mkdir(parents=True, exist_ok=True)
-    log(f"runtime folder {work}")
-    ok = False
-    try:
-        result = measure(args, work)
-        ok = result["missing"] == 0 and result["wrong_transition"] == 0
+    with runtime_folder(args, "alerts") as folder:
+        result = measure(args, folder.work)
+        folder.failed = result["missing"] != 0 or result["wrong_transition"] != 0
         log(
             f"{result['notified']}/{result['crossings']} crossings notified; latency p50 {result['latency_p50_ms']} ms "
             f"p99 {result['latency_p99_ms']} ms max {result['latency_max_ms']} ms; background "
@@ -238,37 +228,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "readings/s received by the hub"
         )
         return result
-    finally:
-        if temp and ok and not args.keep:
-            shutil.rmtree(root, ignore_errors=True)
-        elif not ok:
-            log(f"logs kept in {work}")
 
 
 def main(args: argparse.Namespace) -> int:
     """Run the benchmark; print one JSON line last on stdout. 0 when every crossing was notified, 1 otherwise."""
-
-    def on_term(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt  # unwind through every finally: children stopped, folders kept
-
-    previous = signal.signal(signal.SIGTERM, on_term)
-    try:
-        result = run(args)
-        code = 0 if result["missing"] == 0 and result["wrong_transition"] == 0 and not result["bad_signatures"] else 1
-    except Exception as exc:
-        log(f"failed: {type(exc).__name__}: {exc}")
-        result, code = {"bench": "alerts", "error": f"{type(exc).__name__}: {exc}"}, 1
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-    print(json.dumps(result), flush=True)
-    return code
+    return bench_main("alerts", run, args, _succeeded)
 
 
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m bench.alerts", description=__doc__)
-    add_arguments(p)
-    return p
+def _succeeded(result: dict[str, Any]) -> bool:
+    return result["missing"] == 0 and result["wrong_transition"] == 0 and not result["bad_signatures"]
 
 
 if __name__ == "__main__":
-    sys.exit(main(_parser().parse_args()))
+    sys.exit(run_cli("alerts", __doc__, add_arguments, main))

@@ -26,10 +26,8 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -39,7 +37,7 @@ import yaml
 
 from bench import _feeds_data as data
 from bench._feeds_runs import import_file, refresh_view, reject_file, run_command
-from bench._report import bench_main, rnd
+from bench._report import bench_main, quick_defaults, rnd, run_cli, runtime_folder
 from hub.config import HubInflux
 from hub.feeds.cli import make_context
 from hub.feeds.config import FeedsConfig
@@ -79,15 +77,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def _resolve(args: argparse.Namespace) -> argparse.Namespace:
     """A copy of the arguments with the --quick-dependent defaults filled in, checked."""
-    a = argparse.Namespace(**vars(args))
-    if a.rows is None:
-        a.rows = 500 if a.quick else 20_000
-    if a.communes is None:
-        a.communes = 100 if a.quick else 3321
-    if a.hazard_points is None:
-        a.hazard_points = 1000 if a.quick else 20_000
-    if a.refresh_runs is None:
-        a.refresh_runs = 2 if a.quick else 3
+    a = quick_defaults(
+        args, rows=(500, 20_000), communes=(100, 3321), hazard_points=(1000, 20_000), refresh_runs=(2, 3)
+    )
     if not 2 <= a.rows <= 200_000:
         raise ValueError("--rows must be 2 to 200000 (a file holds at most 200,000 rows)")
     if a.refresh_runs < 1 or a.hazard_points < 0:
@@ -136,34 +128,25 @@ def _files(a: argparse.Namespace, work: Path, units: Any) -> tuple[dict[tuple[st
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Start InfluxDB, run every step, stop it; the figures."""
     a = _resolve(args)
-    temp = a.runtime is None
-    root = Path(a.runtime) if a.runtime else Path(tempfile.mkdtemp(prefix="iocgw-bench-"))
-    work = root / f"feeds-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
-    work.mkdir(parents=True, exist_ok=True)
-    log(f"runtime folder {work}")
-    influx = InfluxDB(work / "influxdb")
-    ok = False
-    try:
-        reference = data.extended_reference(work / "reference", a.communes)
-        units = load_units(reference)
-        t0 = time.perf_counter()
-        imports, rejects = _files(a, work, units)
-        log(
-            f"{len(units.current)} current units; {len(imports) + len(rejects)} files of {a.rows} rows written "
-            f"in {time.perf_counter() - t0:.1f} s"
-        )
-        influx.start()
-        result = _measure(a, work, influx, reference, imports, rejects)
-        result["influxdb"] = _influxd_version(influx)
-        result["units"] = len(units.current)
-        ok = True
-    finally:
-        influx.stop()
-        # A failed run keeps its folder: the files, feeds.db and InfluxDB's log are what explain it.
-        if temp and ok and not a.keep:
-            shutil.rmtree(root, ignore_errors=True)
-        elif not ok:
-            log(f"files and logs kept in {work}")
+    # A failed run's files and feeds.db explain it as much as InfluxDB's log does.
+    with runtime_folder(a, "feeds", kept="files and logs") as folder:
+        work = folder.work
+        influx = InfluxDB(work / "influxdb")
+        try:
+            reference = data.extended_reference(work / "reference", a.communes)
+            units = load_units(reference)
+            t0 = time.perf_counter()
+            imports, rejects = _files(a, work, units)
+            log(
+                f"{len(units.current)} current units; {len(imports) + len(rejects)} files of {a.rows} rows written "
+                f"in {time.perf_counter() - t0:.1f} s"
+            )
+            influx.start()
+            result = _measure(a, work, influx, reference, imports, rejects)
+            result["influxdb"] = _influxd_version(influx)
+            result["units"] = len(units.current)
+        finally:
+            influx.stop()
     return _figures(a, result)
 
 
@@ -293,11 +276,5 @@ def main(args: argparse.Namespace) -> int:
     return bench_main("feeds", run, args, _succeeded)
 
 
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m bench.feeds", description=__doc__)
-    add_arguments(p)
-    return p
-
-
 if __name__ == "__main__":
-    sys.exit(main(_parser().parse_args()))
+    sys.exit(run_cli("feeds", __doc__, add_arguments, main))

@@ -17,17 +17,12 @@
 from __future__ import annotations
 
 import argparse
-import os
 import re
-import shutil
 import subprocess
 import sys
-import tempfile
-import time
-from pathlib import Path
 from typing import Any
 
-from bench._report import bench_main, figures, log
+from bench._report import bench_main, figures, quick_defaults, require_at_least_one, run_cli, runtime_folder
 from bench._runs import ceiling_run, hub_run
 from iocgw.localsvc import InfluxDB, Mosquitto
 
@@ -65,16 +60,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def _resolve(args: argparse.Namespace) -> argparse.Namespace:
     """A copy of the arguments with the --quick-dependent defaults filled in, checked."""
-    a = argparse.Namespace(**vars(args))
-    if a.messages is None:
-        a.messages = 2000 if a.quick else 60_000
-    if a.probes is None:
-        a.probes = 40 if a.quick else 150
-    if a.idle_probes is None:
-        a.idle_probes = 20 if a.quick else 40
-    for name in ("nodes", "messages", "readings_per_message", "publishers", "clients_per_publisher", "hubs"):
-        if getattr(a, name) < 1:
-            raise ValueError(f"--{name.replace('_', '-')} must be at least 1")
+    a = quick_defaults(args, messages=(2000, 60_000), probes=(40, 150), idle_probes=(20, 40))
+    require_at_least_one(a, "nodes", "messages", "readings_per_message", "publishers", "clients_per_publisher", "hubs")
     if a.messages < a.nodes:
         raise ValueError("--messages must be at least --nodes")
     if a.readings_per_message > 1000:
@@ -94,32 +81,21 @@ def _version(cmd: list[str], pattern: str, fallback: str) -> str:
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Start the services, run the ceiling and hub runs, stop everything; the figures."""
     a = _resolve(args)
-    temp = a.runtime is None
-    root = Path(a.runtime) if a.runtime else Path(tempfile.mkdtemp(prefix="iocgw-bench-"))
-    work = root / f"ingest-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
-    work.mkdir(parents=True, exist_ok=True)
-    log(f"runtime folder {work}")
-    broker = Mosquitto(work / "mosquitto")
-    influx = InfluxDB(work / "influxdb")
-    ok = False
-    try:
-        versions = {
-            "mosquitto": _version([broker.executable(), "-h"], r"mosquitto version (\S+)", "unknown"),
-            "influxdb": _version([influx.executable(), "version"], r"InfluxDB v(\d+\.\d+\.\d+)", "unknown"),
-        }
-        broker.start()
-        influx.start()
-        ceiling = None if a.skip_ceiling else ceiling_run(a, broker)
-        hub = hub_run(a, work, broker, influx)
-        ok = True
-    finally:
-        influx.stop()
-        broker.stop()
-        # A failed run keeps its folder: the services' and hubs' logs are what explains it.
-        if temp and ok and not a.keep:
-            shutil.rmtree(root, ignore_errors=True)
-        elif not ok:
-            log(f"logs kept in {work}")
+    with runtime_folder(a, "ingest") as folder:
+        broker = Mosquitto(folder.work / "mosquitto")
+        influx = InfluxDB(folder.work / "influxdb")
+        try:
+            versions = {
+                "mosquitto": _version([broker.executable(), "-h"], r"mosquitto version (\S+)", "unknown"),
+                "influxdb": _version([influx.executable(), "version"], r"InfluxDB v(\d+\.\d+\.\d+)", "unknown"),
+            }
+            broker.start()
+            influx.start()
+            ceiling = None if a.skip_ceiling else ceiling_run(a, broker)
+            hub = hub_run(a, folder.work, broker, influx)
+        finally:
+            influx.stop()
+            broker.stop()
     return figures(a, ceiling, hub, versions)
 
 
@@ -128,11 +104,5 @@ def main(args: argparse.Namespace) -> int:
     return bench_main("ingest", run, args, lambda r: r["lost"] == 0 and not r.get("backlog_lost"))
 
 
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m bench.ingest", description=__doc__)
-    add_arguments(p)
-    return p
-
-
 if __name__ == "__main__":
-    sys.exit(main(_parser().parse_args()))
+    sys.exit(run_cli("ingest", __doc__, add_arguments, main))

@@ -30,7 +30,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.parse
 import urllib.request
@@ -45,7 +44,7 @@ from bench._cpu import CpuSnapshot, cores, group_peak_rss_mb
 from bench._load import NODE_PREFIX, TOPIC_PREFIX, iso_ms
 from bench._load import connect as connect_mqtt
 from bench._loadgen import LoadGenerator, publish_stats
-from bench._report import bench_main, rnd
+from bench._report import bench_main, quick_defaults, require_at_least_one, rnd, run_cli, runtime_folder
 from hub.store.influx_query import InfluxReader
 from iocgw.localsvc import InfluxDB, Mosquitto, free_port
 
@@ -83,12 +82,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _resolve(args: argparse.Namespace) -> argparse.Namespace:
-    a = argparse.Namespace(**vars(args))
-    if a.messages is None:
-        a.messages = 2000 if a.quick else 60_000
-    for name in ("nodes", "messages", "readings_per_message", "publishers", "clients_per_publisher"):
-        if getattr(a, name) < 1:
-            raise ValueError(f"--{name.replace('_', '-')} must be at least 1")
+    a = quick_defaults(args, messages=(2000, 60_000))
+    require_at_least_one(a, "nodes", "messages", "readings_per_message", "publishers", "clients_per_publisher")
     if a.messages < a.nodes:
         raise ValueError("--messages must be at least --nodes")
     a.qos = 1  # bench._loadgen reads these two
@@ -366,18 +361,14 @@ def measured_run(
 # --- the benchmark --------------------------------------------------------------------------------------------
 
 
-def run(args: argparse.Namespace) -> dict[str, Any]:
-    a = _resolve(args)
-    ensure_installed()
-    temp = a.runtime is None
-    root = Path(a.runtime) if a.runtime else Path(tempfile.mkdtemp(prefix="iocgw-peer-"))
-    work = root / f"peer-nodered-{a.variant}-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
-    work.mkdir(parents=True, exist_ok=True)
-    log(f"runtime folder {work}")
+def _measure(
+    a: argparse.Namespace, work: Path
+) -> tuple[dict[str, Any], dict[str, Any] | None, dict[str, str], float | None]:
+    """Start the services and Node-RED, do the clean and the outage run, stop everything: the two runs' results,
+    the field types the flow wrote and Node-RED's peak RSS after both runs."""
     broker = Mosquitto(work / "mosquitto")
     influx = InfluxDB(work / "influxdb")
     nodered: NodeRed | None = None
-    ok = False
     try:
         broker.start()
         influx.start()
@@ -394,17 +385,19 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         outage = None
         if a.outage:
             outage = measured_run(a, broker, influx, nodered, OUTAGE_PREFIX, outage_after_s=clean["seconds"] / 2)
-        rss_end = group_peak_rss_mb([nodered.pid])
-        ok = True
+        return clean, outage, types, group_peak_rss_mb([nodered.pid])
     finally:
         if nodered is not None:
             nodered.stop()
         influx.stop()
         broker.stop()
-        if temp and ok and not a.keep:
-            shutil.rmtree(root, ignore_errors=True)
-        elif not ok:
-            log(f"logs kept in {work}")
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    a = _resolve(args)
+    ensure_installed()
+    with runtime_folder(a, "peer_nodered", stem=f"peer-nodered-{a.variant}", temp_prefix="iocgw-peer-") as folder:
+        clean, outage, types, rss_end = _measure(a, folder.work)
     return {
         "bench": "peer_nodered",
         "variant": a.variant,
@@ -455,11 +448,5 @@ def main(args: argparse.Namespace) -> int:
     return bench_main("peer_nodered", run, args, error_fields={"variant": args.variant})
 
 
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m bench.peer_nodered", description=__doc__)
-    add_arguments(p)
-    return p
-
-
 if __name__ == "__main__":
-    sys.exit(main(_parser().parse_args()))
+    sys.exit(run_cli("peer_nodered", __doc__, add_arguments, main))

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 
@@ -73,3 +74,45 @@ def resolve(units: AdminUnits, code: str, row: int, raw: dict[str, Any] | None) 
 
 def unit_tags(unit: Unit) -> dict[str, str]:
     return {"admin_code": unit.code, "province_code": unit.province_code, "level": unit.level.value}
+
+
+class UnitRow(Protocol):
+    """A typed feed row that names its administrative unit."""
+
+    @property
+    def admin_code(self) -> str: ...
+
+
+RowT = TypeVar("RowT", bound=UnitRow)
+ItemT = TypeVar("ItemT")
+
+
+def merge_by_unit(
+    rows: list[tuple[int, RowT]],
+    units: AdminUnits,
+    key: Callable[[Unit, RowT], Hashable],
+    new: Callable[[Unit, int, RowT], ItemT],
+    add: Callable[[ItemT, Unit, int, RowT], Rejection | None],
+) -> tuple[list[ItemT], list[Rejection]]:
+    """The rows as items, one per ``key`` of their current unit, and the rows rejected, in file order.
+
+    The first row of a key makes its item (``new``); each later one is ``add``-ed to it, or refused with the
+    Rejection ``add`` returns. Units merged in 2025 report their old parts as separate rows, so rows of different
+    codes can share the new unit's item.
+    """
+    items: dict[Hashable, ItemT] = {}
+    rejected: list[Rejection] = []
+    for number, row in rows:
+        unit = resolve(units, row.admin_code, number, None)
+        if isinstance(unit, Rejection):
+            rejected.append(unit)
+            continue
+        k = key(unit, row)
+        item = items.get(k)
+        if item is None:
+            items[k] = new(unit, number, row)
+            continue
+        refused = add(item, unit, number, row)
+        if refused is not None:
+            rejected.append(refused)
+    return list(items.values()), rejected

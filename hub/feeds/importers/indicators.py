@@ -8,11 +8,20 @@ from datetime import date
 from typing import Literal
 
 from hub.feeds.anomaly import anomaly_reason, change_pct
-from hub.feeds.importers.base import FEED_KINDS, FeedKind, ImportContext, Rejection, SourceConfig, resolve, unit_tags
+from hub.feeds.importers.base import (
+    FEED_KINDS,
+    FeedKind,
+    ImportContext,
+    Rejection,
+    SourceConfig,
+    merge_by_unit,
+    unit_tags,
+)
 from hub.feeds.indicators import info
 from hub.feeds.periods import day_of_ms, local_midnight_ms, previous_start
 from hub.feeds.rows import IndicatorRow
 from hub.feeds.sink import quote
+from hub.feeds.units import Unit
 from hub.store.line_protocol import line
 
 MEASUREMENT = "admin_indicator"
@@ -40,51 +49,50 @@ class IndicatorItem:
         return (self.unit_tags["admin_code"], self.indicator, self.period_type)
 
 
+def _key(unit: Unit, row: IndicatorRow) -> tuple:
+    return (unit.code, row.indicator, row.period_type.value, row.status, row.start)
+
+
+def _new_item(unit: Unit, number: int, row: IndicatorRow) -> IndicatorItem:
+    cat = info(row.indicator)
+    return IndicatorItem(
+        unit_tags(unit),
+        row.indicator,
+        row.period_type.value,
+        row.status,
+        row.start,
+        row.value,
+        row.plan,
+        row.unit or cat.unit,
+        [(number, row.admin_code)],
+    )
+
+
+def _add_row(item: IndicatorItem, unit: Unit, number: int, row: IndicatorRow) -> Rejection | None:
+    first_row, first_code = item.rows[0]
+    # Any earlier row with the same code, not only the first: A, B, B must not add B twice.
+    same = next((n for n, code in item.rows if code == row.admin_code), None)
+    if same is not None:
+        return Rejection(number, f"duplicate of row {same} (same unit, indicator and period)")
+    if not info(row.indicator).additive:
+        return Rejection(
+            number,
+            f"admin_code {row.admin_code} and row {first_row}'s {first_code} both map to {unit.code}, "
+            f"and {row.indicator} is not additive (values cannot be summed; report by the new code)",
+        )
+    # Units merged in 2025 report their old parts separately: the new unit's value is their sum.
+    item.value += row.value
+    item.plan = None if item.plan is None or row.plan is None else item.plan + row.plan
+    item.rows.append((number, row.admin_code))
+    return None
+
+
 @FEED_KINDS.register("indicators", IndicatorSource)
 class Indicators(FeedKind):
     row_model = IndicatorRow
 
     def check(self, rows: list[tuple[int, IndicatorRow]], ctx: ImportContext) -> tuple[list, list[Rejection]]:
-        items: dict[tuple, IndicatorItem] = {}
-        rejected: list[Rejection] = []
-        for number, row in rows:
-            unit = resolve(ctx.units, row.admin_code, number, None)
-            if isinstance(unit, Rejection):
-                rejected.append(unit)
-                continue
-            key = (unit.code, row.indicator, row.period_type.value, row.status, row.start)
-            item = items.get(key)
-            if item is None:
-                cat = info(row.indicator)
-                items[key] = IndicatorItem(
-                    unit_tags(unit),
-                    row.indicator,
-                    row.period_type.value,
-                    row.status,
-                    row.start,
-                    row.value,
-                    row.plan,
-                    row.unit or cat.unit,
-                    [(number, row.admin_code)],
-                )
-                continue
-            first_row, first_code = item.rows[0]
-            if first_code == row.admin_code:
-                rejected.append(Rejection(number, f"duplicate of row {first_row} (same unit, indicator and period)"))
-            elif not info(row.indicator).additive:
-                rejected.append(
-                    Rejection(
-                        number,
-                        f"admin_code {row.admin_code} and row {first_row}'s {first_code} both map to {unit.code}, "
-                        f"and {row.indicator} is not additive (values cannot be summed; report by the new code)",
-                    )
-                )
-            else:
-                # Units merged in 2025 report their old parts separately: the new unit's value is their sum.
-                item.value += row.value
-                item.plan = None if item.plan is None or row.plan is None else item.plan + row.plan
-                item.rows.append((number, row.admin_code))
-        return list(items.values()), rejected
+        return merge_by_unit(rows, ctx.units, _key, _new_item, _add_row)
 
     def commit(self, items: list[IndicatorItem], ctx: ImportContext) -> int:
         history = self._history(items, ctx)

@@ -7,9 +7,18 @@ from datetime import date
 from typing import Literal
 
 from hub.feeds import rates
-from hub.feeds.importers.base import FEED_KINDS, FeedKind, ImportContext, Rejection, SourceConfig, resolve, unit_tags
+from hub.feeds.importers.base import (
+    FEED_KINDS,
+    FeedKind,
+    ImportContext,
+    Rejection,
+    SourceConfig,
+    merge_by_unit,
+    unit_tags,
+)
 from hub.feeds.periods import local_midnight_ms
 from hub.feeds.rows import PublicServiceRow
+from hub.feeds.units import Unit
 from hub.store.line_protocol import line
 
 MEASUREMENT = "public_service"
@@ -48,34 +57,38 @@ def _add(a: rates.DossierCounts, b: rates.DossierCounts) -> rates.DossierCounts:
     return replace(a, **summed, received_online=online)
 
 
+def _satisfaction(row: PublicServiceRow, counts: rates.DossierCounts) -> list[tuple[float, int]]:
+    return [(row.satisfaction_pct, rates.to_process(counts))] if row.satisfaction_pct is not None else []
+
+
+def _key(unit: Unit, row: PublicServiceRow) -> tuple:
+    return (unit.code, row.period_type.value, row.start)
+
+
+def _new_item(unit: Unit, number: int, row: PublicServiceRow) -> ServiceItem:
+    counts = _counts(row)
+    sat = _satisfaction(row, counts)
+    return ServiceItem(unit_tags(unit), row.period_type.value, row.start, counts, sat, [(number, row.admin_code)])
+
+
+def _add_row(item: ServiceItem, unit: Unit, number: int, row: PublicServiceRow) -> Rejection | None:
+    first = next((n for n, code in item.rows if code == row.admin_code), None)
+    if first is not None:
+        return Rejection(number, f"duplicate of row {first} (same unit and period)")
+    # Dossier counts of units merged in 2025 add up; the rates are recomputed from the sums.
+    counts = _counts(row)
+    item.counts = _add(item.counts, counts)
+    item.satisfaction += _satisfaction(row, counts)
+    item.rows.append((number, row.admin_code))
+    return None
+
+
 @FEED_KINDS.register("public_service", PublicServiceSource)
 class PublicService(FeedKind):
     row_model = PublicServiceRow
 
     def check(self, rows: list[tuple[int, PublicServiceRow]], ctx: ImportContext) -> tuple[list, list[Rejection]]:
-        items: dict[tuple, ServiceItem] = {}
-        rejected: list[Rejection] = []
-        for number, row in rows:
-            unit = resolve(ctx.units, row.admin_code, number, None)
-            if isinstance(unit, Rejection):
-                rejected.append(unit)
-                continue
-            key = (unit.code, row.period_type.value, row.start)
-            counts = _counts(row)
-            sat = [(row.satisfaction_pct, rates.to_process(counts))] if row.satisfaction_pct is not None else []
-            item = items.get(key)
-            if item is None:
-                items[key] = ServiceItem(unit_tags(unit), row.period_type.value, row.start, counts, sat)
-                items[key].rows.append((number, row.admin_code))
-            elif any(code == row.admin_code for _, code in item.rows):
-                first = next(n for n, code in item.rows if code == row.admin_code)
-                rejected.append(Rejection(number, f"duplicate of row {first} (same unit and period)"))
-            else:
-                # Dossier counts of units merged in 2025 add up; the rates are recomputed from the sums.
-                item.counts = _add(item.counts, counts)
-                item.satisfaction += sat
-                item.rows.append((number, row.admin_code))
-        return list(items.values()), rejected
+        return merge_by_unit(rows, ctx.units, _key, _new_item, _add_row)
 
     def commit(self, items: list[ServiceItem], ctx: ImportContext) -> int:
         lines = [

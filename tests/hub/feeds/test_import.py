@@ -71,6 +71,22 @@ def test_old_codes_are_stored_under_the_new_unit(influx: InfluxDB, tmp_path: Pat
 
 
 @pytest.mark.services
+def test_a_repeated_old_code_is_a_duplicate_not_added_twice(influx: InfluxDB, tmp_path: Path) -> None:
+    ctx = context(influx.url, tmp_path)
+    rows = [
+        indicator("population", "10", "2024", 800_000, "Y"),
+        indicator("population", "15", "2024", 850_000, "Y"),
+        indicator("population", "15", "2024", 850_000, "Y"),  # the same row again, after another part of 15
+    ]
+    report = run_import(read_file(write_csv(tmp_path / "pop.csv", "indicators", rows)), ctx, partial=True)
+    assert [(r.row, r.reason) for r in report.rejections] == [
+        (5, "duplicate of row 4 (same unit, indicator and period)")
+    ]
+    [point] = query(influx.url, DB, 'SELECT * FROM "admin_indicator"')
+    assert point["value"] == 1_650_000  # 800,000 + 850,000 once
+
+
+@pytest.mark.services
 def test_merged_units_with_a_non_additive_indicator_are_rejected(influx: InfluxDB, tmp_path: Path) -> None:
     ctx = context(influx.url, tmp_path)
     rows = [indicator("grdp_growth", "35", "2024", 7.1, "Y"), indicator("grdp_growth", "36", "2024", 6.2, "Y")]
