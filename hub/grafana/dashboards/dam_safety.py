@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from grafana_foundation_sdk.builders import dashboard as db
 from grafana_foundation_sdk.builders import statetimeline, timeseries
-from grafana_foundation_sdk.models import common as cm
 
 from hub.grafana.common import (
     band_mappings,
-    legend,
+    dashed_line,
     new_dashboard,
-    override,
+    over_time,
     province_variable,
-    query,
     reservoir_variable,
-    tag_values,
+    rise_rate_panel,
+    state_timeline,
+    tag_variable,
+    timeseries_panel,
 )
 
 UID = "iocgw-dam-safety"
@@ -33,127 +34,55 @@ NAMED_LEVELS = (
 
 def dam_node_variable() -> db.QueryVariable:
     """Nodes reporting reservoir instruments (inflow, outflow, seepage are readings of a node, not of a reservoir)."""
-    return tag_values(
-        "dam_node",
-        "Nút đo của hồ",
-        'SHOW TAG VALUES FROM "reservoir_level" WITH KEY = "node_id" WHERE "admin_code" =~ /^$province/',
-    )
+    return tag_variable("dam_node", "Nút đo của hồ", "reservoir_level", "node_id", '"admin_code" =~ /^$province/')
 
 
 def level_vs_named() -> timeseries.Panel:
     named = ", ".join(f'last("{f}") AS "{label}"' for f, label, _ in NAMED_LEVELS)
-    return (
-        timeseries.Panel()
-        .title("Mực nước hồ $reservoir so với các mực nước đặc trưng")
-        .unit("lengthm")
-        .legend(legend())
-        .with_target(
-            query(
-                "A",
-                f'SELECT mean("level_m") AS "mực nước hồ" FROM "reservoir_state" WHERE {RESERVOIR} '
-                "GROUP BY time($__interval) fill(none)",
-            )
-        )
-        .with_target(
-            query(
-                "B",
-                f'SELECT {named} FROM "reservoir_state" WHERE {RESERVOIR} GROUP BY time($__interval) fill(previous)',
-            )
-        )
-        .overrides(
-            [
-                override(
-                    label,
-                    color={"mode": "fixed", "fixedColor": colour},
-                    custom__lineStyle={"fill": "dash", "dash": [10, 10]},
-                )
-                for _, label, colour in NAMED_LEVELS
-            ]
-        )
-        .height(10)
-        .span(16)
-    )
+    return timeseries_panel(
+        "Mực nước hồ $reservoir so với các mực nước đặc trưng",
+        over_time("A", 'mean("level_m") AS "mực nước hồ"', "reservoir_state", RESERVOIR),
+        over_time("B", named, "reservoir_state", RESERVOIR, fill="previous"),
+        unit="lengthm",
+        height=10,
+        span=16,
+    ).overrides([dashed_line(label, colour) for _, label, colour in NAMED_LEVELS])
 
 
 def band_timeline() -> statetimeline.Panel:
-    return (
-        statetimeline.Panel()
-        .title("Vùng mực nước")
-        .show_value(cm.VisibilityMode.AUTO)
-        .with_target(
-            query(
-                "A",
-                f'SELECT last("band") AS "vùng" FROM "reservoir_state" WHERE {RESERVOIR} '
-                "GROUP BY time($__interval) fill(previous)",
-            )
-        )
-        .mappings(band_mappings())
-        .height(5)
-        .span(8)
+    return state_timeline(
+        "Vùng mực nước",
+        over_time("A", 'last("band") AS "vùng"', "reservoir_state", RESERVOIR, fill="previous"),
+        band_mappings(),
+        height=5,
+        span=8,
     )
 
 
 def rise_rate() -> timeseries.Panel:
-    return (
-        timeseries.Panel()
-        .title("Tốc độ mực nước lên (m/h)")
-        .unit("m/h")
-        .legend(legend())
-        .with_target(
-            query(
-                "A",
-                f'SELECT mean("rate_m_per_h") AS "m/h" FROM "reservoir_state" WHERE {RESERVOIR} '
-                "GROUP BY time($__interval) fill(none)",
-            )
-        )
-        .height(5)
-        .span(8)
-    )
+    return rise_rate_panel("Tốc độ mực nước lên (m/h)", "reservoir_state", RESERVOIR, height=5, span=8)
 
 
 def flows() -> timeseries.Panel:
-    return (
-        timeseries.Panel()
-        .title("Lưu lượng đến và xả (m³/s)")
-        .unit("m3/s")  # Grafana has no m³/s unit id; the text suffix is shown as is
-        .legend(legend())
-        .with_target(
-            query(
-                "A",
-                f'SELECT mean("value") AS "lưu lượng đến" FROM "inflow" WHERE {DAM_NODE} '
-                'GROUP BY time($__interval), "node_id" fill(none)',
-                alias="$tag_node_id đến",
-            )
-        )
-        .with_target(
-            query(
-                "B",
-                f'SELECT mean("value") AS "lưu lượng xả" FROM "outflow" WHERE {DAM_NODE} '
-                'GROUP BY time($__interval), "node_id" fill(none)',
-                alias="$tag_node_id xả",
-            )
-        )
-        .height(8)
-        .span(12)
+    return timeseries_panel(
+        "Lưu lượng đến và xả (m³/s)",
+        over_time("A", 'mean("value") AS "lưu lượng đến"', "inflow", DAM_NODE, "node_id", alias="$tag_node_id đến"),
+        over_time("B", 'mean("value") AS "lưu lượng xả"', "outflow", DAM_NODE, "node_id", alias="$tag_node_id xả"),
+        unit="m3/s",  # Grafana has no m³/s unit id; the text suffix is shown as is
+        height=8,
+        span=12,
     )
 
 
 def seepage() -> timeseries.Panel:
-    return (
-        timeseries.Panel()
-        .title("Thấm qua đập (l/s)")
-        .unit("l/s")
-        .legend(legend())
-        .with_target(
-            query(
-                "A",
-                f'SELECT mean("value") FROM "seepage" WHERE {DAM_NODE} '
-                'GROUP BY time($__interval), "node_id", "sensor_id" fill(none)',
-                alias="$tag_node_id/$tag_sensor_id",
-            )
-        )
-        .height(8)
-        .span(12)
+    return timeseries_panel(
+        "Thấm qua đập (l/s)",
+        over_time(
+            "A", 'mean("value")', "seepage", DAM_NODE, "node_id", "sensor_id", alias="$tag_node_id/$tag_sensor_id"
+        ),
+        unit="l/s",
+        height=8,
+        span=12,
     )
 
 

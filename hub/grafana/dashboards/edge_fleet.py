@@ -5,18 +5,22 @@ from __future__ import annotations
 from grafana_foundation_sdk.builders import dashboard as db
 from grafana_foundation_sdk.builders import statetimeline, table, text, timeseries
 from grafana_foundation_sdk.models import common as cm
-from grafana_foundation_sdk.models import dashboard as dm
 from grafana_foundation_sdk.models import text as tm
 
 from hub.grafana.common import (
-    COLOUR_CELLS,
+    age_column,
+    coloured_cells,
     hub_url_variable,
-    legend,
     new_dashboard,
+    node_state_mappings,
     node_variable,
+    over_time,
     override,
+    per_tag,
     province_variable,
-    query,
+    state_timeline,
+    table_panel,
+    timeseries_panel,
 )
 
 UID = "iocgw-edge-fleet"
@@ -25,116 +29,67 @@ NODE = '"node_id" =~ /^$node$/ AND $timeFilter'
 # Camera health figures a node reports in its status ``extra`` map; the hub stores them as x_<name> fields.
 CAMERA_FPS = "x_camera_fps"
 INFERENCE_MS = "x_inference_ms"
-STATE_MAPPINGS = [
-    dm.ValueMap(
-        options={
-            "online": dm.ValueMappingResult(text="online", color="green", index=0),
-            "offline": dm.ValueMappingResult(text="offline", color="red", index=1),
-        }
-    )
-]
 
 
 def status_table() -> table.Panel:
     return (
-        table.Panel()
-        .title("Trạng thái và tuổi nhịp tim (heartbeat age)")
-        .show_header(True)
-        .with_target(
-            query(
+        table_panel(
+            "Trạng thái và tuổi nhịp tim (heartbeat age)",
+            per_tag(
                 "A",
-                'SELECT last("seq") AS "seq", "state", "uptime_s", "outbox_depth", "outbox_dropped", "disk_free_bytes" '
-                f'FROM "node_status" WHERE {NODE} GROUP BY "node_id"',
+                'last("seq") AS "seq", "state", "uptime_s", "outbox_depth", "outbox_dropped", "disk_free_bytes"',
+                "node_status",
+                NODE,
+                "node_id",
                 table=True,
-            )
+            ),
+            height=9,
+            span=24,
         )
-        .mappings(STATE_MAPPINGS)
+        .mappings(node_state_mappings())
         .overrides(
             [
-                override("Time", unit="dateTimeFromNow", displayName="nhịp tim cuối"),
-                override("state", custom__cellOptions=COLOUR_CELLS),
+                age_column("nhịp tim cuối"),
+                coloured_cells("state"),
                 override("uptime_s", unit="s"),
                 override("disk_free_bytes", unit="bytes"),
             ]
         )
-        .height(9)
-        .span(24)
     )
 
 
 def online_timeline() -> statetimeline.Panel:
-    return (
-        statetimeline.Panel()
-        .title("Online / offline")
-        .show_value(cm.VisibilityMode.NEVER)
-        .with_target(
-            query(
-                "A",
-                f'SELECT last("state") FROM "node_status" WHERE {NODE} '
-                'GROUP BY time($__interval), "node_id" fill(previous)',
-                alias="$tag_node_id",
-            )
-        )
-        .mappings(STATE_MAPPINGS)
-        .height(8)
-        .span(12)
+    return state_timeline(
+        "Online / offline",
+        over_time("A", 'last("state")', "node_status", NODE, "node_id", fill="previous", alias="$tag_node_id"),
+        node_state_mappings(),
+        show_value=cm.VisibilityMode.NEVER,
+        height=8,
+        span=12,
+    )
+
+
+def _per_node(title: str, select: str, unit: str | None = None) -> timeseries.Panel:
+    """One status figure over time, a line per node."""
+    return timeseries_panel(
+        title,
+        over_time("A", select, "node_status", NODE, "node_id", alias="$tag_node_id"),
+        unit=unit,
+        height=8,
+        span=12,
     )
 
 
 def outbox_depth() -> timeseries.Panel:
-    return (
-        timeseries.Panel()
-        .title("Hàng đợi outbox (tin chưa xác nhận)")
-        .legend(legend())
-        .with_target(
-            query(
-                "A",
-                f'SELECT max("outbox_depth") FROM "node_status" WHERE {NODE} '
-                'GROUP BY time($__interval), "node_id" fill(none)',
-                alias="$tag_node_id",
-            )
-        )
-        .height(8)
-        .span(12)
-    )
+    return _per_node("Hàng đợi outbox (tin chưa xác nhận)", 'max("outbox_depth")')
 
 
 def camera_fps() -> timeseries.Panel:
-    return (
-        timeseries.Panel()
-        .title("Camera: khung hình/giây")
-        .unit("fps")
-        .legend(legend())
-        .with_target(
-            query(
-                "A",
-                f'SELECT mean("{CAMERA_FPS}") FROM "node_status" WHERE {NODE} '
-                'GROUP BY time($__interval), "node_id" fill(none)',
-                alias="$tag_node_id",
-            )
-        )
-        .height(8)
-        .span(12)
-    )
+    return _per_node("Camera: khung hình/giây", f'mean("{CAMERA_FPS}")', unit="fps")
 
 
 def inference_time() -> timeseries.Panel:
-    return (
-        timeseries.Panel()
-        .title("Camera: thời gian suy luận (ms)")
-        .unit("ms")
-        .legend(legend())
-        .with_target(
-            query(
-                "A",
-                f'SELECT mean("{INFERENCE_MS}") FROM "node_status" WHERE {NODE} '
-                'GROUP BY time($__interval), "node_id" fill(none)',
-                alias="$tag_node_id",
-            )
-        )
-        .height(8)
-        .span(12)
-    )
+    return _per_node("Camera: thời gian suy luận (ms)", f'mean("{INFERENCE_MS}")', unit="ms")
 
 
 def dead_letters() -> text.Panel:

@@ -8,16 +8,22 @@ from grafana_foundation_sdk.models import common as cm
 
 from hub.grafana.common import (
     BD_COLOURS,
-    COLOUR_CELLS,
+    age_column,
     bd_level_thresholds,
     bd_mappings,
-    last_value,
-    legend,
+    coloured_cells,
+    dashed_line,
+    level_stat,
     new_dashboard,
-    override,
+    over_time,
+    per_tag,
     province_variable,
     query,
+    rise_rate_panel,
+    state_timeline,
     station_variable,
+    table_panel,
+    timeseries_panel,
 )
 
 UID = "iocgw-hydrology"
@@ -28,154 +34,111 @@ AREA = '"area" =~ /^$province/ AND $timeFilter'
 
 def _bd_line(n: int) -> db.DashboardFieldConfigSourceOverrides:
     """BĐn as a dashed line in its colour, from the BĐ values stored with each flood_level point."""
-    return override(
-        f"BĐ{n}",
-        color={"mode": "fixed", "fixedColor": BD_COLOURS[n - 1]},
-        custom__lineStyle={"fill": "dash", "dash": [10, 10]},
-        custom__fillOpacity=0,
-    )
+    return dashed_line(f"BĐ{n}", BD_COLOURS[n - 1], custom__fillOpacity=0)
 
 
 def station_table() -> table.Panel:
     return (
-        table.Panel()
-        .title("Các trạm: mực nước hiện tại và cấp báo động")
-        .show_header(True)
-        .with_target(
-            query(
+        table_panel(
+            "Các trạm: mực nước hiện tại và cấp báo động",
+            per_tag(
                 "A",
-                'SELECT last("stage_m") AS "stage_m", "level", "margin_m", "rate_m_per_h" FROM "flood_level" '
-                f'WHERE {AREA} GROUP BY "station_id"',
+                'last("stage_m") AS "stage_m", "level", "margin_m", "rate_m_per_h"',
+                "flood_level",
+                AREA,
+                "station_id",
                 table=True,
-            )
+            ),
+            height=7,
+            span=24,
         )
         .mappings(bd_mappings())
         .thresholds(bd_level_thresholds())
-        .overrides(
-            [
-                override("level", custom__cellOptions=COLOUR_CELLS),
-                override("Time", unit="dateTimeFromNow", displayName="cập nhật"),
-            ]
-        )
-        .height(7)
-        .span(24)
+        .overrides([coloured_cells("level"), age_column("cập nhật")])
     )
 
 
 def water_level() -> timeseries.Panel:
-    return (
-        timeseries.Panel()
-        .title("Mực nước $station so với BĐ1 / BĐ2 / BĐ3")
-        .unit("lengthm")
-        .legend(legend())
-        .with_target(
-            query(
-                "A",
-                f'SELECT mean("stage_m") AS "mực nước" FROM "flood_level" WHERE {STATION} '
-                "GROUP BY time($__interval) fill(none)",
-            )
-        )
-        .with_target(
-            query(
-                "B",
-                'SELECT last("bd1_m") AS "BĐ1", last("bd2_m") AS "BĐ2", last("bd3_m") AS "BĐ3" FROM "flood_level" '
-                f"WHERE {STATION} GROUP BY time($__interval) fill(previous)",
-            )
-        )
-        .overrides([_bd_line(1), _bd_line(2), _bd_line(3)])
-        .height(10)
-        .span(16)
-    )
+    return timeseries_panel(
+        "Mực nước $station so với BĐ1 / BĐ2 / BĐ3",
+        over_time("A", 'mean("stage_m") AS "mực nước"', "flood_level", STATION),
+        over_time(
+            "B",
+            'last("bd1_m") AS "BĐ1", last("bd2_m") AS "BĐ2", last("bd3_m") AS "BĐ3"',
+            "flood_level",
+            STATION,
+            fill="previous",
+        ),
+        unit="lengthm",
+        height=10,
+        span=16,
+    ).overrides([_bd_line(1), _bd_line(2), _bd_line(3)])
 
 
 def current_level() -> stat.Panel:
-    return (
-        stat.Panel()
-        .title("Cấp báo động hiện tại")
-        .reduce_options(last_value())
-        .with_target(query("A", f'SELECT last("level") AS "cấp" FROM "flood_level" WHERE {STATION}'))
-        .mappings(bd_mappings())
-        .thresholds(bd_level_thresholds())
-        .color_mode(cm.BigValueColorMode.BACKGROUND)
-        .height(5)
-        .span(8)
+    return level_stat(
+        "Cấp báo động hiện tại",
+        query("A", f'SELECT last("level") AS "cấp" FROM "flood_level" WHERE {STATION}'),
+        bd_level_thresholds(),
+        bd_mappings(),
+        height=5,
+        span=8,
     )
 
 
 def level_reached() -> statetimeline.Panel:
-    return (
-        statetimeline.Panel()
-        .title("Cấp báo động theo thời gian")
-        .show_value(cm.VisibilityMode.AUTO)
-        .with_target(
-            query(
-                "A",
-                f'SELECT max("level") AS "BĐ" FROM "flood_level" WHERE {STATION} '
-                "GROUP BY time($__interval) fill(previous)",
-            )
-        )
-        .mappings(bd_mappings())
-        .thresholds(bd_level_thresholds())
-        .height(5)
-        .span(8)
+    return state_timeline(
+        "Cấp báo động theo thời gian",
+        over_time("A", 'max("level") AS "BĐ"', "flood_level", STATION, fill="previous"),
+        bd_mappings(),
+        thresholds=bd_level_thresholds(),
+        height=5,
+        span=8,
     )
 
 
 def rate_of_rise() -> timeseries.Panel:
-    return (
-        timeseries.Panel()
-        .title("Tốc độ nước lên $station (m/h)")
-        .unit("m/h")
-        .legend(legend())
-        .with_target(
-            query(
-                "A",
-                f'SELECT mean("rate_m_per_h") AS "m/h" FROM "flood_level" WHERE {STATION} '
-                "GROUP BY time($__interval) fill(none)",
-            )
-        )
-        .height(8)
-        .span(24)
-    )
+    return rise_rate_panel("Tốc độ nước lên $station (m/h)", "flood_level", STATION, height=8, span=24)
 
 
 def rainfall_bars() -> timeseries.Panel:
     return (
-        timeseries.Panel()
-        .title("Lượng mưa theo giờ (mm)")
-        .unit("lengthmm")
-        .legend(legend())
+        timeseries_panel(
+            "Lượng mưa theo giờ (mm)",
+            over_time(
+                "A",
+                'sum("value")',
+                "rainfall",
+                '"admin_code" =~ /^$province/ AND $timeFilter',
+                "node_id",
+                every="1h",
+                fill="0",
+                alias="$tag_node_id",
+            ),
+            unit="lengthmm",
+            height=8,
+            span=12,
+        )
         .draw_style(cm.GraphDrawStyle.BARS)
         .fill_opacity(80)
-        .with_target(
-            query(
-                "A",
-                'SELECT sum("value") FROM "rainfall" WHERE "admin_code" =~ /^$province/ AND $timeFilter '
-                'GROUP BY time(1h), "node_id" fill(0)',
-                alias="$tag_node_id",
-            )
-        )
-        .height(8)
-        .span(12)
     )
 
 
 def accumulations() -> timeseries.Panel:
-    return (
-        timeseries.Panel()
-        .title("Mưa tích lũy 12 h / 24 h (mm)")
-        .unit("lengthmm")
-        .legend(legend())
-        .with_target(
-            query(
-                "A",
-                'SELECT last("acc_12h_mm") AS "12 h", last("acc_24h_mm") AS "24 h" FROM "rain_accumulation" '
-                f'WHERE {AREA} GROUP BY time($__interval), "gauge_id" fill(previous)',
-                alias="$tag_gauge_id $col",
-            )
-        )
-        .height(8)
-        .span(12)
+    return timeseries_panel(
+        "Mưa tích lũy 12 h / 24 h (mm)",
+        over_time(
+            "A",
+            'last("acc_12h_mm") AS "12 h", last("acc_24h_mm") AS "24 h"',
+            "rain_accumulation",
+            AREA,
+            "gauge_id",
+            fill="previous",
+            alias="$tag_gauge_id $col",
+        ),
+        unit="lengthmm",
+        height=8,
+        span=12,
     )
 
 
