@@ -63,7 +63,9 @@ class ConfirmSettings(_Section):
         "`dwell_s` of sightings: a new plume spreads from its source, while a cloud edge behind a tower or the glow "
         "beside the sun keeps its size",
     )
-    growth: float = Field(2.0, ge=1, description="Area of the latest sightings over the first ones (medians of 3)")
+    growth: float = Field(
+        2.0, ge=1, description="Area of the latest sightings over the first ones (medians of 5, never overlapping)"
+    )
     dwell_s: float = Field(
         30.0, gt=0, description="...or seen this long: a plume already full-grown when the camera starts"
     )

@@ -18,8 +18,9 @@ import numpy as np
 
 from edge.camera.config import ConfirmSettings, LabelRule
 
-# Sightings whose median box area stands for "how big it was" at the start and now: one box is too noisy.
-GROWTH_SPAN = 3
+# Sightings whose median box area stands for "how big it was" at the start and "how big it is now" (1 s at 5 fps):
+# one box is too noisy, and the two spans never overlap, so growth is always judged against an earlier state.
+GROWTH_SPAN = 5
 
 
 class Phase(StrEnum):
@@ -46,6 +47,7 @@ class Track:
     travelled: bool = False  # moved further than its own size before confirmation: a vehicle, not a fire
     moving: deque[bool] = field(default_factory=deque)  # per vote: did the sighting overlap motion
     first_areas: list[float] = field(default_factory=list)  # box areas of the first GROWTH_SPAN sightings
+    sightings: int = 0  # before confirmation
     last_areas: deque[float] = field(default_factory=lambda: deque(maxlen=GROWTH_SPAN))
 
 
@@ -100,7 +102,7 @@ def _area(box: tuple[float, float, float, float]) -> float:
 
 def grown(tr: Track, factor: float) -> bool:
     """Whether the track's box has grown ``factor``-fold: median of its latest sightings against its first ones."""
-    if len(tr.first_areas) < GROWTH_SPAN or len(tr.last_areas) < GROWTH_SPAN:
+    if tr.sightings < 2 * GROWTH_SPAN:
         return False
     first = sorted(tr.first_areas)[GROWTH_SPAN // 2]
     last = sorted(tr.last_areas)[GROWTH_SPAN // 2]
@@ -236,6 +238,7 @@ class Confirmer:
                 tr.box, tr.score, tr.last_seen_t = box, score, t
                 if not tr.confirmed:
                     tr.travelled = tr.travelled or _travelled(tr.first_box, box, self.s.max_travel)
+                    tr.sightings += 1
                     if len(tr.first_areas) < GROWTH_SPAN:
                         tr.first_areas.append(_area(box))
                     tr.last_areas.append(_area(box))

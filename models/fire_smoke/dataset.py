@@ -122,7 +122,7 @@ def clip_plan(
 
 
 def hard_negative_plan(n_clips: int, seconds: float, fps: float, crops: float) -> list[ClipPlan]:
-    """``n_clips`` clips with no event and always smoke look-alikes (clouds and trees, often fog and glare).
+    """``n_clips`` clips with no event and always smoke look-alikes (clouds and trees, often fog and sun glare).
 
     The detector's false alarms on distractor clips were smoke on cloud edges passing behind the dam's gate tower,
     beside the sun and on trees swaying against fog: a plain share of random negatives shows those too rarely to

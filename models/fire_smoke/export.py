@@ -30,7 +30,7 @@ TFLITE = "fire_smoke.tflite"
 XML = "fire_smoke.xml"
 BIN = "fire_smoke.bin"
 MANIFEST = "manifest.yaml"
-VERSION = "2026.11.22"
+VERSION = "2026.11.22.2"
 # Both files are float32: the runtimes differ only by kernel rounding. Box rows are pixels (0-192), score rows 0-1.
 AGREE_BOX_PX = 0.01
 AGREE_SCORE = 1e-4

@@ -54,7 +54,7 @@ BUDGETS = {
     "tiny": Budget(
         clips=6, seconds=3.0, fps=2.0, every=1, negatives=0.3, crops=0.3, epochs=1, batch=12, lr=2e-3, hard_clips=2
     ),
-    # Sized for about 40 minutes on a 2-core machine: many short, sparsely sampled clips beat long ones.
+    # Sized for about 35 minutes on a 2-core machine: many short, sparsely sampled clips beat long ones.
     "full": Budget(
         clips=600,
         seconds=40.0,

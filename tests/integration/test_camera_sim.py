@@ -138,12 +138,6 @@ def test_water_over_the_alarm_line_is_one_flood_event_and_below_it_none(
         node.stop()
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="the committed synthetic model (fire-smoke-synth 2026.11.22) sees smoke on the dam's spillway piers "
-    "(3 events in dam_distractors) and once in forest_distractors, even after confirmation; river: none. The "
-    "pipeline is checked to have processed every frame; a better model (or a mask on the piers) makes this pass",
-)
 def test_ten_minutes_of_distractors_raise_no_event(tmp_path, rendered, make_hub, influx, mosquitto):
     chosen = [rendered[n] for n in DISTRACTORS]
     assert sum(c.seconds for c in chosen) >= 600
