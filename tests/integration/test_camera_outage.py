@@ -12,10 +12,8 @@ import cv2
 import numpy as np
 import pytest
 
-from edge.config import NodeConfig
 from tests.edge.inference import tinymodel
-from tests.support.influx import query
-from tests.support.processes import AgentThread
+from tests.support.camera_nodes import camera_node, events
 from tests.support.wait import wait_until
 
 pytestmark = pytest.mark.services
@@ -34,25 +32,6 @@ def square_clip(path: Path, bursts: list[tuple[int, int]], frames: int) -> Path:
         writer.write(img)
     writer.release()
     return path
-
-
-def camera_node(tmp_path: Path, port: int, node_id: str, cameras: list[dict]) -> AgentThread:
-    config = NodeConfig.model_validate(
-        {
-            "node_id": node_id,
-            "data_dir": str(tmp_path / node_id),
-            "heartbeat_s": 3600,
-            "mqtt": {"port": port, "reconnect_min_s": 0.1, "reconnect_max_s": 1.0},
-            "outbox": {"confirm_timeout_s": 3.0, "synchronous": "NORMAL", "drain_on_stop_s": 2.0},
-            "cameras": cameras,
-        }
-    )
-    return AgentThread(config).start()
-
-
-def events(influx_url: str, node_id: str) -> list[dict]:
-    rows = query(influx_url, "iocgw", f"SELECT * FROM camera_event WHERE node_id='{node_id}'")
-    return sorted(rows, key=lambda r: r["seq"])
 
 
 def test_events_queued_while_the_broker_is_down_arrive_in_order(tmp_path, make_hub, influx, mosquitto):

@@ -17,11 +17,9 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from bench._camera_clips import Clip, clips
-from edge.config import NodeConfig
 from simulators.camera import preset
 from simulators.camera.server import CameraServer
-from tests.support.influx import query
-from tests.support.processes import AgentThread
+from tests.support.camera_nodes import camera_node, events
 from tests.support.wait import wait_until
 from wire import NodeState, Topics
 
@@ -46,25 +44,6 @@ def rendered(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
 
 def camera(cam_id: str, source: str, **kw: object) -> dict[str, object]:
     return {"id": cam_id, "source": source, "model": str(MODEL), "backend": {"type": "openvino", "threads": 1}, **kw}
-
-
-def camera_node(tmp_path: Path, port: int, node_id: str, cameras: list[dict[str, object]]) -> AgentThread:
-    config = NodeConfig.model_validate(
-        {
-            "node_id": node_id,
-            "data_dir": str(tmp_path / node_id),
-            "heartbeat_s": 3600,
-            "mqtt": {"port": port, "reconnect_min_s": 0.1, "reconnect_max_s": 1.0},
-            "outbox": {"confirm_timeout_s": 3.0, "synchronous": "NORMAL", "drain_on_stop_s": 2.0},
-            "cameras": cameras,
-        }
-    )
-    return AgentThread(config).start()
-
-
-def events(influx_url: str, node_id: str) -> list[dict]:
-    rows = query(influx_url, "iocgw", f"SELECT * FROM camera_event WHERE node_id='{node_id}'")
-    return sorted(rows, key=lambda r: r["seq"])
 
 
 def retained_snapshot(port: int, topic: str) -> bytes | None:
