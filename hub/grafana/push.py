@@ -141,14 +141,33 @@ class Pusher:
         found = _call("listing contact points", lambda: self.api.alertingprovisioning.get_contactpoints(CONTACT_POINT))
         current = next((c for c in found or [] if c.get("uid") == uid), None)
         ap = self.api.alertingprovisioning
+        self._upsert(
+            "contact_points",
+            f"contact point {uid}",
+            current,
+            cp,
+            lambda: ap.create_contactpoint(cp, disable_provenance=True),
+            lambda: ap.update_contactpoint(uid, cp, disable_provenance=True),
+        )
+
+    def _upsert(
+        self,
+        kind: str,
+        what: str,
+        current: Any,
+        desired: dict[str, Any],
+        create: Callable[[], Any],
+        update: Callable[[], Any],
+    ) -> None:
+        """Create what is missing, update what differs, leave the rest: a second push changes nothing."""
         if current is None:
-            _call(f"creating contact point {uid}", lambda: ap.create_contactpoint(cp, disable_provenance=True))
-            self.report.add("contact_points", "created")
-        elif not contains(current, cp):
-            _call(f"updating contact point {uid}", lambda: ap.update_contactpoint(uid, cp, disable_provenance=True))
-            self.report.add("contact_points", "updated")
+            _call(f"creating {what}", create)
+            self.report.add(kind, "created")
+        elif not contains(current, desired):
+            _call(f"updating {what}", update)
+            self.report.add(kind, "updated")
         else:
-            self.report.add("contact_points", "unchanged")
+            self.report.add(kind, "unchanged")
 
     def dashboard(self, dashboard: dict[str, Any]) -> None:
         uid = dashboard["uid"]
@@ -171,14 +190,14 @@ class Pusher:
         uid = rule["uid"]
         ap = self.api.alertingprovisioning
         current = _get(f"alert rule {uid}", lambda: ap.get_alertrule(uid))
-        if current is None:
-            _call(f"creating alert rule {uid}", lambda: ap.create_alertrule(rule, disable_provenance=True))
-            self.report.add("alert_rules", "created")
-        elif not contains(current, rule):
-            _call(f"updating alert rule {uid}", lambda: ap.update_alertrule(uid, rule, disable_provenance=True))
-            self.report.add("alert_rules", "updated")
-        else:
-            self.report.add("alert_rules", "unchanged")
+        self._upsert(
+            "alert_rules",
+            f"alert rule {uid}",
+            current,
+            rule,
+            lambda: ap.create_alertrule(rule, disable_provenance=True),
+            lambda: ap.update_alertrule(uid, rule, disable_provenance=True),
+        )
 
 
 def connect(url: str, token: str, timeout_s: float = 10.0) -> GrafanaApi:
