@@ -52,6 +52,11 @@ class ConfirmSettings(_Section):
         description="A track whose centre moves more than this many times its size before it is "
         "confirmed is a moving object (a vehicle, a bird), never an event",
     )
+    max_travel_by_label: dict[Identifier, Annotated[float, Field(gt=0)]] = Field(
+        default_factory=lambda: {"fire": 0.6},
+        description="...tighter for these labels: a flame flickers where it started (its box jitters by at most "
+        "0.45 of its size on a shaking camera), while a plume drifts downwind as it grows",
+    )
     needs_motion: list[Identifier] = Field(
         default_factory=lambda: ["fire", "smoke"],
         description="Labels whose sightings must overlap motion in at least half of the votes that confirm them "
@@ -59,15 +64,22 @@ class ConfirmSettings(_Section):
     )
     must_grow: list[Identifier] = Field(
         default_factory=lambda: ["smoke"],
-        description="Labels confirmed only once their box has grown by `growth` since first seen, or after "
-        "`dwell_s` of sightings: a new plume spreads from its source, while a cloud edge behind a tower or the glow "
-        "beside the sun keeps its size",
+        description="Labels confirmed only once their box has grown by `growth` since first seen (a box cut by the "
+        "frame's border never counts as grown) or after `dwell_s` of sightings, and only while seen steadily "
+        "(`steady_share`): a new plume spreads from its source, while a cloud edge behind a tower or the glow "
+        "beside the sun keeps its size, and a tree swaying against fog is seen on and off",
     )
     growth: float = Field(
         2.0, ge=1, description="Area of the latest sightings over the first ones (medians of 5, never overlapping)"
     )
     dwell_s: float = Field(
         30.0, gt=0, description="...or seen this long: a plume already full-grown when the camera starts"
+    )
+    steady_share: float = Field(
+        0.8,
+        ge=0,
+        le=1,
+        description="...seen in at least this share of the detector runs that looked at it since it was first seen",
     )
     end_after_s: float = Field(6.0, gt=0, description="An event ends once its label is absent this long")
     ongoing_factor: float = Field(

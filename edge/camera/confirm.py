@@ -3,9 +3,10 @@
 A detection passes its label's score, area and aspect-ratio filters, then joins the track of its label that it
 overlaps (a simple IoU tracker). A track is confirmed when at least ``min_hits`` of its last ``window`` detector
 runs saw it: one flicker never raises an event. Labels that must move (fire, smoke) must overlap motion in half of
-those runs, a track that travels further than its size first is a vehicle or a bird, and smoke must also grow (a new
-plume spreads from its source) or persist for a long dwell. A confirmed track accepts weaker scores (hysteresis)
-and ends only once its label has been absent for ``end_after_s``, so an ongoing fire does not flap.
+those runs, a track whose centre drifts more than ``max_travel`` times its size first is a vehicle or a bird, and smoke
+must also grow (a new plume spreads from its source) inside the frame or persist for a long dwell, and be seen
+steadily meanwhile. A confirmed track accepts weaker scores (hysteresis) and ends only once its label has been
+absent for ``end_after_s``, so an ongoing fire does not flap.
 """
 
 from __future__ import annotations
@@ -46,9 +47,10 @@ class Track:
     first_box: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
     travelled: bool = False  # moved further than its own size before confirmation: a vehicle, not a fire
     moving: deque[bool] = field(default_factory=deque)  # per vote: did the sighting overlap motion
-    first_areas: list[float] = field(default_factory=list)  # box areas of the first GROWTH_SPAN sightings
+    first_boxes: list[tuple[float, float, float, float]] = field(default_factory=list)  # first GROWTH_SPAN sightings
     sightings: int = 0  # before confirmation
-    last_areas: deque[float] = field(default_factory=lambda: deque(maxlen=GROWTH_SPAN))
+    looked: int = 0  # detector runs that looked at it before confirmation, seen or not
+    last_boxes: deque[tuple[float, float, float, float]] = field(default_factory=lambda: deque(maxlen=GROWTH_SPAN))
 
 
 @dataclass(frozen=True)
@@ -100,13 +102,36 @@ def _area(box: tuple[float, float, float, float]) -> float:
     return max(0.0, box[2] - box[0]) * max(0.0, box[3] - box[1])
 
 
-def grown(tr: Track, factor: float) -> bool:
-    """Whether the track's box has grown ``factor``-fold: median of its latest sightings against its first ones."""
+def _median_box(boxes: list[tuple[float, float, float, float]]) -> tuple[float, float, float, float]:
+    return tuple(sorted(b[k] for b in boxes)[len(boxes) // 2] for k in range(4))  # type: ignore[return-value]
+
+
+def at_edge(box: tuple[float, float, float, float], frame_w: int, frame_h: int, margin: float = 0.01) -> bool:
+    """Whether the box reaches the frame's border (within ``margin`` of its size): the frame cuts what it holds."""
+    mx, my = margin * frame_w, margin * frame_h
+    return box[0] <= mx or box[1] <= my or box[2] >= frame_w - mx or box[3] >= frame_h - my
+
+
+def grown(tr: Track, factor: float, frame_w: int = 0, frame_h: int = 0) -> bool:
+    """Whether the track's box has grown ``factor``-fold: median of its latest sightings against its first ones.
+
+    A box cut by the frame's border does not count (with the frame's size given): its size is the frame's, not the
+    object's, and a cloud drifting into view or the sun's bloom at the edge "grows" as more of it comes in.
+    """
     if tr.sightings < 2 * GROWTH_SPAN:
         return False
-    first = sorted(tr.first_areas)[GROWTH_SPAN // 2]
-    last = sorted(tr.last_areas)[GROWTH_SPAN // 2]
-    return first > 0 and last >= factor * first
+    first, last = _median_box(tr.first_boxes), _median_box(list(tr.last_boxes))
+    if frame_w and frame_h and (at_edge(first, frame_w, frame_h) or at_edge(last, frame_w, frame_h)):
+        return False
+    a0 = sorted(_area(b) for b in tr.first_boxes)[GROWTH_SPAN // 2]
+    a1 = sorted(_area(b) for b in tr.last_boxes)[GROWTH_SPAN // 2]
+    return a0 > 0 and a1 >= factor * a0
+
+
+def steady(tr: Track, share: float) -> bool:
+    """Seen in at least ``share`` of the detector runs that looked at it since it was first seen: a plume, once
+    visible, is there in every frame, while a tree swaying against passing fog is seen on and off for minutes."""
+    return tr.sightings >= share * max(1, tr.looked)
 
 
 def passes(rule: LabelRule, box: tuple[float, float, float, float], frame_w: int, frame_h: int) -> bool:
@@ -237,11 +262,12 @@ class Confirmer:
                     self.counters["tracks"] += 1
                 tr.box, tr.score, tr.last_seen_t = box, score, t
                 if not tr.confirmed:
-                    tr.travelled = tr.travelled or _travelled(tr.first_box, box, self.s.max_travel)
+                    tr.travelled = tr.travelled or _travelled(tr.first_box, box, self._travel_limit(label))
                     tr.sightings += 1
-                    if len(tr.first_areas) < GROWTH_SPAN:
-                        tr.first_areas.append(_area(box))
-                    tr.last_areas.append(_area(box))
+                    tr.looked += 1
+                    if len(tr.first_boxes) < GROWTH_SPAN:
+                        tr.first_boxes.append(box)
+                    tr.last_boxes.append(box)
                 tr.moving.append(motion is None or any(_overlap(box, m) for m in motion))
                 tr.votes.append(score)
                 taken.add(tr.id)
@@ -249,6 +275,7 @@ class Confirmer:
                 if tr.id not in taken and (covered is None or any(_centre_inside(tr.box, c) for c in covered)):
                     tr.votes.append(0.0)
                     tr.moving.append(False)
+                    tr.looked += 0 if tr.confirmed else 1
                 while len(tr.votes) > self.s.window:
                     tr.votes.popleft()
                 while len(tr.moving) > self.s.window:
@@ -262,11 +289,7 @@ class Confirmer:
                     and _median_hit(tr.votes) >= self.s.confirm_score
                     and not tr.travelled
                     and (tr.label not in self.s.needs_motion or 2 * sum(tr.moving) >= hits)
-                    and (
-                        tr.label not in self.s.must_grow
-                        or grown(tr, self.s.growth)
-                        or tr.last_seen_t - tr.first_t >= self.s.dwell_s
-                    )
+                    and (tr.label not in self.s.must_grow or self._plume_like(tr))
                 ):
                     tr.confirmed = True
                     tr.start_t = tr.first_t
@@ -290,6 +313,14 @@ class Confirmer:
             keep.append(tr)
         self.tracks = keep
         return out
+
+    def _travel_limit(self, label: str) -> float:
+        return self.s.max_travel_by_label.get(label, self.s.max_travel)
+
+    def _plume_like(self, tr: Track) -> bool:
+        if not steady(tr, self.s.steady_share):
+            return False
+        return grown(tr, self.s.growth, self.frame_w, self.frame_h) or tr.last_seen_t - tr.first_t >= self.s.dwell_s
 
     def finish(self, t: float) -> list[Transition]:
         """End every confirmed event (the camera stops or its file ends)."""

@@ -168,6 +168,15 @@ def test_a_fire_coloured_thing_crossing_the_frame_is_not_a_fire() -> None:
     assert play(confirmer(end_after_s=60), [fire(0.95, (300.0 + i, 150.0, 350.0 + i, 180.0)) for i in range(6)])
 
 
+def test_something_drifting_slowly_across_the_sky_is_not_a_fire() -> None:
+    # A bird against the sun's glow: ten strong sightings, drifting 8 px/s, 0.75 of its size before the vote is in.
+    drift = [fire(0.95, (472.0 - 1.6 * i, 12.0, 487.0 - 1.6 * i, 24.0)) for i in range(10)]
+    assert play(Confirmer(ConfirmSettings(), LABELS, {}, LabelRule(), W, H), drift) == []
+    # A flickering fire's box jitters about where it started (0.4 of its size on a shaking camera) and still counts.
+    jitter = [fire(0.95, (366.0 + 12 * (i % 2), 193.0, 401.0 + 12 * (i % 2), 215.0)) for i in range(10)]
+    assert [t.label for t in play(Confirmer(ConfirmSettings(), LABELS, {}, LabelRule(), W, H), jitter)] == ["fire"]
+
+
 def test_fire_and_smoke_must_move_but_flood_need_not() -> None:
     still = [(0, 0, 50, 50)]  # motion far from the detections
     c = confirmer(end_after_s=60)
@@ -211,6 +220,45 @@ def test_smoke_must_grow_or_dwell() -> None:
     # Fire is not held back: it keeps its 1.4 s confirmation.
     c = Confirmer(ConfirmSettings(), LABELS, {}, LabelRule(), W, H)
     assert [t.label for t in play(c, [fire(0.9)] * 10)] == ["fire"]
+
+
+def test_smoke_cut_by_the_frame_border_does_not_count_as_grown() -> None:
+    # A cloud drifting in from the right edge, or the sun's bloom there: the box grows only as more comes into view.
+    def entering(i: int) -> tuple[float, float, float, float]:
+        return (640.0 - 10 - 6 * i, 40.0, 640.0, 120.0)
+
+    c = confirmer(must_grow=["smoke"], end_after_s=60, dwell_s=20.0)
+    assert play(c, [smoke(entering(i)) for i in range(40)]) == []
+    # The same growth inside the frame is a plume.
+    c = confirmer(must_grow=["smoke"], end_after_s=60, dwell_s=20.0)
+    inside = [smoke((500.0 - 6 * i, 40.0, 520.0, 120.0)) for i in range(40)]
+    assert [t.phase for t in play(c, inside)] == [Phase.NEW]
+    # At the edge it can still be confirmed, by the dwell: smoke rising beside the frame's edge is not lost.
+    c = confirmer(must_grow=["smoke"], end_after_s=60, dwell_s=20.0)
+    out = play(c, [smoke(entering(min(i, 40))) for i in range(110)])
+    assert [t.phase for t in out] == [Phase.NEW] and out[0].t >= 20.0
+
+
+def test_smoke_seen_on_and_off_is_never_confirmed() -> None:
+    # A tree swaying against passing fog: the detector calls it smoke in 3 frames of 5, the box swings between a
+    # trunk-sized and a crown-sized one (it "grows"), and it lasts for minutes. The vote alone (3 of 5) would pass.
+    def sway(i: int) -> np.ndarray:
+        if i % 5 in (1, 3):
+            return NOTHING
+        return smoke((580.0, 140.0, 615.0, 180.0) if i < 20 else (560.0, 100.0, 630.0, 195.0))
+
+    c = confirmer(must_grow=["smoke"], end_after_s=60, dwell_s=20.0)
+    assert play(c, [sway(i) for i in range(600)]) == []
+    # The same boxes seen in every frame: a plume.
+    c = confirmer(must_grow=["smoke"], end_after_s=60, dwell_s=20.0)
+    out = play(c, [smoke((580.0, 140.0, 615.0, 180.0) if i < 20 else (560.0, 100.0, 630.0, 195.0)) for i in range(40)])
+    assert [t.phase for t in out] == [Phase.NEW]
+    # A plume seen on and off while faint, then steadily, is confirmed once it has been steady long enough.
+    c = confirmer(must_grow=["smoke"], end_after_s=60, dwell_s=20.0)
+    faint = [sway(i) if i < 25 else smoke((560.0, 100.0, 630.0, 195.0)) for i in range(100)]
+    out = play(c, faint)
+    assert [t.phase for t in out] == [Phase.NEW]
+    assert out[0].t > 25 / FPS
 
 
 def test_flood_band_across_the_frame_passes_its_own_default_rule() -> None:
