@@ -28,6 +28,13 @@ class Clip:
     seconds: float
     fps: float
 
+    def sky(self) -> list[tuple[float, float]]:
+        """The open sky above the scene's skyline, as the camera's installer would draw it (``sky:``)."""
+        from simulators.camera import read_spec
+        from simulators.camera.sky import sky_polygon
+
+        return sky_polygon(read_spec(self.video.with_suffix(".spec.json")))
+
     def onsets(self) -> dict[str, float]:
         """First time each label has a ground-truth box: where a detector could first see it."""
         out: dict[str, float] = {}

@@ -73,8 +73,16 @@ def latency(manifest: Manifest, backend: BackendConfig, frames: list[np.ndarray]
 
 
 def camera_config(cam_id: str, clip: Clip, manifest_path: Path, backend: BackendConfig, **kw: Any) -> CameraConfig:
+    """The clip's camera as a node would have it: its source, the model, and the sky drawn above its skyline."""
     return CameraConfig.model_validate(
-        {"id": cam_id, "source": str(clip.video), "model": str(manifest_path), "backend": backend.model_dump(), **kw}
+        {
+            "id": cam_id,
+            "source": str(clip.video),
+            "model": str(manifest_path),
+            "backend": backend.model_dump(),
+            "sky": [clip.sky()],
+            **kw,
+        }
     )
 
 

@@ -62,6 +62,12 @@ class ConfirmSettings(_Section):
         description="Labels whose sightings must overlap motion in at least half of the votes that confirm them "
         "(flames flicker, smoke drifts; a fire-coloured wall or a grey pillar does neither)",
     )
+    grounded: list[Identifier] = Field(
+        default_factory=lambda: ["fire"],
+        description="Labels that stand on the ground: a box whose bottom edge lies in the camera's `sky` is "
+        "dropped (the sun, a sunlit cloud edge, a bird against the glare). Smoke is not among them: a plume from "
+        "behind a ridge is first seen in the sky",
+    )
     must_grow: list[Identifier] = Field(
         default_factory=lambda: ["smoke"],
         description="Labels confirmed only once their box has grown by `growth` since first seen (a box cut by the "
@@ -143,6 +149,11 @@ class CameraConfig(_Section):
     backend: backend_config_union() = Field(default_factory=OpenVinoConfig)  # type: ignore[valid-type]
     masks: list[Polygon] = Field(default_factory=list, description="Areas never reported (polygons, 0-1)")
     zones: dict[Identifier, Polygon] = Field(default_factory=dict, description="Named areas events are tagged with")
+    sky: list[Polygon] = Field(
+        default_factory=list,
+        description="Open sky, drawn above the skyline at installation (polygons, 0-1): `confirm.grounded` labels "
+        "(fire) never start there",
+    )
     labels: dict[Identifier, LabelRule] = Field(
         default_factory=dict, description="Per-label filters (flood has its own default: a band across the frame)"
     )

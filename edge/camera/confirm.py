@@ -183,6 +183,7 @@ class Confirmer:
         frame_w: int,
         frame_h: int,
         report: list[str] | None = None,
+        sky: np.ndarray | None = None,
     ) -> None:
         self.s = settings
         self.labels = labels
@@ -190,9 +191,10 @@ class Confirmer:
         self.default_rule = default_rule
         self.frame_w, self.frame_h = frame_w, frame_h
         self.report = set(report) if report is not None else set(labels)
+        self.sky = sky  # (H, W), non-zero in the open sky; None: no sky drawn
         self.tracks: list[Track] = []
         self._next_id = 1
-        self.counters = {"filtered": 0, "tracks": 0, "confirmed": 0}
+        self.counters = {"filtered": 0, "in_sky": 0, "tracks": 0, "confirmed": 0}
 
     def rule(self, label: str) -> LabelRule:
         return self.rules.get(label, self.default_rule)
@@ -214,11 +216,22 @@ class Confirmer:
         kept = []
         for label, box, score in merge_touching(out):
             # Size and shape are judged on the merged blob, not on the fragments a detector may split it into.
-            if passes(self.rule(label), box, self.frame_w, self.frame_h):
-                kept.append((label, box, score))
-            else:
+            if not passes(self.rule(label), box, self.frame_w, self.frame_h):
                 self.counters["filtered"] += 1
+            elif label in self.s.grounded and self._in_sky(box):
+                self.counters["in_sky"] += 1
+            else:
+                kept.append((label, box, score))
         return kept
+
+    def _in_sky(self, box: tuple[float, float, float, float]) -> bool:
+        """Whether the middle of the box's bottom edge, where a fire meets what burns, is in the open sky."""
+        if self.sky is None:
+            return False
+        h, w = self.sky.shape[:2]
+        x = min(w - 1, max(0, int((box[0] + box[2]) / 2)))
+        y = min(h - 1, max(0, int(box[3]) - 1))
+        return bool(self.sky[y, x])
 
     def _match(self, label: str, box: tuple[float, float, float, float], taken: set[int]) -> Track | None:
         best, best_iou = None, self.s.match_iou

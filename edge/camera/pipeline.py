@@ -56,7 +56,14 @@ class CameraWorker:
             self._size = (w, h)
             self._mask = polygon_mask(cfg.masks, w, h) if cfg.masks else None
             self.confirmer = Confirmer(
-                cfg.confirm, self.detector.labels, cfg.rules(), cfg.default_rule, w, h, cfg.report
+                cfg.confirm,
+                self.detector.labels,
+                cfg.rules(),
+                cfg.default_rule,
+                w,
+                h,
+                cfg.report,
+                sky=polygon_mask(cfg.sky, w, h) if cfg.sky else None,
             )
         return self.confirmer
 

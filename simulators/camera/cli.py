@@ -39,6 +39,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     serve.add_argument("--quality", type=int, default=80, help="JPEG quality (default 80)")
     serve.set_defaults(camera_func=cmd_serve)
 
+    sky = sub.add_parser(
+        "sky",
+        help="the open sky above a scene's skyline as the camera config's `sky:` entry (JSON), as an installer "
+        "would draw it",
+    )
+    sky.add_argument("--preset", action="append", default=[], metavar="NAME", help="a camera (repeatable)")
+    sky.add_argument("--spec", action="append", default=[], metavar="FILE", help="a ClipSpec YAML/JSON file")
+    sky.add_argument("--seed", type=int, default=None, help="the scene's seed (default: the preset's own)")
+    sky.set_defaults(camera_func=cmd_sky)
+
     bench = sub.add_parser("bench", help="rendering speed on one core; ends with one JSON line")
     bench.add_argument("--frames", type=int, default=300, help="frames per preset (default 300)")
     bench.add_argument("--preset", action="append", default=[], metavar="NAME", help="presets to time (default: all)")
@@ -142,6 +152,23 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"iocgw sim camera serve: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
         return EXIT_FAILED
+    return EXIT_OK
+
+
+def cmd_sky(args: argparse.Namespace) -> int:
+    """One line per clip: {"clip": name, "sky": [polygon]}; paste the list under the camera's `sky:`."""
+    import json
+
+    from simulators.camera.sky import sky_polygon
+
+    specs = _specs(args)
+    if not specs:
+        print("iocgw sim camera sky: give --preset NAME or --spec FILE", file=sys.stderr)
+        return EXIT_USAGE
+    for spec in specs:
+        if args.seed is not None:
+            spec = spec.model_copy(update={"seed": args.seed})
+        print(json.dumps({"clip": spec.name, "sky": [[list(p) for p in sky_polygon(spec)]]}))
     return EXIT_OK
 
 

@@ -177,6 +177,27 @@ def test_something_drifting_slowly_across_the_sky_is_not_a_fire() -> None:
     assert [t.label for t in play(Confirmer(ConfirmSettings(), LABELS, {}, LabelRule(), W, H), jitter)] == ["fire"]
 
 
+def test_fire_never_starts_in_the_sky_but_smoke_may() -> None:
+    sky = np.zeros((H, W), np.uint8)
+    sky[:100] = 255  # everything above row 100 is open sky
+
+    def with_sky() -> Confirmer:
+        return Confirmer(ConfirmSettings(), LABELS, {}, LabelRule(), W, H, sky=sky)
+
+    # A sunlit cloud edge the model calls fire, beside the sun: dropped, and counted.
+    c = with_sky()
+    assert play(c, [fire(0.95, (460.0, 11.0, 476.0, 24.0))] * 20) == []
+    assert c.counters["in_sky"] == 20
+    # A fire on the ridge whose flames reach above the skyline stands on the ground: its box's bottom is below it.
+    assert [t.label for t in play(with_sky(), [fire(0.95, (300.0, 80.0, 340.0, 120.0))] * 10)] == ["fire"]
+    # Smoke from behind a ridge is first seen in the sky: not held back by it.
+    c = Confirmer(ConfirmSettings(must_grow=[]), LABELS, {}, LabelRule(), W, H, sky=sky)
+    assert [t.label for t in play(c, [smoke((300.0, 20.0, 360.0, 90.0), 0.95)] * 10)] == ["smoke"]
+    # No sky drawn: the same sky fire is confirmed (what the rule is for).
+    plain = Confirmer(ConfirmSettings(), LABELS, {}, LabelRule(), W, H)
+    assert [t.label for t in play(plain, [fire(0.95, (460.0, 11.0, 476.0, 24.0))] * 20)] == ["fire"]
+
+
 def test_fire_and_smoke_must_move_but_flood_need_not() -> None:
     still = [(0, 0, 50, 50)]  # motion far from the detections
     c = confirmer(end_after_s=60)

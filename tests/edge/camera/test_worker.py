@@ -83,6 +83,15 @@ def test_masked_area_never_reports(tiny_manifest: Path) -> None:
     assert worker.counters["masked"] > 0
 
 
+def test_fire_in_the_drawn_sky_never_reports(tiny_manifest: Path) -> None:
+    # The detected box's bottom edge (row 200 of 240) lies in a sky drawn down to 0.9 of the frame: not on the ground.
+    worker, out = run(camera(tiny_manifest, sky=[[[0, 0], [1, 0], [1, 0.9], [0, 0.9]]]), set(range(10, 60)))
+    assert out == [] and worker.confirmer is not None and worker.confirmer.counters["in_sky"] > 0
+    # A sky drawn above it leaves it alone.
+    _, out = run(camera(tiny_manifest, sky=[[[0, 0], [1, 0], [1, 0.2], [0, 0.2]]]), set(range(10, 60)))
+    assert [o.transition.label for o in out if o.transition.phase == Phase.NEW] == ["fire"]
+
+
 def test_without_motion_gating_every_frame_is_detected(tiny_manifest: Path) -> None:
     worker, out = run(camera(tiny_manifest, motion={"enabled": False}), set(range(10, 30)), frames=40)
     assert worker.counters["detector_runs"] == 40
