@@ -46,6 +46,7 @@ def test_file_source_publishes_new_then_end_and_finishes(tiny_manifest: Path, tm
     assert got[0].transition.t < got[1].transition.t
     stats = pipe.stats()
     assert stats["cam.c1.events"] == 2 and stats["cam.c1.errors"] == 0 and stats["cam.c1.detector_runs"] > 0
+    assert stats["cam.c1.in_sky"] == 0 and stats["cam.c1.masked"] == 0 and "cam.c1.filtered" in stats
 
 
 def test_bad_model_is_reported_and_the_task_waits_for_stop(tmp_path: Path) -> None:
