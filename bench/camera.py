@@ -102,6 +102,7 @@ def run(a: argparse.Namespace) -> dict[str, Any]:
 
     false_new, seconds, runs_total, frames_total = 0, 0.0, 0, 0
     false_by_label: dict[str, int] = {}
+    false_by_seed: dict[str, int] = {}
     t0 = time.perf_counter()
     for clip in distractors:
         log(f"distractors: {clip.name} ({clip.video.parent.name})")
@@ -110,6 +111,8 @@ def run(a: argparse.Namespace) -> dict[str, Any]:
             if e["phase"] == "new":
                 false_new += 1
                 false_by_label[e["label"]] = false_by_label.get(e["label"], 0) + 1
+        seed = clip.video.parent.name  # seed-N
+        false_by_seed[seed] = false_by_seed.get(seed, 0) + sum(1 for e in r["events"] if e["phase"] == "new")
         seconds += clip.seconds
         runs_total += r["detector_runs"]
         frames_total += r["frames"]
@@ -118,6 +121,7 @@ def run(a: argparse.Namespace) -> dict[str, Any]:
     out["distractor_seeds"] = seeds
     out["false_events"] = false_new
     out["false_events_by_label"] = false_by_label
+    out["false_events_by_seed"] = false_by_seed
     out["false_events_per_hour"] = round(false_new / (seconds / 3600), 2)
     out["distractor_video_x_realtime"] = round(seconds / (time.perf_counter() - t0), 1)
     out["distractor_detector_run_ratio"] = round(runs_total / max(1, frames_total), 3)

@@ -78,6 +78,13 @@ class ConfirmSettings(_Section):
     growth: float = Field(
         2.0, ge=1, description="Area of the latest sightings over the first ones (medians of 5, never overlapping)"
     )
+    growth_hold: int = Field(
+        5,
+        ge=1,
+        le=100,
+        description="...holding for this many sightings in a row (1 s at 5 fps): a plume keeps growing, while box "
+        "noise lifts one median over the factor by chance",
+    )
     dwell_s: float = Field(
         30.0, gt=0, description="...or seen this long: a plume already full-grown when the camera starts"
     )

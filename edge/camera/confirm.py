@@ -50,6 +50,7 @@ class Track:
     first_boxes: list[tuple[float, float, float, float]] = field(default_factory=list)  # first GROWTH_SPAN sightings
     sightings: int = 0  # before confirmation
     looked: int = 0  # detector runs that looked at it before confirmation, seen or not
+    grown_run: int = 0  # consecutive sightings, up to now, at which it had grown
     last_boxes: deque[tuple[float, float, float, float]] = field(default_factory=lambda: deque(maxlen=GROWTH_SPAN))
 
 
@@ -281,6 +282,9 @@ class Confirmer:
                     if len(tr.first_boxes) < GROWTH_SPAN:
                         tr.first_boxes.append(box)
                     tr.last_boxes.append(box)
+                    if label in self.s.must_grow:
+                        grew = grown(tr, self.s.growth, self.frame_w, self.frame_h)
+                        tr.grown_run = tr.grown_run + 1 if grew else 0
                 tr.moving.append(motion is None or any(_overlap(box, m) for m in motion))
                 tr.votes.append(score)
                 taken.add(tr.id)
@@ -333,7 +337,7 @@ class Confirmer:
     def _plume_like(self, tr: Track) -> bool:
         if not steady(tr, self.s.steady_share):
             return False
-        return grown(tr, self.s.growth, self.frame_w, self.frame_h) or tr.last_seen_t - tr.first_t >= self.s.dwell_s
+        return tr.grown_run >= self.s.growth_hold or tr.last_seen_t - tr.first_t >= self.s.dwell_s
 
     def finish(self, t: float) -> list[Transition]:
         """End every confirmed event (the camera stops or its file ends)."""
