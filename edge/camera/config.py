@@ -55,7 +55,7 @@ class ConfirmSettings(_Section):
     max_travel_by_label: dict[Identifier, Annotated[float, Field(gt=0)]] = Field(
         default_factory=lambda: {"fire": 0.6},
         description="...tighter for these labels: a flame flickers where it started (its box jitters by at most "
-        "0.45 of its size on a shaking camera), while a plume drifts downwind as it grows",
+        "0.44 of its size on a shaking camera), while a plume drifts downwind as it grows",
     )
     needs_motion: list[Identifier] = Field(
         default_factory=lambda: ["fire", "smoke"],

@@ -45,7 +45,7 @@ class Track:
     reported_score: float = 0.0
     reported_t: float = 0.0
     first_box: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
-    travelled: bool = False  # moved further than its own size before confirmation: a vehicle, not a fire
+    travelled: bool = False  # drifted beyond its label's travel limit before confirmation: a vehicle, not a fire
     moving: deque[bool] = field(default_factory=deque)  # per vote: did the sighting overlap motion
     first_boxes: list[tuple[float, float, float, float]] = field(default_factory=list)  # first GROWTH_SPAN sightings
     sightings: int = 0  # before confirmation
@@ -292,7 +292,8 @@ class Confirmer:
                 if tr.id not in taken and (covered is None or any(_centre_inside(tr.box, c) for c in covered)):
                     tr.votes.append(0.0)
                     tr.moving.append(False)
-                    tr.looked += 0 if tr.confirmed else 1
+                    if not tr.confirmed:
+                        tr.looked += 1
                 while len(tr.votes) > self.s.window:
                     tr.votes.popleft()
                 while len(tr.moving) > self.s.window:
