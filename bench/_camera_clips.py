@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -30,10 +31,7 @@ class Clip:
 
     def sky(self) -> list[tuple[float, float]]:
         """The open sky above the scene's skyline, as the camera's installer would draw it (``sky:``)."""
-        from simulators.camera import read_spec
-        from simulators.camera.sky import sky_polygon
-
-        return sky_polygon(read_spec(self.video.with_suffix(".spec.json")))
+        return _sky(self.video.with_suffix(".spec.json"))
 
     def onsets(self) -> dict[str, float]:
         """First time each label has a ground-truth box: where a detector could first see it."""
@@ -44,6 +42,15 @@ class Clip:
                 for box in row.get("boxes", []):
                     out.setdefault(box["label"], float(row["t_s"]))
         return out
+
+
+@cache
+def _sky(spec_file: Path) -> list[tuple[float, float]]:
+    # Building the scene takes a few hundred milliseconds: once per clip, not once per camera of a capacity trial.
+    from simulators.camera import read_spec
+    from simulators.camera.sky import sky_polygon
+
+    return sky_polygon(read_spec(spec_file))
 
 
 def _render(name: str, out_dir: str, overrides: dict[str, Any]) -> str:

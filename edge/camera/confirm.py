@@ -113,16 +113,16 @@ def at_edge(box: tuple[float, float, float, float], frame_w: int, frame_h: int, 
     return box[0] <= mx or box[1] <= my or box[2] >= frame_w - mx or box[3] >= frame_h - my
 
 
-def grown(tr: Track, factor: float, frame_w: int = 0, frame_h: int = 0) -> bool:
+def grown(tr: Track, factor: float, frame_w: int, frame_h: int) -> bool:
     """Whether the track's box has grown ``factor``-fold: median of its latest sightings against its first ones.
 
-    A box cut by the frame's border does not count (with the frame's size given): its size is the frame's, not the
-    object's, and a cloud drifting into view or the sun's bloom at the edge "grows" as more of it comes in.
+    A box cut by the frame's border does not count: its size is the frame's, not the object's, and a cloud drifting
+    into view or the sun's bloom at the edge "grows" as more of it comes in.
     """
     if tr.sightings < 2 * GROWTH_SPAN:
         return False
     first, last = _median_box(tr.first_boxes), _median_box(list(tr.last_boxes))
-    if frame_w and frame_h and (at_edge(first, frame_w, frame_h) or at_edge(last, frame_w, frame_h)):
+    if at_edge(first, frame_w, frame_h) or at_edge(last, frame_w, frame_h):
         return False
     a0 = sorted(_area(b) for b in tr.first_boxes)[GROWTH_SPAN // 2]
     a1 = sorted(_area(b) for b in tr.last_boxes)[GROWTH_SPAN // 2]
