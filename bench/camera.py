@@ -107,12 +107,12 @@ def run(a: argparse.Namespace) -> dict[str, Any]:
     for clip in distractors:
         log(f"distractors: {clip.name} ({clip.video.parent.name})")
         r = runs.fast_run(clip, detector, runs.camera_config("bench", clip, a.model, OpenVinoConfig()))
-        for e in r["events"]:
-            if e["phase"] == "new":
-                false_new += 1
-                false_by_label[e["label"]] = false_by_label.get(e["label"], 0) + 1
+        news = [e for e in r["events"] if e["phase"] == "new"]
+        false_new += len(news)
+        for e in news:
+            false_by_label[e["label"]] = false_by_label.get(e["label"], 0) + 1
         seed = clip.video.parent.name  # seed-N
-        false_by_seed[seed] = false_by_seed.get(seed, 0) + sum(1 for e in r["events"] if e["phase"] == "new")
+        false_by_seed[seed] = false_by_seed.get(seed, 0) + len(news)
         seconds += clip.seconds
         runs_total += r["detector_runs"]
         frames_total += r["frames"]

@@ -206,10 +206,10 @@ class CameraPipeline:
             out[p + "events"] = float(self.worker.counters["events"])
             out[p + "detector_runs"] = float(self.worker.counters["detector_runs"])
             out[p + "masked"] = float(self.worker.counters["masked"])
-        if self.worker and self.worker.confirmer:
-            # Detections the confirmation turned away: by a label's filters, and fires in the drawn sky.
-            out[p + "filtered"] = float(self.worker.confirmer.counters["filtered"])
-            out[p + "in_sky"] = float(self.worker.confirmer.counters["in_sky"])
+            if self.worker.confirmer:
+                # Detections the confirmation turned away: by a label's filters, and fires in the drawn sky.
+                out[p + "filtered"] = float(self.worker.confirmer.counters["filtered"])
+                out[p + "in_sky"] = float(self.worker.confirmer.counters["in_sky"])
         return out
 
     def _publish(self, item: Outgoing) -> None:
