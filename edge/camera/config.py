@@ -133,6 +133,33 @@ class MotionSettings(_Section):
     )
 
 
+class TilingSettings(_Section):
+    """High-resolution cameras (a forest tower's 3072x2048): the frame cut into tiles the detector sees at (near)
+    native resolution, since distant smoke is a few pixels once the whole frame is shrunk to the model's input."""
+
+    enabled: bool = Field(False, description="Run the detector on tiles covering the frame instead of motion crops")
+    tile: int = Field(
+        0, ge=0, le=8192, description="Tile side in frame pixels; 0: the model's input size (native resolution)"
+    )
+    overlap: float = Field(
+        0.2, ge=0, le=0.75, description="Share of a tile its neighbours overlap, so a small plume is whole in one tile"
+    )
+    whole_frame: bool = Field(True, description="Also run on the whole frame, shrunk (near, large fires)")
+    motion_gate: bool = Field(
+        True, description="Between sweeps, only tiles with motion or a live track (a still tile cannot hold new smoke)"
+    )
+    sweep_s: float = Field(
+        30.0, ge=0, description="Every tile at least this often, motion or not (0: every tile on every frame)"
+    )
+    merge_gap: float = Field(
+        0.02,
+        ge=0,
+        le=0.5,
+        description="Boxes of one label from neighbouring tiles that overlap or lie this close (share of the tile) "
+        "are one object cut by the seam: merged into their union",
+    )
+
+
 class SnapshotSettings(_Section):
     enabled: bool = True
     height: int = Field(270, ge=64, le=2160)
@@ -168,6 +195,7 @@ class CameraConfig(_Section):
     report: list[Identifier] | None = Field(None, description="Labels that raise events; None: every model label")
     confirm: ConfirmSettings = Field(default_factory=ConfirmSettings)
     motion: MotionSettings = Field(default_factory=MotionSettings)
+    tiling: TilingSettings = Field(default_factory=TilingSettings)
     snapshot: SnapshotSettings = Field(default_factory=SnapshotSettings)
 
     def rule(self, label: str) -> LabelRule:

@@ -167,5 +167,19 @@ def tile_grid(frame_w: int, frame_h: int, tile_w: int, tile_h: int) -> list[Box]
     return [(x, y, x + tw, y + th) for y in starts(frame_h, th) for x in starts(frame_w, tw)]
 
 
+def overlapping_tiles(frame_w: int, frame_h: int, tile: int, overlap: float) -> list[Box]:
+    """Square tiles of side ``tile`` covering the frame, neighbours sharing at least ``overlap`` of a tile."""
+
+    def starts(size: int) -> list[int]:
+        if size <= tile:
+            return [0]
+        step = max(1.0, tile * (1.0 - overlap))
+        n = 1 + -(-(size - tile) // int(step))  # the fewest tiles that keep at least the overlap, spread evenly
+        return [round(i * (size - tile) / (n - 1)) for i in range(n)]
+
+    tw, th = min(tile, frame_w), min(tile, frame_h)
+    return [(x, y, x + tw, y + th) for y in starts(frame_h) for x in starts(frame_w)]
+
+
 def overlaps(a: Box, b: Box) -> bool:
     return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]

@@ -20,8 +20,9 @@ from edge.camera.config import CameraConfig
 from edge.camera.confirm import Confirmer, Phase, Transition
 from edge.camera.events import Outgoing, snapshot_jpeg, zones_of
 from edge.camera.motion import MotionDetector, overlaps, plan_crops, polygon_mask, tile_grid
+from edge.camera.tiling import TilePlanner, merge_seams
 from edge.inference import Detector, load_manifest
-from edge.inference.decoders import EMPTY
+from edge.inference.decoders import EMPTY, nms
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,8 @@ class CameraWorker:
         self.last_frame_ts = 0.0
         self.infer_ms = 0.0  # moving average per frame the detector ran on
         self.counters = {"processed": 0, "detector_runs": 0, "crops": 0, "full_frames": 0, "masked": 0, "events": 0}
+        spec = detector.manifest.input
+        self.tiler = TilePlanner(config.tiling, spec.width, spec.height) if config.tiling.enabled else None
 
     def _setup(self, w: int, h: int) -> Confirmer:
         if self.confirmer is None or self._size != (w, h):
@@ -106,6 +109,28 @@ class CameraWorker:
                 extra.append(moving[self._turn])
         return [None, *extra, *(track_crops or [])]
 
+    def _detect_tiled(self, frame: Frame, confirmer: Confirmer, tiler: TilePlanner) -> tuple[np.ndarray, list | None]:
+        """Tiled mode: the planned tiles (and the whole frame, shrunk), seams merged; returns detections and the
+        area looked at (None: all of it)."""
+        t = self.config.tiling
+        h, w = frame.image.shape[:2]
+        motion = self.motion.update(frame.image).regions if self.config.motion.enabled else None
+        self._motion_regions = list(motion or [])
+        held = [
+            (int(b[0]), int(b[1]), int(b[2] + 0.999), int(b[3] + 0.999))
+            for b in confirmer.active_boxes(frame.ts, self.config.motion.track_hold_s)
+        ]
+        tiles = tiler.plan(w, h, frame.ts, motion, held)
+        parts = [(tile, self.detector.detect(frame.image, tile)) for tile in tiles]
+        iou = self.detector.decoder.options.iou_threshold
+        dets = merge_seams(parts, w, h, t.merge_gap * tiler.side, iou)
+        if t.whole_frame:
+            self.counters["full_frames"] += 1
+            whole = self.detector.detect(frame.image)
+            dets = nms(np.concatenate([whole, dets]), iou) if len(whole) else dets
+        covered = None if t.whole_frame or len(tiles) == len(tiler.tiles(w, h)) else list(tiles)
+        return dets, covered
+
     def _unmasked(self, dets: np.ndarray) -> np.ndarray:
         if self._mask is None or not len(dets):
             return dets
@@ -122,17 +147,24 @@ class CameraWorker:
         self.counters["processed"] += 1
         self._times.append(time.monotonic())
         self.last_frame_ts = frame.ts
-        rois = self._rois(frame, confirmer)
-        dets = EMPTY
-        if rois:
+        if self.tiler is not None:
+            t0 = time.perf_counter()  # a tiled frame's cost includes planning its tiles
+            found, covered = self._detect_tiled(frame, confirmer, self.tiler)
+            ran = True
+        else:
+            rois = self._rois(frame, confirmer)
+            ran = bool(rois)
             t0 = time.perf_counter()
-            dets = self._unmasked(self.detector.detect_many(frame.image, rois))
+            found = self.detector.detect_many(frame.image, rois) if rois else EMPTY
+            covered = None if None in rois else [r for r in rois if r is not None]
+        dets = EMPTY
+        if ran:
+            dets = self._unmasked(found)
             ms = (time.perf_counter() - t0) * 1000
             self.infer_ms = ms if self.counters["detector_runs"] == 0 else 0.9 * self.infer_ms + 0.1 * ms
             self.counters["detector_runs"] += 1
-        covered = None if None in rois else [r for r in rois if r is not None]
         motion = self._motion_regions if self.config.motion.enabled else None
-        return self._outgoing(confirmer.update(frame.ts, dets, bool(rois), covered, motion), frame)
+        return self._outgoing(confirmer.update(frame.ts, dets, ran, covered, motion), frame)
 
     def tick(self, now: float) -> list[Outgoing]:
         """No frame arrived (a cut stream): let ongoing events age out on the wall clock."""
@@ -206,6 +238,9 @@ class CameraPipeline:
             out[p + "events"] = float(self.worker.counters["events"])
             out[p + "detector_runs"] = float(self.worker.counters["detector_runs"])
             out[p + "masked"] = float(self.worker.counters["masked"])
+            if self.worker.tiler:
+                # Tiles the detector ran on, all frames together (their rate over detector_runs: tiles per frame).
+                out[p + "tiles"] = float(self.worker.tiler.counters["tiles"])
             if self.worker.confirmer:
                 # Detections the confirmation turned away: by a label's filters, and fires in the drawn sky.
                 out[p + "filtered"] = float(self.worker.confirmer.counters["filtered"])
