@@ -1,0 +1,1 @@
+"""The real-imagery fire / smoke detector: sources, preparation, ImageNet backbone, training, export, evaluation."""
