@@ -160,6 +160,37 @@ class TilingSettings(_Section):
     )
 
 
+class WaterlineSettings(_Section):
+    """Flood on a river or dam camera without a model: water climbing into the band drawn just above the alarm line.
+
+    No openly licensed real imagery of water over a bank exists to train or test a flood class on, so flood is a
+    rule: the band is learnt dry, and the water is the part of it, from its bottom edge up, that no longer looks dry.
+    """
+
+    band: Polygon | None = Field(
+        None,
+        description="The bank just above the alarm line, drawn at installation (polygon, 0-1): its bottom edge on "
+        "the alarm line, dry at normal water levels. None: no water-line rule",
+    )
+    change: int = Field(12, ge=1, le=255, description="Grey-level difference from the dry band counted as changed")
+    row_share: float = Field(
+        0.7, gt=0, le=1, description="A row of the band is under water when this share of its pixels changed"
+    )
+    min_rise: float = Field(
+        0.15, gt=0, le=1, description="Flood once the water fills this share of the band's height from the bottom"
+    )
+    learn_s: float = Field(3.0, gt=0, description="Seconds of frames the dry band is learnt from at start")
+    adapt: float = Field(
+        0.02, ge=0, le=1, description="Weight of each frame in the dry band's slow update (dry pixels only)"
+    )
+    max_rise_per_s: float = Field(
+        0.5,
+        gt=0,
+        description="A water height rising faster than this (share of the band per second) is light, not water "
+        "(a cloud's shadow, a floodlight, the IR switch): the dry band is learnt again",
+    )
+
+
 class SnapshotSettings(_Section):
     enabled: bool = True
     height: int = Field(270, ge=64, le=2160)
@@ -196,6 +227,7 @@ class CameraConfig(_Section):
     confirm: ConfirmSettings = Field(default_factory=ConfirmSettings)
     motion: MotionSettings = Field(default_factory=MotionSettings)
     tiling: TilingSettings = Field(default_factory=TilingSettings)
+    waterline: WaterlineSettings = Field(default_factory=WaterlineSettings)
     snapshot: SnapshotSettings = Field(default_factory=SnapshotSettings)
 
     def rule(self, label: str) -> LabelRule:

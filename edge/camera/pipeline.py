@@ -21,6 +21,7 @@ from edge.camera.confirm import Confirmer, Phase, Transition
 from edge.camera.events import Outgoing, snapshot_jpeg, zones_of
 from edge.camera.motion import MotionDetector, overlaps, plan_crops, polygon_mask, tile_grid
 from edge.camera.tiling import TilePlanner, merge_seams
+from edge.camera.waterline import Waterline
 from edge.inference import Detector, load_manifest
 from edge.inference.decoders import EMPTY, nms
 
@@ -52,6 +53,13 @@ class CameraWorker:
         self.counters = {"processed": 0, "detector_runs": 0, "crops": 0, "full_frames": 0, "masked": 0, "events": 0}
         spec = detector.manifest.input
         self.tiler = TilePlanner(config.tiling, spec.width, spec.height) if config.tiling.enabled else None
+        # Labels the confirmation knows: the model's, and flood when the water-line rule stands in for a flood class.
+        self.labels = list(detector.labels)
+        self.waterline: Waterline | None = None
+        if config.waterline.band is not None:
+            if "flood" not in self.labels:
+                self.labels.append("flood")
+            self.waterline = Waterline(config.waterline, self.labels.index("flood"))
 
     def _setup(self, w: int, h: int) -> Confirmer:
         if self.confirmer is None or self._size != (w, h):
@@ -60,7 +68,7 @@ class CameraWorker:
             self._mask = polygon_mask(cfg.masks, w, h) if cfg.masks else None
             self.confirmer = Confirmer(
                 cfg.confirm,
-                self.detector.labels,
+                self.labels,
                 cfg.rules(),
                 cfg.default_rule,
                 w,
@@ -163,6 +171,16 @@ class CameraWorker:
             ms = (time.perf_counter() - t0) * 1000
             self.infer_ms = ms if self.counters["detector_runs"] == 0 else 0.9 * self.infer_ms + 0.1 * ms
             self.counters["detector_runs"] += 1
+        if self.waterline is not None:
+            # The rule looks at its band on every frame, whatever the detector did.
+            water = self.waterline.update(frame.image, frame.ts)
+            dets = np.concatenate([dets, water]) if len(water) else dets
+            band = self.waterline.band_box
+            if not ran:
+                covered = [band]
+            elif covered is not None:
+                covered = [*covered, band]
+            ran = True
         motion = self._motion_regions if self.config.motion.enabled else None
         return self._outgoing(confirmer.update(frame.ts, dets, ran, covered, motion), frame)
 
