@@ -160,6 +160,22 @@ class TilingSettings(_Section):
     )
 
 
+class NoveltySettings(_Section):
+    """A fixed camera looks at the same landscape for years: a detector response that is always there (haze over a
+    valley, a pale quarry, a white roof) is part of the view, while a fire is a change. With this on, a detection
+    counts only where its score rises well above what the detector usually says at that place."""
+
+    enabled: bool = Field(False, description="Only detections above their place's usual score count")
+    cell: int = Field(32, ge=4, le=1024, description="Side of the grid cells the usual score is kept on (frame px)")
+    learn_s: float = Field(
+        120.0, ge=0, description="Seconds of frames the usual scores are learnt from before any detection counts"
+    )
+    memory_s: float = Field(
+        1800.0, gt=0, description="Time constant of the usual score (a new plume stays new for many minutes)"
+    )
+    margin: float = Field(0.3, gt=0, le=1, description="A detection counts when its score exceeds the usual by this")
+
+
 class WaterlineSettings(_Section):
     """Flood on a river or dam camera without a model: water climbing into the band drawn just above the alarm line.
 
@@ -227,6 +243,7 @@ class CameraConfig(_Section):
     confirm: ConfirmSettings = Field(default_factory=ConfirmSettings)
     motion: MotionSettings = Field(default_factory=MotionSettings)
     tiling: TilingSettings = Field(default_factory=TilingSettings)
+    novelty: NoveltySettings = Field(default_factory=NoveltySettings)
     waterline: WaterlineSettings = Field(default_factory=WaterlineSettings)
     snapshot: SnapshotSettings = Field(default_factory=SnapshotSettings)
 

@@ -20,6 +20,7 @@ from edge.camera.config import CameraConfig
 from edge.camera.confirm import Confirmer, Phase, Transition
 from edge.camera.events import Outgoing, snapshot_jpeg, zones_of
 from edge.camera.motion import MotionDetector, overlaps, plan_crops, polygon_mask, tile_grid
+from edge.camera.novelty import Novelty
 from edge.camera.tiling import TilePlanner, merge_seams
 from edge.camera.waterline import Waterline
 from edge.inference import Detector, load_manifest
@@ -60,6 +61,9 @@ class CameraWorker:
             if "flood" not in self.labels:
                 self.labels.append("flood")
             self.waterline = Waterline(config.waterline, self.labels.index("flood"))
+        self.novelty = Novelty(config.novelty, len(self.labels)) if config.novelty.enabled else None
+        # The shrunk whole frame scores a place differently from its native tiles: it keeps its own usual scores.
+        self.whole_novelty = Novelty(config.novelty, len(self.labels))
 
     def _setup(self, w: int, h: int) -> Confirmer:
         if self.confirmer is None or self._size != (w, h):
@@ -130,11 +134,19 @@ class CameraWorker:
         ]
         tiles = tiler.plan(w, h, frame.ts, motion, held)
         parts = [(tile, self.detector.detect(frame.image, tile)) for tile in tiles]
+        if self.novelty is not None:
+            # Judged per tile box, before seams join them: a new plume beside old haze must not inherit its past.
+            every = np.concatenate([p[1] for p in parts]) if parts else EMPTY
+            new = self.novelty.new(every, w, h, frame.ts)
+            ends = np.cumsum([len(p[1]) for p in parts])
+            parts = [(tile, d[k]) for (tile, d), k in zip(parts, np.split(new, ends[:-1]), strict=True)]
         iou = self.detector.decoder.options.iou_threshold
         dets = merge_seams(parts, w, h, t.merge_gap * tiler.side, iou)
         if t.whole_frame:
             self.counters["full_frames"] += 1
             whole = self.detector.detect(frame.image)
+            if self.novelty is not None and len(whole):
+                whole = whole[self.whole_novelty.new(whole, w, h, frame.ts)]
             dets = nms(np.concatenate([whole, dets]), iou) if len(whole) else dets
         covered = None if t.whole_frame or len(tiles) == len(tiler.tiles(w, h)) else list(tiles)
         return dets, covered
@@ -164,6 +176,8 @@ class CameraWorker:
             ran = bool(rois)
             t0 = time.perf_counter()
             found = self.detector.detect_many(frame.image, rois) if rois else EMPTY
+            if self.novelty is not None and rois:
+                found = self.novelty.filter(found, w, h, frame.ts)
             covered = None if None in rois else [r for r in rois if r is not None]
         dets = EMPTY
         if ran:
@@ -256,6 +270,11 @@ class CameraPipeline:
             out[p + "events"] = float(self.worker.counters["events"])
             out[p + "detector_runs"] = float(self.worker.counters["detector_runs"])
             out[p + "masked"] = float(self.worker.counters["masked"])
+            if self.worker.novelty:
+                # Detections set aside as the view's usual (haze the model calls smoke every day).
+                out[p + "usual"] = float(
+                    self.worker.novelty.counters["usual"] + self.worker.whole_novelty.counters["usual"]
+                )
             if self.worker.tiler:
                 # Tiles the detector ran on, all frames together (their rate over detector_runs: tiles per frame).
                 out[p + "tiles"] = float(self.worker.tiler.counters["tiles"])
