@@ -33,6 +33,10 @@ class Clip:
         """The open sky above the scene's skyline, as the camera's installer would draw it (``sky:``)."""
         return _sky(self.video.with_suffix(".spec.json"))
 
+    def band(self) -> list[tuple[float, float]] | None:
+        """The band above the alarm line for the water-line rule (``waterline.band``); None for dry scenes."""
+        return _band(self.video.with_suffix(".spec.json"))
+
     def onsets(self) -> dict[str, float]:
         """First time each label has a ground-truth box: where a detector could first see it."""
         out: dict[str, float] = {}
@@ -51,6 +55,14 @@ def _sky(spec_file: Path) -> list[tuple[float, float]]:
     from simulators.camera.sky import sky_polygon
 
     return sky_polygon(read_spec(spec_file))
+
+
+@cache
+def _band(spec_file: Path) -> list[tuple[float, float]] | None:
+    from simulators.camera import read_spec
+    from simulators.camera.waterline import alarm_band
+
+    return alarm_band(read_spec(spec_file))
 
 
 def _render(name: str, out_dir: str, overrides: dict[str, Any]) -> str:

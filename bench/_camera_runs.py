@@ -73,7 +73,9 @@ def latency(manifest: Manifest, backend: BackendConfig, frames: list[np.ndarray]
 
 
 def camera_config(cam_id: str, clip: Clip, manifest_path: Path, backend: BackendConfig, **kw: Any) -> CameraConfig:
-    """The clip's camera as a node would have it: its source, the model, and the sky drawn above its skyline."""
+    """The clip's camera as a node would have it: its source, the model, the sky drawn above its skyline and, on a
+    river or dam view, the band above the alarm line for the water-line rule."""
+    band = clip.band()
     return CameraConfig.model_validate(
         {
             "id": cam_id,
@@ -81,6 +83,7 @@ def camera_config(cam_id: str, clip: Clip, manifest_path: Path, backend: Backend
             "model": str(manifest_path),
             "backend": backend.model_dump(),
             "sky": [clip.sky()],
+            **({"waterline": {"band": band}} if band else {}),
             **kw,
         }
     )

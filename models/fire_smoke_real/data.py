@@ -79,3 +79,26 @@ def augment(img: np.ndarray, boxes: np.ndarray, rng: np.random.Generator) -> tup
     grey = f.mean(axis=2, keepdims=True)
     f = np.clip(((grey + (f - grey) * sat) - 0.5) * gain + 0.5 + bias, 0.0, 1.0)
     return f, b
+
+
+def synthetic_negatives(clips: int, per_clip: int, size: int, seed: int) -> np.ndarray:
+    """Simulator frames with smoke and fire look-alikes and no event (clouds, fog, sun glare, swaying trees,
+    headlights, lightning), as extra negatives: augmentation only, the model's positives are all real. Half are
+    native-resolution crops, as a tower's tiles show the model."""
+    from fire_smoke.dataset import hard_negative_plan
+
+    from simulators.camera.render import iter_frames
+    from simulators.camera.spec import ClipSpec
+
+    rng = np.random.default_rng(seed)
+    out = []
+    for plan in hard_negative_plan(clips, seconds=per_clip * 4.0, fps=0.25, crops=0.0):
+        spec = ClipSpec(**plan.spec)
+        for frame, _ in iter_frames(spec):
+            if rng.random() < 0.5 and frame.shape[0] >= size and frame.shape[1] >= size:
+                y = int(rng.integers(0, frame.shape[0] - size + 1))
+                x = int(rng.integers(0, frame.shape[1] - size + 1))
+                out.append(frame[y : y + size, x : x + size, ::-1].copy())
+            else:
+                out.append(letterbox(frame[:, :, ::-1], size)[0])
+    return np.stack(out) if out else np.zeros((0, size, size, 3), np.uint8)

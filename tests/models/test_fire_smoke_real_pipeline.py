@@ -50,7 +50,11 @@ def test_tiny_budget_trains_exports_and_evaluates_on_real_images(tmp_path: Path)
     assert held["images"] == 7  # the sample's test split
     assert set(held["per_label"]) == {"fire", "smoke"}
     for lab in held["per_label"].values():
-        assert 0.0 <= lab["precision"] <= 1.0 and 0.0 <= lab["recall"] <= 1.0 and 0.05 <= lab["min_score"] <= 0.95
+        assert 0.0 <= lab["precision"] <= 1.0 and 0.0 <= lab["recall"] <= 1.0 and lab["min_score"] == 0.5
+        assert set(lab["curve"]) == {"0.3", "0.4", "0.5", "0.6", "0.7", "0.8", "0.9"}
+        # Recall can only fall as the score rises.
+        recalls = [lab["curve"][t]["recall"] for t in sorted(lab["curve"])]
+        assert recalls == sorted(recalls, reverse=True)
     written = yaml.safe_load((out / "manifest.yaml").read_text())
     assert written["metrics"]["held_out"] == held
     # The node's own loader accepts the manifest, metrics and all.

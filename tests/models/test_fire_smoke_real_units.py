@@ -176,7 +176,7 @@ def test_average_precision_ranks_detections_across_images() -> None:
     assert np.isnan(evaluate.average_precision(perfect, 1))  # no truth of that class at all
 
 
-def test_image_level_precision_recall_and_the_operating_threshold() -> None:
+def test_image_level_precision_and_recall() -> None:
     score = np.array([0.95, 0.8, 0.6, 0.3, 0.7, 0.2])
     truth = np.array([True, True, True, True, False, False])
     assert evaluate.image_pr(score, truth, 0.5) == {
@@ -185,8 +185,8 @@ def test_image_level_precision_recall_and_the_operating_threshold() -> None:
         "images_with_label": 4,
         "images": 6,
     }
-    # 0.71 is the lowest threshold that drops the 0.7 false image: precision 1.0 there.
-    assert evaluate.operating_threshold(score, truth, 0.9) == pytest.approx(0.71)
+    assert evaluate.image_pr(score, truth, 0.71)["precision"] == 1.0  # the 0.7 false image drops out
+    assert evaluate.image_pr(score, truth, 0.71)["recall"] == 0.5
 
 
 def test_negative_share_counts_images_with_any_detection_over_its_label_threshold() -> None:
