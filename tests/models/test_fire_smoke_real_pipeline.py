@@ -34,7 +34,9 @@ def test_tiny_budget_trains_exports_and_evaluates_on_real_images(tmp_path: Path)
         assert hashlib.sha256((out / name).read_bytes()).hexdigest() == digest, name
     record = json.loads((out / "train_record.json").read_text())
     assert record["budget"] == "tiny" and record["images"] == 8
-    assert len(record["history"]) == record["settings"]["epochs"]
+    assert len(record["stage1"]) == record["settings"]["epochs"]
+    assert len(record["stage2"]) == record["settings"]["stage2_epochs"]
+    assert record["simulator_negatives"] > 0  # stage 2 had its look-alike negatives
     assert record["init"].startswith("ImageNet")
 
     proc = subprocess.run(
