@@ -86,7 +86,6 @@ def synthetic_negatives(clips: int, per_clip: int, size: int, seed: int) -> np.n
     headlights, lightning), as extra negatives: augmentation only, the model's positives are all real. Half are
     native-resolution crops, as a tower's tiles show the model."""
     from fire_smoke.dataset import hard_negative_plan
-
     from simulators.camera.render import iter_frames
     from simulators.camera.spec import ClipSpec
 

@@ -30,6 +30,7 @@ for _p in (str(_HERE.parent), str(_HERE.parents[1])):
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 import yaml  # noqa: E402
+
 from fire_smoke.evaluate import iou_matrix  # noqa: E402
 
 LABELS = ("fire", "smoke")

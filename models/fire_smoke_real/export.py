@@ -20,6 +20,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 import yaml  # noqa: E402
+
 from fire_smoke.export import check_agreement, run_litert, run_openvino, sha256  # noqa: E402
 
 TFLITE = "fire_smoke_real.tflite"
@@ -37,6 +38,7 @@ HEADER = (
 def to_tflite(weights: Path, out: Path) -> Path:
     """Network + in-model decoding to a TFLite flatbuffer with the static input 1 x 320 x 320 x 3."""
     import tensorflow as tf
+
     from fire_smoke_real import network
 
     model = network.build()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import tensorflow as tf
+
 from fire_smoke_real import backbone
 
 LABELS = ("fire", "smoke")

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+
 from fire_smoke import dataset, evaluate, export
 
 MODEL = Path(__file__).resolve().parents[2] / "models" / "fire_smoke"

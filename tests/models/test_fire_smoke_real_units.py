@@ -10,6 +10,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+
 from fire_smoke_real import evaluate, prepare, torch_legacy
 from fire_smoke_real.sources import Source
 
