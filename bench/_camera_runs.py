@@ -157,6 +157,7 @@ def capacity_trial(
             cpu1, t1 = os.times(), time.monotonic()
             after = [(p.worker.counters["processed"], p.capture.counters["skipped"]) for p in pipes]  # type: ignore[union-attr]
             runs = sum(p.worker.counters["detector_runs"] for p in pipes)  # type: ignore[union-attr]
+            shed = sum(p.worker.counters["shed"] for p in pipes)  # type: ignore[union-attr]
             total = sum(p.worker.counters["processed"] for p in pipes)  # type: ignore[union-attr]
         finally:
             stop.set()
@@ -172,6 +173,8 @@ def capacity_trial(
             "mean_fps": round(statistics.fmean(rates), 2),
             "skipped_ratio": round(skipped / max(1, processed + skipped), 3),
             "detector_run_ratio": round(runs / max(1, total), 3),
+            # Share of frames whose moving tiles were shed under load (the whole frame and tracks always ran).
+            "shed_ratio": round(shed / max(1, total), 3),
             "cpu_cores_used": round(cpu, 2),
             "rss_mb": round(peak_rss, 1),
             "sustained": min(rates) >= 0.95 * fps and skipped <= 0.05 * max(1, processed + skipped),

@@ -131,6 +131,14 @@ class MotionSettings(_Section):
     track_hold_s: float = Field(
         5.0, ge=0, description="Keep running on the region of a recent detection this long without motion"
     )
+    shed_at: float = Field(
+        0.7,
+        gt=0,
+        le=10,
+        description="Load shedding: while a frame's work takes longer than this share of the frame interval (a "
+        "node with more cameras than its CPU keeps up with), the moving tiles are skipped; the whole frame and "
+        "live tracks are always checked. Above 1: never shed (frames are dropped instead)",
+    )
 
 
 class TilingSettings(_Section):

@@ -36,9 +36,13 @@ def load_detector(config: CameraConfig) -> Detector:
 class CameraWorker:
     """The per-frame logic, free of threads and I/O so that it can be driven frame by frame in tests."""
 
-    def __init__(self, config: CameraConfig, detector: Detector) -> None:
+    def __init__(
+        self, config: CameraConfig, detector: Detector, clock: Callable[[], float] = time.perf_counter
+    ) -> None:
         self.config = config
         self.detector = detector
+        self._clock = clock  # the cost of a frame's work (tests drive it)
+        self.frame_ms = 0.0  # moving average of a frame's whole work, for load shedding
         self.motion = MotionDetector(config.motion, config.masks)
         self.confirmer: Confirmer | None = None
         self._size = (0, 0)
@@ -51,7 +55,15 @@ class CameraWorker:
         self._times: deque[float] = deque(maxlen=64)
         self.last_frame_ts = 0.0
         self.infer_ms = 0.0  # moving average per frame the detector ran on
-        self.counters = {"processed": 0, "detector_runs": 0, "crops": 0, "full_frames": 0, "masked": 0, "events": 0}
+        self.counters = {
+            "processed": 0,
+            "detector_runs": 0,
+            "crops": 0,
+            "full_frames": 0,
+            "masked": 0,
+            "events": 0,
+            "shed": 0,  # frames whose moving tiles were skipped because the node was behind
+        }
         spec = detector.manifest.input
         self.tiler = TilePlanner(config.tiling, spec.width, spec.height) if config.tiling.enabled else None
         # Labels the confirmation knows: the model's, and flood when the water-line rule stands in for a flood class.
@@ -115,11 +127,17 @@ class CameraWorker:
             self._tiles, self._tiles_for = tile_grid(w, h, spec.width, spec.height), (w, h)
         moving = [t for t in self._tiles if any(overlaps(t, r) for r in motion.regions)]
         extra: list[tuple[int, int, int, int] | None] = []
-        if moving and len(self._tiles) > 1:
+        if moving and len(self._tiles) > 1 and s.tiles_per_frame and self._behind():
+            # The sweep is the part a busy node can do without: a frame dropped loses the whole view instead.
+            self.counters["shed"] += 1
+        elif moving and len(self._tiles) > 1:
             for _ in range(min(s.tiles_per_frame, len(moving))):
                 self._turn = (self._turn + 1) % len(moving)
                 extra.append(moving[self._turn])
         return [None, *extra, *(track_crops or [])]
+
+    def _behind(self) -> bool:
+        return self.frame_ms > self.config.motion.shed_at * 1000.0 / self.config.fps
 
     def _detect_tiled(self, frame: Frame, confirmer: Confirmer, tiler: TilePlanner) -> tuple[np.ndarray, list | None]:
         """Tiled mode: the planned tiles (and the whole frame, shrunk), seams merged; returns detections and the
@@ -162,19 +180,27 @@ class CameraWorker:
         return dets[keep]
 
     def process(self, frame: Frame) -> list[Outgoing]:
+        start = self._clock()
+        try:
+            return self._process(frame)
+        finally:
+            ms = (self._clock() - start) * 1000
+            self.frame_ms = ms if self.counters["processed"] <= 1 else 0.8 * self.frame_ms + 0.2 * ms
+
+    def _process(self, frame: Frame) -> list[Outgoing]:
         h, w = frame.image.shape[:2]
         confirmer = self._setup(w, h)
         self.counters["processed"] += 1
         self._times.append(time.monotonic())
         self.last_frame_ts = frame.ts
         if self.tiler is not None:
-            t0 = time.perf_counter()  # a tiled frame's cost includes planning its tiles
+            t0 = self._clock()  # a tiled frame's cost includes planning its tiles
             found, covered = self._detect_tiled(frame, confirmer, self.tiler)
             ran = True
         else:
             rois = self._rois(frame, confirmer)
             ran = bool(rois)
-            t0 = time.perf_counter()
+            t0 = self._clock()
             found = self.detector.detect_many(frame.image, rois) if rois else EMPTY
             if self.novelty is not None and rois:
                 found = self.novelty.filter(found, w, h, frame.ts)
@@ -182,7 +208,7 @@ class CameraWorker:
         dets = EMPTY
         if ran:
             dets = self._unmasked(found)
-            ms = (time.perf_counter() - t0) * 1000
+            ms = (self._clock() - t0) * 1000
             self.infer_ms = ms if self.counters["detector_runs"] == 0 else 0.9 * self.infer_ms + 0.1 * ms
             self.counters["detector_runs"] += 1
         if self.waterline is not None:
@@ -270,6 +296,8 @@ class CameraPipeline:
             out[p + "events"] = float(self.worker.counters["events"])
             out[p + "detector_runs"] = float(self.worker.counters["detector_runs"])
             out[p + "masked"] = float(self.worker.counters["masked"])
+            # Frames whose moving tiles were skipped because the node was behind (see motion.shed_at).
+            out[p + "shed"] = float(self.worker.counters["shed"])
             if self.worker.novelty:
                 # Detections set aside as the view's usual (haze the model calls smoke every day).
                 out[p + "usual"] = float(

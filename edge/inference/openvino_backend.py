@@ -19,6 +19,11 @@ class OpenVinoConfig(BackendConfig):
         description="Inference precision; f32 gives the same results as LiteRT, bf16 / f16 are faster where the "
         "hardware has them; None: the device's default",
     )
+    pin_threads: bool = Field(
+        False,
+        description="Pin inference threads to cores (OpenVINO's ENABLE_CPU_PINNING). Off by default: a node runs one "
+        "model per camera, and pinned single-thread models all land on the same core",
+    )
 
 
 @register_backend("openvino", OpenVinoConfig)
@@ -62,6 +67,8 @@ class OpenVinoBackend(InferenceBackend):
             config["INFERENCE_PRECISION_HINT"] = self.config.precision
         if self.config.threads and self.config.device.startswith("CPU"):
             config["INFERENCE_NUM_THREADS"] = self.config.threads
+        if self.config.device.startswith("CPU"):
+            config["ENABLE_CPU_PINNING"] = self.config.pin_threads
         compiled = core.compile_model(model, self.config.device, config)
         check_shape(manifest, "output", list(compiled.outputs[0].get_shape()), manifest.output_shape, path.name)
         self._request = compiled.create_infer_request()

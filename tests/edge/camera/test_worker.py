@@ -96,3 +96,61 @@ def test_without_motion_gating_every_frame_is_detected(tiny_manifest: Path) -> N
     worker, out = run(camera(tiny_manifest, motion={"enabled": False}), set(range(10, 30)), frames=40)
     assert worker.counters["detector_runs"] == 40
     assert [o.transition.phase for o in out] == [Phase.NEW, Phase.END]
+
+
+class _Clock:
+    """A clock that moves only when the detector runs: each inference 'costs' ``per_call`` seconds."""
+
+    def __init__(self, per_call: float) -> None:
+        self.now = 0.0
+        self.per_call = per_call
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _busy_frames(i: int) -> np.ndarray:
+    """A 1280x720 view with movement all over it (more moving blobs than crops allowed): whole frame + tiles."""
+    frame = np.full((720, 1280, 3), 90, np.uint8)
+    rng = np.random.default_rng(i)  # blobs in new places every frame: rain, leaves
+    for x, y in zip(rng.integers(0, 1240, 8), rng.integers(0, 680, 8), strict=True):
+        frame[y : y + 40, x : x + 40] = 230
+    return frame
+
+
+def _sweep_run(tiny_manifest: Path, per_call: float, frames: int = 20) -> tuple[CameraWorker, list[int]]:
+    config = camera(tiny_manifest, motion={"tiles_per_frame": 2, "full_frame_every_s": 100.0}, fps=5.0)
+    clock = _Clock(per_call)
+    detector = load_detector(config)
+    inner = detector.detect
+
+    def detect(frame: np.ndarray, roi: Any = None) -> np.ndarray:
+        clock.now += clock.per_call
+        return inner(frame, roi)
+
+    detector.detect = detect  # type: ignore[method-assign]
+    worker = CameraWorker(config, detector, clock=clock)
+    calls = []
+    for i in range(frames):
+        before = clock.now
+        worker.process(Frame(_busy_frames(i), 1000.0 + i / 5, i / 5, i))
+        calls.append(round((clock.now - before) / per_call))
+    return worker, calls
+
+
+def test_a_node_with_headroom_sweeps_moving_tiles_every_frame(tiny_manifest: Path) -> None:
+    # 3 inferences of 10 ms in a 200 ms frame interval: no shedding.
+    worker, calls = _sweep_run(tiny_manifest, 0.010)
+    assert worker.counters["shed"] == 0
+    assert calls[3:] == [3] * (len(calls) - 3)  # the whole frame and two moving tiles, every frame
+
+
+def test_a_node_behind_sheds_the_tiles_not_the_frames(tiny_manifest: Path) -> None:
+    # 3 inferences of 60 ms (180 ms) in a 200 ms interval is over the 70 % shedding line: tiles are skipped until the
+    # average comes back under it, then swept again; the whole frame runs on every frame either way.
+    worker, calls = _sweep_run(tiny_manifest, 0.060)
+    assert worker.counters["processed"] == 20
+    assert worker.counters["shed"] > 0
+    assert all(c >= 1 for c in calls[3:])
+    assert 1 in calls[3:] and 3 in calls[3:]  # shed frames cost one inference; the sweep comes back with headroom
+    assert worker.counters["shed"] == calls[1:].count(1)

@@ -66,3 +66,19 @@ def test_letterbox_geometry() -> None:
     assert img.shape == (64, 64, 3) and t.pad_y == 8 and t.pad_x == 0
     back = t.to_frame(np.array([[0, 8, 64, 56, 1, 0]], dtype=np.float32))
     np.testing.assert_allclose(back[0, :4], [0, 0, 320, 240], atol=1e-4)
+
+
+def test_openvino_leaves_threads_unpinned_unless_asked(tiny_manifest: Path) -> None:
+    # Pinned, every camera's single-thread model lands on the same core (one core of two busy, measured in
+    # bench/camera); unpinned, the OS spreads them.
+    manifest = load_manifest(tiny_manifest)
+
+    def pinned(config: OpenVinoConfig) -> bool:
+        det = Detector.load(manifest, config)
+        try:
+            return bool(det.backend._request.get_compiled_model().get_property("ENABLE_CPU_PINNING"))
+        finally:
+            det.close()
+
+    assert pinned(OpenVinoConfig(threads=1)) is False
+    assert pinned(OpenVinoConfig(threads=1, pin_threads=True)) is True
