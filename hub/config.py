@@ -87,6 +87,13 @@ class HubConfig(_Section):
 
     data_dir: Path = Field(Path("hub-data"), description="hub.db (registry, dead letters, spool, dedupe state)")
     max_payload_bytes: int = Field(256 * 1024, ge=1024)
+    max_reading_age_days: float = Field(
+        400.0,
+        gt=0,
+        le=3660,
+        description="Readings and messages stamped longer ago than this are refused (docs/contract.md, data-time "
+        "policy): enough for a node's outbox to deliver a long outage, not enough for an unset clock",
+    )
     mqtt: HubMqtt = HubMqtt()
     influx: HubInflux = HubInflux()
     batch: HubBatch = HubBatch()

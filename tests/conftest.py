@@ -82,7 +82,9 @@ def make_node(tmp_path: Path, mosquitto: Mosquitto) -> Iterator[Callable[..., Ag
             node.stop()
 
 
-T0 = datetime(2026, 11, 1, tzinfo=UTC)
+# Device time of the first test reading: a UTC midnight in the recent past, wherever the suite runs, because the hub
+# refuses readings from the future or older than its maximum age (wire/timepolicy.py).
+T0 = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=30)
 
 
 def readings_for(msg_index: int, per_message: int = 5) -> list[Reading]:

@@ -23,6 +23,7 @@ from hub.alerts.store import AlertStore
 from hub.store.line_protocol import line
 from wire import EventMessage
 from wire.messages import to_epoch_ms
+from wire.timepolicy import MAX_AHEAD
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +60,7 @@ class AlertEngine:
         self.freshness = FreshnessEvaluator(config.freshness, intervals, now or datetime.now(UTC))
         self._returned_up_to = 0
         self._has_pending = True  # a crash may have left alarm lines behind: look once at the first pass
-        self.counters = {"observations": 0, "findings": 0, "alarms_changed": 0, "events": 0}
+        self.counters = {"observations": 0, "findings": 0, "alarms_changed": 0, "events": 0, "future_ignored": 0}
         self.load(tables)
 
     def load(self, tables: RuleTables) -> None:
@@ -117,7 +118,13 @@ class AlertEngine:
             for key, ts in (seen or {}).items():
                 if ts > self.last_seen.get(key, 0.0):
                     self.last_seen[key] = ts
+            horizon = ctx.now + MAX_AHEAD
             for obs in sorted(observations, key=lambda o: o.ts):
+                if obs.ts > horizon:
+                    # Ingest refuses these (wire/timepolicy.py); a rule's "latest" must never jump to a time that
+                    # has not come, or every real reading after it would be taken for a late one.
+                    self.counters["future_ignored"] += 1
+                    continue
                 self.counters["observations"] += 1
                 for ev in self._by_sensor.get((obs.node_id, obs.sensor_id), ()):
                     ev.on_observation(obs, ctx)

@@ -14,7 +14,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -52,6 +52,7 @@ class IngestPipeline:
             max_payload_bytes=config.max_payload_bytes,
             dedupe_state=state.load_dedupe(),
             watches=engine.wants if engine is not None else None,
+            max_age=timedelta(days=config.max_reading_age_days),
         )
         self._next_tick = 0.0
         self.writer = InfluxWriter(config.influx)
@@ -316,6 +317,8 @@ class IngestPipeline:
         m.inc("readings_received", batch.readings)
         m.inc("messages_received", batch.messages)
         m.inc("future_timestamps", batch.future_ts)
+        m.inc("stale_timestamps", batch.stale_ts)
+        m.inc("readings_refused", batch.refused_readings)
         if batch.messages:
             m.inc("batches_flushed")
         self.last_flush = time.time()

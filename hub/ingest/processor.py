@@ -9,7 +9,7 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from pydantic import ValidationError
 
@@ -19,8 +19,8 @@ from hub.store.line_protocol import line
 from hub.store.state import DeadLetter, NodeInfo
 from wire import Channel, EventMessage, Quantity, StatusMessage, TelemetryMessage, TopicParts, Topics
 from wire.messages import Identifier, describe_error, parse_message, to_epoch_ms
+from wire.timepolicy import DEFAULT_MAX_AGE, time_problem
 
-FUTURE_TOLERANCE_MS = 5 * 60 * 1000
 # The ids in a snapshot topic obey the same rule as those in a JSON message: wire.messages.Identifier's pattern.
 IDENTIFIER = re.compile(Identifier.__metadata__[0].pattern)
 JPEG_START, JPEG_END = b"\xff\xd8", b"\xff\xd9"
@@ -54,7 +54,9 @@ class Batch:
     messages: int = 0
     readings: int = 0
     duplicates: int = 0
-    future_ts: int = 0
+    future_ts: int = 0  # readings and messages refused for a timestamp ahead of the hub clock
+    stale_ts: int = 0  # ... and for one older than the hub accepts
+    refused_readings: int = 0  # readings dead-lettered out of otherwise good messages
 
 
 class Processor:
@@ -69,8 +71,12 @@ class Processor:
         max_payload_bytes: int = 256 * 1024,
         dedupe_state: dict[str, tuple[int, list[int]]] | None = None,
         watches: Callable[[str, str, str], bool] | None = None,
+        max_age: timedelta = DEFAULT_MAX_AGE,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.topics = topics
+        self.max_age = max_age
+        self.clock = clock
         self.nodes = nodes
         self.accept_unknown_nodes = accept_unknown_nodes
         self.max_payload_bytes = max_payload_bytes
@@ -137,6 +143,15 @@ class Processor:
         if not tracker.add(msg.seq):
             batch.duplicates += 1
             return
+        now_ms = int(self.clock() * 1000)
+        problem = time_problem(to_epoch_ms(msg.ts), now_ms, self.max_age)
+        if problem is not None:
+            # The whole message: its readings default to this clock, and a status or event from a wrong clock would
+            # move the node's state to a time that has not come.
+            self._count_time(batch, to_epoch_ms(msg.ts), now_ms)
+            batch.dedupe_dirty.add(msg.node_id)
+            self._dead(batch, topic, payload, problem)
+            return
         batch.dedupe_dirty.add(msg.node_id)
         batch.seen[msg.node_id] = time.time()
         admin = node.admin_code if node and node.admin_code else ""
@@ -174,29 +189,35 @@ class Processor:
             return
         batch.snapshots[(node_id, camera, label)] = (time.time(), payload)
 
+    def _count_time(self, batch: Batch, ts_ms: int, now_ms: int) -> None:
+        if ts_ms > now_ms:
+            batch.future_ts += 1
+        else:
+            batch.stale_ts += 1
+
     def _telemetry(self, msg: TelemetryMessage, admin: str, topic: str, payload: bytes, batch: Batch) -> None:
         known = self._sensor_index.get(msg.node_id)
         msg_ms = to_epoch_ms(msg.ts)
         oldest = msg_ms
-        now_ms = int(time.time() * 1000)
+        now_ms = int(self.clock() * 1000)
+        problems: list[str] = []  # one dead letter per message, naming every refused reading
         for i, r in enumerate(msg.readings):
             if known is not None and not self.accept_unknown_nodes:
                 quantity = known.get(r.sensor_id)
                 if quantity is None:
-                    self._dead(batch, topic, payload, f"readings.{i}: unknown sensor {r.sensor_id!r} of {msg.node_id}")
+                    problems.append(f"readings.{i}: unknown sensor {r.sensor_id!r} of {msg.node_id}")
                     continue
                 if quantity != r.quantity.value:
-                    self._dead(
-                        batch,
-                        topic,
-                        payload,
-                        f"readings.{i}: sensor {r.sensor_id!r} is registered as {quantity}, not {r.quantity.value}",
+                    problems.append(
+                        f"readings.{i}: sensor {r.sensor_id!r} is registered as {quantity}, not {r.quantity.value}"
                     )
                     continue
             ts_ms = to_epoch_ms(r.ts) if r.ts is not None else msg_ms
+            if r.ts is not None and (problem := time_problem(ts_ms, now_ms, self.max_age)) is not None:
+                self._count_time(batch, ts_ms, now_ms)
+                problems.append(f"readings.{i}.ts: {problem}")
+                continue
             oldest = min(oldest, ts_ms)
-            if ts_ms - now_ms > FUTURE_TOLERANCE_MS:
-                batch.future_ts += 1
             key = (r.quantity, admin, msg.node_id, r.sensor_id)
             prefix = self._prefixes.get(key)
             if prefix is None:
@@ -209,6 +230,10 @@ class Processor:
                     Observation(msg.node_id, r.sensor_id, r.quantity.value, r.ts or msg.ts, r.value)
                 )
             batch.readings += 1
+        if problems:
+            batch.refused_readings += len(problems)
+            shown = "; ".join(problems[:5]) + (f" (+{len(problems) - 5} more)" if len(problems) > 5 else "")
+            self._dead(batch, topic, payload, f"{len(problems)} of {len(msg.readings)} readings refused: {shown}")
         batch.device_ts_ms.append(oldest)
 
     def _status(self, msg: StatusMessage, admin: str, batch: Batch) -> None:

@@ -22,7 +22,7 @@ import json
 import signal
 import sys
 import time
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +50,7 @@ from simulators.sensors.scenario import (
     resolve_scenario,
     write_node_configs,
 )
+from wire.timepolicy import MAX_AHEAD
 
 
 def load_replay_scenario(name: str | Path) -> ReplayScenario:
@@ -156,6 +157,14 @@ def main(args: argparse.Namespace) -> int:
         f"(sampled in {time.monotonic() - t0:.1f} s)",
         flush=True,
     )
+    ahead = replay.end - datetime.now(UTC)
+    if ahead > MAX_AHEAD:
+        print(
+            f"warning: device times run {ahead} past now; a hub refuses readings stamped more than "
+            f"{MAX_AHEAD} ahead of its clock (docs/contract.md, data-time policy): start the replay further back",
+            file=sys.stderr,
+            flush=True,
+        )
     try:
         summary = asyncio.run(
             _run_with_signals(

@@ -119,3 +119,60 @@ def test_camera_event_carries_position_and_snapshot_link():
     assert len(batch.lines) == 1, batch.dead_letters
     assert 'snapshot="/api/snapshots/cam-1/north/smoke"' in batch.lines[0]
     assert "lat=18.34" in batch.lines[0] and "lon=105.9" in batch.lines[0]
+
+
+NOW = 1795305600.0  # 2026-11-22T00:00:00Z, the hub clock in these tests
+
+
+def _msg(seq: int, ts: str = "2026-11-22T00:00:00Z", readings: list[dict] | None = None) -> bytes:
+    base = {"sensor_id": "wl", "quantity": "water_level", "value": 9.5, "unit": "m"}
+    rows = [{**base, **r} for r in (readings or [{}])]
+    return json.dumps({"v": 1, "node_id": "n1", "seq": seq, "ts": ts, "readings": rows}).encode()
+
+
+def test_a_reading_from_the_future_or_an_unset_clock_is_refused_and_its_neighbours_kept():
+    p = Processor(TOPICS, NODES, clock=lambda: NOW)
+    batch = Batch()
+    readings = [
+        {"value": 1.0, "ts": "2026-11-22T00:00:00Z"},
+        {"value": 2.0, "ts": "2199-12-31T00:00:00Z"},  # would freeze the station's rules until 2199
+        {"value": 3.0, "ts": "9999-12-31T23:59:59Z"},  # InfluxDB answers 400 for this one
+        {"value": 4.0, "ts": "1970-01-01T00:00:00Z"},
+        {"value": 5.0, "ts": "0001-01-01T00:00:00Z"},
+        {"value": 6.0, "ts": "2026-11-22T00:04:59Z"},  # within the 5 minutes a clock may run ahead
+        {"value": 7.0, "ts": "2025-10-19T00:00:00Z"},  # 399 days old: a long outage's backlog
+    ]
+    p.handle("iocgw/v1/n1/telemetry", _msg(1, readings=readings), batch)
+    assert [ln.split(" value=")[1].split(",")[0] for ln in batch.lines] == ["1.0", "6.0", "7.0"]
+    assert batch.readings == 3 and batch.refused_readings == 4
+    assert batch.future_ts == 2 and batch.stale_ts == 2
+    assert len(batch.dead_letters) == 1  # one letter per message, naming each refused reading
+    reason = batch.dead_letters[0].reason
+    assert reason.startswith("4 of 7 readings refused")
+    for i in (1, 2, 3, 4):
+        assert f"readings.{i}.ts" in reason
+    assert "ahead of the hub clock" in reason and "old (at most 400 days accepted)" in reason
+    assert batch.node_seqs == {"n1": [1]}  # acknowledged: it is stored, as points and a dead letter
+
+
+def test_a_message_from_a_clock_far_ahead_is_dead_lettered_whole():
+    p = Processor(TOPICS, NODES, clock=lambda: NOW)
+    batch = Batch()
+    p.handle("iocgw/v1/n1/telemetry", _msg(1, ts="2026-11-22T07:00:00Z"), batch)  # local time sent as UTC
+    assert not batch.lines and batch.readings == 0 and batch.future_ts == 1
+    assert "7.0 h ahead of the hub clock" in batch.dead_letters[0].reason
+    assert batch.node_seqs == {"n1": [1]}
+    status = json.dumps({"v": 1, "node_id": "n1", "seq": 2, "ts": "2199-01-01T00:00:00Z", "state": "online"})
+    p.handle("iocgw/v1/n1/status", status.encode(), batch)
+    assert not batch.lines and not batch.statuses and len(batch.dead_letters) == 2
+
+
+def test_maximum_age_is_the_hub_setting():
+    from datetime import timedelta
+
+    p = Processor(TOPICS, NODES, clock=lambda: NOW, max_age=timedelta(days=1))
+    batch = Batch()
+    p.handle("iocgw/v1/n1/telemetry", _msg(1, readings=[{"ts": "2026-11-20T00:00:00Z"}]), batch)
+    assert not batch.lines and batch.stale_ts == 1 and "2.0 days old (at most 1 days accepted)" in (
+        batch.dead_letters[0].reason
+    )

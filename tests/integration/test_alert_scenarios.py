@@ -43,13 +43,15 @@ from hub.alerts.rules.severity import Severity, severity_for
 from simulators.sensors.replay import Replay, ReplayThread, build_replay, load_replay_scenario
 from simulators.sensors.scenario import alarm_levels, write_node_configs
 from tests.support.influx import query
+from tests.support.scenario_time import local_midnight_days_ago
 from tests.support.wait import wait_until
 
 SAMPLES = Path(__file__).resolve().parents[2] / "hub" / "alerts" / "sample_rules"
 SECRET = "khóa-bí-mật-webhook"
 # Scenario t=0 at local midnight (UTC+7), so 13:00 local (06:00 UTC) falls on every 10- and 15-minute sample.
-MIDNIGHT_LOCAL = datetime(2026, 10, 27, 17, 0, tzinfo=UTC)  # 2026-10-28 00:00 +07:00
-DRY_START = datetime(2027, 4, 3, 17, 0, tzinfo=UTC)  # 2027-04-04 00:00 +07:00, the gió Lào season
+# In the recent past, wherever the suite runs: the hub refuses device times from the future (wire/timepolicy.py).
+MIDNIGHT_LOCAL = local_midnight_days_ago(40)
+DRY_START = local_midnight_days_ago(20)  # ten gió Lào days, ended ten days ago
 DAY = timedelta(days=1)
 
 # The hub's notification severities per level, as the alarms carry them (hub.alerts.evaluate.*).

@@ -10,7 +10,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from hub.api.auth import Role
 from tests.hub.api.support import TOKENS, api_section
-from tests.support.influx import count
+from tests.support.influx import count, query
 from tests.support.wait import wait_until
 
 HOSTILE = [
@@ -76,3 +76,49 @@ def test_hub_survives_hostile_payloads(make_hub, mosquitto, influx):
     assert all(item["reason"] and item["topic"] == "iocgw/v1/n1/telemetry" for item in letters["items"])
     reasons = " ".join(item["reason"] for item in letters["items"])
     assert "exceeds" in reasons and "Invalid JSON" in reasons and "finite" in reasons
+
+
+def test_a_reading_from_the_future_can_neither_clear_nor_freeze_a_flood_alarm(tmp_path, make_hub, mosquitto, influx):
+    """Before the data-time policy, one reading stamped 2199 cleared an active BĐ2 alarm and made every later real
+    reading look late, so BĐ3 raised nothing, even after a restart."""
+    from datetime import UTC, datetime, timedelta
+
+    from tests.conftest import T0
+    from tests.integration.test_alerts_path import alerts, flood_config
+
+    hub = make_hub(alerts=flood_config(tmp_path), api=api_section())
+    client = publisher(mosquitto.port)
+    seq = iter(range(1, 100))
+
+    def send(value: float, reading_ts: str, msg_ts: str | None = None) -> None:
+        now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+        reading = {"sensor_id": "stage", "quantity": "water_level", "value": value, "unit": "m", "ts": reading_ts}
+        body = {"v": 1, "node_id": "river-longbien-01", "seq": next(seq), "ts": msg_ts or now, "readings": [reading]}
+        client.publish("iocgw/v1/river-longbien-01/telemetry", json.dumps(body), qos=1).wait_for_publish(5)
+
+    def at(hours: float) -> str:
+        return (T0 + timedelta(hours=hours)).isoformat().replace("+00:00", "Z")
+
+    try:
+        send(10.8, at(0))  # BĐ2
+        wait_until(lambda: [a for a in alerts(hub) if a["level"] == 2 and a["state"] == "ACTIVE_UNACK"], what="BĐ2")
+        send(8.0, "2199-12-31T00:00:00Z")  # the attack: low water "from the future"
+        send(8.0, at(0.5), msg_ts="9999-12-31T00:00:00Z")  # a whole message from a clock far ahead
+        send(11.9, at(1))  # a real BĐ3 reading after it
+        wait_until(lambda: [a for a in alerts(hub) if a["level"] == 3], what="BĐ3 raised after the attack")
+    finally:
+        client.loop_stop()
+        client.disconnect()
+    items = alerts(hub)
+    assert len(items) == 1 and items[0]["state"] == "ACTIVE_UNACK" and items[0]["level"] == 3
+    m = hub.metrics()
+    assert m["future_timestamps"] == 1 and m["dead_letters"] >= 1
+    rows = query(influx.url, "iocgw", "SELECT transition, level FROM alarm WHERE rule = 'flood_level'")
+    assert [(r["transition"], r["level"]) for r in rows if r["transition"] != "updated"] == [
+        ("created", 2),
+        ("escalated", 3),
+    ]
+    assert count(influx.url, "iocgw", "water_level") == 2  # the two real readings, nothing from 2199
+    letters = hub.get_json("/api/dead-letters?limit=10", token=TOKENS[Role.VIEWER])["items"]
+    reasons = sorted(item["reason"] for item in letters)
+    assert len(reasons) == 2 and any("readings.0.ts: ts 2199-12-31" in r for r in reasons)

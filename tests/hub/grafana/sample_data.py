@@ -23,12 +23,15 @@ from hub.store.line_protocol import line
 from simulators.sensors.replay import build_replay, load_replay_scenario
 from simulators.sensors.replay_plan import Replay
 from simulators.sensors.scenario import alarm_levels
+from tests.support.scenario_time import local_midnight_days_ago
 
 SAMPLES = Path(__file__).resolve().parents[3] / "hub" / "alerts" / "sample_rules"
-TYPHOON_START = datetime(2026, 10, 27, 17, 0, tzinfo=UTC)  # 2026-10-28 00:00 +07:00
-DRY_START = datetime(2027, 4, 3, 17, 0, tzinfo=UTC)
+# Device times in the recent past: the hub refuses readings from the future (wire/timepolicy.py).
+TYPHOON_START = local_midnight_days_ago(40)
+DRY_START = local_midnight_days_ago(20)
 FEEDS_START = datetime(2025, 7, 1, tzinfo=UTC)
-WHOLE_RANGE = (datetime(2025, 1, 1, tzinfo=UTC), datetime(2028, 1, 1, tzinfo=UTC))
+# Feeds (written straight to InfluxDB) to the replays' end: a year and a half before now to a day after.
+WHOLE_RANGE = (min(FEEDS_START, TYPHOON_START) - timedelta(days=200), datetime.now(UTC) + timedelta(days=1))
 
 
 def replays(broker_port: int, data_dir: Path) -> list[Replay]:
