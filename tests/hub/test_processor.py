@@ -173,6 +173,8 @@ def test_maximum_age_is_the_hub_setting():
     p = Processor(TOPICS, NODES, clock=lambda: NOW, max_age=timedelta(days=1))
     batch = Batch()
     p.handle("iocgw/v1/n1/telemetry", _msg(1, readings=[{"ts": "2026-11-20T00:00:00Z"}]), batch)
-    assert not batch.lines and batch.stale_ts == 1 and "2.0 days old (at most 1 days accepted)" in (
-        batch.dead_letters[0].reason
+    assert (
+        not batch.lines
+        and batch.stale_ts == 1
+        and "2.0 days old (at most 1 days accepted)" in (batch.dead_letters[0].reason)
     )
