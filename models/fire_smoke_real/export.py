@@ -100,8 +100,14 @@ def manifest(out: Path, output_shape: list[int], extra: dict[str, Any] | None = 
 
 
 def write_manifest(out: Path, doc: dict[str, Any]) -> Path:
+    """Write ``doc``; a manifest already there keeps its header comment (the INT8 variant's says what made it)."""
     path = out / MANIFEST
-    path.write_text(HEADER + yaml.safe_dump(doc, sort_keys=False, allow_unicode=True))
+    header = HEADER
+    if path.exists():
+        lines = path.read_text().splitlines(keepends=True)
+        kept = "".join(line for line in lines[: next((i for i, x in enumerate(lines) if not x.startswith("#")), 0)])
+        header = kept or HEADER
+    path.write_text(header + yaml.safe_dump(doc, sort_keys=False, allow_unicode=True))
     return path
 
 
