@@ -20,6 +20,7 @@ from edge.outbox import Outbox
 from edge.remote import RemoteConfigStore, Verdict, judge
 from iocgw import __version__, systemd
 from wire import CANONICAL_UNITS, NodeState, Reading, StatusMessage, TelemetryMessage, Topics
+from wire.messages import MAX_STATUS_EXTRA
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +74,18 @@ class Agent:
             **{f"link_{k}": v for k, v in self.link.counters.items()},
         }
 
+    def _extra(self) -> dict[str, float]:
+        extra = {
+            "read_errors": float(self.counters["read_errors"]),
+            **{f"alarm.{sid}": float(on) for sid, on in self.local_alarms.items()},
+            **self._camera_figures(),
+        }
+        if len(extra) > MAX_STATUS_EXTRA:
+            # The hub refuses a status with more; the node's own figures and alarms come first and are kept.
+            log.warning("status: %d health figures, sending the first %d", len(extra), MAX_STATUS_EXTRA)
+            extra = dict(list(extra.items())[:MAX_STATUS_EXTRA])
+        return extra
+
     def _camera_figures(self) -> dict[str, float]:
         """Per-camera figures, plus node-wide ones the fleet dashboard plots (slowest camera's fps, mean inference)."""
         per_camera = [cam.stats() for cam in self.cameras.values()]
@@ -96,11 +109,7 @@ class Agent:
                 "last_error": self.last_error
                 or self.link.last_error
                 or next((c.last_error for c in self.cameras.values() if c.last_error), None),
-                "extra": {
-                    "read_errors": float(self.counters["read_errors"]),
-                    **self._camera_figures(),
-                    **{f"alarm.{sid}": float(on) for sid, on in self.local_alarms.items()},
-                },
+                "extra": self._extra(),
             }
         msg = StatusMessage(
             node_id=self.config.node_id,

@@ -6,6 +6,7 @@ restarts, so the hub can drop replays) and the device's UTC timestamp.
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
@@ -29,6 +30,10 @@ MAX_READINGS_PER_MESSAGE = 1000
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 Identifier = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")]
+# A status figure's name becomes an InfluxDB field key: a closed alphabet keeps line protocol unambiguous (a key
+# ending in a backslash would escape the '=' after it), and a cap keeps one node from growing the measurement.
+ExtraKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")]
+MAX_STATUS_EXTRA = 256
 Seq = Annotated[int, Field(ge=1, le=2**63 - 1, description="Per-node sequence number; only grows")]
 
 
@@ -84,6 +89,13 @@ class _NodeMessage(_Strict):
     seq: Seq
     ts: AwareDatetime = Field(description="Device clock, UTC, when the message was made")
 
+    @field_validator("v", mode="before")
+    @classmethod
+    def _not_a_bool(cls, v: Any) -> Any:
+        if isinstance(v, bool):  # true == 1 to Python, so a Literal[1] would take it
+            raise ValueError("v must be the number 1, not a boolean")
+        return v
+
     @field_validator("ts")
     @classmethod
     def _plausible(cls, ts: datetime) -> datetime:
@@ -123,7 +135,12 @@ class StatusMessage(_NodeMessage):
     models: dict[str, str] = Field(
         default_factory=dict, description="Models the hub manages on this node: name -> version in use"
     )
-    extra: dict[str, float] = Field(default_factory=dict, description="Other numeric health figures")
+    extra: dict[ExtraKey, float] = Field(
+        default_factory=dict,
+        max_length=MAX_STATUS_EXTRA,
+        description="Other numeric health figures (cam.<camera>.fps, alarm.<sensor>...); names of letters, digits, "
+        f"'_', '.', '-' only, at most {MAX_STATUS_EXTRA}",
+    )
 
 
 class EventPhase(StrEnum):
@@ -179,12 +196,39 @@ NODE_MESSAGES: dict[Channel, type[_NodeMessage]] = {
 }
 
 
+def _refuse_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        dup = next(k for k, _ in pairs if k in seen or seen.add(k))  # type: ignore[func-returns-value]
+        raise ValueError(f"key {dup!r} appears twice in one object: which value was meant is unknown")
+    return obj
+
+
+def check_duplicate_keys(payload: bytes | str) -> None:
+    """Raise ValueError when a JSON object in ``payload`` repeats a key.
+
+    JSON parsers keep the last of repeated keys without a word, so ``{"node_id": "a", ..., "node_id": "b"}`` would be
+    read as node b by one program and node a by another; the contract refuses such a payload outright.
+    """
+    try:
+        json.loads(payload, object_pairs_hook=_refuse_duplicate_keys)
+    except json.JSONDecodeError:
+        return  # not JSON at all: the model's own parser says where
+
+
 def parse_message(channel: Channel, payload: bytes | str) -> _NodeMessage:
-    """Validate a node's payload for the channel it arrived on; raises ValidationError or ValueError."""
+    """Validate a node's payload for the channel it arrived on; raises ValidationError or ValueError.
+
+    Strict: a JSON value of the wrong type is refused, never converted (``"9.87"`` or ``true`` for a number, ``20.0``
+    or ``"19"`` for a sequence number), and so is an object with a key given twice.
+    """
     model = NODE_MESSAGES.get(channel)
     if model is None:
         raise ValueError(f"nodes do not publish on channel {channel.value!r}")
-    return model.model_validate_json(payload)
+    msg = model.model_validate_json(payload, strict=True)
+    check_duplicate_keys(payload)
+    return msg
 
 
 def describe_error(exc: Exception) -> str:

@@ -15,6 +15,12 @@ SCHEMA_MODELS = {
     "ack": AckMessage,
 }
 
+# What JSON Schema cannot say and the hub still enforces (wire.messages.parse_message).
+STRICT = (
+    "The hub reads payloads strictly: a value of the wrong JSON type is refused, never converted; an integer field "
+    "takes an integer written without a fraction (20, not 20.0); an object that repeats a key is refused."
+)
+
 
 def render_schemas() -> dict[str, str]:
     """File name -> JSON text, deterministic so a test can compare with what is committed."""
@@ -22,6 +28,7 @@ def render_schemas() -> dict[str, str]:
     for name, model in SCHEMA_MODELS.items():
         schema = model.model_json_schema()
         schema["$id"] = f"https://iocgw.example/schemas/v1/{name}.schema.json"
+        schema["$comment"] = STRICT
         out[f"{name}.schema.json"] = json.dumps(schema, indent=2, ensure_ascii=False, sort_keys=True) + "\n"
     return out
 

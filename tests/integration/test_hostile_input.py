@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+from datetime import timedelta
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -24,16 +25,35 @@ HOSTILE = [
     json.dumps({"v": 1, "node_id": "n1", "seq": 1, "ts": "2026-11-22T00:00:00Z", "readings": "x" * 10}).encode(),
     b"A" * 300_000,  # over the hub's payload limit
     b'{"a":' * 5000 + b"1" + b"}" * 5000,  # deep nesting
+    # Wrong JSON types are refused, never converted: "9.87" and true for a value (true was stored as 1.0 and cleared a
+    # flood alarm), "19" and 20.0 for a sequence number.
+    *(
+        json.dumps(
+            {
+                "v": 1,
+                "node_id": "n1",
+                "seq": seq,
+                "ts": "2026-11-22T00:00:00Z",
+                "readings": [{"sensor_id": "wl", "quantity": "water_level", "value": value, "unit": "m"}],
+            }
+        ).encode()
+        for seq, value in ((5, "9.87"), (6, True), ("19", 9.87), (20.0, 9.87))
+    ),
+    # A key given twice: another program would read node n2
+    b'{"v":1,"node_id":"n2","seq":7,"ts":"2026-11-22T00:00:00Z","node_id":"n1","readings":[{"sensor_id":"wl",'
+    b'"quantity":"water_level","value":1.0,"unit":"m"}]}',
 ]
 
 
 def good(seq: int) -> bytes:
+    from tests.conftest import T0
+
     return json.dumps(
         {
             "v": 1,
             "node_id": "n1",
             "seq": seq,
-            "ts": f"2026-11-22T00:00:{seq:02d}Z",
+            "ts": (T0 + timedelta(seconds=seq)).isoformat(),
             "readings": [{"sensor_id": "wl", "quantity": "water_level", "value": seq / 10, "unit": "m"}],
         }
     ).encode()
@@ -76,6 +96,36 @@ def test_hub_survives_hostile_payloads(make_hub, mosquitto, influx):
     assert all(item["reason"] and item["topic"] == "iocgw/v1/n1/telemetry" for item in letters["items"])
     reasons = " ".join(item["reason"] for item in letters["items"])
     assert "exceeds" in reasons and "Invalid JSON" in reasons and "finite" in reasons
+    assert "readings.0.value: Input should be a valid number" in reasons and "seq: Input should be a valid integer" in (
+        reasons
+    )
+    assert "key 'node_id' appears twice" in reasons
+
+
+def test_status_figures_cannot_break_line_protocol_or_grow_without_bound(make_hub, mosquitto, influx):
+    hub = make_hub(api=api_section())
+    client = publisher(mosquitto.port)
+
+    def status(seq: int, extra: dict) -> bytes:
+        from tests.conftest import T0
+
+        body = {"v": 1, "node_id": "n1", "seq": seq, "ts": T0.isoformat(), "state": "online", "extra": extra}
+        return json.dumps(body).encode()
+
+    try:
+        for seq, extra in enumerate(
+            [{"x\\": 1.0, "y": 2.0}, {f"k{i}": 1.0 for i in range(3000)}, {"cam.gate-1.fps": 5.0}], start=1
+        ):
+            client.publish("iocgw/v1/n1/status", status(seq, extra), qos=1).wait_for_publish(5)
+    finally:
+        client.loop_stop()
+        client.disconnect()
+    wait_until(lambda: query(influx.url, "iocgw", 'SELECT "state" FROM node_status'), what="the good status stored")
+    m = wait_until(lambda: (m := hub.metrics())["dead_letters"] >= 2 and m, what="both bad statuses dead-lettered")
+    assert m["dead_letters"] == 2
+    keys = {r["fieldKey"] for r in query(influx.url, "iocgw", "SHOW FIELD KEYS FROM node_status")}
+    assert "x_cam.gate-1.fps" in keys and not any(k.startswith("x_k") or k.startswith("x_x") for k in keys)
+    assert len(keys) < 20
 
 
 def test_a_reading_from_the_future_can_neither_clear_nor_freeze_a_flood_alarm(tmp_path, make_hub, mosquitto, influx):

@@ -109,3 +109,57 @@ def test_contract_doc_lists_every_quantity_with_its_unit():
 @given(st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2199, 12, 31), timezones=st.timezones()))
 def test_epoch_ms_is_exact(ts):
     assert to_epoch_ms(ts) == (ts - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(milliseconds=1)
+
+
+@pytest.mark.parametrize(
+    ("patch", "where"),
+    [
+        ({"readings": [{**GOOD["readings"][0], "value": "9.87"}]}, "readings.0.value"),  # a string is not a number
+        ({"readings": [{**GOOD["readings"][0], "value": True}]}, "readings.0.value"),  # nor is true (it was stored 1.0)
+        ({"seq": "19"}, "seq"),
+        ({"seq": 20.0}, "seq"),
+        ({"v": True}, "v"),
+        ({"node_id": 7}, "node_id"),
+    ],
+)
+def test_wrong_json_types_are_refused_not_converted(patch, where):
+    with pytest.raises(ValidationError) as info:
+        parse_message(Channel.TELEMETRY, json.dumps({**GOOD, **patch}))
+    assert describe_error(info.value).startswith(where)
+
+
+def test_integers_are_numbers_for_a_value():
+    msg = parse_message(Channel.TELEMETRY, json.dumps({**GOOD, "readings": [{**GOOD["readings"][0], "value": 10}]}))
+    assert msg.readings[0].value == 10.0  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        '{"v": 1, "node_id": "a", "seq": 1, "ts": "2026-11-22T03:00:00Z", "node_id": "hn-longbien-01", "readings": '
+        '[{"sensor_id": "wl1", "quantity": "water_level", "value": 9.87, "unit": "m"}]}',
+        '{"v": 1, "node_id": "hn-longbien-01", "seq": 1, "ts": "2026-11-22T03:00:00Z", "readings": '
+        '[{"sensor_id": "wl1", "quantity": "water_level", "value": 1.0, "value": 9.87, "unit": "m"}]}',
+    ],
+)
+def test_a_key_given_twice_is_refused(payload):
+    with pytest.raises(ValueError, match="appears twice"):
+        parse_message(Channel.TELEMETRY, payload)
+
+
+def _status(extra: dict) -> str:
+    return json.dumps({"v": 1, "node_id": "n1", "seq": 1, "ts": "2026-11-22T03:00:00Z", "state": "online", "extra": extra})
+
+
+def test_status_figures_have_plain_names_and_a_bound():
+    ok = parse_message(Channel.STATUS, _status({"cam.gate-1.fps": 5.0, "alarm.wl1": 1.0, "read_errors": 0}))
+    assert ok.extra == {"cam.gate-1.fps": 5.0, "alarm.wl1": 1.0, "read_errors": 0.0}  # type: ignore[attr-defined]
+    for bad in ({"x\\": 1.0}, {"a b": 1.0}, {"a=b": 1.0}, {"": 1.0}, {f"k{i}": 1.0 for i in range(3000)}):
+        with pytest.raises(ValidationError) as info:
+            parse_message(Channel.STATUS, _status(bad))
+        assert describe_error(info.value).startswith("extra")
+
+
+def test_committed_schemas_say_what_json_schema_cannot():
+    for text in render_schemas().values():
+        assert "repeats a key is refused" in json.loads(text)["$comment"]
