@@ -148,7 +148,9 @@ def test_a_key_given_twice_is_refused(payload):
 
 
 def _status(extra: dict) -> str:
-    return json.dumps({"v": 1, "node_id": "n1", "seq": 1, "ts": "2026-11-22T03:00:00Z", "state": "online", "extra": extra})
+    return json.dumps(
+        {"v": 1, "node_id": "n1", "seq": 1, "ts": "2026-11-22T03:00:00Z", "state": "online", "extra": extra}
+    )
 
 
 def test_status_figures_have_plain_names_and_a_bound():
