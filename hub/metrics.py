@@ -61,6 +61,7 @@ class Metrics:
         "duplicates": "Messages dropped as already seen (same node and sequence number)",
         "future_timestamps": "Readings and messages refused: stamped more than 5 minutes ahead of the hub clock",
         "stale_timestamps": "Readings and messages refused: stamped before the oldest time the hub accepts",
+        "points_rejected": "Lines InfluxDB refused, each dead-lettered on its own (the rest of its batch stored)",
         "readings_refused": "Readings dead-lettered out of otherwise good messages (unknown sensor, bad time)",
         "influx_errors": "Failed InfluxDB write attempts",
         "batches_flushed": "Batches made durable and acknowledged",

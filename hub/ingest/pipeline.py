@@ -28,7 +28,7 @@ from hub.config import HubConfig
 from hub.ingest.dedupe import to_ranges
 from hub.ingest.processor import Batch, Processor
 from hub.metrics import Metrics
-from hub.store.influx import InfluxWriter, Outcome
+from hub.store.influx import InfluxWriter, Outcome, isolate_rejected
 from hub.store.state import DeadLetter, HubState
 from wire import AckMessage, Channel, Topics
 from wire.topics import shared
@@ -225,22 +225,29 @@ class IngestPipeline:
                 return
             self.metrics.write_latency.observe(time.monotonic() - t0)
             if result.outcome is Outcome.REJECTED:
-                self.state.persist(
-                    dead_letters=[
-                        DeadLetter("influx:spool", f"HTTP {result.status}: {result.detail}", body, time.time())
-                    ],
-                    seen={},
-                    statuses={},
-                    sensor_values={},
-                    dedupe={},
-                )
-                self.metrics.inc("dead_letters")
+                lines = body.decode("utf-8", "replace").splitlines()
+                iso = isolate_rejected(self.writer, lines, result)
+                if iso.result.outcome is Outcome.UNAVAILABLE:
+                    self._spool_retry_at = time.monotonic() + self._spool_backoff
+                    return
+                dead = self._rejected_lines("influx:spool", iso.rejected)
+                self.state.persist(dead_letters=dead, seen={}, statuses={}, sensor_values={}, dedupe={})
+                self.metrics.inc("dead_letters", len(dead))
+                self.metrics.inc("points_written", len(lines) - len(dead))
             else:
                 self.metrics.inc("points_written", n)
             self.state.spool_pop(spool_id)
             self._spool_batches -= 1
             self._spool_lines -= n
             self._spool_backoff = 0.5
+
+    def _rejected_lines(self, topic: str, rejected: list[tuple[str, str]]) -> list[DeadLetter]:
+        """One dead letter per line InfluxDB refused, with its reason; the batch's other lines are stored."""
+        if rejected:
+            self.last_error = f"InfluxDB refused {len(rejected)} line(s): {rejected[0][1]}"
+            self.metrics.inc("points_rejected", len(rejected))
+        now = time.time()
+        return [DeadLetter(topic, reason, line.encode(), now) for line, reason in rejected]
 
     def _evaluate(self, batch: Batch) -> None:
         """Run the alert engine on the batch before anything is acknowledged, so no reading escapes it."""
@@ -278,8 +285,15 @@ class IngestPipeline:
                     self.metrics.write_latency.observe(time.monotonic() - t0)
                     written = len(batch.lines)
                 elif result.outcome is Outcome.REJECTED:
-                    dead.append(DeadLetter("influx:write", f"HTTP {result.status}: {result.detail}", body, time.time()))
-                    self.last_error = f"InfluxDB rejected a batch: {result.detail}"
+                    iso = isolate_rejected(self.writer, batch.lines, result)
+                    if iso.result.outcome is Outcome.WRITTEN:
+                        written = len(batch.lines) - len(iso.rejected)
+                        dead += self._rejected_lines("influx:write", iso.rejected)
+                    else:  # the store went away while the bad lines were being looked for: keep it all
+                        self.metrics.inc("influx_errors")
+                        self.last_error = f"InfluxDB unavailable: {iso.result.status or ''} {iso.result.detail}".strip()
+                        spool_body = body
+                        self._spool_retry_at = time.monotonic() + self._spool_backoff
                 else:
                     self.metrics.inc("influx_errors")
                     self.last_error = f"InfluxDB unavailable: {result.status or ''} {result.detail}".strip()

@@ -149,6 +149,42 @@ class InfluxWriter:
             delay = min(delay * 2, 5.0)
 
 
+@dataclass(frozen=True)
+class Isolated:
+    """A batch written line by line where it had to be: which lines InfluxDB refused, and why."""
+
+    result: WriteResult  # WRITTEN: every line is either stored or in ``rejected``; UNAVAILABLE: keep the whole batch
+    rejected: list[tuple[str, str]]  # (line, InfluxDB's reason)
+    requests: int = 1
+
+
+def isolate_rejected(writer: InfluxWriter, lines: list[str], first: WriteResult) -> Isolated:
+    """After InfluxDB refused a batch (``first``, REJECTED), find the lines it refuses by halving the batch.
+
+    One bad line must not take its batch (other nodes' readings) with it. Halves are written again: InfluxDB 1.x
+    may already have stored the good points of a partial write, and rewriting a point with the same series,
+    time and value changes nothing. A single line refused on its own is the culprit. If the store goes away on
+    the way, the caller keeps the whole batch to try again (the rewrite is harmless then too).
+    """
+    rejected: list[tuple[str, str]] = []
+    requests = 0
+    pending = [(lines, first)]
+    while pending:
+        part, result = pending.pop()
+        if result.outcome is Outcome.WRITTEN:
+            continue
+        if result.outcome is Outcome.UNAVAILABLE:
+            return Isolated(result, rejected, requests)
+        if len(part) == 1:
+            rejected.append((part[0], f"HTTP {result.status}: {result.detail}"))
+            continue
+        mid = len(part) // 2
+        for half in (part[mid:], part[:mid]):
+            requests += 1
+            pending.append((half, writer.write_once(("\n".join(half) + "\n").encode())))
+    return Isolated(WriteResult(Outcome.WRITTEN, 204), rejected, requests)
+
+
 def _error_text(text: str) -> str:
     try:
         data = json.loads(text)

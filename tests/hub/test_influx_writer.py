@@ -122,3 +122,35 @@ def test_reader_names_a_refused_query(influx):
             reader.query("SELEKT nonsense")
     finally:
         reader.close()
+
+
+def test_the_lines_a_real_influxdb_refuses_are_found_and_the_rest_stored(influx):
+    """One bad line must not take its batch with it: halving finds exactly the refused lines."""
+    from hub.store.influx import isolate_rejected
+    from hub.store.influx_query import count
+
+    w = InfluxWriter(HubInflux(url=influx.url, database="iocgw"))
+    t = 1795305600000
+    # A field written as a string first: the same field as a float in that shard is a type conflict.
+    assert w.write_once(f'conflict,node_id=x value="text" {t}\n'.encode()).outcome is Outcome.WRITTEN
+    good = [f"water_level,node_id=n{i},sensor_id=wl value={i}.5 {t + i}" for i in range(20)]
+    bad = [f"conflict,node_id=y value=1.0 {t}", "water_level,node_id=n99 value= 1"]  # type conflict; no value
+    lines = [*good[:7], bad[0], *good[7:15], bad[1], *good[15:]]
+    first = w.write_once(("\n".join(lines) + "\n").encode())
+    assert first.outcome is Outcome.REJECTED and first.status == 400
+    iso = isolate_rejected(w, lines, first)
+    assert iso.result.outcome is Outcome.WRITTEN
+    assert sorted(line for line, _ in iso.rejected) == sorted(bad)
+    reasons = dict(iso.rejected)
+    assert "field type conflict" in reasons[bad[0]] and reasons[bad[1]].startswith("HTTP 400")
+    assert count(influx.url, "iocgw", "water_level") == len(good)  # every good line stored, once
+    assert iso.requests <= 4 * len(bad) * len(lines).bit_length()
+
+
+def test_isolation_stops_when_the_store_goes_away(scripted):
+    from hub.store.influx import WriteResult, isolate_rejected
+
+    server = scripted([(400, {}, '{"error":"bad"}'), (503, {}, "")])
+    w = writer(server.url)
+    iso = isolate_rejected(w, ["a v=1 1", "b v=2 2"], WriteResult(Outcome.REJECTED, 400, "bad"))
+    assert iso.result.outcome is Outcome.UNAVAILABLE  # the caller keeps the whole batch

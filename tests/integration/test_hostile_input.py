@@ -172,3 +172,39 @@ def test_a_reading_from_the_future_can_neither_clear_nor_freeze_a_flood_alarm(tm
     letters = hub.get_json("/api/dead-letters?limit=10", token=TOKENS[Role.VIEWER])["items"]
     reasons = sorted(item["reason"] for item in letters)
     assert len(reasons) == 2 and any("readings.0.ts: ts 2199-12-31" in r for r in reasons)
+
+
+def test_lines_influxdb_refuses_are_dead_lettered_alone_and_the_counters_match_the_store(make_hub, mosquitto, influx):
+    """Before, one refused line dead-lettered its whole batch (other nodes' readings too) and points_written counted
+    it as written."""
+    from hub.config import HubInflux
+    from hub.store.influx import InfluxWriter, Outcome
+    from tests.conftest import T0
+
+    hub = make_hub(api=api_section())
+    ms = int(T0.timestamp() * 1000)
+    # An older writer put water_level's value in as a string: InfluxDB now refuses every float value for it there.
+    w = InfluxWriter(HubInflux(url=influx.url, database="iocgw"))
+    assert w.write_once(f'water_level,node_id=legacy value="9,5 m" {ms}\n'.encode()).outcome is Outcome.WRITTEN
+    client = publisher(mosquitto.port)
+    try:
+        for seq in range(1, 6):
+            readings = [
+                {"sensor_id": "t", "quantity": "temperature", "value": 20.0 + seq, "unit": "degC"},
+                {"sensor_id": "wl", "quantity": "water_level", "value": 9.0 + seq, "unit": "m"},
+            ]
+            ts = (T0 + timedelta(minutes=seq)).isoformat()
+            body = {"v": 1, "node_id": f"n{seq % 2}", "seq": seq, "ts": ts, "readings": readings}
+            client.publish(f"iocgw/v1/n{seq % 2}/telemetry", json.dumps(body), qos=1).wait_for_publish(5)
+    finally:
+        client.loop_stop()
+        client.disconnect()
+    m = wait_until(
+        lambda: (m := hub.metrics())["readings_received"] >= 10 and m["points_rejected"] >= 5 and m,
+        what="ten readings in, five refused by InfluxDB",
+    )
+    assert count(influx.url, "iocgw", "temperature") == 5
+    assert m["points_written"] == 5 and m["points_rejected"] == 5 and m["dead_letters"] == 5
+    letters = hub.get_json("/api/dead-letters?limit=10", token=TOKENS[Role.VIEWER])["items"]
+    assert {item["topic"] for item in letters} == {"influx:write"}
+    assert all("field type conflict" in item["reason"] for item in letters)
