@@ -333,6 +333,9 @@ class IngestPipeline:
         m.inc("future_timestamps", batch.future_ts)
         m.inc("stale_timestamps", batch.stale_ts)
         m.inc("readings_refused", batch.refused_readings)
+        m.inc("readings_repeated", batch.repeated_readings)
+        m.inc("reading_time_conflicts", batch.time_conflicts)
+        m.inc("readings_late_unchecked", batch.unchecked_late)
         if batch.messages:
             m.inc("batches_flushed")
         self.last_flush = time.time()

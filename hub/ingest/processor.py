@@ -9,7 +9,7 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from pydantic import ValidationError
 
@@ -21,6 +21,13 @@ from wire import Channel, EventMessage, Quantity, StatusMessage, TelemetryMessag
 from wire.messages import Identifier, describe_error, parse_message, to_epoch_ms
 from wire.timepolicy import DEFAULT_MAX_AGE, time_problem
 
+
+def _iso_ms(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+# Times remembered per sensor to catch a second value for a time already stored (a node whose clock stepped back):
+# InfluxDB keeps one point per series and time, so the second would silently replace the first.
+RECENT_PER_SENSOR = 256
 # The ids in a snapshot topic obey the same rule as those in a JSON message: wire.messages.Identifier's pattern.
 IDENTIFIER = re.compile(Identifier.__metadata__[0].pattern)
 JPEG_START, JPEG_END = b"\xff\xd8", b"\xff\xd9"
@@ -57,6 +64,9 @@ class Batch:
     future_ts: int = 0  # readings and messages refused for a timestamp ahead of the hub clock
     stale_ts: int = 0  # ... and for one older than the hub accepts
     refused_readings: int = 0  # readings dead-lettered out of otherwise good messages
+    repeated_readings: int = 0  # the same (node, sensor, time, value) again from another message: not rewritten
+    time_conflicts: int = 0  # the same (node, sensor, time) with another value: refused, the first value kept
+    unchecked_late: int = 0  # older than a sensor's remembered times: stored without the repeat check
 
 
 class Processor:
@@ -86,6 +96,7 @@ class Processor:
         }
         self._prefixes: dict[tuple[Quantity, str, str, str], str] = {}
         self._topic_cache: dict[str, TopicParts] = {}
+        self._recent: dict[tuple[str, str], dict[int, float]] = {}  # (node, sensor) -> {ts_ms: value}, oldest first
         self._sensor_index = {
             node_id: {sid: quantity for sid, quantity, _ in info.sensors} for node_id, info in nodes.items()
         }
@@ -189,6 +200,31 @@ class Processor:
             return
         batch.snapshots[(node_id, camera, label)] = (time.time(), payload)
 
+    def _repeat(self, node_id: str, sensor_id: str, ts_ms: int, value: float, batch: Batch) -> str | bool:
+        """False: a new time for this sensor. True: the same value at the same time again (not rewritten). A str:
+        why a second, different value for a time already stored is refused."""
+        seen = self._recent.get((node_id, sensor_id))
+        if seen is None:
+            if len(self._recent) > 200_000:  # a bound on what hostile sensor ids can make the hub remember
+                self._recent.clear()
+            seen = self._recent[(node_id, sensor_id)] = {}
+        before = seen.get(ts_ms)
+        if before is not None:
+            if before == value:
+                batch.repeated_readings += 1
+                return True
+            batch.time_conflicts += 1
+            return (
+                f"sensor {sensor_id!r} already has {before!r} at {_iso_ms(ts_ms)}; a second value ({value!r}) for the "
+                "same time is refused and the first kept (has the node's clock stepped back?)"
+            )
+        if seen and ts_ms < next(iter(seen)):
+            batch.unchecked_late += 1  # older than what is remembered: written as is, counted
+        seen[ts_ms] = value
+        if len(seen) > RECENT_PER_SENSOR:
+            del seen[next(iter(seen))]
+        return False
+
     def _count_time(self, batch: Batch, ts_ms: int, now_ms: int) -> None:
         if ts_ms > now_ms:
             batch.future_ts += 1
@@ -216,6 +252,12 @@ class Processor:
             if r.ts is not None and (problem := time_problem(ts_ms, now_ms, self.max_age)) is not None:
                 self._count_time(batch, ts_ms, now_ms)
                 problems.append(f"readings.{i}.ts: {problem}")
+                continue
+            conflict = self._repeat(msg.node_id, r.sensor_id, ts_ms, r.value, batch)
+            if conflict is True:
+                continue
+            if conflict:
+                problems.append(f"readings.{i}: {conflict}")
                 continue
             oldest = min(oldest, ts_ms)
             key = (r.quantity, admin, msg.node_id, r.sensor_id)

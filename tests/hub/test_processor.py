@@ -178,3 +178,31 @@ def test_maximum_age_is_the_hub_setting():
         and batch.stale_ts == 1
         and "2.0 days old (at most 1 days accepted)" in (batch.dead_letters[0].reason)
     )
+
+
+def test_a_second_value_for_a_sensor_and_time_is_refused_and_the_first_kept():
+    p = Processor(TOPICS, NODES, clock=lambda: NOW)
+    batch = Batch()
+    t = "2026-11-21T23:00:00Z"
+    p.handle("iocgw/v1/n1/telemetry", _msg(1, readings=[{"value": 9.5, "ts": t}]), batch)
+    p.handle("iocgw/v1/n1/telemetry", _msg(2, readings=[{"value": 9.5, "ts": t}]), batch)  # the same again
+    p.handle("iocgw/v1/n1/telemetry", _msg(3, readings=[{"value": 3.0, "ts": t}, {"value": 9.6}]), batch)
+    assert [ln.split(" value=")[1].split(",")[0] for ln in batch.lines] == ["9.5", "9.6"]
+    assert batch.repeated_readings == 1 and batch.time_conflicts == 1 and batch.refused_readings == 1
+    (letter,) = batch.dead_letters
+    assert "readings.0: sensor 'wl' already has 9.5 at 2026-11-21T23:00:00.000Z; a second value (3.0)" in letter.reason
+    # Another sensor, or the same sensor at another time, is not a conflict.
+    p.handle(
+        "iocgw/v1/n1/telemetry",
+        _msg(4, readings=[{"sensor_id": "rain", "quantity": "rainfall", "unit": "mm", "value": 3.0, "ts": t}]),
+        batch,
+    )
+    assert len(batch.lines) == 3 and len(batch.dead_letters) == 1
+
+
+def test_readings_older_than_the_remembered_times_are_stored_and_counted():
+    p = Processor(TOPICS, NODES, clock=lambda: NOW)
+    batch = Batch()
+    p.handle("iocgw/v1/n1/telemetry", _msg(1, readings=[{"ts": "2026-11-21T23:00:00Z"}]), batch)
+    p.handle("iocgw/v1/n1/telemetry", _msg(2, readings=[{"ts": "2026-11-21T22:00:00Z"}]), batch)
+    assert len(batch.lines) == 2 and batch.unchecked_late == 1 and not batch.dead_letters

@@ -208,3 +208,27 @@ def test_lines_influxdb_refuses_are_dead_lettered_alone_and_the_counters_match_t
     letters = hub.get_json("/api/dead-letters?limit=10", token=TOKENS[Role.VIEWER])["items"]
     assert {item["topic"] for item in letters} == {"influx:write"}
     assert all("field type conflict" in item["reason"] for item in letters)
+
+
+def test_a_clock_stepping_back_cannot_overwrite_stored_readings(make_hub, mosquitto, influx):
+    """Before, a second value for the same sensor and time replaced the first in InfluxDB while the hub counted two
+    readings written."""
+    from tests.conftest import T0
+
+    hub = make_hub(api=api_section())
+    client = publisher(mosquitto.port)
+    at = [(T0 + timedelta(minutes=i)).isoformat() for i in range(3)]
+    try:
+        for seq, (ts, value) in enumerate([(at[0], 9.5), (at[1], 9.6), (at[0], 1.0), (at[1], 9.6), (at[2], 9.7)], 1):
+            reading = {"sensor_id": "wl", "quantity": "water_level", "value": value, "unit": "m", "ts": ts}
+            body = {"v": 1, "node_id": "n1", "seq": seq, "ts": at[2], "readings": [reading]}
+            client.publish("iocgw/v1/n1/telemetry", json.dumps(body), qos=1).wait_for_publish(5)
+    finally:
+        client.loop_stop()
+        client.disconnect()
+    m = wait_until(lambda: (m := hub.metrics())["messages_received"] >= 5 and m, what="five messages handled")
+    rows = query(influx.url, "iocgw", "SELECT value FROM water_level WHERE sensor_id = 'wl'")
+    assert [r["value"] for r in rows] == [9.5, 9.6, 9.7]  # the first value at T0 kept
+    assert m["points_written"] == 3 and m["reading_time_conflicts"] == 1 and m["readings_repeated"] == 1
+    (letter,) = hub.get_json("/api/dead-letters?limit=10", token=TOKENS[Role.VIEWER])["items"]
+    assert "already has 9.5" in letter["reason"]
