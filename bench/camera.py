@@ -96,6 +96,9 @@ def run(a: argparse.Namespace) -> dict[str, Any]:
     }
     out["backends"] = {}
     for name, cfg in backends.items():
+        if cfg.type not in manifest.backends:  # the INT8 variant is OpenVINO only
+            out["backends"][name] = {"skipped": f"the manifest has no {cfg.type} file"}
+            continue
         log(f"latency: {name}")
         out["backends"][name] = runs.latency(manifest, cfg, frames, a.iterations if not a.quick else 50)
 

@@ -25,6 +25,7 @@ from wire.timepolicy import DEFAULT_MAX_AGE, time_problem
 def _iso_ms(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
+
 # Times remembered per sensor to catch a second value for a time already stored (a node whose clock stepped back):
 # InfluxDB keeps one point per series and time, so the second would silently replace the first.
 RECENT_PER_SENSOR = 256
