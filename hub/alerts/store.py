@@ -116,10 +116,13 @@ class AlertStore:
         if rule is not None:
             where.append("rule = ?")
             args.append(rule)
+        if area is not None:
+            # In SQL, before the LIMIT: filtered afterwards, an area's older alarms fell off the end of the page.
+            where.append("substr(coalesce(json_extract(body, '$.area'), ''), 1, length(?)) = ?")
+            args += [area, area]
         sql = "SELECT body FROM alarms" + (" WHERE " + " AND ".join(where) if where else "")
         sql += " ORDER BY updated_at DESC LIMIT ?"
-        out = [Alarm.model_validate_json(r[0]) for r in self.db.conn.execute(sql, (*args, limit))]
-        return [a for a in out if area is None or (a.area or "").startswith(area)]
+        return [Alarm.model_validate_json(r[0]) for r in self.db.conn.execute(sql, (*args, limit))]
 
     def get(self, alarm_id: str) -> Alarm | None:
         row = self.db.conn.execute("SELECT body FROM alarms WHERE id = ?", (alarm_id,)).fetchone()
