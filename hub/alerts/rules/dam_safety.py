@@ -10,6 +10,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from hub.alerts.rules.base import Text, repeated, require_aware, require_finite
+from hub.alerts.rules.levels import LevelM
 from hub.alerts.rules.severity import Severity, SeverityThresholds, severity_for
 from iocgw.configfile import load_yaml_model
 from wire.messages import Identifier
@@ -98,11 +99,11 @@ class Reservoir(BaseModel):
     node_id: Identifier | None = Field(None, description="Node that reports level, inflow and outflow")
     dam_class: DamClass | None = Field(None, description="NĐ 114/2018 Điều 3 class")
     source: Text = Field(description="Design or operating-procedure document the named levels come from")
-    dead_level_m: float = Field(description="Mực nước chết (dead level): nothing can be drawn below it")
-    pre_flood_level_m: float = Field(description="Mực nước trước lũ / đón lũ (pre-flood level) kept in flood season")
-    normal_level_m: float = Field(description="Mực nước dâng bình thường (normal water level)")
-    design_flood_level_m: float = Field(description="Mực nước lớn nhất thiết kế (design flood level)")
-    check_flood_level_m: float = Field(description="Mực nước lớn nhất kiểm tra (check flood level)")
+    dead_level_m: LevelM = Field(description="Mực nước chết (dead level): nothing can be drawn below it")
+    pre_flood_level_m: LevelM = Field(description="Mực nước trước lũ / đón lũ (pre-flood level) kept in flood season")
+    normal_level_m: LevelM = Field(description="Mực nước dâng bình thường (normal water level)")
+    design_flood_level_m: LevelM = Field(description="Mực nước lớn nhất thiết kế (design flood level)")
+    check_flood_level_m: LevelM = Field(description="Mực nước lớn nhất kiểm tra (check flood level)")
     rise_rate_m_per_h: SeverityThresholds | None = Field(None, description="Alarms on the rate of rise, m/h")
     net_inflow_m3s: SeverityThresholds | None = Field(None, description="Alarms on inflow minus outflow, m³/s")
     instruments: list[Instrument] = Field(default_factory=list, description="Seepage, displacement, piezometers")

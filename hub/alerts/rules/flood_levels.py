@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from hub.alerts.rules.base import Text, repeated, require_finite
+from hub.alerts.rules.levels import MAX_ALARM_SPAN_M, LevelM
 from iocgw.configfile import ConfigError, load_yaml_model
 from wire.messages import Identifier
 
@@ -32,11 +33,11 @@ class FloodStation(BaseModel):
     river: Text = Field(description="River (sông) the station is on")
     name: Text = Field(description="Station name (trạm thủy văn)")
     province: Text = Field(description="Province the station is in")
-    bd1_m: float = Field(description="BĐ1 (báo động I): a flood begins, still inside the channel")
-    bd2_m: float = Field(description="BĐ2 (báo động II): medium flood, starting to inundate")
-    bd3_m: float = Field(description="BĐ3 (báo động III): large, dangerous flood")
+    bd1_m: LevelM = Field(description="BĐ1 (báo động I): a flood begins, still inside the channel")
+    bd2_m: LevelM = Field(description="BĐ2 (báo động II): medium flood, starting to inundate")
+    bd3_m: LevelM = Field(description="BĐ3 (báo động III): large, dangerous flood")
     source: Text = Field(description="Decision that sets these levels, e.g. 'QĐ 05/2020/QĐ-TTg' or a province's")
-    historical_peak_m: float | None = Field(None, description="Lũ lịch sử: the highest peak on record; above BĐ3")
+    historical_peak_m: LevelM | None = Field(None, description="Lũ lịch sử: the highest peak on record; above BĐ3")
     hysteresis_m: float = Field(
         0.05, ge=0, description="A falling stage leaves a level only once it is this far below the level's threshold"
     )
@@ -50,6 +51,11 @@ class FloodStation(BaseModel):
             raise ValueError(f"bd1_m ({self.bd1_m}) must be below bd2_m ({self.bd2_m})")
         if not self.bd2_m < self.bd3_m:
             raise ValueError(f"bd2_m ({self.bd2_m}) must be below bd3_m ({self.bd3_m})")
+        if self.bd3_m - self.bd1_m > MAX_ALARM_SPAN_M:
+            raise ValueError(
+                f"bd3_m - bd1_m is {self.bd3_m - self.bd1_m:g} m: more than {MAX_ALARM_SPAN_M:g} m between BĐ1 and BĐ3 "
+                "is a typing slip, not a river"
+            )
         if self.historical_peak_m is not None and not self.historical_peak_m > self.bd3_m:
             raise ValueError(f"historical_peak_m ({self.historical_peak_m}) must be above bd3_m ({self.bd3_m})")
         # A hysteresis as wide as a band would hold a level while the stage sits a whole band lower.

@@ -65,11 +65,14 @@ def test_a_bad_value_answers_422_with_field_and_reason_and_changes_nothing(local
         ({**STATION, "hysteresis_m": -1}, "station.hysteresis_m", "greater than or equal to 0"),
         ({**STATION, "colour": "red"}, "station.colour", "Extra inputs are not permitted"),
         ({k: v for k, v in STATION.items() if k != "source"}, "station.source", "Field required"),
+        # Absurd levels pass "BĐ1 < BĐ2 < BĐ3" and would switch the station's alarms off.
+        ({**STATION, "bd1_m": 1e306, "bd2_m": 1e307, "bd3_m": 1e308}, "station.bd1_m", "less than or equal to 3000"),
+        ({**STATION, "bd3_m": 95.0}, "station", "more than 50 m between BĐ1 and BĐ3"),
     ]
     for station, field, reason in cases:
         reply = hydro.put(FLOOD, change(station))
         assert reply.status == 422, station
-        [problem] = reply.body["problems"]
+        problem = reply.body["problems"][0]  # the absurd levels name all three
         assert problem["field"] == field and reason in problem["reason"], problem
     assert hydro.put(FLOOD, {"station": STATION}).body["problems"][0]["field"] == "comment"
     assert hydro.call("PUT", FLOOD, raw=b"{not json").status == 422
