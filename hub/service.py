@@ -11,6 +11,7 @@ from aiohttp import web
 
 from hub.alerts.alarm import Alarm, Transition
 from hub.alerts.config import load_rule_tables
+from hub.alerts.alarm import NOTIFY_ON
 from hub.alerts.engine import AlertEngine
 from hub.alerts.notify.dispatcher import Dispatcher
 from hub.alerts.store import AlertStore
@@ -76,6 +77,7 @@ class Hub:
             intervals=intervals,
             positions=positions,
             notify=self._notify,
+            notify_on=self.config.notify.transitions() if self.config.notify else NOTIFY_ON,
         )
         self.alert_store = AlertStore(self.config.data_dir / "alerts.db")  # the API's own reader
         self.rules.bind(engine.load)

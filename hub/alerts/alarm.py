@@ -78,6 +78,8 @@ class Alarm(BaseModel):
     acked_at: AwareDatetime | None = None
     ack_comment: str | None = None
     revision: int = Field(0, description="Grows with every change, for idempotent notifications")
+    peak_severity: Severity | None = Field(None, description="The highest severity while active, kept after the clear")
+    peak_level: int | None = Field(None, description="The highest level while active, kept after the clear")
 
     @property
     def key(self) -> tuple[str, str]:
@@ -108,6 +110,8 @@ def apply_condition(
                 details=condition.details,
                 started_at=now,
                 updated_at=now,
+                peak_severity=condition.severity,
+                peak_level=condition.level,
             )
             return alarm, Transition.CREATED
         changes: dict[str, Any] = {
@@ -123,7 +127,12 @@ def apply_condition(
         lowered = condition.severity < live.severity or (
             condition.severity == live.severity and (condition.level or 0) < (live.level or 0)
         )
-        changes.update(severity=condition.severity, level=condition.level)
+        changes.update(
+            severity=condition.severity,
+            level=condition.level,
+            peak_severity=max(condition.severity, live.peak_severity or live.severity),
+            peak_level=_higher(condition.level, live.peak_level if live.peak_level is not None else live.level),
+        )
         if escalated:
             changes.update(state=AlarmState.ACTIVE_UNACK, acked_by=None, acked_at=None, ack_comment=None)
             return live.model_copy(update=changes), Transition.ESCALATED
@@ -135,17 +144,28 @@ def apply_condition(
     if live is None:
         return existing, None
     state = AlarmState.CLEARED_ACK if live.state is AlarmState.ACTIVE_ACK else AlarmState.CLEARED_UNACK
+    # A clear says how things stand now (the river back under BĐ1: level 0, the reading that cleared it); how bad it
+    # got stays in the peaks. Whoever was told of the alarm hears of the clear whatever its severity now.
     cleared = live.model_copy(
         update={
             "state": state,
             "cleared_at": now,
             "updated_at": now,
+            "severity": condition.severity,
+            "level": condition.level,
             "value": condition.value if condition.value is not None else live.value,
             "message": condition.message or live.message,
+            "details": condition.details or live.details,
             "revision": live.revision + 1,
+            "peak_severity": live.peak_severity or live.severity,
+            "peak_level": live.peak_level if live.peak_level is not None else live.level,
         }
     )
     return cleared, Transition.CLEARED
+
+
+def _higher(a: int | None, b: int | None) -> int | None:
+    return b if a is None else a if b is None else max(a, b)
 
 
 def acknowledge(alarm: Alarm, who: str, comment: str | None, now: datetime) -> tuple[Alarm, Transition | None]:

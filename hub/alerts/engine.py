@@ -44,9 +44,12 @@ class AlertEngine:
         intervals: dict[tuple[str, str], float],
         positions: dict[str, tuple[float, float]] | None = None,
         notify: Notify | None = None,
+        notify_on: Iterable[Transition] = NOTIFY_ON,
         now: datetime | None = None,
     ) -> None:
         self.config = config
+        # Changes queued for notification: those some route asks for (deescalated, updated and acknowledged too).
+        self.notify_on = frozenset(notify_on)
         self.store = store
         self.areas = areas
         self.positions = positions or {}
@@ -183,7 +186,7 @@ class AlertEngine:
         lines = [line(p.measurement, p.tags, p.fields, to_epoch_ms(p.ts)) for p in ctx.points]
         if changed or ctx.dirty:  # most batches touch no rule: no transaction, no query on the ingest path
             alarm_lines = [_alarm_line(a, t) for a, t in changed]
-            events = self.store.commit(changed, {k: self.state[k] for k in ctx.dirty}, set(NOTIFY_ON), alarm_lines)
+            events = self.store.commit(changed, {k: self.state[k] for k in ctx.dirty}, set(self.notify_on), alarm_lines)
             self._has_pending = self._has_pending or bool(alarm_lines)
             self.counters["alarms_changed"] += len(changed)
             self._dispatch(events)
@@ -251,9 +254,10 @@ class AlertEngine:
                 return None
             updated, transition = acknowledge(alarm, who, comment, now or datetime.now(UTC))
             if transition is not None:
-                self.store.commit([(updated, transition)], {}, set())
+                events = self.store.commit([(updated, transition)], {}, set(self.notify_on))
                 if updated.state.active:
                     self.alarms[updated.key] = updated
+                self._dispatch(events)
             return updated
 
 

@@ -105,6 +105,12 @@ class NotifyConfig(BaseModel):
         own = self.target(name).rate_limit_per_min
         return own if own is not None else self.rate_limit_per_min
 
+    def transitions(self) -> frozenset[Transition]:
+        """Every change some route asks for; the engine queues these (the rest would go nowhere)."""
+        wanted = {t for r in self.routes for t in r.transitions}
+        # A clear must reach whoever was told, even on a route that only asked for creations.
+        return frozenset(wanted | {Transition.CLEARED} if wanted else NOTIFY_ON)
+
     def route_key(self, index: int) -> str:
         """A route's stable name in escalation records: its name, else its position."""
         return self.routes[index].name or f"route{index}"

@@ -33,7 +33,7 @@ LONG_BIEN = FloodStation(
 )
 
 
-def make_engine(tmp_path, sink, **config):
+def make_engine(tmp_path, sink, notify_on=None, **config):
     tables = RuleTables(
         flood=FloodStationTable(stations=[LONG_BIEN]), nesterov={"Hà Tĩnh": NesterovConfig(province="Hà Tĩnh")}
     )
@@ -46,6 +46,7 @@ def make_engine(tmp_path, sink, **config):
         intervals={},
         notify=sink.extend,
         now=T0,
+        **({"notify_on": notify_on} if notify_on is not None else {}),
     )
 
 
@@ -63,7 +64,11 @@ def test_flood_through_bd1_to_bd3_and_back_notifies_in_order_once(tmp_path):
         lines = engine.process([stage(T0 + timedelta(hours=i), v)], now=T0 + timedelta(hours=i))
         assert any(line.startswith("flood_level,") for line in lines)
     transitions = [(t.value, a.level) for _, a, t in sink]
-    assert transitions == [("created", 1), ("escalated", 2), ("escalated", 3), ("cleared", 1)]
+    # The clear says how things stand now (below BĐ1: level 0, the reading that cleared it); the peak is kept.
+    assert transitions == [("created", 1), ("escalated", 2), ("escalated", 3), ("cleared", 0)]
+    cleared = sink[3][1]
+    assert (cleared.severity, cleared.peak_severity, cleared.peak_level) == (Severity.INFO, Severity.CRITICAL, 3)
+    assert cleared.value == 9.3 and cleared.details["margin_m"] != sink[2][1].details["margin_m"]
     assert len({a.id for _, a, _ in sink}) == 1, "one alarm, updated in place"
     assert sink[2][1].severity is Severity.CRITICAL
     assert "11.90" not in sink[0][1].message and "9.60 m" in sink[0][1].message
@@ -92,7 +97,7 @@ def test_restart_in_the_middle_neither_loses_nor_repeats(tmp_path):
         ("created", 1),
         ("escalated", 2),
         ("escalated", 3),
-        ("cleared", 1),
+        ("cleared", 0),
     ]
 
 
@@ -246,3 +251,25 @@ def test_derived_levels_carry_the_station_position_for_maps(tmp_path):
     assert "lat=21.0425" in flood and "lon=105.858" in flood
     other = make_engine(tmp_path / "b", [])  # no position known: no made-up coordinates
     assert all("lat=" not in line for line in other.process([stage(T0, 9.6)], now=T0))
+
+
+def test_routes_that_ask_for_deescalations_updates_and_acknowledgements_get_them(tmp_path):
+    """Before, the engine queued only created / escalated / cleared, so a display board routed on deescalated kept
+    showing BĐ3 for hours after the river fell to BĐ1."""
+    from hub.alerts.notify.config import NotifyConfig
+
+    notify = NotifyConfig.model_validate(
+        {
+            "targets": [{"name": "board", "type": "webhook", "url": "http://127.0.0.1:1/x", "secret": {"env": "X"}}],
+            "routes": [{"targets": ["board"], "transitions": ["created", "deescalated", "acknowledged"]}],
+        }
+    )
+    wanted = notify.transitions()
+    assert wanted == {Transition.CREATED, Transition.DEESCALATED, Transition.ACKNOWLEDGED, Transition.CLEARED}
+    sink: list = []
+    engine = make_engine(tmp_path, sink, notify_on=wanted)
+    for i, v in enumerate([10.8, 9.8, 9.9]):  # BĐ2, down to BĐ1, an update at BĐ1
+        engine.process([stage(T0 + timedelta(hours=i), v)], now=T0 + timedelta(hours=i))
+    alarm_id = sink[0][1].id
+    engine.acknowledge(alarm_id, "officer-1", "đã nhận", now=T0 + timedelta(hours=3))
+    assert [(t.value, a.level) for _, a, t in sink] == [("created", 2), ("deescalated", 1), ("acknowledged", 1)]
