@@ -9,9 +9,8 @@ from pathlib import Path
 
 from aiohttp import web
 
-from hub.alerts.alarm import Alarm, Transition
+from hub.alerts.alarm import NOTIFY_ON, Alarm, Transition
 from hub.alerts.config import load_rule_tables
-from hub.alerts.alarm import NOTIFY_ON
 from hub.alerts.engine import AlertEngine
 from hub.alerts.notify.dispatcher import Dispatcher
 from hub.alerts.store import AlertStore
