@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -26,6 +28,10 @@ from hub.store.state import HubState
 from iocgw import systemd
 
 log = logging.getLogger(__name__)
+
+
+class HubStartError(RuntimeError):
+    """The hub cannot start (its HTTP port is taken...); the message says why, for the operator."""
 
 
 class Hub:
@@ -53,6 +59,7 @@ class Hub:
         self.pipeline.on_connected.append(self.configs.republish_all)
         self._runner: web.AppRunner | None = None
         self.http_port: int | None = None
+        self.on_started: Callable[[], None] | None = None  # the CLI's "running" line, once everything listens
 
     def _make_engine(self) -> AlertEngine:
         assert self.config.alerts is not None
@@ -102,7 +109,20 @@ class Hub:
         if self.engine is not None:
             self.rules.reload(who)
 
+    def _bind_http(self) -> socket.socket:
+        """The HTTP socket, taken before anything else: on a port already in use the hub must stop before it
+        connects to the broker (it would take over a running hub's MQTT session) or starts any work."""
+        host, port = self.config.http.host, self.config.http.port
+        try:
+            return socket.create_server((host, port), reuse_port=False)
+        except OSError as exc:
+            raise HubStartError(
+                f"cannot listen on http {host}:{port}: {exc.strerror or exc} (another hub or program has it? "
+                "set http.port in the hub config)"
+            ) from None
+
     async def start(self) -> None:
+        sock = self._bind_http()
         if self.dispatcher is not None:
             await self.dispatcher.start()
             if self.engine is not None:
@@ -123,10 +143,9 @@ class Hub:
         )
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.config.http.host, self.config.http.port)
+        site = web.SockSite(self._runner, sock)
         await site.start()
-        sockets = site._server.sockets if site._server else []
-        self.http_port = sockets[0].getsockname()[1] if sockets else self.config.http.port
+        self.http_port = sock.getsockname()[1]
         log.info("hub HTTP on %s:%s", self.config.http.host, self.http_port)
 
     def _models_dir(self) -> Path | None:
@@ -153,6 +172,8 @@ class Hub:
 
     async def run(self, stop: asyncio.Event) -> None:
         await self.start()
+        if self.on_started is not None:
+            self.on_started()
         systemd.notify("READY=1")
         try:
             await systemd.keep_alive(stop)

@@ -96,15 +96,19 @@ def cmd_hub_validate(args: argparse.Namespace) -> int:
 
 def cmd_hub_run(args: argparse.Namespace) -> int:
     from hub.config import load_hub_config
-    from hub.service import Hub
+    from hub.service import Hub, HubStartError
 
     config = load_hub_config(args.config)
     hub = Hub(config, config_dir=Path(args.config).resolve().parent)
-    print(
-        f"iocgw hub: broker {config.mqtt.host}:{config.mqtt.port} as {config.mqtt.client_id}, "
-        f"InfluxDB {config.influx.url} ({config.influx.api}), HTTP {config.http.host}:{config.http.port}",
-        flush=True,
-    )
+
+    def started() -> None:
+        print(
+            f"iocgw hub: running; broker {config.mqtt.host}:{config.mqtt.port} as {config.mqtt.client_id}, "
+            f"InfluxDB {config.influx.url} ({config.influx.api}), HTTP {config.http.host}:{hub.http_port}",
+            flush=True,
+        )
+
+    hub.on_started = started
 
     def reload() -> None:
         # SIGHUP re-reads the rule files; a bad edit is reported and the running rules stay in force.
@@ -114,7 +118,11 @@ def cmd_hub_run(args: argparse.Namespace) -> int:
         except Exception as exc:
             logging.getLogger("iocgw").error("rules not reloaded: %s", exc)
 
-    return _run_until_signal(hub.run, on_hup=reload)
+    try:
+        return _run_until_signal(hub.run, on_hup=reload)
+    except HubStartError as exc:
+        print(f"iocgw hub: not started: {exc}", file=sys.stderr, flush=True)
+        return EXIT_FAILED
 
 
 def cmd_contract_schemas(args: argparse.Namespace) -> int:
