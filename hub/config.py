@@ -77,6 +77,15 @@ class HubRegistry(_Section):
     offline_after_s: float = Field(300.0, gt=0, description="A node silent this long is shown offline")
 
 
+class HubDeadLetters(_Section):
+    """How much bad input the hub keeps to look at: every dead letter is counted, the oldest go first."""
+
+    max_age_days: float = Field(30.0, gt=0, description="Dead letters older than this are deleted")
+    max_mb: float = Field(
+        256.0, gt=0, description="The dead letters' kept payloads and reasons together stay under this many MiB"
+    )
+
+
 class HubHttp(_Section):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
@@ -98,6 +107,7 @@ class HubConfig(_Section):
     influx: HubInflux = HubInflux()
     batch: HubBatch = HubBatch()
     registry: HubRegistry = HubRegistry()
+    dead_letters: HubDeadLetters = HubDeadLetters()
     http: HubHttp = HubHttp()
     alerts: AlertsConfig | None = Field(None, description="Alert rules and the sensors that feed them")
     notify: NotifyConfig | None = Field(None, description="Where alerts go (docs/notifications.md)")

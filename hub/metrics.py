@@ -61,6 +61,7 @@ class Metrics:
         "duplicates": "Messages dropped as already seen (same node and sequence number)",
         "future_timestamps": "Readings and messages refused: stamped more than 5 minutes ahead of the hub clock",
         "stale_timestamps": "Readings and messages refused: stamped before the oldest time the hub accepts",
+        "dead_letters_pruned": "Dead letters deleted to stay within dead_letters.max_age_days and max_mb",
         "points_rejected": "Lines InfluxDB refused, each dead-lettered on its own (the rest of its batch stored)",
         "readings_repeated": "Readings equal to one already stored (same sensor, time and value): not written again",
         "reading_time_conflicts": "Readings refused: another value for a sensor and time already stored",

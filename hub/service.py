@@ -41,6 +41,9 @@ class Hub:
         self.config = config
         self.config_dir = config_dir
         self.metrics = Metrics()
+        config.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if config.data_dir.stat().st_mode & 0o077:
+            config.data_dir.chmod(0o700)  # the hub's own: registry, dead letters, snapshots, audit trails
         db = config.data_dir / "hub.db"
         self.state = HubState(db)
         seeds = load_seed_files(config.registry.seed_files, base=config_dir)

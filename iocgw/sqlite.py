@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,7 +17,14 @@ def open_db(path: Path | str, synchronous: str = "NORMAL") -> sqlite_utils.Datab
     WAL with synchronous=NORMAL survives a process kill (SIGKILL); FULL also survives a power cut.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    # Owner-only: these files hold tokens' audit trails, raw payloads, camera snapshots. SQLite gives its -wal and
+    # -shm files the database file's mode, so creating it 0600 covers all three.
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    os.close(fd)
+    for f in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        if f.exists() and f.stat().st_mode & 0o077:
+            f.chmod(0o600)  # made by an older version, world-readable
     conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=30)
     db = sqlite_utils.Database(conn)
     db.enable_wal()

@@ -63,6 +63,8 @@ class IngestPipeline:
         self._stopping = threading.Event()
         self._writer_thread = threading.Thread(target=self._writer_loop, name="hub-writer", daemon=True)
         self._spool_retry_at = 0.0
+        self._letters_since_prune = 0
+        self._next_prune = 0.0
         self._spool_backoff = 0.5
         self.connected = False
         self.on_connected: list[Callable[[], object]] = []  # run on paho's thread after each (re)subscribe
@@ -241,6 +243,17 @@ class IngestPipeline:
             self._spool_lines -= n
             self._spool_backoff = 0.5
 
+    def _prune_dead_letters(self, added: int) -> None:
+        """Keep the dead letters within their age and size bounds: checked every minute, or after 1,000 new ones."""
+        self._letters_since_prune += added
+        now = time.monotonic()
+        if now < self._next_prune and self._letters_since_prune < 1000:
+            return
+        self._next_prune, self._letters_since_prune = now + 60.0, 0
+        bounds = self.config.dead_letters
+        pruned = self.state.prune_dead_letters(bounds.max_age_days * 86400, int(bounds.max_mb * 1024 * 1024))
+        self.metrics.inc("dead_letters_pruned", pruned)
+
     def _rejected_lines(self, topic: str, rejected: list[tuple[str, str]]) -> list[DeadLetter]:
         """One dead letter per line InfluxDB refused, with its reason; the batch's other lines are stored."""
         if rejected:
@@ -327,6 +340,7 @@ class IngestPipeline:
         m = self.metrics
         m.inc("points_written", written)
         m.inc("dead_letters", len(dead))
+        self._prune_dead_letters(len(dead))
         m.inc("duplicates", batch.duplicates)
         m.inc("readings_received", batch.readings)
         m.inc("messages_received", batch.messages)

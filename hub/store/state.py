@@ -193,6 +193,20 @@ class HubState:
     def spool_pop(self, spool_id: int) -> None:
         self.conn.execute("DELETE FROM spool WHERE id = ?", (spool_id,))
 
+    def prune_dead_letters(self, max_age_s: float, max_bytes: int, now: float | None = None) -> int:
+        """Drop dead letters older than ``max_age_s``, then the oldest until the rest hold at most ``max_bytes``
+        (kept payload and reason). Returns how many went: one node sending junk must not fill the hub's disk."""
+        cutoff = (now if now is not None else time.time()) - max_age_s
+        with transaction(self.db) as c:
+            aged = c.execute("DELETE FROM dead_letters WHERE received < ?", (cutoff,)).rowcount
+            row = c.execute(
+                "SELECT id FROM (SELECT id, SUM(coalesce(length(payload), 0) + length(reason)) "
+                "OVER (ORDER BY id DESC) AS kept FROM dead_letters) WHERE kept > ? ORDER BY id DESC LIMIT 1",
+                (max_bytes,),
+            ).fetchone()
+            sized = c.execute("DELETE FROM dead_letters WHERE id <= ?", (row[0],)).rowcount if row else 0
+        return int(aged) + int(sized)
+
     def dead_letter_count(self) -> int:
         return int(self.conn.execute("SELECT count(*) FROM dead_letters").fetchone()[0])
 

@@ -232,3 +232,29 @@ def test_a_clock_stepping_back_cannot_overwrite_stored_readings(make_hub, mosqui
     assert m["points_written"] == 3 and m["reading_time_conflicts"] == 1 and m["readings_repeated"] == 1
     (letter,) = hub.get_json("/api/dead-letters?limit=10", token=TOKENS[Role.VIEWER])["items"]
     assert "already has 9.5" in letter["reason"]
+
+
+def test_one_node_sending_junk_cannot_fill_the_hubs_disk(make_hub, mosquitto, influx):
+    hub = make_hub(api=api_section(), dead_letters={"max_mb": 0.02})  # 20 KiB of dead letters kept
+    client = publisher(mosquitto.port)
+    try:
+        for i in range(2200):
+            client.publish("iocgw/v1/n1/telemetry", b"junk %d" % i + b"." * 60, qos=1)
+        client.publish("iocgw/v1/n1/telemetry", b"last", qos=1).wait_for_publish(10)
+    finally:
+        client.loop_stop()
+        client.disconnect()
+    wait_until(lambda: hub.metrics()["dead_letters"] >= 2201, what="all junk counted")
+
+    def settled():
+        kept = hub.get_json("/api/dead-letters?limit=1000", token=TOKENS[Role.VIEWER])
+        m = hub.metrics()
+        return m["dead_letters"] == m["dead_letters_pruned"] + kept["count"] and (m, kept)
+
+    # Every letter is accounted for: kept, or counted as pruned (checked every 1,000 letters or every minute).
+    m, kept = wait_until(settled, what="dead letters = kept + pruned")
+    assert m["dead_letters"] == 2201 and m["dead_letters_pruned"] > 0
+    # 20 KiB (about 170 letters) kept at the last pruning, plus at most the 1,000 that may come before the next.
+    assert kept["count"] <= 1200
+    newest = kept["items"][0]
+    assert newest["payload_size"] == 4  # b"last": the newest are the ones kept
