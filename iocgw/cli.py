@@ -14,7 +14,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from iocgw import __version__
+from iocgw import __version__, logredact
 from iocgw.configfile import ConfigError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -102,11 +102,12 @@ def cmd_hub_run(args: argparse.Namespace) -> int:
     hub = Hub(config, config_dir=Path(args.config).resolve().parent)
 
     def started() -> None:
-        print(
+        # One write: a log line from another thread must not land between the text and its newline.
+        sys.stdout.write(
             f"iocgw hub: running; broker {config.mqtt.host}:{config.mqtt.port} as {config.mqtt.client_id}, "
-            f"InfluxDB {config.influx.url} ({config.influx.api}), HTTP {config.http.host}:{hub.http_port}",
-            flush=True,
+            f"InfluxDB {config.influx.url} ({config.influx.api}), HTTP {config.http.host}:{hub.http_port}\n"
         )
+        sys.stdout.flush()
 
     hub.on_started = started
 
@@ -255,6 +256,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    logredact.install()  # no token reaches a log, whichever library writes the line
     try:
         return int(args.func(args))
     except ConfigError as exc:
