@@ -59,7 +59,9 @@ class Agent:
         self.drivers: dict[str, SensorDriver] = {}
         self._opened: set[str] = set()
         self.started = time.monotonic()
-        self.last_error: str | None = None
+        # Problems as they stand now, each cleared when its cause is gone (a node once "degraded" stayed so forever).
+        self._sensor_errors: dict[str, str] = {}
+        self._model_error: str | None = None
         self.local_alarms: dict[str, bool] = {}  # sensor id -> its local alarm is on
         self.counters = {"readings": 0, "read_errors": 0, "messages": 0, "refused_by_outbox": 0}
         self.cameras: dict[str, CameraPipeline] = {}  # the current generation's camera pipelines
@@ -73,6 +75,11 @@ class Agent:
             "connected": self.link.connected,
             **{f"link_{k}": v for k, v in self.link.counters.items()},
         }
+
+    @property
+    def last_error(self) -> str | None:
+        """The node's own current problem, if any: a sensor that does not read, a model refused."""
+        return next(iter(self._sensor_errors.values()), None) or self._model_error
 
     def _extra(self) -> dict[str, float]:
         extra = {
@@ -141,13 +148,15 @@ class Agent:
             sample = await asyncio.wait_for(driver.read(now), READ_TIMEOUT_S)
         except (DriverError, OSError, TimeoutError) as exc:
             self.counters["read_errors"] += 1
-            self.last_error = f"sensor {sensor.id}: {exc or type(exc).__name__}"
-            log.warning(self.last_error)
+            self._sensor_errors[sensor.id] = f"sensor {sensor.id}: {exc or type(exc).__name__}"
+            log.warning(self._sensor_errors[sensor.id])
             return None
         if sample.value is None or not math.isfinite(sample.value):
             self.counters["read_errors"] += 1
-            self.last_error = f"sensor {sensor.id}: no usable value"
+            self._sensor_errors[sensor.id] = f"sensor {sensor.id}: no usable value"
             return None
+        if self._sensor_errors.pop(sensor.id, None) is not None:
+            log.info("sensor %s: reading again", sensor.id)
         return Reading(
             sensor_id=sensor.id,
             quantity=sensor.quantity,
@@ -307,9 +316,14 @@ class Agent:
                 continue
             if result.changed:
                 log.info("model %s: %s -> %s", source.name, result.previous, result.version)
+        for problem in problems:
+            log.warning("model refused, the one in use kept: %s", problem)
         if problems:
-            self.config_error = "; ".join(problems)[:2000]
-            self.last_error = self.config_error
+            self._model_error = self.config_error = "; ".join(problems)[:2000]
+        elif self._model_error is not None:
+            if self.config_error == self._model_error:
+                self.config_error = None  # the models named now are in place: that refusal is over
+            self._model_error = None
         if self.config.models:
             self._publish_status()
 

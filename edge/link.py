@@ -255,6 +255,7 @@ class Link:
                         return False
                     got_connack = True
                     self.connected = True
+                    self.last_error = None  # connected again: the outage is over, and so is its error
                     self.counters["connects"] += 1
                     client.subscribe([(self.topics.config(self.node_id), 1), (self.topics.ack(self.node_id), 1)])
                     if self.on_connected is not None:

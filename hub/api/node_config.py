@@ -35,7 +35,7 @@ class NodeConfigOut(_Body):
     desired: DesiredOut | None = Field(None, description="What the hub asks the node to run (published retained)")
     applied_version: str | None = Field(None, description="The remote config version the node last reported")
     refused: str | None = Field(None, description="Why the node refused the last config it was sent, if it did")
-    in_sync: bool = Field(description="The node reports the desired version")
+    in_sync: bool = Field(description="The node reports the desired version and no refusal (of it or its models)")
     published: bool | None = Field(None, description="On a PUT: reached the broker now (else on the next connect)")
 
 
@@ -55,7 +55,7 @@ def routes(ctx: ApiContext) -> list[Route]:
             else None,
             applied_version=applied,
             refused=status.get("config_error"),
-            in_sync=desired is not None and applied == desired.version,
+            in_sync=desired is not None and applied == desired.version and not status.get("config_error"),
             published=published,
         )
 

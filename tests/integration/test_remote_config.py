@@ -119,7 +119,7 @@ def test_remote_config_applied_refused_and_remembered(tmp_path, make_hub, mosqui
         again.stop()
 
 
-def test_model_update_from_the_hub_and_rollback(tmp_path, make_hub, mosquitto, influx):
+def test_model_update_from_the_hub_and_rollback(tmp_path, make_hub, mosquitto, influx, caplog):
     from tests.edge.test_model_store import _sha, make_model
 
     served = tmp_path / "hub-models"
@@ -151,5 +151,55 @@ def test_model_update_from_the_hub_and_rollback(tmp_path, make_hub, mosquitto, i
         wait_until(lambda: "rolled back to 1" in (status().get("config_error") or ""), what="rollback reported")
         assert status()["models"] == {"tiny": "1"}
         assert (tmp_path / "node" / "models" / "tiny" / "current").resolve().name == "1"
+        # The node runs m2's config with model 1: not in sync while the refusal stands, and not healthy.
+        view = hub.get_json("/api/nodes/cfg-node-01/config", TOKENS[Role.VIEWER])
+        assert view["applied_version"] == "m2" and view["refused"] and view["in_sync"] is False
+        node_row = next(
+            n for n in hub.get_json("/api/nodes", TOKENS[Role.VIEWER])["nodes"] if n["node_id"] == "cfg-node-01"
+        )
+        assert node_row["health"] == "degraded"
+
+        # A good push again: the refusal is over, the node healthy and in sync (before, "degraded" forever).
+        config = _config(tmp_path, mosquitto.port, 1) | {"models": [source("1")]}
+        assert _put(hub.http_port, "cfg-node-01", {"version": "m3", "config": config})[0] == 200
+
+        def recovered():
+            view = hub.get_json("/api/nodes/cfg-node-01/config", TOKENS[Role.VIEWER])
+            rows = hub.get_json("/api/nodes", TOKENS[Role.VIEWER])["nodes"]
+            row = next(n for n in rows if n["node_id"] == "cfg-node-01")
+            return view["in_sync"] and row["health"] == "ok" and (view, row)
+
+        view, row = wait_until(recovered, what="the node healthy and in sync again")
+        assert view["refused"] is None and row["problems"] == []
+    finally:
+        node.stop()
+    assert "model refused, the one in use kept" in caplog.text  # the node says so in its own log too
+
+
+def test_a_node_is_healthy_again_once_the_broker_is_back(tmp_path, make_hub, mosquitto, influx):
+    """Before, one broker restart left the node's last_error set, and the hub showed it degraded forever."""
+    hub = make_hub(api=api_section())
+    node = AgentThread(NodeConfig.model_validate(_config(tmp_path, mosquitto.port, sensors=1, heartbeat_s=0.5))).start()
+
+    def row() -> dict:
+        nodes = hub.get_json("/api/nodes", TOKENS[Role.VIEWER])["nodes"]
+        return next((n for n in nodes if n["node_id"] == "cfg-node-01"), {})
+
+    try:
+        wait_until(lambda: row().get("health") == "ok", what="the node healthy")
+        mosquitto.kill()
+        wait_until(lambda: node.call(lambda a: a.link.last_error), what="the node sees the outage")
+        mosquitto.start()
+        wait_until(lambda: node.call(lambda a: a.link.connected), timeout=60, what="the node reconnected")
+        # A sequence number taken now is below that of every status the node sends from here on.
+        after = node.call(lambda a: a.outbox.allocate_seq())
+        back = wait_until(
+            lambda: ((r := row()).get("last_status") or {}).get("seq", 0) > after and r,
+            timeout=60,
+            what="a status sent after the reconnection",
+        )
+        assert back["health"] == "ok"
+        assert back["problems"] == [] and not back["last_status"].get("last_error")
+        assert node.call(lambda a: a.link.last_error) is None
     finally:
         node.stop()
