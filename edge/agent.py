@@ -84,6 +84,8 @@ class Agent:
     def _extra(self) -> dict[str, float]:
         extra = {
             "read_errors": float(self.counters["read_errors"]),
+            # Messages set aside unsent: larger than the broker's maximum packet size (edge/outbox.py set_aside).
+            "outbox.oversize": float(self.outbox.oversize),
             **{f"alarm.{sid}": float(on) for sid, on in self.local_alarms.items()},
             **self._camera_figures(),
         }

@@ -72,6 +72,13 @@ class MqttSettings(_Section):
     window: int = Field(100, ge=1, le=1000, description="QoS 1 messages in flight to the broker at once")
     reconnect_min_s: float = Field(0.5, gt=0)
     reconnect_max_s: float = Field(30.0, gt=0)
+    max_packet_bytes: int = Field(
+        2 * 1024 * 1024,
+        ge=1024,
+        description="The broker's max_packet_size (iocgw provision sets 2 MiB; an MQTT 5 broker that announces a "
+        "smaller one wins). A message larger than this can never be delivered: it is set aside and counted, "
+        "instead of being sent again after every disconnect",
+    )
 
 
 class WhenFull(StrEnum):

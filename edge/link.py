@@ -20,10 +20,15 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from pydantic import ValidationError
 
 from edge.config import Confirm, MqttSettings
-from edge.outbox import Outbox
+from edge.outbox import Outbox, OutboxRow
 from wire import AckMessage, Topics
 
 log = logging.getLogger(__name__)
+
+
+def _packet_size(row: OutboxRow) -> int:
+    """An MQTT 5 PUBLISH's size: fixed header (up to 5), topic (2 + length), packet id (2), properties (1)."""
+    return 5 + 2 + len(row.topic.encode()) + (2 if row.qos else 0) + 1 + len(row.payload)
 
 
 class Link:
@@ -66,7 +71,9 @@ class Link:
             "resends": 0,
             "refused": 0,
             "bad_acks": 0,
+            "oversize": 0,  # messages set aside: larger than the broker accepts
         }
+        self._broker_max_packet: int | None = None  # announced in the broker's CONNACK (MQTT 5)
         self._offline = False
         self._snapshot_prefix = f"{self.topics.root}/{node_id}/snapshot/"
         self._broker_only: set[int] = set()  # seqs in flight that only the broker confirms
@@ -109,6 +116,8 @@ class Link:
             self._loop.call_soon_threadsafe(self._wake.set)
 
     def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, rc: Any, props: Any) -> None:
+        announced = getattr(props, "MaximumPacketSize", None) if props is not None else None
+        self._broker_max_packet = int(announced) if announced else None
         self._post("connack", rc)
 
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, rc: Any, props: Any) -> None:
@@ -324,6 +333,16 @@ class Link:
         if room <= 0:
             return cursor
         for row in self.outbox.after(cursor, room):
+            if (size := _packet_size(row)) > self.max_packet_bytes:
+                # Sent, it would make the broker drop the connection, and the node would send it again after
+                # every reconnect, forever, with everything behind it waiting.
+                reason = f"{size} bytes: over the broker's maximum packet size of {self.max_packet_bytes}"
+                self.outbox.set_aside(row, reason)
+                self.counters["oversize"] += 1
+                self.last_error = f"message {row.seq} on {row.topic} set aside: {reason}"
+                log.error(self.last_error)
+                cursor = row.seq
+                continue
             info = client.publish(row.topic, row.payload, qos=row.qos, retain=row.retain)
             if info.rc != mqtt.MQTT_ERR_SUCCESS:
                 self.last_error = f"publish failed: {mqtt.error_string(info.rc)}"
@@ -334,6 +353,11 @@ class Link:
             cursor = row.seq
             self.counters["sent"] += 1
         return cursor
+
+    @property
+    def max_packet_bytes(self) -> int:
+        announced = self._broker_max_packet
+        return min(self.settings.max_packet_bytes, announced) if announced else self.settings.max_packet_bytes
 
     def _handle_incoming(self, topic: str, payload: bytes) -> list[tuple[int, int]]:
         if topic == self.topics.ack(self.node_id):

@@ -25,6 +25,10 @@ class OutboxRow:
     retain: bool
 
 
+SET_ASIDE_KEEP = 100
+SET_ASIDE_KEEP_BYTES = 64 * 1024
+
+
 class Outbox:
     """Single-threaded: the node's event loop is the only user."""
 
@@ -45,8 +49,13 @@ class Outbox:
             "payload BLOB NOT NULL, qos INTEGER NOT NULL, retain INTEGER NOT NULL, created REAL NOT NULL)"
         )
         self._conn.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL)")
+        # Messages no broker would take (over its packet size), kept for a technician: the newest SET_ASIDE_KEEP.
+        self._conn.execute(
+            "CREATE TABLE IF NOT EXISTS set_aside (seq INTEGER PRIMARY KEY, topic TEXT NOT NULL, "
+            "size INTEGER NOT NULL, reason TEXT NOT NULL, payload BLOB NOT NULL, created REAL NOT NULL)"
+        )
         with transaction(self.db) as c:
-            for key in ("next_seq", "dropped", "rejected"):
+            for key in ("next_seq", "dropped", "rejected", "oversize"):
                 c.execute("INSERT OR IGNORE INTO meta VALUES (?, ?)", (key, 1 if key == "next_seq" else 0))
             # A restored or copied file may hold rows past the counter; never reuse their numbers.
             c.execute(
@@ -56,6 +65,7 @@ class Outbox:
         self._depth = self._conn.execute("SELECT count(*) FROM messages").fetchone()[0]
         self._dropped = self._meta("dropped")
         self._rejected = self._meta("rejected")
+        self._oversize = self._meta("oversize")
 
     # -- counters -----------------------------------------------------------------------------------------
     def _meta(self, key: str) -> int:
@@ -74,6 +84,27 @@ class Outbox:
     def rejected(self) -> int:
         """New messages refused by the reject_new policy."""
         return self._rejected
+
+    @property
+    def oversize(self) -> int:
+        """Messages set aside because they exceed the broker's packet size."""
+        return self._oversize
+
+    def set_aside(self, row: OutboxRow, reason: str) -> None:
+        """Move an undeliverable message out of the queue into ``set_aside`` (kept, bounded, counted)."""
+        with transaction(self.db) as c:
+            removed = c.execute("DELETE FROM messages WHERE seq = ?", (row.seq,)).rowcount
+            c.execute(
+                "INSERT OR REPLACE INTO set_aside VALUES (?, ?, ?, ?, ?, ?)",
+                (row.seq, row.topic, len(row.payload), reason, row.payload[:SET_ASIDE_KEEP_BYTES], time.time()),
+            )
+            c.execute(
+                "DELETE FROM set_aside WHERE seq NOT IN (SELECT seq FROM set_aside ORDER BY seq DESC LIMIT ?)",
+                (SET_ASIDE_KEEP,),
+            )
+            c.execute("UPDATE meta SET value = value + 1 WHERE key = 'oversize'")
+        self._depth -= removed
+        self._oversize += 1
 
     def oldest_age_s(self) -> float:
         row = self._conn.execute("SELECT created FROM messages ORDER BY seq LIMIT 1").fetchone()

@@ -152,3 +152,33 @@ def test_snapshots_leave_the_outbox_on_puback_even_in_hub_mode(tmp_path, mosquit
     asyncio.run(body())
     assert [r.topic for r in outbox.after(0, 10)] == [topics.telemetry("n1")]
     outbox.close()
+
+
+def test_a_message_over_the_brokers_packet_size_is_set_aside_not_sent_forever(tmp_path):
+    """Before, the broker dropped the connection on it, and the node sent it again after every reconnect."""
+    from iocgw.localsvc import Mosquitto
+
+    broker = Mosquitto(tmp_path / "mosquitto", extra_config="max_packet_size 4096")
+    broker.start()
+    outbox = Outbox(tmp_path / "outbox.db")
+    topic = Topics("iocgw").telemetry("n1")
+    small = [(topic, lambda seq: b'{"x": %d}' % seq)] * 3
+    big = [(topic, lambda seq: b'{"x": "' + b"a" * 10_000 + b'"}')]
+    outbox.enqueue_many(small + big + small)
+    # The node's own setting is the provisioned 2 MiB; the broker announces 4 KiB in its CONNACK and that wins.
+    link = Link("n1", MqttSettings(port=broker.port, window=20), outbox, confirm=Confirm.BROKER, drain_s=10)
+    try:
+
+        async def body() -> None:
+            stop = asyncio.Event()
+            await _run_until(link, lambda: outbox.depth == 0, stop)
+
+        asyncio.run(body())
+    finally:
+        broker.kill()
+    assert link.counters["confirmed"] == 6 and link.counters["oversize"] == 1 and outbox.oversize == 1
+    assert link.counters["connects"] == 1  # never dropped by the broker
+    row = outbox._conn.execute("SELECT seq, size, reason FROM set_aside").fetchone()
+    assert row[0] == 4 and row[1] > 10_000 and "maximum packet size of 4096" in row[2]
+    assert "set aside" in (link.last_error or "")
+    outbox.close()
