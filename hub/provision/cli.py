@@ -12,7 +12,7 @@ from hub.provision.acl import AclPlan
 from hub.provision.ca import CA_DAYS, PkiDir, create_ca, load_ca
 from hub.provision.certs import CLIENT_DAYS, SERVER_DAYS, Issued, check_identity, issue_hub, issue_node, issue_server
 from hub.provision.files import ProvisionError
-from hub.provision.mosquitto_conf import BrokerSettings, write_bundle
+from hub.provision.mosquitto_conf import BrokerSettings, hand_over, service_user, used_in_place, write_bundle
 from hub.provision.passwords import set_password
 from hub.provision.registry import load_identities
 from hub.provision.revoke import CRL_DAYS, revoke, write_crl
@@ -175,9 +175,25 @@ def _mosquitto(args: argparse.Namespace) -> int:
     )
     for path in write_bundle(plan, settings, PkiDir(args.dir), args.out):
         print(path)
-    print(
-        f"{len(nodes)} nodes, {len(plan.hubs)} hub identities; start with: mosquitto -c {args.out / 'mosquitto.conf'}"
-    )
+    summary = f"{len(nodes)} nodes, {len(plan.hubs)} hub identities"
+    user = service_user(settings)
+    if not used_in_place(settings, args.out):
+        print(
+            f"{summary}; install it as {args.conf_dir} with certs/server.key and passwd owned by {user} (0600) "
+            f"and {args.data_dir} writable by {user} (the hub role does this, docs/ansible.md), "
+            f"then start with: mosquitto -c {args.conf_dir / 'mosquitto.conf'}"
+        )
+        return EXIT_OK
+    problems = hand_over(settings, args.out)
+    for problem in problems:
+        print(f"iocgw provision: {problem}", file=sys.stderr)
+    if problems:
+        print(
+            f"{summary}; move the bundle (--out) and --data-dir where {user} can reach them (e.g. "
+            f"/etc/mosquitto/iocgw), or fix the above, then start with: mosquitto -c {args.out / 'mosquitto.conf'}"
+        )
+    else:
+        print(f"{summary}; start with: mosquitto -c {args.out / 'mosquitto.conf'}")
     return EXIT_OK
 
 

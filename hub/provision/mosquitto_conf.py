@@ -4,6 +4,9 @@ optional password listener for loggers without TLS client certificates, the gene
 from __future__ import annotations
 
 import datetime as dt
+import os
+import pwd
+import stat
 from pathlib import Path
 
 from cryptography import x509
@@ -16,6 +19,8 @@ from hub.provision.passwords import read_entries
 
 # A bundle whose CRL would run out this soon is refused: the broker would start refusing every client.
 CRL_MARGIN = dt.timedelta(days=7)
+# Who Mosquitto becomes when started as root and the config names no `user`.
+DEFAULT_SERVICE_USER = "mosquitto"
 # The queueing and persistence settings the hub relies on (docs/operations.md, "Broker settings").
 BROKER_TUNING = (
     "max_inflight_messages 0",
@@ -132,3 +137,87 @@ def write_bundle(plan: AclPlan, settings: BrokerSettings, pki: PkiDir, out: Path
     conf = render_conf(settings, conf_dir, crl=crl.exists())
     written.append(write_public(out / "mosquitto.conf", conf.encode(), overwrite=True))
     return written
+
+
+def service_user(settings: BrokerSettings) -> str:
+    """The user Mosquitto runs as once started as root."""
+    return settings.run_as or DEFAULT_SERVICE_USER
+
+
+def used_in_place(settings: BrokerSettings, out: Path) -> bool:
+    """Whether the bundle's paths point at ``out`` itself, so `mosquitto -c out/mosquitto.conf` runs it here."""
+    return settings.conf_dir is None or settings.conf_dir.resolve() == out.resolve()
+
+
+def _allows(st: os.stat_result, uid: int, gids: set[int], bits: int) -> bool:
+    """Whether the mode bits of ``st`` give ``bits`` (4 read, 2 write, 1 search) to that user."""
+    if st.st_uid == uid:
+        mode = st.st_mode >> 6
+    elif st.st_gid in gids:
+        mode = st.st_mode >> 3
+    else:
+        mode = st.st_mode
+    return mode & bits == bits
+
+
+def _blocker(path: Path, uid: int, gids: set[int], bits: int) -> str | None:
+    """Why that user cannot use ``path`` with ``bits``, or None if it can."""
+    path = path.resolve()
+    for folder in reversed(path.parents):
+        st = folder.stat()
+        if not _allows(st, uid, gids, 1):
+            return f"{folder} is {_describe(st)}"
+    st = path.stat()
+    if not _allows(st, uid, gids, bits):
+        return f"{path} is {_describe(st)}"
+    return None
+
+
+def _describe(st: os.stat_result) -> str:
+    try:
+        owner = pwd.getpwuid(st.st_uid).pw_name
+    except KeyError:
+        owner = str(st.st_uid)
+    return f"{stat.filemode(st.st_mode)} {owner}"
+
+
+def hand_over(settings: BrokerSettings, out: Path) -> list[str]:
+    """Make a bundle used in place startable by root, and return what still stands in the way (empty: nothing).
+
+    Mosquitto 2 started as root switches to its service user before it opens the server key, the password file, the
+    ACL, the persistence folder and the log: files only root may read stop it. So, as root, the two secrets go to the
+    service user (still 0600) and a missing persistence folder is made for it; what this cannot fix safely (a private
+    folder above the bundle, someone else's data folder) is reported rather than loosened.
+    """
+    name = service_user(settings)
+    if os.geteuid() != 0 or name == "root":
+        return []  # Mosquitto keeps the identity it is started with: the one that wrote these files.
+    try:
+        user = pwd.getpwnam(name)
+    except KeyError:
+        return [f"user {name} does not exist here (install Mosquitto's package, or pass --run-as USER)"]
+    uid, gid = user.pw_uid, user.pw_gid
+    gids = set(os.getgrouplist(name, gid))
+    for secret in (out / "certs" / "server.key", out / "passwd"):
+        if secret.exists():
+            os.chown(secret, uid, gid)
+    if not settings.data_dir.exists():
+        settings.data_dir.mkdir(parents=True)
+        os.chown(settings.data_dir, uid, gid)
+        settings.data_dir.chmod(0o750)
+    needs: list[tuple[Path, int, str]] = [
+        (p, 4, "read") for p in (out / "acl", out / "passwd", *sorted((out / "certs").iterdir())) if p.exists()
+    ]
+    needs.append((settings.data_dir, 3, "write in"))
+    if settings.log_file is not None:
+        log = settings.log_file
+        needs.append((log, 2, "write") if log.exists() else (log.parent, 3, "create files in"))
+    blocked: dict[str, list[str]] = {}  # one line per cause: a private folder above the bundle blocks every file
+    for path, bits, verb in needs:
+        try:
+            why = _blocker(path, uid, gids, bits)
+        except FileNotFoundError:
+            why = f"{path} does not exist"
+        if why is not None:
+            blocked.setdefault(why, []).append(f"{verb} {path}")
+    return [f"Mosquitto runs as {name} and cannot {', '.join(what)}: {why}" for why, what in blocked.items()]
