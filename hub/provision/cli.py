@@ -94,7 +94,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     mq.add_argument("--port", type=int, default=8883, help="TLS listener port (default 8883)")
     mq.add_argument("--bind", default="0.0.0.0", help="listener address (default 0.0.0.0)")
     mq.add_argument("--password-port", type=int, help="also open a password listener on this port")
-    mq.add_argument("--password-tls", action="store_true", help="server-side TLS on the password listener")
+    pw_mode = mq.add_mutually_exclusive_group()
+    pw_mode.add_argument(
+        "--password-plaintext",
+        action="store_true",
+        help="password listener over plain TCP: passwords cross the network readable (default: server-side TLS)",
+    )
+    # TLS is the default now; the old switch still parses so existing scripts keep working.
+    pw_mode.add_argument("--password-tls", action="store_true", help=argparse.SUPPRESS)
     mq.add_argument("--conf-dir", type=Path, help="where the bundle will live on the broker host (default: --out)")
     mq.add_argument("--data-dir", type=Path, default=Path("/var/lib/mosquitto"), help="persistence location")
     mq.add_argument("--run-as", help="Mosquitto's 'user' option")
@@ -167,7 +174,7 @@ def _mosquitto(args: argparse.Namespace) -> int:
         tls_port=args.port,
         bind=args.bind,
         password_port=args.password_port,
-        password_tls=args.password_tls,
+        password_plaintext=args.password_plaintext,
         conf_dir=args.conf_dir,
         data_dir=args.data_dir,
         run_as=args.run_as,

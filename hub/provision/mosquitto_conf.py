@@ -38,7 +38,10 @@ class BrokerSettings(BaseModel):
     tls_port: int = Field(8883, ge=1, le=65535)
     bind: str = Field("0.0.0.0", description="Address the listeners bind")
     password_port: int | None = Field(None, ge=1, le=65535, description="Listener for password logins; off if unset")
-    password_tls: bool = Field(False, description="Server-side TLS on the password listener (no client certs)")
+    password_plaintext: bool = Field(
+        False,
+        description="Password logins over plain TCP, passwords readable on the wire; default: server-side TLS",
+    )
     conf_dir: Path | None = Field(None, description="Where the bundle will live on the broker host; default: out")
     data_dir: Path = Field(Path("/var/lib/mosquitto"), description="persistence_location")
     run_as: str | None = Field(None, description="Mosquitto's 'user' option; default: Mosquitto's own")
@@ -48,6 +51,8 @@ class BrokerSettings(BaseModel):
     def _ports(self) -> BrokerSettings:
         if self.password_port == self.tls_port:
             raise ValueError("the password listener needs a port of its own")
+        if self.password_plaintext and self.password_port is None:
+            raise ValueError("password_plaintext is about the password listener: give it a port too")
         return self
 
 
@@ -92,7 +97,10 @@ def render_conf(settings: BrokerSettings, conf_dir: Path, crl: bool) -> str:
             "use_username_as_clientid true",
             f"acl_file {d / 'acl'}",
         ]
-        if settings.password_tls:
+        if settings.password_plaintext:
+            lines.append("# Plain TCP, as asked (--password-plaintext): passwords and data cross the network readable.")
+        else:
+            # Server-side TLS only: the password is the identity, TLS keeps it (and the data) off the wire.
             lines += [
                 f"certfile {d / 'certs' / 'server.crt'}",
                 f"keyfile {d / 'certs' / 'server.key'}",

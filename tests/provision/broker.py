@@ -93,12 +93,12 @@ class ProvisionedMosquitto(Mosquitto):
         root: Path,
         test_pki: FixturePki,
         registry: list[str] | None = None,
-        password_tls: bool = False,
+        password_plaintext: bool = False,
         alert_publishers: list[str] | None = None,
     ) -> None:
         super().__init__(root)
         self.alert_publishers = alert_publishers or []
-        self.password_tls = password_tls
+        self.password_plaintext = password_plaintext
         self.test_pki = test_pki
         self.registry = registry or [test_pki.registry]
         self.password_port = free_port()
@@ -112,7 +112,7 @@ class ProvisionedMosquitto(Mosquitto):
             tls_port=self.port,
             bind="127.0.0.1",
             password_port=self.password_port,
-            password_tls=self.password_tls,
+            password_plaintext=self.password_plaintext,
             data_dir=data,
             # As root, Mosquitto would switch to the 'mosquitto' user, who cannot read the 0600 server key here.
             run_as="root" if os.geteuid() == 0 else None,

@@ -110,6 +110,22 @@ def test_conf_refuses_anonymous_and_takes_identity_from_the_certificate(tmp_path
     assert not any(line.startswith("allow_anonymous true") for line in conf)
 
 
+def test_password_listener_is_tls_unless_plain_text_is_asked_for(tmp_path):
+    def password_listener(settings: BrokerSettings) -> list[str]:
+        conf = render_conf(settings, tmp_path, crl=False).splitlines()
+        return conf[conf.index(f"listener {settings.password_port} 0.0.0.0") :]
+
+    pw = password_listener(BrokerSettings(password_port=8884))
+    for line in (f"certfile {tmp_path / 'certs' / 'server.crt'}", f"keyfile {tmp_path / 'certs' / 'server.key'}"):
+        assert line in pw
+    assert "tls_version tlsv1.2" in pw and "require_certificate true" not in pw  # the password is the identity
+    plain = password_listener(BrokerSettings(password_port=1883, password_plaintext=True))
+    assert not any(line.startswith(("certfile", "keyfile")) for line in plain)
+    assert any("--password-plaintext" in line for line in plain)  # the file says why it is plain
+    with pytest.raises(ValidationError, match="password listener"):
+        BrokerSettings(password_plaintext=True)
+
+
 def test_password_listener_needs_its_own_port():
     with pytest.raises(ValidationError, match="port of its own"):
         BrokerSettings(tls_port=8883, password_port=8883)

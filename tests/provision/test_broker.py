@@ -18,10 +18,8 @@ def connect(secure_broker: ProvisionedMosquitto, test_pki: FixturePki) -> Iterat
     peers: list[Peer] = []
 
     def factory(who: Identity, password_listener: bool = False, client_id: str = "") -> Peer:
-        if password_listener:
-            peer = Peer(secure_broker.password_port, who, None, client_id)
-        else:
-            peer = Peer(secure_broker.port, who, str(test_pki.pki.ca_cert), client_id)
+        port = secure_broker.password_port if password_listener else secure_broker.port
+        peer = Peer(port, who, str(test_pki.pki.ca_cert), client_id)  # the password listener is TLS too
         peers.append(peer)
         rc = peer.connect()
         assert not rc.is_failure, f"refused: {rc}"
@@ -133,8 +131,8 @@ def test_bad_or_missing_certificate_is_refused_at_the_handshake(secure_broker, t
         assert alert in reason
 
 
-def test_anonymous_is_refused_on_the_password_listener(secure_broker):
-    peer = Peer(secure_broker.password_port, Identity(), None)
+def test_anonymous_is_refused_on_the_password_listener(secure_broker, test_pki):
+    peer = Peer(secure_broker.password_port, Identity(), str(test_pki.pki.ca_cert))
     try:
         assert peer.connect().is_failure
     finally:
@@ -143,7 +141,7 @@ def test_anonymous_is_refused_on_the_password_listener(secure_broker):
 
 @pytest.mark.parametrize("password", ["wrong", ""])
 def test_wrong_password_is_refused(secure_broker, test_pki, password):
-    peer = Peer(secure_broker.password_port, test_pki.logger(password), None)
+    peer = Peer(secure_broker.password_port, test_pki.logger(password), str(test_pki.pki.ca_cert))
     try:
         assert peer.connect().is_failure
     finally:

@@ -42,6 +42,8 @@ def test_whole_setup_from_the_command_line(tmp_path, capsys):
     assert stat.S_IMODE((out / "passwd").stat().st_mode) == 0o600
     assert "user river-001" in (out / "acl").read_text()
     assert "2 nodes" in printed
+    password_listener = conf[conf.index("listener 1883") :]
+    assert "certfile /etc/mosquitto/iocgw/certs/server.crt" in password_listener  # TLS without asking
     rc, text = run(capsys, "revoke", "river-001", "--dir", pki)
     assert rc == 0 and "revoked 1 certificate(s) of river-001" in text
     assert run(capsys, "crl", "--dir", pki)[0] == 0
@@ -50,6 +52,15 @@ def test_whole_setup_from_the_command_line(tmp_path, capsys):
     )
     assert rc == 0, text
     assert "crlfile" in (out / "mosquitto.conf").read_text() and (out / "certs" / "crl.pem").exists()
+    nodes = str(tmp_path / "nodes" / "*.yaml")
+    rc, text = run(
+        capsys, "mosquitto", "--registry", nodes, "--dir", pki, "--out", str(out), *PW, "--password-plaintext"
+    )
+    assert rc == 0, text
+    conf = (out / "mosquitto.conf").read_text()
+    assert "certfile" not in conf[conf.index("listener 1883") :]
+    rc, text = run(capsys, "mosquitto", "--registry", nodes, "--dir", pki, "--out", str(out), "--password-plaintext")
+    assert rc == 2 and "password listener" in text  # plain text for a listener that is not there: a mistake
 
 
 def test_exit_codes(tmp_path, capsys):

@@ -108,7 +108,7 @@ def test_printed_command_starts_the_broker_as_root(capsys, open_dir):
         ca = str(open_dir / "pki" / "ca.crt")
         hub = Peer(tls_port, Identity(open_dir / "pki/hubs/iocgw-hub.crt", open_dir / "pki/hubs/iocgw-hub.key"), ca)
         password = (open_dir / "pki" / "nodes" / f"{LOGGER}.password").read_text().strip()
-        logger = Peer(pw_port, Identity(username=LOGGER, password=password), None)
+        logger = Peer(pw_port, Identity(username=LOGGER, password=password), ca)  # TLS, no client certificate
         peers += [hub, logger]
         assert not hub.connect().is_failure
         hub.subscribe("iocgw/v1/#")
