@@ -16,6 +16,8 @@ def open_db(path: Path | str, synchronous: str = "NORMAL") -> sqlite_utils.Datab
 
     WAL with synchronous=NORMAL survives a process kill (SIGKILL); FULL also survives a power cut.
     """
+    if str(path) == ":memory:":
+        return _configure(sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False), synchronous)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     # Owner-only: these files hold tokens' audit trails, raw payloads, camera snapshots. SQLite gives its -wal and
@@ -26,6 +28,10 @@ def open_db(path: Path | str, synchronous: str = "NORMAL") -> sqlite_utils.Datab
         if f.exists() and f.stat().st_mode & 0o077:
             f.chmod(0o600)  # made by an older version, world-readable
     conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=30)
+    return _configure(conn, synchronous)
+
+
+def _configure(conn: sqlite3.Connection, synchronous: str) -> sqlite_utils.Database:
     db = sqlite_utils.Database(conn)
     db.enable_wal()
     conn.execute(f"PRAGMA synchronous={synchronous}")

@@ -43,3 +43,10 @@ def test_sqlite_files_are_owner_only(tmp_path: Path) -> None:
     loose.chmod(0o644)
     open_db(loose).conn.close()
     assert stat.S_IMODE(loose.stat().st_mode) == 0o600  # a file an older version left readable is tightened
+
+
+def test_an_in_memory_database_makes_no_file(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    db = open_db(":memory:")
+    db.conn.execute("CREATE TABLE t (x)")
+    assert list(tmp_path.iterdir()) == []
