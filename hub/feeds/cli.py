@@ -86,7 +86,7 @@ def _cmd_import(args: argparse.Namespace) -> int:
             try:
                 doc = read_file(name)
             except FeedFileError as exc:
-                report = failed_read(name, str(exc), ctx)
+                report = failed_read(name, str(exc), ctx, exc.rows)
             else:
                 report = run_import(doc, ctx, args.kind, partial=args.partial)
             reports.append(report)

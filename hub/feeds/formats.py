@@ -25,6 +25,10 @@ MAX_ROWS = 200_000  # one InfluxDB request per import keeps it all-or-nothing; t
 class FeedFileError(Exception):
     """The whole file cannot be read (bad envelope, bad encoding, unsupported version): nothing is imported."""
 
+    def __init__(self, message: str, rows: int = 0) -> None:
+        super().__init__(message)
+        self.rows = rows  # records read before the error, so that the report counts what was read
+
 
 @dataclass
 class FeedDocument:
@@ -107,26 +111,89 @@ def _read_csv(data: bytes, source: str) -> FeedDocument:
     text = _decode(data)
     first, _, rest = text.partition("\n")
     kind, version = _envelope(first)
-    reader = csv.reader(io.StringIO(rest, newline=""))
+    # Strict: a lenient reader lets a quote that is never closed swallow every later line into one cell, and the
+    # damage shows up as wrong fields in a wrong number of rows instead of at the quote.
+    reader = csv.reader(io.StringIO(rest, newline=""), strict=True)
     try:
         header = [h.strip() for h in next(reader)]
     except StopIteration:
         raise FeedFileError("line 2 must be the column header") from None
     except csv.Error as exc:
-        raise FeedFileError(f"line 2: {exc}") from None
+        raise _csv_error(exc, rest, 1, reader.line_num, 0) from None
     _check_header(header, "line 2")
     doc = FeedDocument(source, "csv", kind, version)
+    # Lines are counted in ``rest``: +1 gives the line in the file (the reader never saw the preamble).
+    start = reader.line_num + 1
     try:
-        start = reader.line_num + 1
         for cells in reader:
-            # The line the record starts on (a quoted cell may span lines), +1 for the preamble the reader never saw.
+            # The line the record starts on (a quoted cell may span lines).
             line, start = start + 1, reader.line_num + 1
             if not any(c.strip() for c in cells):
                 continue
             doc.records.append((line, _record(header, cells)))
     except csv.Error as exc:
-        raise FeedFileError(f"line {reader.line_num + 1}: {exc}") from None
+        raise _csv_error(exc, rest, start, reader.line_num, len(doc.records)) from None
     return doc
+
+
+def _csv_error(exc: csv.Error, rest: str, first: int, last: int, rows: int) -> FeedFileError:
+    """The error of a record the reader stopped in (lines ``first``..``last`` of ``rest``), at the line to fix: for a
+    quote, the line its cell opens on, not the line (often the end of the file) where the reader gave up."""
+    lines = io.StringIO(rest, newline="").readlines()[first - 1 : last]
+    text = "".join(lines)
+    opened, closed = _bad_quote(text)
+    if opened is None:
+        return FeedFileError(f"line {last + 1}: {exc}", rows)
+
+    def line_of(offset: int) -> int:
+        pos = 0
+        for n, ln in enumerate(lines):
+            pos += len(ln)
+            if offset < pos:
+                return first + 1 + n
+        return last + 1
+
+    at = line_of(opened)
+    end = line_of(closed) if closed is not None else None
+    if end == at:
+        return FeedFileError(
+            f"line {at}: text after the closing quote of a quoted cell: a quoted cell ends at its closing quote, and "
+            'a quote inside it is written twice ("")',
+            rows,
+        )
+    if end is None:
+        what = "is never closed (the cell would run to the end of the file)"
+    else:
+        what = f"is not closed on that line (the cell would run over lines {at}-{end}, to the next quote)"
+    return FeedFileError(
+        f'line {at}: unterminated quoted field: the " that opens a cell on line {at} {what}; close the quote, or '
+        'write a quote inside a cell twice ("")',
+        rows,
+    )
+
+
+def _bad_quote(text: str) -> tuple[int | None, int | None]:
+    """Where, in the text of one record a strict reader refused, the offending quoted cell opens, and where the quote
+    that ends it is when text follows that quote ((None, None): the error is not about quotes)."""
+    opened: int | None = None
+    quoted, at_start, i = False, True, 0
+    while i < len(text):
+        ch = text[i]
+        if quoted:
+            if ch == '"':
+                if text.startswith('"', i + 1):
+                    i += 2
+                    continue
+                if i + 1 < len(text) and text[i + 1] not in ",\r\n":
+                    return opened, i
+                quoted = False
+            i += 1
+            continue
+        if ch == '"' and at_start:
+            quoted, opened = True, i
+        at_start = ch in ",\r\n"
+        i += 1
+    return (opened, None) if quoted else (None, None)
 
 
 def _record(header: list[str], cells: list[Any]) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -44,3 +45,8 @@ def load_catalogue(path: Path = DATA_DIR / "indicators.csv") -> dict[str, Indica
 def info(code: str) -> IndicatorInfo:
     """Catalogue entry for an indicator code (a breakdown ``code[...]`` shares its code's entry)."""
     return load_catalogue().get(code.split("[", 1)[0], UNKNOWN)
+
+
+def unit_key(unit: str) -> str:
+    """A unit as compared: Vietnamese typed on different systems comes precomposed or with combining marks."""
+    return " ".join(unicodedata.normalize("NFC", unit).casefold().split())

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import http.client
 import logging
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +29,10 @@ class ImportReport:
     committed: bool = False
     rejections: list[Rejection] = field(default_factory=list)
     error: str | None = None  # the whole file failed (envelope, InfluxDB down); None when it was read
+    # Accepted rows whose retired code was mapped to its successor: (code as written, code stored) -> rows.
+    remapped: Counter[tuple[str, str]] = field(default_factory=Counter)
+    # Values made by adding up rows of several codes (parts of a merged unit): (codes, code stored) -> values.
+    summed: Counter[tuple[tuple[str, ...], str]] = field(default_factory=Counter)
 
     @property
     def rejected(self) -> int:
@@ -40,12 +45,33 @@ class ImportReport:
     def summary(self) -> str:
         what = f"{self.source}: {self.kind or '?'}"
         if self.error:
-            return f"{what}: FAILED: {self.error}"
+            return f"{what}: FAILED: {self.error}; {self.rows} rows read"
         verdict = "imported" if self.committed else "NOT imported"
-        return (
+        out = (
             f"{what}: {verdict}; {self.rows} rows, {self.accepted} accepted, {self.rejected} rejected, "
             f"{self.points} points"
         )
+        if self.remapped:
+            out += "; remapped " + ", ".join(
+                f"{old}->{new} ({_plural(n, 'row')})" for (old, new), n in sorted(self.remapped.items())
+            )
+        if self.summed:
+            out += "; summed " + ", ".join(
+                f"{'+'.join(codes)}->{new} ({_plural(n, 'value')})" for (codes, new), n in sorted(self.summed.items())
+            )
+        return out
+
+    def count_origins(self, origins: list[tuple[list[str], str]]) -> None:
+        for codes, stored in origins:
+            for code in codes:
+                if code != stored:
+                    self.remapped[(code, stored)] += 1
+            if len(set(codes)) > 1:
+                self.summed[(tuple(sorted(set(codes))), stored)] += 1
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
 def pick_kind(doc: FeedDocument, requested: str) -> str:
@@ -86,6 +112,7 @@ def run_import(doc: FeedDocument, ctx: ImportContext, kind_name: str = "auto", p
             report.points = kind.commit(items, ctx)
             report.committed = not ctx.dry_run
             report.accepted = report.rows - len(rejected_rows)
+            report.count_origins(kind.origins(items))
         else:
             report.committed = not ctx.dry_run
     except FeedFileError as exc:
@@ -107,9 +134,9 @@ def run_import(doc: FeedDocument, ctx: ImportContext, kind_name: str = "auto", p
     return report
 
 
-def failed_read(source: str, error: str, ctx: ImportContext) -> ImportReport:
-    """A file that could not even be read: logged as an import that failed."""
-    report = ImportReport(source, None, None, error=error)
+def failed_read(source: str, error: str, ctx: ImportContext, rows: int = 0) -> ImportReport:
+    """A file that could not be read (``rows``: the records read before the error): logged as a failed import."""
+    report = ImportReport(source, None, None, rows=rows, error=error)
     if not ctx.dry_run and ctx.state is not None:
-        ctx.state.record_import(source, None, None, (0, 0, 0, 0), False, error, [])
+        ctx.state.record_import(source, None, None, (rows, 0, 0, 0), False, error, [])
     return report

@@ -6,8 +6,9 @@ import math
 from datetime import date, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
+from hub.feeds.indicators import info, unit_key
 from hub.feeds.periods import VN_TZ, PeriodType, period_start
 
 _SLUG = r"^[a-z][a-z0-9_.]{0,63}$"
@@ -78,6 +79,21 @@ class IndicatorRow(_Periodic):
     status: Literal["preliminary", "official"] = "official"
 
     _value_finite = field_validator("value", "plan")(_finite)
+
+    @field_validator("unit")
+    @classmethod
+    def _unit_of_indicator(cls, value: str | None, validated: ValidationInfo) -> str | None:
+        # A value in another unit (kg for people, nghìn người for người) would be stored as if in the catalogue's.
+        code = validated.data.get("indicator_code")
+        expected = info(code).unit if code else ""
+        if value is None or not expected:
+            return value
+        if unit_key(value) != unit_key(expected):
+            raise ValueError(
+                f"{value!r} is not the unit of {code}: expected {expected!r} (hub/feeds/data/indicators.csv); "
+                f"give the value in {expected!r}, or leave unit empty"
+            )
+        return expected
 
     @property
     def indicator(self) -> str:

@@ -104,7 +104,7 @@ class FeedService:
         except FeedFileError as exc:
             assert self._io is not None
             async with self._io:
-                await asyncio.to_thread(failed_read, source, str(exc), self.ctx)
+                await asyncio.to_thread(failed_read, source, str(exc), self.ctx, exc.rows)
             # Fetching the same bad file again cannot help: wait until the source changes it.
             v.etag, v.last_modified = etag, modified
             return self._failed(src, stats, f"unreadable: {exc}")

@@ -86,8 +86,12 @@ class AdminUnits:
             and (u.effective_to is None or day <= u.effective_to)
         ]
 
-    def resolve(self, code: object) -> Unit:
-        """The current unit that data keyed by ``code`` belongs to, or UnitError saying why there is none."""
+    def resolve(self, code: object, period_start: date | None = None) -> Unit:
+        """The current unit that data keyed by ``code`` belongs to, or UnitError saying why there is none.
+
+        ``period_start``: the first day of the period the data is about. From the reorganisation on, a retired code
+        is refused instead of mapped: its unit no longer exists, so a figure under it belongs to no one.
+        """
         text = str(code).strip() if code is not None else ""
         if not text:
             raise UnitError("empty")
@@ -121,7 +125,15 @@ class AdminUnits:
                 f"{level} code {text} was split between {names} on {REORGANISATION}: a value cannot be divided "
                 "between them; report by the new codes"
             )
-        return self.current[news[0]]
+        new = self.current[news[0]]
+        if period_start is not None and period_start >= REORGANISATION:
+            # Mapping it would put a part's figure under the merged unit, over the one reported for the whole.
+            raise UnitError(
+                f"{level} code {text} ({old.name if old else '?'}) was retired on {REORGANISATION}, merged into "
+                f"{new.code} ({new.name}): report periods from {REORGANISATION} on under {new.code}, with the figure "
+                f"of the whole of {new.code}"
+            )
+        return new
 
 
 def load_units(data_dir: Path | str | None = None) -> AdminUnits:

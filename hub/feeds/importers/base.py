@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
+from datetime import date
 from typing import Any, ClassVar, Literal, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl
@@ -61,13 +62,20 @@ class FeedKind:
         """Write the items; return the number of points written (or that a dry run would write)."""
         raise NotImplementedError
 
+    def origins(self, items: list[Any]) -> list[tuple[list[str], str]]:
+        """Per accepted item: the admin codes of the rows it was made from, as written, and the code it is stored
+        under (the import's report counts the remapped and summed ones from this). Default: ``MergedItem``s."""
+        return [([code for _, code in it.rows], it.unit_tags["admin_code"]) for it in items]
+
 
 FEED_KINDS: Registry[FeedKind] = Registry("feed kind")
 
 
-def resolve(units: AdminUnits, code: str, row: int, raw: dict[str, Any] | None) -> Unit | Rejection:
+def resolve(
+    units: AdminUnits, code: str, row: int, raw: dict[str, Any] | None, period_start: date | None = None
+) -> Unit | Rejection:
     try:
-        return units.resolve(code)
+        return units.resolve(code, period_start)
     except UnitError as exc:
         return Rejection(row, f"admin_code: {exc}", raw)
 
@@ -77,14 +85,24 @@ def unit_tags(unit: Unit) -> dict[str, str]:
 
 
 class UnitRow(Protocol):
-    """A typed feed row that names its administrative unit."""
+    """A typed feed row that names its administrative unit and the period it is about."""
 
     @property
     def admin_code(self) -> str: ...
 
+    @property
+    def start(self) -> date: ...
+
+
+class MergedItem(Protocol):
+    """An item of ``merge_by_unit``: the unit it is stored under and the rows (row, code as written) it holds."""
+
+    unit_tags: dict[str, str]
+    rows: list[tuple[int, str]]
+
 
 RowT = TypeVar("RowT", bound=UnitRow)
-ItemT = TypeVar("ItemT")
+ItemT = TypeVar("ItemT", bound=MergedItem)
 
 
 def merge_by_unit(
@@ -103,7 +121,7 @@ def merge_by_unit(
     items: dict[Hashable, ItemT] = {}
     rejected: list[Rejection] = []
     for number, row in rows:
-        unit = resolve(units, row.admin_code, number, None)
+        unit = resolve(units, row.admin_code, number, None, row.start)
         if isinstance(unit, Rejection):
             rejected.append(unit)
             continue

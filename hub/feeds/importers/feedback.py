@@ -62,6 +62,9 @@ class Feedback(FeedKind):
             items.append(FeedbackItem(row, unit.code, unit.province_code, unit.level.value))
         return items, rejected
 
+    def origins(self, items: list[FeedbackItem]) -> list[tuple[list[str], str]]:
+        return [([it.row.admin_code], it.admin_code) for it in items]
+
     def commit(self, items: list[FeedbackItem], ctx: ImportContext) -> int:
         state = ctx.state if ctx.state is not None else FeedState(":memory:")
         conn = state.conn

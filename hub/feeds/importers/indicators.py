@@ -43,6 +43,7 @@ class IndicatorItem:
     plan: float | None
     unit: str
     rows: list[tuple[int, str]] = field(default_factory=list)  # (row, code as written) merged into this item
+    conflict: bool = False  # parts of a merged unit given for a non-additive indicator: every row is refused
 
     @property
     def series(self) -> tuple[str, str, str]:
@@ -69,22 +70,32 @@ def _new_item(unit: Unit, number: int, row: IndicatorRow) -> IndicatorItem:
 
 
 def _add_row(item: IndicatorItem, unit: Unit, number: int, row: IndicatorRow) -> Rejection | None:
-    first_row, first_code = item.rows[0]
     # Any earlier row with the same code, not only the first: A, B, B must not add B twice.
     same = next((n for n, code in item.rows if code == row.admin_code), None)
     if same is not None:
         return Rejection(number, f"duplicate of row {same} (same unit, indicator and period)")
+    item.rows.append((number, row.admin_code))
     if not info(row.indicator).additive:
-        return Rejection(
-            number,
-            f"admin_code {row.admin_code} and row {first_row}'s {first_code} both map to {unit.code}, "
-            f"and {row.indicator} is not additive (values cannot be summed; report by the new code)",
-        )
+        # Refused whole in check(): keeping the first part would let the file's order pick the merged unit's value.
+        item.conflict = True
+        return None
     # Units merged in 2025 report their old parts separately: the new unit's value is their sum.
     item.value += row.value
     item.plan = None if item.plan is None or row.plan is None else item.plan + row.plan
-    item.rows.append((number, row.admin_code))
     return None
+
+
+def _refuse_parts(item: IndicatorItem) -> list[Rejection]:
+    parts = ", ".join(f"{code} (row {n})" for n, code in item.rows)
+    target = item.unit_tags["admin_code"]
+    return [
+        Rejection(
+            n,
+            f"admin_code: {parts} all map to {target}, and {item.indicator} is not additive: no part's value is "
+            f"{target}'s and they cannot be summed; report {target}'s own figure under {target}",
+        )
+        for n, _ in item.rows
+    ]
 
 
 @FEED_KINDS.register("indicators", IndicatorSource)
@@ -92,7 +103,11 @@ class Indicators(FeedKind):
     row_model = IndicatorRow
 
     def check(self, rows: list[tuple[int, IndicatorRow]], ctx: ImportContext) -> tuple[list, list[Rejection]]:
-        return merge_by_unit(rows, ctx.units, _key, _new_item, _add_row)
+        items, rejected = merge_by_unit(rows, ctx.units, _key, _new_item, _add_row)
+        for it in items:
+            if it.conflict:
+                rejected.extend(_refuse_parts(it))
+        return [it for it in items if not it.conflict], rejected
 
     def commit(self, items: list[IndicatorItem], ctx: ImportContext) -> int:
         history = self._history(items, ctx)

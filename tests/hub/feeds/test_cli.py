@@ -108,3 +108,46 @@ def test_example_serve_config_validates() -> None:
 
     config = load_feeds_config(Path(__file__).parents[3] / "docs" / "examples" / "feeds" / "feeds.yaml")
     assert [s.type for s in config.sources] == ["indicators", "public_service", "feedback"]
+
+
+@pytest.mark.services
+def test_a_wrong_unit_a_retired_code_and_a_bad_quote_make_the_import_fail(
+    influx: InfluxDB, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    common = ["--influx-url", influx.url, "--data-dir", str(tmp_path / "state")]
+    kg = write_csv(tmp_path / "kg.csv", "indicators", [{**indicator("population", "46", "2024", 1, "Y"), "unit": "kg"}])
+    run = feeds_here(capsys, "import", str(kg), *common)
+    assert run.returncode == 1, run.stdout
+    assert f"  {kg}: row 3: unit: 'kg' is not the unit of population: expected 'người'" in run.stdout
+    assert "total: 1 files, 1 rows, 0 accepted, 1 rejected, 0 files failed, 0 points written" in run.stdout
+
+    rows = [indicator("population", "10", "2024", 800_000, "Y"), indicator("population", "15", "2024", 850_000, "Y")]
+    old = write_csv(tmp_path / "old.csv", "indicators", rows)
+    run = feeds_here(capsys, "import", str(old), *common)
+    assert run.returncode == 0, run.stdout
+    assert (
+        f"{old}: indicators: imported; 2 rows, 2 accepted, 0 rejected, 1 points; remapped 10->15 (1 row); "
+        in run.stdout
+    )
+    assert "summed 10+15->15 (1 value)" in run.stdout
+    retired = write_csv(tmp_path / "new.csv", "indicators", [indicator("population", "10", "2025-Q3", 1, "Q")])
+    run = feeds_here(capsys, "import", str(retired), *common)
+    assert (
+        run.returncode == 1
+        and f"  {retired}: row 3: admin_code: province code 10 (Tỉnh Lào Cai) was retired" in run.stdout
+    )
+
+    quote = tmp_path / "quote.csv"
+    quote.write_bytes(
+        b"# iocgw-feed: kind=indicators; format_version=1\nindicator_code,indicator_name,admin_code,period_type,period,"
+        b'value\npopulation,,46,Y,2021,1\npopulation,,46,Y,2022,2\npopulation,"Dan so,46,Y,2023,3\n'
+        b"population,,46,Y,2024,4\n"
+    )
+    run = feeds_here(capsys, "import", str(quote), *common)
+    assert run.returncode == 1, run.stdout
+    summary = run.stdout.splitlines()[0]
+    assert summary.startswith(
+        f'{quote}: ?: FAILED: line 5: unterminated quoted field: the " that opens a cell on line 5'
+    )
+    assert summary.endswith("; 2 rows read") and len(run.stdout.splitlines()) == 2
+    assert "total: 1 files, 2 rows, 0 accepted, 0 rejected, 1 files failed, 0 points written" in run.stdout

@@ -90,9 +90,126 @@ def test_a_repeated_old_code_is_a_duplicate_not_added_twice(influx: InfluxDB, tm
 def test_merged_units_with_a_non_additive_indicator_are_rejected(influx: InfluxDB, tmp_path: Path) -> None:
     ctx = context(influx.url, tmp_path)
     rows = [indicator("grdp_growth", "35", "2024", 7.1, "Y"), indicator("grdp_growth", "36", "2024", 6.2, "Y")]
-    report = run_import(read_file(write_csv(tmp_path / "g.csv", "indicators", rows)), ctx)
-    assert [r.row for r in report.rejections] == [4]
-    assert "both map to 37" in report.rejections[0].reason and "not additive" in report.rejections[0].reason
+    rows.append(indicator("population", "46", "2024", 1_100_000, "Y"))
+    report = run_import(read_file(write_csv(tmp_path / "g.csv", "indicators", rows)), ctx, partial=True)
+    # Every part is refused, not all but the first: the file's order must not pick Ninh Bình's growth rate.
+    assert [r.row for r in report.rejections] == [3, 4]
+    for r in report.rejections:
+        assert "35 (row 3), 36 (row 4) all map to 37" in r.reason and "not additive" in r.reason, r.reason
+    assert [p["admin_code"] for p in query(influx.url, DB, 'SELECT * FROM "admin_indicator"')] == ["46"]
+    assert not report.summed and not report.remapped
+
+
+@pytest.mark.services
+def test_old_codes_of_a_merged_unit_before_2025_are_summed_and_reported(influx: InfluxDB, tmp_path: Path) -> None:
+    ctx = context(influx.url, tmp_path)
+    rows = [
+        indicator("population", "02", "2024", 900_000, "Y"),  # Hà Giang -> 08
+        indicator("population", "08", "2024", 800_000, "Y"),  # Tuyên Quang before 2025: part of today's 08
+        indicator("households", "02", "2024", 200_000, "Y"),
+        indicator("households", "08", "2024", 210_000, "Y"),
+        indicator("population", "10", "2024-H2", 810_000, "H"),  # Lào Cai -> 15, alone
+        indicator("population", "00013", "2024", 9_000, "Y"),  # Quán Thánh ward -> 00004
+    ]
+    report = run_import(read_file(write_csv(tmp_path / "old.csv", "indicators", rows)), ctx)
+    assert report.ok and report.points == 4, report.summary()
+    assert report.remapped == {("02", "08"): 2, ("10", "15"): 1, ("00013", "00004"): 1}
+    assert report.summed == {(("02", "08"), "08"): 2}
+    assert report.summary().endswith(
+        "; remapped 00013->00004 (1 row), 02->08 (2 rows), 10->15 (1 row); summed 02+08->08 (2 values)"
+    )
+    got = {
+        (r["admin_code"], r["indicator"]): r["value"] for r in query(influx.url, DB, 'SELECT * FROM "admin_indicator"')
+    }
+    assert got == {
+        ("08", "population"): 1_700_000,
+        ("08", "households"): 410_000,
+        ("15", "population"): 810_000,
+        ("00004", "population"): 9_000,
+    }
+
+
+@pytest.mark.services
+def test_a_retired_code_after_the_reorganisation_is_refused_not_mapped(influx: InfluxDB, tmp_path: Path) -> None:
+    ctx = context(influx.url, tmp_path)
+    first = [indicator("population", "08", "2025-Q3", 1_865_000, "Q")]
+    assert run_import(read_file(write_csv(tmp_path / "tq.csv", "indicators", first)), ctx).ok
+    # Hà Giang's old code for a period after 2025-07-01: it used to overwrite Tuyên Quang's figure.
+    later = write_csv(tmp_path / "hg.csv", "indicators", [indicator("population", "02", "2025-Q3", 900_000, "Q")])
+    report = run_import(read_file(later), ctx)
+    assert not report.committed and report.points == 0
+    [r] = report.rejections
+    assert r.row == 3 and r.reason.startswith("admin_code: province code 02 (Tỉnh Hà Giang) was retired on 2025-07-01")
+    assert "under 08" in r.reason
+    [dead] = ctx.state.dead_letters(str(later))
+    assert (dead.row, dead.reason) == (3, r.reason)
+    # ... and both codes in one file used to be summed into 08.
+    both = [indicator("population", "08", "2025-Q3", 1_865_000, "Q"), indicator("population", "02", "2025-Q3", 1, "Q")]
+    again = run_import(read_file(write_csv(tmp_path / "both.csv", "indicators", both)), ctx, partial=True)
+    assert [r.row for r in again.rejections] == [4] and not again.summed and not again.remapped
+    [point] = query(influx.url, DB, 'SELECT * FROM "admin_indicator"')
+    assert (point["admin_code"], point["value"]) == ("08", 1_865_000)
+    # The year 2025 starts before the reorganisation: it is still mapped (and said so).
+    year = run_import(
+        read_file(write_csv(tmp_path / "y.csv", "indicators", [indicator("cpi", "02", "2025", 3.1, "Y")])), ctx
+    )
+    assert year.ok and year.remapped == {("02", "08"): 1}
+
+
+@pytest.mark.services
+def test_public_service_refuses_a_retired_code_after_2025_and_reports_sums_before(
+    influx: InfluxDB, tmp_path: Path
+) -> None:
+    ctx = context(influx.url, tmp_path)
+    rows = [
+        service("35", "2025-07", received=5, resolved_on_time=5),  # Hà Nam, after the reorganisation
+        service("35", "2025-06", received=5, resolved_on_time=5),  # before it: part of today's 37
+        service("37", "2025-06", received=10, resolved_on_time=8, resolved_late=2),
+    ]
+    report = run_import(read_file(write_csv(tmp_path / "dvc.csv", "public_service", rows)), ctx, partial=True)
+    [r] = report.rejections
+    assert (
+        r.row == 3 and "province code 35 (Tỉnh Hà Nam) was retired on 2025-07-01" in r.reason and "under 37" in r.reason
+    )
+    assert report.remapped == {("35", "37"): 1} and report.summed == {(("35", "37"), "37"): 1}
+    [point] = query(influx.url, DB, 'SELECT * FROM "public_service"')
+    assert (point["admin_code"], point["received"], point["late_rate_pct"]) == ("37", 15, pytest.approx(2 / 15 * 100))
+
+
+@pytest.mark.services
+def test_a_value_in_another_unit_is_refused_and_dead_lettered(influx: InfluxDB, tmp_path: Path) -> None:
+    ctx = context(influx.url, tmp_path)
+    rows = [
+        {**indicator("population", "46", "2024", 1_160_000, "Y"), "unit": "người"},
+        {**indicator("population", "42", "2024", 1_300, "Y"), "unit": "nghìn người"},  # thousands: not người
+        {**indicator("budget_revenue", "46", "2025-07", 610.5), "unit": "kg"},
+        {**indicator("budget_revenue", "42", "2025-07", 400.0), "unit": "Tỷ  đồng"},  # case and spacing
+        {**indicator("households", "42", "2024", 300_000, "Y"), "unit": ""},  # the catalogue's
+    ]
+    path = write_csv(tmp_path / "units.csv", "indicators", rows)
+    report = run_import(read_file(path), ctx)
+    assert not report.committed and report.points == 0 and report.rejected == 2
+    assert [(r.row, r.reason) for r in report.rejections] == [
+        (
+            4,
+            "unit: 'nghìn người' is not the unit of population: expected 'người' (hub/feeds/data/indicators.csv); "
+            "give the value in 'người', or leave unit empty",
+        ),
+        (
+            5,
+            "unit: 'kg' is not the unit of budget_revenue: expected 'tỷ đồng' (hub/feeds/data/indicators.csv); "
+            "give the value in 'tỷ đồng', or leave unit empty",
+        ),
+    ]
+    assert query(influx.url, DB, 'SELECT * FROM "admin_indicator"') == []
+    assert [(d.row, d.raw["unit"]) for d in ctx.state.dead_letters(str(path))] == [(4, "nghìn người"), (5, "kg")]
+    partial = run_import(read_file(path), ctx, partial=True)
+    assert partial.committed and partial.accepted == 3 and partial.rejected == 2
+    units = {
+        r["admin_code"] + " " + r["indicator"]: r["unit"]
+        for r in query(influx.url, DB, 'SELECT * FROM "admin_indicator"')
+    }
+    assert units == {"46 population": "người", "42 budget_revenue": "tỷ đồng", "42 households": "hộ"}
 
 
 @pytest.mark.services

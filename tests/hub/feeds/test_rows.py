@@ -133,3 +133,46 @@ def test_csv_row_numbers_are_the_lines_a_person_finds() -> None:
 def test_unreadable_csv_files_say_why(body: bytes, error: str) -> None:
     with pytest.raises(FeedFileError, match=error):
         parse_bytes(body, "t.csv", "csv")
+
+
+_CSV = (
+    b"# iocgw-feed: kind=indicators; format_version=1\n"
+    b"indicator_code,indicator_name,admin_code,period_type,period,value\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("body", "error", "rows"),
+    [
+        # Never closed: a lenient reader made lines 4-6 one row with the wrong fields (and 2 rows in all).
+        (
+            b'population,Dan so,46,Y,2021,1\npopulation,"Dan so,46,Y,2022,2\npopulation,x,46,Y,2023,3\n'
+            b"population,x,46,Y,2024,4\n",
+            r'line 4: unterminated quoted field: the " that opens a cell on line 4 is never closed',
+            1,
+        ),
+        # Closed by the opening quote of a later cell.
+        (
+            b'population,Dan so,46,Y,2021,1\npopulation,"Dan so,46,Y,2022,2\npopulation,"x",46,Y,2023,3\n',
+            r"line 4: unterminated quoted field: .* not closed on that line \(the cell would run over lines 4-5",
+            1,
+        ),
+        # After a cell that rightly spans lines 3-4: the line of the quote, not of the record.
+        (
+            b'population,"Dan\nso",46,Y,2021,1\npopulation,x,46,Y,2022,"2\n',
+            r"line 5: unterminated quoted field",
+            1,
+        ),
+        (b'population,"Dan" so,46,Y,2021,1\n', r"line 3: text after the closing quote of a quoted cell", 0),
+    ],
+)
+def test_a_bad_quote_is_one_error_at_its_line_with_the_rows_read_before(body: bytes, error: str, rows: int) -> None:
+    with pytest.raises(FeedFileError, match=error) as exc:
+        parse_bytes(_CSV + body, "t.csv", "csv")
+    assert exc.value.rows == rows
+
+
+def test_an_unterminated_quote_in_the_header_is_named_at_line_2() -> None:
+    body = b'# iocgw-feed: kind=indicators; format_version=1\nindicator_code,"admin_code\npopulation,46\n'
+    with pytest.raises(FeedFileError, match="line 2: unterminated quoted field"):
+        parse_bytes(body, "t.csv", "csv")

@@ -82,3 +82,14 @@ def test_a_mapping_to_a_code_that_is_not_current_is_a_reference_error(tmp_path: 
         fh.write("province,02,03,2025-07-01,bad\n")
     with pytest.raises(UnitTableError, match="03 is not a current province"):
         load_units(ref)
+
+
+@pytest.mark.parametrize(("old", "new"), [("02", "08"), ("10", "15"), ("35", "37"), ("00013", "00004")])
+def test_a_retired_code_is_mapped_before_the_reorganisation_and_refused_from_it(old: str, new: str) -> None:
+    units = load_units()
+    assert units.resolve(old, date(2025, 6, 1)).code == new
+    with pytest.raises(
+        UnitError, match=rf"code {old} \(.*\) was retired on 2025-07-01, merged into {new} .*under {new}"
+    ):
+        units.resolve(old, date(2025, 7, 1))
+    assert units.resolve(new, date(2025, 7, 1)).code == new  # the current code, whatever the period
