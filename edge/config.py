@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from edge.camera.config import CameraConfig
 from edge.drivers import driver_config_union
@@ -28,14 +30,43 @@ class SiteKind(StrEnum):
     OTHER = "other"
 
 
+# Since the 2025 reorganisation (no district level) a GSO code is a province's 2 digits or a commune's 5, the only
+# lengths the hub's unit reference resolves (hub/feeds/units.py); it rejects 3-digit district codes too.
+ADMIN_CODE_PATTERN = r"^(\d{2}|\d{5})$"
+
+
+def check_admin_code(code: Any) -> Any:
+    """A clear refusal of what is not a current GSO code; pydantic's own would only quote the pattern."""
+    if isinstance(code, int) and not isinstance(code, bool):
+        raise ValueError(
+            f"write the code in quotes: unquoted, YAML reads it as the number {code}, losing leading zeros"
+        )
+    if not isinstance(code, str) or re.fullmatch(ADMIN_CODE_PATTERN, code):
+        return code
+    if re.fullmatch(r"\d{3}", code):
+        raise ValueError(
+            f"{code} is a district code: the district level was abolished on 2025-07-01; "
+            "give the province (2 digits) or commune (5 digits) code"
+        )
+    got = f"{len(code)} digits" if code.isdigit() else "not only digits"
+    raise ValueError(f"{code!r} is not a GSO code: a province has 2 digits, a commune 5 (got {got})")
+
+
 class Site(_Section):
     name: str = Field("", description="Human name of the site, e.g. the station name")
     kind: SiteKind = Field(SiteKind.OTHER, description="What the node is, for maps and the fleet view")
     admin_code: str | None = Field(
-        None, pattern=r"^\d{2}(\d{3})?(\d{5})?$", description="GSO administrative unit code (2, 5 or 10 digits)"
+        None,
+        pattern=ADMIN_CODE_PATTERN,
+        description="GSO code of the administrative unit: 2 digits (province) or 5 (commune)",
     )
     lat: float | None = Field(None, ge=-90, le=90)
     lon: float | None = Field(None, ge=-180, le=180)
+
+    @field_validator("admin_code", mode="before")
+    @classmethod
+    def _gso_code(cls, code: Any) -> Any:
+        return check_admin_code(code)
 
 
 class TlsSettings(_Section):
@@ -158,6 +189,23 @@ class SensorConfig(_Section):
     driver: driver_config_union()  # type: ignore[valid-type]
     alarm: LocalAlarm | None = Field(None, description="A local threshold that switches to fast sampling")
 
+    @field_validator("alarm")
+    @classmethod
+    def _faster_in_alarm(cls, alarm: LocalAlarm | None, info: ValidationInfo) -> LocalAlarm | None:
+        interval = info.data.get("interval_s")  # absent: interval_s itself failed, which says enough
+        # Only a value someone wrote: the default (60 s) on a sensor already read faster just means "no change".
+        if (
+            alarm is not None
+            and interval is not None
+            and "fast_interval_s" in alarm.model_fields_set
+            and alarm.fast_interval_s > interval
+        ):
+            raise ValueError(
+                f"fast_interval_s ({alarm.fast_interval_s:g} s) is longer than the sensor's interval_s "
+                f"({interval:g} s): in alarm the sensor would be read less often, not more"
+            )
+        return alarm
+
 
 class NodeConfig(_Section):
     node_id: Identifier
@@ -201,6 +249,14 @@ class NodeConfig(_Section):
 def load_node_config(path: Path | str) -> NodeConfig:
     """Read and validate a node config; raises iocgw.configfile.ConfigError."""
     return load_yaml_model(path, NodeConfig)
+
+
+def validate_node_file(path: Path | str, template: bool = False) -> NodeConfig:
+    """``iocgw edge validate``: the schema, and no template placeholder left in a node's own file; a template
+    (``template=True``) may hold placeholders, each on a line marked ``# CHANGE``."""
+    from edge.placeholders import check_node_file, check_template
+
+    return load_yaml_model(path, NodeConfig, checks=[check_template if template else check_node_file])
 
 
 def node_config_schema() -> str:

@@ -83,9 +83,9 @@ def _validate_files(files: list[str], load: Callable[[str], object]) -> int:
 
 
 def cmd_edge_validate(args: argparse.Namespace) -> int:
-    from edge.config import load_node_config
+    from edge.config import validate_node_file
 
-    return _validate_files(args.files, load_node_config)
+    return _validate_files(args.files, lambda path: validate_node_file(path, template=args.template))
 
 
 def cmd_hub_validate(args: argparse.Namespace) -> int:
@@ -182,6 +182,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(func=cmd_edge_run)
     val = edge.add_parser("validate", help="check node config files; report file, line and field of each problem")
     val.add_argument("files", nargs="+")
+    val.add_argument(
+        "--template",
+        action="store_true",
+        help="the files are templates or examples: placeholders allowed, each on a line marked '# CHANGE' "
+        "(a node's own file must hold none)",
+    )
     val.set_defaults(func=cmd_edge_validate)
     schema = edge.add_parser(
         "schema", help="write the node config's JSON Schema (editors check firmware_configs/ files against it)"

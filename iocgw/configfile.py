@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -18,6 +20,26 @@ class ConfigError(Exception):
         self.path = str(path)
         self.problems = problems
         super().__init__("\n".join(f"{self.path}: {p}" for p in problems))
+
+
+Loc = tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class Document:
+    """A parsed file as a check beyond the model sees it: the data, the raw lines (comments included) and the line
+    each field is on."""
+
+    data: dict[str, Any]
+    text_lines: list[str]
+    lines: dict[Loc, int]
+
+    def line_of(self, loc: Loc) -> int | None:
+        return _nearest_line(self.lines, loc)
+
+
+# A check beyond the model: (location, message) per problem, reported like the model's own.
+Check = Callable[[Document], list[tuple[Loc, str]]]
 
 
 def _line_index(node: yaml.Node, path: tuple[Any, ...], out: dict[tuple[Any, ...], int]) -> None:
@@ -45,17 +67,26 @@ def _nearest_line(lines: dict[tuple[Any, ...], int], loc: tuple[Any, ...]) -> in
     return lines.get(_file_path(lines, loc))
 
 
-def load_yaml_model(path: Path | str, model: type[M]) -> M:
-    """Parse and validate ``path``; raise ConfigError listing every problem with its line and field."""
+def load_yaml_model(path: Path | str, model: type[M], checks: Sequence[Check] = ()) -> M:
+    """Parse and validate ``path``; raise ConfigError listing every problem with its line and field.
+
+    ``checks`` run on the file as written, after the model and even if it failed, so one run reports everything.
+    """
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(path, [f"cannot read: {exc.strerror or exc}"]) from None
-    return parse_yaml_model(text, model, source=path)
+    return parse_yaml_model(text, model, source=path, checks=checks)
 
 
-def parse_yaml_model(text: str, model: type[M], source: Path | str = "<string>") -> M:
+def _problem(lines: dict[Loc, int], loc: Loc, msg: str) -> str:
+    field = ".".join(str(p) for p in loc) or "(top level)"
+    line = _nearest_line(lines, loc)
+    return f"{f'line {line}: ' if line else ''}{field}: {msg}"
+
+
+def parse_yaml_model(text: str, model: type[M], source: Path | str = "<string>", checks: Sequence[Check] = ()) -> M:
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
@@ -68,14 +99,15 @@ def parse_yaml_model(text: str, model: type[M], source: Path | str = "<string>")
     lines: dict[tuple[Any, ...], int] = {}
     if root is not None:
         _line_index(root, (), lines)
+    problems: list[str] = []
+    result: M | None = None
     try:
-        return model.model_validate(data)
+        result = model.model_validate(data)
     except ValidationError as exc:
-        problems = []
-        for err in exc.errors():
-            loc = tuple(err["loc"])
-            field = ".".join(str(p) for p in loc) or "(top level)"
-            line = _nearest_line(lines, loc)
-            prefix = f"line {line}: " if line else ""
-            problems.append(f"{prefix}{field}: {err['msg']}")
-        raise ConfigError(source, problems) from None
+        problems += [_problem(lines, tuple(err["loc"]), err["msg"]) for err in exc.errors()]
+    doc = Document(data, text.splitlines(), lines)
+    for check in checks:
+        problems += [_problem(lines, loc, msg) for loc, msg in check(doc)]
+    if problems or result is None:
+        raise ConfigError(source, problems)
+    return result

@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any, Generic, TypeVar, Union
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, Field
+from pydantic_core import PydanticCustomError
 
 P = TypeVar("P")
 
@@ -47,4 +48,29 @@ class Registry(Generic[P]):
         configs = tuple(cfg for cfg, _ in self._entries.values())
         if len(configs) == 1:
             return configs[0]
-        return Annotated[Union[configs], Field(discriminator="type")]  # noqa: UP007 - built at run time
+        union = Annotated[Union[configs], Field(discriminator="type")]  # noqa: UP007 - built at run time
+        return Annotated[union, BeforeValidator(self._known_type(self.names()))]
+
+    def _known_type(self, names: list[str]) -> Callable[[Any], Any]:
+        """A refusal that names the known plugins, in the words of a config file, before pydantic's own
+        ("Input tag ... does not match any of the expected tags") is reached."""
+        known = ", ".join(names)
+
+        def check(value: Any) -> Any:
+            if isinstance(value, dict):
+                kind = value.get("type")
+                if kind is None:
+                    raise PydanticCustomError(
+                        "missing_plugin_type",
+                        "type is missing; the {kind}s are: {known}",
+                        {"kind": self.kind, "known": known},
+                    )
+                if kind not in names:
+                    raise PydanticCustomError(
+                        "unknown_plugin_type",
+                        "unknown {kind} '{type}'; the {kind}s are: {known}",
+                        {"kind": self.kind, "type": str(kind), "known": known},
+                    )
+            return value
+
+        return check

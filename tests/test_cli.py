@@ -24,7 +24,9 @@ def test_help_lists_subcommands(capsys):
 def test_validate_example_node_configs(capsys):
     files = sorted(str(p) for p in (ROOT / "firmware_configs").rglob("*.yaml"))
     assert files
-    assert main(["edge", "validate", *files]) == 0
+    assert main(["edge", "validate", "--template", *files]) == 0
+    # Their broker and logger addresses are placeholders: as a node's own files they are refused.
+    assert main(["edge", "validate", *files]) == 2
 
 
 def test_validate_reports_file_line_and_field(tmp_path, capsys):
@@ -36,6 +38,65 @@ def test_validate_reports_file_line_and_field(tmp_path, capsys):
     assert main(["edge", "validate", str(bad)]) == 2
     err = capsys.readouterr().err
     assert f"{bad}: line 5: sensors.0.interval_s: Input should be greater than 0" in err
+
+
+def validate_node(tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str) -> tuple[int, str, Path]:
+    path = tmp_path / "node.yaml"
+    path.write_text(text, encoding="utf-8")
+    rc = main(["edge", "validate", str(path)])
+    return rc, capsys.readouterr().err, path
+
+
+SENSOR = "node_id: n1\nsensors:\n  - id: rain\n    quantity: rainfall\n"
+
+
+@pytest.mark.parametrize(
+    ("interval", "alarm", "ok"),
+    [
+        (60, "{above: 20, fast_interval_s: 120}", False),
+        (60, "{above: 20, fast_interval_s: 60}", True),
+        (60, "{above: 20, fast_interval_s: 30}", True),
+        (30, "{above: 20}", True),  # the default 60 s on a sensor read every 30 s: nothing to refuse
+    ],
+)
+def test_validate_refuses_an_alarm_that_samples_slower(tmp_path, capsys, interval, alarm, ok):
+    text = SENSOR + f"    interval_s: {interval}\n    alarm: {alarm}\n"
+    rc, err, path = validate_node(tmp_path, capsys, text + "    driver: {type: simulated}\n")
+    if ok:
+        assert rc == 0, err
+    else:
+        assert rc == 2
+        assert f"{path}: line 6: sensors.0.alarm: " in err
+        assert "fast_interval_s (120 s) is longer than the sensor's interval_s (60 s)" in err
+
+
+@pytest.mark.parametrize(
+    ("code", "why"),
+    [
+        ('"01"', None),
+        ('"00004"', None),
+        ('"0100004"', "'0100004' is not a GSO code: a province has 2 digits, a commune 5 (got 7 digits)"),
+        ('"0100100004"', "(got 10 digits)"),
+        ('"001"', "001 is a district code: the district level was abolished on 2025-07-01"),
+        ('"1A"', "(got not only digits)"),
+        ("1", "write the code in quotes"),
+    ],
+)
+def test_validate_admin_code_is_a_current_gso_code(tmp_path, capsys, code, why):
+    rc, err, path = validate_node(tmp_path, capsys, f"node_id: n1\nsite:\n  admin_code: {code}\n")
+    if why is None:
+        assert rc == 0, err
+    else:
+        assert rc == 2 and f"{path}: line 3: site.admin_code: " in err and why in err
+
+
+def test_validate_names_the_sensor_drivers(tmp_path, capsys):
+    text = SENSOR + "    driver: {type: modbus_rtu, host: 10.0.0.1}\n  - id: t\n    quantity: temperature\n"
+    rc, err, path = validate_node(tmp_path, capsys, text + "    driver: {host: 10.0.0.1}\n")
+    assert rc == 2
+    assert f"{path}: line 5: sensors.0.driver: unknown sensor driver 'modbus_rtu'; the sensor drivers are: " in err
+    assert f"{path}: line 8: sensors.1.driver: type is missing; the sensor drivers are: modbus_tcp, simulated" in err
+    assert "Input tag" not in err and "discriminator" not in err
 
 
 def test_validate_reports_yaml_syntax_error(tmp_path, capsys):

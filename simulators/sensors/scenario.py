@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
-from edge.config import NodeConfig
+from edge.config import ADMIN_CODE_PATTERN, NodeConfig, check_admin_code
 from iocgw.configfile import ConfigError, load_yaml_model
 from simulators.sensors.faults import (
     FAULT_KINDS,
@@ -80,11 +80,16 @@ class SiteSpec(_Model):
     """Where a node stands. ``name`` may use ``{i}`` (the node's 1-based index in its group)."""
 
     name: str | None = None
-    admin_code: str | None = Field(None, pattern=r"^\d{2}(\d{3})?(\d{5})?$")
+    admin_code: str | None = Field(None, pattern=ADMIN_CODE_PATTERN)
     lat: float | Range | None = None
     lon: float | Range | None = None
     alarm_levels: AlarmLevels | None = None
     notes: str = ""
+
+    @field_validator("admin_code", mode="before")
+    @classmethod
+    def _gso_code(cls, code: Any) -> Any:
+        return check_admin_code(code)
 
     @field_validator("name")
     @classmethod

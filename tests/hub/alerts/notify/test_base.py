@@ -75,7 +75,7 @@ def test_config_parses_targets_by_type():
         ({"routes": [{"targets": ["ops"], "escalate_after_s": 60}]}, "go together"),
         ({"routes": [{"min_severity": "major"}]}, "needs targets"),
         ({"targets": [{"type": "mqtt", "name": "a"}, {"type": "mqtt", "name": "a"}], "routes": []}, "used twice"),
-        ({"targets": [{"type": "pager", "name": "a"}], "routes": []}, "does not match any of the expected tags"),
+        ({"targets": [{"type": "pager", "name": "a"}], "routes": []}, "unknown notifier 'pager'; the notifiers are: "),
         ({"targets": [{"type": "mqtt", "name": "a", "prefix": "x/#"}], "routes": []}, "not allowed"),
         ({"rate_limit": 5}, "Extra inputs"),
     ],
