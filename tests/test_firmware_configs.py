@@ -114,3 +114,26 @@ def test_validate_reports_every_problem_with_line_and_field(tmp_path, capsys):
 def test_a_remote_config_is_the_same_schema():
     data = yaml.safe_load((ROOT / "templates" / "reservoir-dam.yaml").read_text(encoding="utf-8"))
     assert NodeConfig.model_validate(json.loads(json.dumps(data))).site.kind == SiteKind.RESERVOIR
+
+
+def test_one_place_for_the_nodes_files_everywhere_it_is_named():
+    """The broker's ACL, the nodes and the hub's registry are made from one set of files: every doc, inventory and
+    example names the same folder, and the hub's seed glob is what the hub role installs."""
+    repo = ROOT.parent
+    named = set()
+    sources = [repo / "README.md", *(repo / "docs").rglob("*.md"), *(repo / "docs" / "examples").glob("*.yaml")]
+    sources += [*ROOT.rglob("*.md"), *ROOT.rglob("*.yaml"), *(repo / "ansible").rglob("*.y*ml")]
+    for path in sources:
+        for match in re.findall(r"firmware_configs/[^\s'\"`)\]]*", path.read_text(encoding="utf-8")):
+            first = match.split("/")[1]
+            if first not in ("", "...", "templates", "examples", "node-config.schema.json", "README.md"):
+                named.add((first, str(path.relative_to(repo))))
+    assert {first for first, _ in named} == {"nodes"}, sorted(named)
+    hub_vars = yaml.safe_load((repo / "ansible/inventory/group_vars/hub.yml").read_text(encoding="utf-8"))
+    example = yaml.safe_load((repo / "docs/examples/hub.yaml").read_text(encoding="utf-8"))
+    assert (
+        example["registry"]["seed_files"] == hub_vars["iocgw_hub_config"]["registry"]["seed_files"] == ["nodes/*.yaml"]
+    )
+    assert all(Path(f["dest"]).match("nodes/*.yaml") for f in hub_vars["iocgw_hub_config_extra_files"])
+    edge_vars = yaml.safe_load((repo / "ansible/inventory/group_vars/edge_nodes.yml").read_text(encoding="utf-8"))
+    assert edge_vars["iocgw_edge_config_file"].endswith("/firmware_configs/nodes/{{ inventory_hostname }}.yaml")
