@@ -115,7 +115,8 @@ def cmd_hub_run(args: argparse.Namespace) -> int:
         # SIGHUP re-reads the rule files; a bad edit is reported and the running rules stay in force.
         try:
             hub.reload_rules()
-            logging.getLogger("iocgw").info("rules reloaded")
+            # Said here because this is where someone who has just added a node file will look.
+            logging.getLogger("iocgw").info("rules reloaded (node files are read at start: restart for a new node)")
         except Exception as exc:
             logging.getLogger("iocgw").error("rules not reloaded: %s", exc)
 
