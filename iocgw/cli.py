@@ -1,6 +1,7 @@
 """The ``iocgw`` command: one entry point, thin subcommands that call into the packages.
 
-Exit codes: 0 success; 1 the work failed; 2 bad usage or a bad config file; 130 interrupted.
+Exit codes: 0 success; 1 the work failed; 2 bad usage or a bad config file; 130 interrupted; 141 the reader of the
+output went away (``iocgw ... | head``), as for a program ended by SIGPIPE.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ import argparse
 import asyncio
 import importlib
 import logging
+import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable
@@ -17,7 +19,7 @@ from pathlib import Path
 from iocgw import __version__, logredact
 from iocgw.configfile import ConfigError
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 0, 1, 2, 130, 141
 
 
 def _run_until_signal(
@@ -166,7 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="iocgw",
         description="Edge-IoT and camera gateway with a central hub for provincial Intelligent Operations Centres.",
-        epilog="Exit codes: 0 ok, 1 failed, 2 bad usage or config, 130 interrupted.",
+        epilog="Exit codes: 0 ok, 1 failed, 2 bad usage or config, 130 interrupted, 141 output pipe closed.",
     )
     p.add_argument("--version", action="version", version=f"iocgw {__version__}")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -259,6 +261,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        try:
+            return _main(argv)
+        finally:
+            sys.stdout.flush()  # a reader that went away shows here, not as a traceback at interpreter exit
+    except BrokenPipeError:
+        # Python's own advice: point stdout at /dev/null, so the final flush at exit has nowhere to fail.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return EXIT_BROKEN_PIPE
+
+
+def _main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -116,3 +119,31 @@ def test_hub_run_with_bad_config_exits_2(tmp_path, capsys):
     bad.write_text("mqtt:\n  port: 99999\n")
     assert main(["hub", "run", "--config", str(bad)]) == 2
     assert "line 2: mqtt.port" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv", [["edge", "schema", "--out", "-"], ["--help"]])
+def test_output_into_a_closed_pipe_ends_quietly(argv):
+    # `iocgw ... | head` once head has gone: a real pipe, its reading end closed before anything is written.
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "iocgw.cli", *argv], stdout=write_end, stderr=subprocess.PIPE, cwd=ROOT, timeout=60
+        )
+    finally:
+        os.close(write_end)
+    assert proc.stderr == b""  # no traceback, no "Exception ignored ... BrokenPipeError"
+    assert proc.returncode in (0, 141)
+
+
+def test_schema_into_head_is_quiet():
+    head = subprocess.run(
+        f"{sys.executable} -m iocgw.cli edge schema --out - | head -1; echo rc=${{PIPESTATUS[0]}} >&2",
+        shell=True,
+        executable="/bin/bash",
+        capture_output=True,
+        cwd=ROOT,
+        timeout=60,
+    )
+    assert head.stdout == b"{\n"
+    assert head.stderr.decode().strip() in ("rc=0", "rc=141")
