@@ -8,6 +8,7 @@ import inspect
 import math
 import struct
 from datetime import datetime
+from decimal import Decimal
 from typing import TYPE_CHECKING, Literal
 
 from pydantic import ConfigDict, Field, model_validator
@@ -118,6 +119,20 @@ def _shortest_float32(x: float) -> float:
     return x
 
 
+def decimals(x: float) -> int:
+    """Decimal places of ``x`` as written: 0.2 -> 1, 0.01 -> 2, 12.34 -> 2, 5.0 -> 0, 1e-05 -> 5."""
+    exponent = Decimal(repr(x)).normalize().as_tuple().exponent
+    return max(0, -exponent) if isinstance(exponent, int) else 0
+
+
+def scaled(raw: float, scale: float, offset: float) -> float:
+    """``raw * scale + offset`` to the logger's resolution: one count of a 0.2 mm tipping bucket times 3 is 0.6 mm,
+    not the 0.6000000000000001 binary floating point makes of it (and InfluxDB would keep)."""
+    # The exact decimal product has at most the decimals of both factors; the offset adds none beyond its own.
+    places = max(decimals(raw) + decimals(scale), decimals(offset))
+    return round(raw * scale + offset, places)
+
+
 @register_driver("modbus_tcp", ModbusTcpConfig)
 class ModbusTcpDriver(SensorDriver):
     config: ModbusTcpConfig
@@ -215,7 +230,7 @@ class ModbusTcpDriver(SensorDriver):
         # NaN/inf cannot go on the wire (Reading requires finite values), so they count as no reading.
         if (c.nodata is not None and raw == c.nodata) or not math.isfinite(raw):
             return Sample(value=None, quality=Quality.BAD)
-        value = raw * c.scale + c.offset
+        value = scaled(raw, c.scale, c.offset)
         out_of_range = (c.valid_min is not None and value < c.valid_min) or (
             c.valid_max is not None and value > c.valid_max
         )

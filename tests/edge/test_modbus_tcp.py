@@ -36,7 +36,7 @@ HOLDING = [
     0xC093, 0x4A45, 0x6D5C, 0xFAAD,  # 15-18: float64 -1234.5678
     0x7FC0, 0x0000,  # 19-20: float32 NaN
 ]  # fmt: skip
-INPUT = [37, 0]  # 0: uint16 rain-gauge tip count
+INPUT = [37, 0, 3]  # 0: uint16 rain-gauge tip count; 2: three tips
 
 
 def free_port() -> int:
@@ -185,6 +185,21 @@ def test_float32_comes_back_as_the_logger_meant_it() -> None:
 def test_rain_count_from_input_register() -> None:
     sample = with_server(lambda port: read_once(port, quantity="rainfall", register_type="input", address=0, scale=0.2))
     assert sample == Sample(value=pytest.approx(7.4), quality=Quality.GOOD)
+
+
+@pytest.mark.parametrize(
+    ("driver", "value"),
+    [
+        ({"register_type": "input", "address": 2, "scale": 0.2}, 0.6),  # 3 tips of 0.2 mm, not 0.6000000000000001
+        ({"register_type": "input", "address": 2, "scale": 0.1}, 0.3),  # not 0.30000000000000004
+        ({"register_type": "input", "address": 2, "scale": 0.1, "offset": 0.05}, 0.35),
+        ({"address": 0, "data_type": "float32", "scale": 0.1}, 1.234),  # 12.34 as the logger meant it, scaled
+        ({"address": 0, "data_type": "float32", "offset": -10.0}, 2.34),
+    ],
+)
+def test_scaled_value_keeps_the_loggers_resolution(driver: dict[str, Any], value: float) -> None:
+    sample = with_server(lambda port: read_once(port, quantity="rainfall", **driver))
+    assert sample.value == value and repr(sample.value) == repr(value)  # exactly, as InfluxDB will store it
 
 
 def test_address_outside_datastore_names_where_and_why() -> None:
