@@ -102,9 +102,10 @@ def test_printed_command_starts_the_broker_as_root(capsys, open_dir):
             what="the broker's listeners",
         )
         assert broker.poll() is None, log.read_text()
-        status = Path(f"/proc/{broker.pid}/status").read_text()
-        uid = int(re.search(r"^Uid:\s+(\d+)", status, re.M).group(1))  # type: ignore[union-attr]
-        assert uid == _service_user().pw_uid  # type: ignore[union-attr]
+        uids = re.search(r"^Uid:\s+(\d+)", Path(f"/proc/{broker.pid}/status").read_text(), re.M)
+        user = _service_user()
+        assert uids is not None and user is not None
+        assert int(uids.group(1)) == user.pw_uid  # it did switch: root is not what runs the broker
         ca = str(open_dir / "pki" / "ca.crt")
         hub = Peer(tls_port, Identity(open_dir / "pki/hubs/iocgw-hub.crt", open_dir / "pki/hubs/iocgw-hub.key"), ca)
         password = (open_dir / "pki" / "nodes" / f"{LOGGER}.password").read_text().strip()
