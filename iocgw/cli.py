@@ -257,6 +257,10 @@ def build_parser() -> argparse.ArgumentParser:
         bench.add_parser("alerts", help="alert latency: threshold crossing to signed webhook, under load"),
         "bench.alerts",
     )
+    _delegate(
+        bench.add_parser("hostile", help="a hostile node among good ones: nothing lost, doubled or alarmed on"),
+        "bench.hostile",
+    )
     return p
 
 
