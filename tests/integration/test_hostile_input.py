@@ -292,49 +292,13 @@ def _ms(iso: str) -> int:
     return round(datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp() * 1000)
 
 
-def expected_alarms(planned, nodes) -> dict[str, list[tuple[str, int]]]:
-    """The flood alarm transitions per station that the good readings alone make, by the same engine in-process."""
-    import tempfile
-    from datetime import datetime
-    from pathlib import Path
-
-    from hub.alerts.alarm import Transition
-    from hub.alerts.config import AlertsConfig, RuleTables
-    from hub.alerts.engine import AlertEngine
-    from hub.alerts.evaluate.base import Observation
-    from hub.alerts.rules.flood_levels import FloodStationTable
-    from hub.alerts.store import AlertStore
-    from simulators.hostile import stations
-
-    sink: list = []
-    with tempfile.TemporaryDirectory() as tmp:
-        engine = AlertEngine(
-            AlertsConfig(freshness={"enabled": False}),
-            RuleTables(flood=FloodStationTable(stations=stations(nodes))),
-            AlertStore(Path(tmp) / "alerts.db"),
-            areas={},
-            intervals={},
-            notify=sink.extend,
-            notify_on=set(Transition),
-        )
-        for p in planned:
-            for node, sensor, value, ts in p.good_readings:
-                if sensor == "stage":
-                    t = datetime.fromisoformat(ts)
-                    engine.process([Observation(node, sensor, "water_level", t, value)], now=t)
-        engine.store.close()
-    out: dict[str, list[tuple[str, int]]] = {}
-    for _, alarm, transition in sink:
-        out.setdefault(alarm.subject, []).append((transition.value, alarm.level))
-    return out
-
-
 def test_a_hostile_node_among_good_ones_changes_nothing_it_should_not(tmp_path, make_hub, mosquitto, influx):
     """Seeded: every class of bad message (and schema fuzz) interleaved with good traffic from other nodes. Every
     good reading is stored exactly once, every bad message is dead-lettered once with a reason, replays are counted,
     and the flood alarms are exactly those the good readings make."""
     import yaml
 
+    from bench.hostile import expected_alarms
     from simulators.hostile import plan, stations
 
     planned, nodes = plan(seed=20261203, good_nodes=3, rounds=4)
