@@ -67,6 +67,13 @@ class HubBatch(_Section):
     max_delay_s: float = Field(0.25, gt=0, le=60, description="Longest a reading waits for its batch")
     queue_batches: int = Field(2, ge=1, le=64, description="Batches waiting for the writer before ingest pauses")
     retry_budget_s: float = Field(5.0, ge=0, description="Retrying one batch this long before spooling it")
+    max_spool_mb: float = Field(
+        1024.0,
+        gt=0,
+        description="The spool (batches kept while InfluxDB is down) stays under this many MiB. When it is full the "
+        "hub stops acknowledging: the broker keeps the messages for it and the nodes keep theirs in their outboxes, "
+        "so a long outage fills the nodes' disks, not the hub's, and loses nothing while they have room",
+    )
 
 
 class HubRegistry(_Section):

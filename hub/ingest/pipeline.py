@@ -71,6 +71,10 @@ class IngestPipeline:
         self.last_error: str | None = None
         self.last_flush = time.time()
         spool_batches, spool_lines = state.spool_depth()
+        self._spool_bytes = state.spool_bytes()
+        self._spool_full = False
+        metrics.gauges["spool_bytes"] = lambda: float(self._spool_bytes)
+        metrics.gauges["spool_full"] = lambda: float(self._spool_full)
         self._spool_batches = spool_batches
         self._spool_lines = spool_lines
         metrics.gauges["spool_lines"] = lambda: float(self._spool_lines)
@@ -241,7 +245,26 @@ class IngestPipeline:
             self.state.spool_pop(spool_id)
             self._spool_batches -= 1
             self._spool_lines -= n
+            self._spool_bytes -= len(body)
             self._spool_backoff = 0.5
+
+    def _room_in_spool(self, size: int) -> bool:
+        """Wait while the spool is full (InfluxDB down for long): the writer holding this batch is what stops the
+        acknowledgements, so the broker and the nodes keep the data. True once there is room (an empty spool always
+        has room, whatever the batch's size); False when the hub is stopping first."""
+        limit = int(self.config.batch.max_spool_mb * 1024 * 1024)
+        while self._spool_batches and self._spool_bytes + size > limit:
+            if not self._spool_full:
+                self._spool_full = True
+                self.last_error = f"spool full ({self._spool_bytes} bytes): not acknowledging until InfluxDB is back"
+                log.warning(self.last_error)
+            if self._stopping.is_set():
+                return False
+            time.sleep(min(self._spool_backoff, 1.0))
+            self._spool_retry_at = 0.0
+            self._drain_spool()
+        self._spool_full = False
+        return True
 
     def _prune_dead_letters(self, added: int) -> None:
         """Keep the dead letters within their age and size bounds: checked every minute, or after 1,000 new ones."""
@@ -312,6 +335,8 @@ class IngestPipeline:
                     self.last_error = f"InfluxDB unavailable: {result.status or ''} {result.detail}".strip()
                     spool_body = body
                     self._spool_retry_at = time.monotonic() + self._spool_backoff
+        if spool_body is not None and not self._room_in_spool(len(spool_body)):
+            return  # stopping with a full spool: nothing of this batch is stored or acknowledged
         self.state.persist(
             dead_letters=dead,
             seen=batch.seen,
@@ -327,6 +352,7 @@ class IngestPipeline:
         if spool_body is not None:
             self._spool_batches += 1
             self._spool_lines += len(batch.lines)
+            self._spool_bytes += len(spool_body)
             self.metrics.inc("points_spooled", len(batch.lines))
         # Durable now: acknowledge to the broker, then tell nodes what they may forget.
         generation = self._generation
@@ -393,6 +419,8 @@ class IngestPipeline:
             "mqtt_connected": self.connected,
             "spool_batches": self._spool_batches,
             "spool_lines": self._spool_lines,
+            "spool_bytes": self._spool_bytes,
+            "spool_full": self._spool_full,
             "last_flush_age_s": round(time.time() - self.last_flush, 3),
             "last_error": self.last_error,
         }

@@ -186,6 +186,9 @@ class HubState:
         row = self.conn.execute("SELECT count(*), coalesce(sum(lines), 0) FROM spool").fetchone()
         return int(row[0]), int(row[1])
 
+    def spool_bytes(self) -> int:
+        return int(self.conn.execute("SELECT coalesce(sum(length(body)), 0) FROM spool").fetchone()[0])
+
     def spool_head(self) -> tuple[int, bytes, int] | None:
         row = self.conn.execute("SELECT id, body, lines FROM spool ORDER BY id LIMIT 1").fetchone()
         return None if row is None else (int(row[0]), bytes(row[1]), int(row[2]))

@@ -131,3 +131,22 @@ def test_two_hubs_share_the_load_without_loss_or_double_write(make_hub, make_nod
     assert a["readings_received"] > 0 and b["readings_received"] > 0, "one hub got nothing: not shared"
     assert a["readings_received"] + b["readings_received"] == 5000, "a message went to both hubs"
     assert a["duplicates"] + b["duplicates"] == 0
+
+
+def test_a_full_spool_stops_the_acknowledgements_and_loses_nothing(make_hub, make_node, influx):
+    """The hub's spool is bounded: once full, the hub stops acknowledging, the nodes keep their readings in their
+    outboxes, and everything arrives once InfluxDB is back."""
+    hub = make_hub(batch={"max_spool_mb": 0.02})  # about 20 KiB: a few batches
+    node = make_node("river-009")
+    publish(node, 0, 20)
+    wait_until(lambda: count(influx.url, "iocgw", "water_level") >= 100, what="first points stored")
+    influx.kill()
+    publish(node, 20, 400)
+    health = wait_until(lambda: (h := hub.get_json("/healthz"))["spool_full"] and h, what="the spool full")
+    assert health["spool_bytes"] <= 0.02 * 1024 * 1024 + 64 * 1024  # the limit, and at most one batch over it
+    # Not acknowledged, so the node keeps what the hub could not make durable.
+    wait_until(lambda: node.call(lambda a: a.outbox.depth) > 0, what="readings kept in the node's outbox")
+    influx.start()
+    wait_until(lambda: count(influx.url, "iocgw", "water_level") >= 2100, timeout=120, what="everything stored")
+    assert stored_points(influx, "river-009") == expected_points(0, 420)
+    assert hub.get_json("/healthz")["spool_full"] is False
