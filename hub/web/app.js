@@ -42,8 +42,27 @@ async function api(path, options = {}) {
   const resp = await fetch(path, { ...options, headers });
   if (resp.status === 401) throw new AuthError("Mã truy cập không hợp lệ");
   const body = await resp.json().catch(() => ({}));
-  if (!resp.ok) throw new Error(body.error || `HTTP ${resp.status}`);
+  if (!resp.ok) throw new Error(errorText(resp.status, body));
   return body;
+}
+
+// What an officer reads when an action fails: in Vietnamese, with the field the hub named and its reason.
+const STATUS_TEXT = {
+  400: "Yêu cầu không hợp lệ",
+  403: "Không đủ quyền cho thao tác này",
+  404: "Không tìm thấy (có thể đã bị xoá)",
+  409: "Dữ liệu vừa thay đổi, hãy tải lại trang",
+  413: "Nội dung gửi lên quá lớn",
+  422: "Dữ liệu không hợp lệ",
+  429: "Quá nhiều yêu cầu, hãy thử lại sau ít phút",
+  503: "Máy chủ tạm thời chưa sẵn sàng, hãy thử lại sau",
+};
+const FIELD_TEXT = { comment: "ghi chú" };
+
+function errorText(status, body) {
+  const base = STATUS_TEXT[status] || (status >= 500 ? "Máy chủ gặp sự cố, hãy thử lại sau" : `Lỗi HTTP ${status}`);
+  const problems = (body.problems || []).map((p) => `${FIELD_TEXT[p.field] || p.field}: ${p.reason}`);
+  return problems.length ? `${base}: ${problems.join("; ")}` : base;
 }
 
 function showLogin(message) {

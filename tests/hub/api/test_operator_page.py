@@ -122,6 +122,11 @@ def test_page_shows_coloured_alerts_and_acknowledges(tmp_path, make_hub, make_no
             assert snapshot.evaluate("img => img.complete && img.naturalWidth") > 0
 
             flood = row("flood_level")
+            # A note longer than the hub takes: the real hub answers 422 and the officer reads why, in Vietnamese.
+            flood.locator(".ack-comment").fill("x" * 2100)
+            flood.locator(".ack-button").click()
+            expect(flood.locator(".error")).to_contain_text("Dữ liệu không hợp lệ: ghi chú:")
+            expect(flood.locator(".error")).to_contain_text("2000")
             flood.locator(".ack-comment").fill("đã báo UBND phường")
             flood.locator(".ack-button").click()
             expect(flood.locator(".state")).to_have_text("Đã xác nhận")
@@ -139,6 +144,8 @@ def test_page_shows_coloured_alerts_and_acknowledges(tmp_path, make_hub, make_no
             expect(page.locator("#login")).to_be_hidden()
         finally:
             browser.close()
-    # The one error expected is the 401 of the wrong token tried above.
-    unexpected = [m for m in problems if "status of 401" not in m]
+    # The errors expected: the 401 of the wrong token and the 422 of the over-long note tried above.
+    expected = [m for m in problems if "status of 401" in m or "status of 422" in m]
+    assert len(expected) == 2, problems
+    unexpected = [m for m in problems if m not in expected]
     assert unexpected == [], "no console errors (CSP violations, script errors, missing files)"
