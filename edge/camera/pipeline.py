@@ -75,7 +75,7 @@ class CameraWorker:
             self.waterline = Waterline(config.waterline, self.labels.index("flood"))
         self.novelty = Novelty(config.novelty, len(self.labels)) if config.novelty.enabled else None
         # The shrunk whole frame scores a place differently from its native tiles: it keeps its own usual scores.
-        self.whole_novelty = Novelty(config.novelty, len(self.labels))
+        self.whole_novelty = Novelty(config.novelty, len(self.labels)) if config.novelty.enabled else None
 
     def _setup(self, w: int, h: int) -> Confirmer:
         if self.confirmer is None or self._size != (w, h):
@@ -163,7 +163,7 @@ class CameraWorker:
         if t.whole_frame:
             self.counters["full_frames"] += 1
             whole = self.detector.detect(frame.image)
-            if self.novelty is not None and len(whole):
+            if self.whole_novelty is not None and len(whole):
                 whole = whole[self.whole_novelty.new(whole, w, h, frame.ts)]
             dets = nms(np.concatenate([whole, dets]), iou) if len(whole) else dets
         covered = None if t.whole_frame or len(tiles) == len(tiler.tiles(w, h)) else list(tiles)
@@ -301,7 +301,8 @@ class CameraPipeline:
             if self.worker.novelty:
                 # Detections set aside as the view's usual (haze the model calls smoke every day).
                 out[p + "usual"] = float(
-                    self.worker.novelty.counters["usual"] + self.worker.whole_novelty.counters["usual"]
+                    self.worker.novelty.counters["usual"]
+                    + (self.worker.whole_novelty.counters["usual"] if self.worker.whole_novelty else 0)
                 )
             if self.worker.tiler:
                 # Tiles the detector ran on, all frames together (their rate over detector_runs: tiles per frame).
