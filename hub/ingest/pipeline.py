@@ -317,19 +317,16 @@ class IngestPipeline:
             else:
                 t0 = time.monotonic()
                 result = self.writer.write(body, self.config.batch.retry_budget_s)
+                rejected: list[tuple[str, str]] = []
                 if result.outcome is Outcome.WRITTEN:
                     self.metrics.write_latency.observe(time.monotonic() - t0)
-                    written = len(batch.lines)
                 elif result.outcome is Outcome.REJECTED:
+                    # The refused lines alone; if the store goes away meanwhile, the whole batch is spooled below.
                     iso = isolate_rejected(self.writer, batch.lines, result)
-                    if iso.result.outcome is Outcome.WRITTEN:
-                        written = len(batch.lines) - len(iso.rejected)
-                        dead += self._rejected_lines("influx:write", iso.rejected)
-                    else:  # the store went away while the bad lines were being looked for: keep it all
-                        self.metrics.inc("influx_errors")
-                        self.last_error = f"InfluxDB unavailable: {iso.result.status or ''} {iso.result.detail}".strip()
-                        spool_body = body
-                        self._spool_retry_at = time.monotonic() + self._spool_backoff
+                    result, rejected = iso.result, iso.rejected
+                if result.outcome is Outcome.WRITTEN:
+                    written = len(batch.lines) - len(rejected)
+                    dead += self._rejected_lines("influx:write", rejected)
                 else:
                     self.metrics.inc("influx_errors")
                     self.last_error = f"InfluxDB unavailable: {result.status or ''} {result.detail}".strip()
