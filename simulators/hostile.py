@@ -17,13 +17,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from wire.schema import render_schemas
+from wire import TelemetryMessage
 
 HOSTILE = "evil-1"
 PREFIX = "iocgw"
 # Each node's flood station (BĐ1-3 in metres): a hydrograph through BĐ1 and BĐ2 and back raises and clears alarms.
 BD = (5.0, 6.0, 7.0)
 HYDROGRAPH = [4.0, 4.6, 5.2, 5.8, 6.3, 6.1, 5.6, 5.1, 4.7, 4.2]
+_REQUIRED: list[str] = TelemetryMessage.model_json_schema()["required"]  # what fuzz removes or breaks
 
 
 @dataclass(frozen=True)
@@ -109,8 +110,7 @@ def stations(nodes: list[str]) -> list[dict[str, Any]]:
 
 def _fuzz(rng: random.Random, good: dict[str, Any]) -> dict[str, Any] | list[Any] | str | int | None:
     """A JSON value the telemetry schema refuses: a valid message with one thing broken, chosen from the schema."""
-    schema = json.loads(render_schemas()["telemetry.schema.json"])
-    required = schema["required"]
+    required = _REQUIRED
     body = json.loads(json.dumps(good))
     choice = rng.randrange(6)
     if choice == 0:
@@ -118,10 +118,7 @@ def _fuzz(rng: random.Random, good: dict[str, Any]) -> dict[str, Any] | list[Any
     elif choice == 1:
         body[f"x_{rng.randrange(1000)}"] = rng.choice([1, "a", None, [], {}])  # additionalProperties: false
     elif choice == 2:
-        key = rng.choice(required)
-        body[key] = rng.choice([[], {}, None, True, "", -1, 1.5, "x" * 70])
-        if key == "v" and body[key] in (1,):
-            body[key] = 2
+        body[rng.choice(required)] = rng.choice([[], {}, None, True, "", -1, 1.5, "x" * 70])
     elif choice == 3:
         body["readings"][0][rng.choice(["sensor_id", "quantity", "value", "unit"])] = rng.choice([None, [], {}, True])
     elif choice == 4:
