@@ -205,6 +205,9 @@ def _refuse_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return obj
 
 
+_DUPLICATE_CHECKER = json.JSONDecoder(object_pairs_hook=_refuse_duplicate_keys)  # built once: this runs per message
+
+
 def check_duplicate_keys(payload: bytes | str) -> None:
     """Raise ValueError when a JSON object in ``payload`` repeats a key.
 
@@ -212,8 +215,8 @@ def check_duplicate_keys(payload: bytes | str) -> None:
     read as node b by one program and node a by another; the contract refuses such a payload outright.
     """
     try:
-        json.loads(payload, object_pairs_hook=_refuse_duplicate_keys)
-    except json.JSONDecodeError:
+        _DUPLICATE_CHECKER.decode(payload.decode() if isinstance(payload, bytes) else payload)
+    except (json.JSONDecodeError, UnicodeDecodeError):
         return  # not JSON at all: the model's own parser says where
 
 

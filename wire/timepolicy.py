@@ -6,7 +6,7 @@ wrong (local time sent as UTC is 7 hours ahead in Việt Nam). The hub accepts a
 
 - at most ``MAX_AHEAD`` into the future: a reading from the future would be the station's "latest" until that date,
   so every real reading after it would look late to the alarm rules;
-- at most ``max_age`` into the past (hub setting ``ingest.max_reading_age_days``, default ``DEFAULT_MAX_AGE``): enough
+- at most ``max_age`` into the past (hub setting ``max_reading_age_days``, default ``DEFAULT_MAX_AGE``): enough
   for a node's outbox to deliver a long outage's backlog, not enough for an unset clock.
 
 Anything outside is refused with a reason and dead-lettered; the rest of its message is kept.
@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 MAX_AHEAD = timedelta(minutes=5)
 DEFAULT_MAX_AGE = timedelta(days=400)
 _MS = timedelta(milliseconds=1)
+_MAX_AHEAD_MS = MAX_AHEAD // _MS  # compared in integers: this runs for every reading
 
 
 def _span(ms: int) -> str:
@@ -45,12 +46,12 @@ def _iso(ms: int) -> str:
 def time_problem(ts_ms: int, now_ms: int, max_age: timedelta = DEFAULT_MAX_AGE) -> str | None:
     """Why a timestamp (ms since the epoch) is refused at ``now_ms``; None when it is accepted."""
     ahead = ts_ms - now_ms
-    if ahead > MAX_AHEAD / _MS:
+    if ahead > _MAX_AHEAD_MS:
         return (
             f"ts {_iso(ts_ms)} is {_span(ahead)} ahead of the hub clock (at most {_limit(MAX_AHEAD)} "
             "accepted): the device clock is wrong"
         )
-    if -ahead > max_age / _MS:
+    if -ahead > max_age.total_seconds() * 1000:
         return (
             f"ts {_iso(ts_ms)} is {_span(-ahead)} old (at most {_limit(max_age)} accepted): "
             "the device clock is not set, or the backlog is older than the hub keeps"
