@@ -196,7 +196,7 @@ def mqtt_onset(clip: Clip, manifest_path: Path, backend: BackendConfig, label: s
 
     from edge.agent import Agent
     from edge.config import NodeConfig
-    from iocgw.localsvc import Mosquitto
+    from testkit.localsvc import Mosquitto
     from wire import EventMessage, Topics
 
     onset = clip.onsets()[label]

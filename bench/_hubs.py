@@ -1,4 +1,4 @@
-"""The hub processes of bench.ingest (iocgw.hubproc.HubProcess): their configs, start, stop, metrics, CPU and memory."""
+"""The hub processes of bench.ingest (testkit.hubproc.HubProcess): configs, start, stop, metrics, CPU, memory."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from typing import Any
 
 from bench._cpu import group_peak_rss_mb
 from bench._report import log
-from iocgw.hubproc import HubProcess
-from iocgw.localsvc import InfluxDB, Mosquitto
+from testkit.hubproc import HubProcess
+from testkit.localsvc import InfluxDB, Mosquitto
 
 
 class Hubs:

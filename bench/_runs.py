@@ -17,7 +17,7 @@ from bench._loadgen import LoadGenerator, publish_stats
 from bench._probe import Probe
 from bench._profile import start_py_spy, stop_py_spy
 from bench._report import log, percentile, rnd
-from iocgw.localsvc import InfluxDB, Mosquitto
+from testkit.localsvc import InfluxDB, Mosquitto
 
 BACKLOG_PREFIX = "bench-b"  # node ids of the backlog run (fresh ids: their sequence numbers start at 1 again)
 

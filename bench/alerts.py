@@ -30,8 +30,8 @@ import yaml
 
 from bench._alerts_load import Background, EdgePublisher, WebhookReceiver
 from bench._report import bench_main, percentile, rnd, run_cli, runtime_folder
-from iocgw.hubproc import HubProcess
-from iocgw.localsvc import InfluxDB, Mosquitto
+from testkit.hubproc import HubProcess
+from testkit.localsvc import InfluxDB, Mosquitto
 
 PROBE_NODE = "bench-alert-probe"
 STATION = "bench-probe-station"

@@ -4,7 +4,7 @@
 of figures (docs/benchmarks.md, "Feeds"). Exit code 0 when every file was imported whole, every bad file was refused
 without writing anything and the merged view covered every unit; 1 otherwise.
 
-1. InfluxDB starts as a child process in a runtime folder (iocgw.localsvc). The admin-unit reference is a copy of
+1. InfluxDB starts as a child process in a runtime folder (testkit.localsvc). The admin-unit reference is a copy of
    hub/feeds/data with ``--communes`` synthetic communes added (a province's real list is thousands of communes; the
    shipped sample has 3), so that a file of ``--rows`` rows is a year of monthly figures of many units rather than
    decades of a few.
@@ -43,7 +43,7 @@ from hub.feeds.cli import make_context
 from hub.feeds.config import FeedsConfig
 from hub.feeds.importers import ImportContext
 from hub.feeds.units import load_units
-from iocgw.localsvc import InfluxDB
+from testkit.localsvc import InfluxDB
 
 # Generous: a 20,000-row import is one request of up to ~80,000 lines, on a shared machine.
 INFLUX_TIMEOUT_S = 60.0

@@ -24,9 +24,9 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from bench._report import bench_main, run_cli, runtime_folder
 from hub.store.influx_query import query
-from iocgw.hubproc import HubProcess
-from iocgw.localsvc import InfluxDB, Mosquitto
 from simulators.hostile import Planned, plan, stations
+from testkit.hubproc import HubProcess
+from testkit.localsvc import InfluxDB, Mosquitto
 
 
 def log(msg: str) -> None:

@@ -3,7 +3,7 @@
 # ``iocgw bench ingest`` or ``python -m bench.ingest``. Progress goes to stderr; the last stdout line is one JSON
 # object of figures (docs/benchmarks.md explains each). Exit code 0 when no reading was lost, 1 otherwise.
 #
-# 1. Mosquitto and InfluxDB start as child processes in a runtime folder (iocgw.localsvc).
+# 1. Mosquitto and InfluxDB start as child processes in a runtime folder (testkit.localsvc).
 # 2. Ceiling run: a bare paho subscriber process (MQTT v5, QoS 1, automatic PUBACK, counts only) receives while
 #    the load generator publishes the same messages as in the hub run.
 # 3. Hub run: ``python -m iocgw hub run`` as a child process; the load generator publishes; the InfluxDB count is
@@ -24,7 +24,7 @@ from typing import Any
 
 from bench._report import bench_main, figures, quick_defaults, require_at_least_one, run_cli, runtime_folder
 from bench._runs import ceiling_run, hub_run
-from iocgw.localsvc import InfluxDB, Mosquitto
+from testkit.localsvc import InfluxDB, Mosquitto
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

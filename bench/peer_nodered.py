@@ -4,7 +4,7 @@
 # stderr; the last stdout line is one JSON object of figures. Exit code 0 when the runs completed (readings lost
 # by the flow are a result, not a failure), 1 when the benchmark itself failed.
 #
-# 1. Mosquitto and InfluxDB start as child processes in a runtime folder (iocgw.localsvc), as in bench.ingest;
+# 1. Mosquitto and InfluxDB start as child processes in a runtime folder (testkit.localsvc), as in bench.ingest;
 #    the database 'iocgw' is created (the flow's influxdb nodes do not create it).
 # 2. Node-RED 4 (bench/nodered: package.json, package-lock.json, flow.json, settings.js; `npm ci` when its
 #    node_modules is missing) runs bench/nodered/flow.json, with the measured variant's tab enabled and the
@@ -46,7 +46,7 @@ from bench._load import connect as connect_mqtt
 from bench._loadgen import LoadGenerator, publish_stats
 from bench._report import bench_main, quick_defaults, require_at_least_one, rnd, run_cli, runtime_folder
 from hub.store.influx_query import InfluxReader
-from iocgw.localsvc import InfluxDB, Mosquitto, free_port
+from testkit.localsvc import InfluxDB, Mosquitto, free_port
 
 NODERED_DIR = Path(__file__).resolve().parent / "nodered"
 FLOW_FILE = NODERED_DIR / "flow.json"

@@ -18,7 +18,8 @@ from edge.link import Link
 from edge.model_store import ModelStore, ModelUpdateError
 from edge.outbox import Outbox
 from edge.remote import RemoteConfigStore, Verdict, judge
-from iocgw import __version__, systemd
+from plumbing import systemd
+from plumbing.version import __version__
 from wire import CANONICAL_UNITS, NodeState, Reading, StatusMessage, TelemetryMessage, Topics
 from wire.messages import MAX_STATUS_EXTRA
 

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from edge.camera.config import CameraConfig
 from edge.drivers import driver_config_union
-from iocgw.configfile import load_yaml_model
+from plumbing.configfile import load_yaml_model
 from wire import Quantity
 from wire.messages import Identifier
 
@@ -247,7 +247,7 @@ class NodeConfig(_Section):
 
 
 def load_node_config(path: Path | str) -> NodeConfig:
-    """Read and validate a node config; raises iocgw.configfile.ConfigError."""
+    """Read and validate a node config; raises plumbing.configfile.ConfigError."""
     return load_yaml_model(path, NodeConfig)
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edge.config import WhenFull
-from iocgw.sqlite import open_db, transaction
+from plumbing.sqlite import open_db, transaction
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
-from iocgw.configfile import Document, Loc
+from plumbing.configfile import Document, Loc
 
 CHANGE_MARK = re.compile(r"#\s*CHANGE\b")
 DOCUMENTATION_DOMAINS = ("example", "invalid", "example.com", "example.net", "example.org")

@@ -12,7 +12,7 @@ from hub.alerts.config import AlertsConfig
 from hub.alerts.notify.config import NotifyConfig
 from hub.api.auth import ApiSettings
 from hub.secret import Secret
-from iocgw.configfile import load_yaml_model
+from plumbing.configfile import load_yaml_model
 
 
 class _Section(BaseModel):

@@ -25,7 +25,7 @@ from hub.node_config import NodeConfigs
 from hub.registry import load_seed_files
 from hub.store.desired import DesiredConfigs
 from hub.store.state import HubState
-from iocgw import systemd
+from plumbing import systemd
 
 log = logging.getLogger(__name__)
 

@@ -1,3 +1,5 @@
 """iocgw: edge-IoT and camera gateway with a central hub for provincial Intelligent Operations Centres."""
 
-__version__ = "0.1.0"
+from plumbing.version import __version__
+
+__all__ = ["__version__"]

@@ -16,8 +16,9 @@ import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from iocgw import __version__, logredact
-from iocgw.configfile import ConfigError
+from iocgw import __version__
+from plumbing import logredact
+from plumbing.configfile import ConfigError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 0, 1, 2, 130, 141
 

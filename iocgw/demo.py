@@ -24,7 +24,6 @@ from hub.api.auth import hash_token
 from hub.config import HubConfig
 from hub.service import Hub
 from hub.store.influx_query import count, query
-from iocgw.localsvc import InfluxDB, Mosquitto, free_port
 from simulators.sensors.runner import run_scenario
 from simulators.sensors.scenario import (
     alarm_levels,
@@ -33,6 +32,7 @@ from simulators.sensors.scenario import (
     load_scenario,
     write_node_configs,
 )
+from testkit.localsvc import InfluxDB, Mosquitto, free_port
 from wire import Quantity, TelemetryMessage
 
 SCENARIO = "typhoon_flood"

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from edge.config import NodeConfig
-from iocgw.localsvc import InfluxDB, Mosquitto
+from testkit.localsvc import InfluxDB, Mosquitto
 from tests.support.processes import AgentThread, HubProcess
 from wire import Reading
 

@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from iocgw.logredact import RedactSecrets, redact
+from plumbing.logredact import RedactSecrets, redact
 
 
 @pytest.mark.parametrize(

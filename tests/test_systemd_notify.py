@@ -7,9 +7,9 @@ import socket
 
 from edge.agent import Agent
 from edge.config import NodeConfig
-from iocgw import systemd
 from iocgw.cli import main
-from iocgw.localsvc import free_port
+from plumbing import systemd
+from testkit.localsvc import free_port
 
 
 def _listen(tmp_path, monkeypatch, watchdog_usec: int | None = None) -> socket.socket:

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from edge.drivers.base import DriverConfig, SensorDriver
-from iocgw.plugins import Registry
+from plumbing.plugins import Registry
 
 DRIVERS: Registry[SensorDriver] = Registry("sensor driver")
 

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from edge.inference.decoders import EMPTY, Decoder, make_decoder, nms
 from edge.inference.manifest import Manifest, ModelError
 from edge.inference.preprocess import prepare
-from iocgw.plugins import Registry
+from plumbing.plugins import Registry
 
 
 class BackendConfig(BaseModel):

@@ -13,7 +13,7 @@ from typing import ClassVar, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from iocgw.plugins import Registry
+from plumbing.plugins import Registry
 
 EMPTY = np.zeros((0, 6), dtype=np.float32)
 

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
-from iocgw.configfile import ConfigError, load_yaml_model
+from plumbing.configfile import ConfigError, load_yaml_model
 from wire.messages import Identifier
 
 

@@ -12,7 +12,7 @@ from hub.alerts.rules.flood_levels import FloodStationTable, flood_stations_from
 from hub.alerts.rules.heavy_rain import RainBands, load_rain_bands
 from hub.alerts.rules.nesterov import NesterovConfig, load_nesterov_config
 from hub.alerts.rules.risk_level import RiskTables, load_risk_tables
-from iocgw.configfile import load_yaml_model
+from plumbing.configfile import load_yaml_model
 from wire.messages import Identifier
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from hub.alerts.alarm import Alarm, Transition
-from iocgw.sqlite import open_db, transaction
+from plumbing.sqlite import open_db, transaction
 
 SCHEMA = [
     """CREATE TABLE IF NOT EXISTS alarms (

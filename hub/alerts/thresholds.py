@@ -22,7 +22,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 from hub.alerts.config import RuleTables
 from hub.alerts.rules.dam_safety import Reservoir, ReservoirTable
 from hub.alerts.rules.flood_levels import FloodStation, FloodStationTable
-from iocgw.sqlite import open_db, transaction
+from plumbing.sqlite import open_db, transaction
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ from hub.api.models import (
     ThresholdsOut,
 )
 from hub.api.routes import ApiError, Call, Route
-from iocgw.configfile import ConfigError
+from plumbing.configfile import ConfigError
 
 T = TypeVar("T")
 # ConfigError lines: "line 7: stations.0.bd1_m: Input should be ..." or "row 2 (line 3): bd1_m: ...".

@@ -18,7 +18,7 @@ from hub.feeds.pipeline import ImportReport, failed_read, run_import
 from hub.feeds.sink import InfluxSink
 from hub.feeds.store import FeedState
 from hub.feeds.units import UnitTableError, load_units
-from iocgw.configfile import ConfigError
+from plumbing.configfile import ConfigError
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from hub.config import HubInflux
 from hub.feeds.anomaly import AnomalyRules
 from hub.feeds.importers import FEED_KINDS
 from hub.feeds.merge import HazardSettings
-from iocgw.configfile import load_yaml_model
+from plumbing.configfile import load_yaml_model
 
 SourceUnion: Any = FEED_KINDS.config_union()
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from iocgw.sqlite import open_db
+from plumbing.sqlite import open_db
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS feed_dead_letters (

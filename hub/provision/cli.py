@@ -16,7 +16,7 @@ from hub.provision.mosquitto_conf import BrokerSettings, hand_over, service_user
 from hub.provision.passwords import set_password
 from hub.provision.registry import load_identities
 from hub.provision.revoke import CRL_DAYS, revoke, write_crl
-from iocgw.configfile import ConfigError
+from plumbing.configfile import ConfigError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 

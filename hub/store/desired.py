@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from iocgw.sqlite import open_db, transaction
+from plumbing.sqlite import open_db, transaction
 
 SCHEMA = """CREATE TABLE IF NOT EXISTS desired_config (
     node_id TEXT PRIMARY KEY, version TEXT NOT NULL, config TEXT NOT NULL, set_at REAL NOT NULL,

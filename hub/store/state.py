@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from iocgw.sqlite import open_db, transaction
+from plumbing.sqlite import open_db, transaction
 
 SCHEMA = [
     """CREATE TABLE IF NOT EXISTS nodes (

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from iocgw.configfile import ConfigError, load_yaml_model
+from plumbing.configfile import ConfigError, load_yaml_model
 from simulators.camera.presets import PRESETS, UnknownPreset, preset
 from simulators.camera.spec import ClipSpec
 

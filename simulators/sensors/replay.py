@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from edge.config import Confirm
-from iocgw.configfile import ConfigError, load_yaml_model
+from plumbing.configfile import ConfigError, load_yaml_model
 from simulators.sensors.replay_plan import (
     CameraEvent,
     ReadingBatch,

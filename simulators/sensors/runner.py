@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from edge.config import NodeConfig
-from iocgw.configfile import ConfigError
+from plumbing.configfile import ConfigError
 from simulators.sensors.scenario import (
     DEFAULT_SCENARIO,
     alarm_levels,

@@ -15,7 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from edge.config import ADMIN_CODE_PATTERN, NodeConfig, check_admin_code
-from iocgw.configfile import ConfigError, load_yaml_model
+from plumbing.configfile import ConfigError, load_yaml_model
 from simulators.sensors.faults import (
     FAULT_KINDS,
     ClockSkewFault,

@@ -162,7 +162,7 @@ def check_units(root: Path, user: str) -> None:
     node = parse_unit((root / "etc/systemd/system/iocgw-edge.service").read_text())["Service"]
     assert node["User"] == [user] and node["Group"] == [user]
     assert node["Restart"] == ["always"] and int(node["RestartSec"][0]) > 0
-    # The node says READY=1 and pings WATCHDOG=1 from its event loop (iocgw/systemd.py): a hung node is restarted.
+    # The node says READY=1 and pings WATCHDOG=1 from its event loop (plumbing/systemd.py): a hung node is restarted.
     assert node["Type"] == ["notify"] and int(node["WatchdogSec"][0]) > 0
     assert node["ProtectSystem"] == ["strict"] and node["NoNewPrivileges"] == ["yes"]
     assert node["ReadWritePaths"] == [str(root / "var/lib/iocgw")]

@@ -156,7 +156,7 @@ def test_snapshots_leave_the_outbox_on_puback_even_in_hub_mode(tmp_path, mosquit
 
 def test_a_message_over_the_brokers_packet_size_is_set_aside_not_sent_forever(tmp_path):
     """Before, the broker dropped the connection on it, and the node sent it again after every reconnect."""
-    from iocgw.localsvc import Mosquitto
+    from testkit.localsvc import Mosquitto
 
     broker = Mosquitto(tmp_path / "mosquitto", extra_config="max_packet_size 4096")
     broker.start()

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from edge.agent import Agent
 from edge.config import LocalAlarm, NodeConfig
-from iocgw.localsvc import free_port
+from testkit.localsvc import free_port
 from wire import NodeState
 
 

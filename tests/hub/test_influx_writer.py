@@ -107,7 +107,7 @@ def test_bad_data_is_rejected_not_retried(scripted):
 
 
 def test_connection_refused_is_unavailable():
-    from iocgw.localsvc import free_port
+    from testkit.localsvc import free_port
 
     result = writer(f"http://127.0.0.1:{free_port()}").write(b"m v=1 1\n", budget_s=0)
     assert result.outcome is Outcome.UNAVAILABLE

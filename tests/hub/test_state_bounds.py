@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from hub.store.state import DeadLetter, HubState
-from iocgw.sqlite import open_db
+from plumbing.sqlite import open_db
 
 
 def _persist(state: HubState, letters: list[DeadLetter]) -> None:

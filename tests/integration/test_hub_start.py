@@ -12,7 +12,7 @@ import paho.mqtt.client as mqtt
 import yaml
 from paho.mqtt.enums import CallbackAPIVersion
 
-from iocgw.hubproc import REPO
+from testkit.hubproc import REPO
 
 
 def test_a_taken_http_port_stops_the_hub_before_it_takes_a_running_hubs_mqtt_session(tmp_path, mosquitto, influx):

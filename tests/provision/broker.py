@@ -14,7 +14,7 @@ from hub.provision.files import write_public, write_secret
 from hub.provision.mosquitto_conf import BrokerSettings, write_bundle
 from hub.provision.passwords import set_password
 from hub.provision.registry import load_identities
-from iocgw.localsvc import Mosquitto, _port_open, free_port
+from testkit.localsvc import Mosquitto, _port_open, free_port
 
 HUB = "iocgw-hub"
 HUB2 = "iocgw-hub-2"  # a second hub: each hub process has its own identity

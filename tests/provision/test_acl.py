@@ -14,7 +14,7 @@ from hub.provision.mosquitto_conf import BrokerSettings, render_conf
 from hub.provision.registry import NodeIdentity, load_identities
 from hub.registry import node_info
 from hub.store.state import HubState
-from iocgw.configfile import ConfigError
+from plumbing.configfile import ConfigError
 from tests.provision.broker import write_node_config
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from edge.config import NodeConfig
-from iocgw.hubproc import HubProcess
+from testkit.hubproc import HubProcess
 from tests.conftest import readings_for
 from tests.provision.broker import HUB, FixturePki, ProvisionedMosquitto
 from tests.support.influx import count, query

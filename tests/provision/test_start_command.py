@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from iocgw.cli import main
-from iocgw.localsvc import _port_open, free_port
+from testkit.localsvc import _port_open, free_port
 from tests.provision.broker import Identity, write_node_config
 from tests.provision.peers import Peer
 from tests.support.wait import wait_until

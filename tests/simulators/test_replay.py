@@ -15,7 +15,7 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 from edge.config import Confirm, load_node_config
 from iocgw.cli import main as cli
-from iocgw.configfile import ConfigError
+from plumbing.configfile import ConfigError
 from simulators.sensors.models import create_model
 from simulators.sensors.replay import (
     CameraEvent,

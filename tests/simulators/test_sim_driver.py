@@ -10,7 +10,7 @@ import pytest
 from edge.config import NodeConfig
 from edge.drivers import DriverError, Sample, driver_class
 from edge.drivers.simulated import SimulatedConfig, SimulatedDriver
-from iocgw.configfile import ConfigError, parse_yaml_model
+from plumbing.configfile import ConfigError, parse_yaml_model
 from wire import Quality
 
 T0 = datetime(2025, 9, 7, 0, 0, tzinfo=UTC)  # 07:00 in Hà Nội

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from edge.config import NodeConfig, load_node_config
-from iocgw.configfile import ConfigError, parse_yaml_model
+from plumbing.configfile import ConfigError, parse_yaml_model
 from simulators.sensors.models import MODELS, create_model
 from simulators.sensors.scenario import (
     SCENARIO_DIR,

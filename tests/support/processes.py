@@ -1,4 +1,4 @@
-"""Edge agents run in a thread of their own; the hub runs as a real child process (iocgw.hubproc)."""
+"""Edge agents run in a thread of their own; the hub runs as a real child process (testkit.hubproc)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 
 from edge.agent import Agent
 from edge.config import NodeConfig
-from iocgw.hubproc import HubProcess
+from testkit.hubproc import HubProcess
 from tests.support.wait import wait_until
 
 

@@ -27,7 +27,7 @@ from hub.alerts.notify.base import Notification, Notifier, NotifyError
 from hub.alerts.notify.config import NotifyConfig
 from hub.alerts.notify.ratelimit import TokenBucket
 from hub.alerts.notify.registry import build_notifier
-from iocgw.sqlite import open_db, transaction
+from plumbing.sqlite import open_db, transaction
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from hub.alerts.notify.base import Notifier, NotifierConfig
-from iocgw.plugins import Registry
+from plumbing.plugins import Registry
 
 NOTIFIERS: Registry[Notifier] = Registry("notifier")
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from hub.alerts.rules.severity import Severity
-from iocgw.configfile import load_yaml_model
+from plumbing.configfile import load_yaml_model
 
 
 class CameraSeverityTable(BaseModel):

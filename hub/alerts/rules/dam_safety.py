@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from hub.alerts.rules.base import Text, repeated, require_aware, require_finite
 from hub.alerts.rules.levels import LevelM
 from hub.alerts.rules.severity import Severity, SeverityThresholds, severity_for
-from iocgw.configfile import load_yaml_model
+from plumbing.configfile import load_yaml_model
 from wire.messages import Identifier
 from wire.quantities import CANONICAL_UNITS, Quantity
 

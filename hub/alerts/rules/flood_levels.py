@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from hub.alerts.rules.base import Text, repeated, require_finite
 from hub.alerts.rules.levels import MAX_ALARM_SPAN_M, LevelM
-from iocgw.configfile import ConfigError, load_yaml_model
+from plumbing.configfile import ConfigError, load_yaml_model
 from wire.messages import Identifier
 
 MAX_LEVEL = 3

@@ -11,7 +11,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from hub.alerts.rules.base import require_finite
-from iocgw.configfile import load_yaml_model
+from plumbing.configfile import load_yaml_model
 
 DAY = timedelta(days=1)
 

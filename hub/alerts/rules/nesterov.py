@@ -14,7 +14,7 @@ from typing import TypeVar
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from hub.alerts.rules.base import LOCAL_TZ, Text, require_aware, require_finite
-from iocgw.configfile import load_yaml_model
+from plumbing.configfile import load_yaml_model
 
 T = TypeVar("T")
 

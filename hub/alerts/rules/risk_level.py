@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from hub.alerts.rules.base import require_finite
 from hub.alerts.rules.flood_levels import FloodStation
-from iocgw.configfile import load_yaml_model
+from plumbing.configfile import load_yaml_model
 
 MAX_RISK = 5
 

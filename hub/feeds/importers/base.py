@@ -13,7 +13,7 @@ from hub.feeds.anomaly import AnomalyRules
 from hub.feeds.sink import InfluxSink
 from hub.feeds.store import FeedState
 from hub.feeds.units import AdminUnits, Unit, UnitError
-from iocgw.plugins import Registry
+from plumbing.plugins import Registry
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,7 @@ import pytest
 
 from edge.config import NodeConfig
 from edge.inference import BACKENDS, DECODERS
-from iocgw.configfile import ConfigError, parse_yaml_model
+from plumbing.configfile import ConfigError, parse_yaml_model
 
 ROOT = Path(__file__).resolve().parents[3]
 

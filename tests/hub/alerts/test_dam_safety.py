@@ -16,7 +16,7 @@ from hub.alerts.rules.dam_safety import (
     rising_toward,
 )
 from hub.alerts.rules.severity import Severity, SeverityThresholds
-from iocgw.configfile import ConfigError
+from plumbing.configfile import ConfigError
 
 LEVELS = dict(
     dead_level_m=18.0,

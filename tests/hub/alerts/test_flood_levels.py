@@ -19,7 +19,7 @@ from hub.alerts.rules.flood_levels import (
     rate_of_rise_m_per_h,
     station_slug,
 )
-from iocgw.configfile import ConfigError
+from plumbing.configfile import ConfigError
 
 ROOT = Path(__file__).resolve().parents[3]
 SAMPLE = ROOT / "hub" / "alerts" / "sample_rules" / "flood_alarm_levels.yaml"

@@ -12,7 +12,7 @@ import pytest
 from hub.feeds.units import DATA_DIR
 from hub.store.influx_query import query
 from iocgw import cli
-from iocgw.localsvc import InfluxDB
+from testkit.localsvc import InfluxDB
 from tests.hub.feeds.helpers import DB, indicator, service, write_csv, write_xlsx
 
 

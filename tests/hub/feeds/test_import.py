@@ -9,7 +9,7 @@ import pytest
 from hub.feeds.formats import read_file
 from hub.feeds.pipeline import run_import
 from hub.store.influx_query import query
-from iocgw.localsvc import InfluxDB
+from testkit.localsvc import InfluxDB
 from tests.hub.feeds.helpers import DB, context, indicator, service, write_csv, write_xlsx
 
 EXAMPLES = Path(__file__).parents[3] / "docs" / "examples" / "feeds"
@@ -236,7 +236,7 @@ def test_one_bad_row_leaves_nothing_behind_and_is_dead_lettered(influx: InfluxDB
 
 @pytest.mark.services
 def test_influx_down_means_nothing_written_and_feedback_rolled_back(tmp_path: Path) -> None:
-    from iocgw.localsvc import free_port
+    from testkit.localsvc import free_port
 
     ctx = context(f"http://127.0.0.1:{free_port()}", tmp_path, budget=0.2)
     rows = [

@@ -17,7 +17,7 @@ from hub.feeds.formats import read_file
 from hub.feeds.merge import HazardSettings, refresh
 from hub.feeds.pipeline import run_import
 from hub.store.influx_query import query
-from iocgw.localsvc import InfluxDB
+from testkit.localsvc import InfluxDB
 from tests.hub.feeds.helpers import DB, context, indicator, write_csv
 
 STATION = FloodStation(

@@ -14,7 +14,7 @@ from aiohttp import web
 from hub.feeds.config import FeedsConfig
 from hub.feeds.schedule import FeedService
 from hub.store.influx_query import query
-from iocgw.localsvc import InfluxDB
+from testkit.localsvc import InfluxDB
 from tests.hub.feeds.helpers import DB, context, csv_bytes, indicator
 
 

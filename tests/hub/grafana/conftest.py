@@ -8,9 +8,9 @@ from dataclasses import dataclass
 
 import pytest
 
-from iocgw.hubproc import HubProcess
-from iocgw.localsvc import InfluxDB, Mosquitto
 from simulators.sensors.replay import ReplayThread, write_node_configs
+from testkit.hubproc import HubProcess
+from testkit.localsvc import InfluxDB, Mosquitto
 from tests.hub.grafana import sample_data
 from tests.support.influx import query
 from tests.support.wait import wait_until

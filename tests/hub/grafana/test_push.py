@@ -119,7 +119,7 @@ def test_cli_push_usage_errors(tmp_path: Path, capsys) -> None:
 
 
 def test_cli_push_to_nothing_listening_fails_cleanly(token_file: Path, capsys) -> None:
-    from iocgw.localsvc import free_port
+    from testkit.localsvc import free_port
 
     assert iocgw(["grafana", "push", "--url", f"http://127.0.0.1:{free_port()}", "--token-file", str(token_file)]) == 1
     assert "cannot reach Grafana" in capsys.readouterr().err

@@ -25,7 +25,7 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from hub.alerts.alarm import Alarm, Condition, apply_condition
 from hub.alerts.rules.severity import Severity
-from iocgw.localsvc import free_port
+from testkit.localsvc import free_port
 
 T0 = datetime(2026, 11, 22, 3, 0, tzinfo=UTC)
 VI_MESSAGE = "Mực nước sông Hồng tại trạm Hà Nội vượt báo động 2 (10,70 m)"

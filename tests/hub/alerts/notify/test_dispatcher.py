@@ -17,7 +17,7 @@ import pytest
 from hub.alerts.alarm import Condition, Transition, acknowledge, apply_condition
 from hub.alerts.notify import Dispatcher, NotifyConfig
 from hub.alerts.rules.severity import Severity
-from iocgw.localsvc import free_port
+from testkit.localsvc import free_port
 from tests.hub.alerts.notify.stubs import T0, VI_MESSAGE, Answer, HttpStub, SmtpSink, eventually, make_alarm, run
 
 FAST = {"retry_initial_s": 0.05, "retry_max_s": 0.2}

@@ -16,7 +16,7 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from hub.alerts.alarm import Condition, Transition, apply_condition
 from hub.alerts.notify import Notification, NotifyError
 from hub.alerts.notify.mqtt import MqttNotifier, MqttTargetConfig, alert_topic, alerts_filter
-from iocgw.localsvc import Mosquitto, free_port
+from testkit.localsvc import Mosquitto, free_port
 from tests.hub.alerts.notify.stubs import T0, VI_MESSAGE, make_alarm, run
 
 

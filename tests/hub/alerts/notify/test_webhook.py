@@ -12,7 +12,7 @@ from hub.alerts.alarm import Transition
 from hub.alerts.notify import Notification, NotifyError
 from hub.alerts.notify.webhook import WebhookConfig, WebhookNotifier, sign, verify
 from hub.config import Secret
-from iocgw.localsvc import free_port
+from testkit.localsvc import free_port
 from tests.hub.alerts.notify.stubs import T0, VI_MESSAGE, Answer, HttpStub, Seen, make_alarm, run
 
 SECRET = "tắt-đèn-s3cret"  # non-ASCII on purpose: the key is its UTF-8 bytes

@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from iocgw.localsvc import free_port
+from testkit.localsvc import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 
