@@ -1,4 +1,8 @@
-"""Opening the project's SQLite files the same way everywhere: WAL, explicit transactions."""
+"""Opening the project's SQLite files the same way everywhere: WAL, explicit transactions.
+
+The standard library's ``sqlite3`` does all of it (docs/install.md, "Why no sqlite-utils"): ``Database`` is the one
+thing callers hold, a connection in autocommit mode with WAL switched on.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +12,17 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import sqlite_utils
+
+class Database:
+    """An open SQLite file: ``conn`` is the raw connection (autocommit; group writes with ``transaction(db)``)."""
+
+    __slots__ = ("conn",)
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
 
 
-def open_db(path: Path | str, synchronous: str = "NORMAL") -> sqlite_utils.Database:
+def open_db(path: Path | str, synchronous: str = "NORMAL") -> Database:
     """A WAL database in autocommit mode; group writes with ``transaction(db)``.
 
     WAL with synchronous=NORMAL survives a process kill (SIGKILL); FULL also survives a power cut.
@@ -31,16 +42,17 @@ def open_db(path: Path | str, synchronous: str = "NORMAL") -> sqlite_utils.Datab
     return _configure(conn, synchronous)
 
 
-def _configure(conn: sqlite3.Connection, synchronous: str) -> sqlite_utils.Database:
-    db = sqlite_utils.Database(conn)
-    db.enable_wal()
+def _configure(conn: sqlite3.Connection, synchronous: str) -> Database:
+    # journal_mode=WAL is persistent in the file; asking again is cheap and answers the mode in force (an in-memory
+    # database stays 'memory').
+    conn.execute("PRAGMA journal_mode=WAL").fetchone()
     conn.execute(f"PRAGMA synchronous={synchronous}")
     conn.execute("PRAGMA busy_timeout=30000")
-    return db
+    return Database(conn)
 
 
 @contextmanager
-def transaction(db: sqlite_utils.Database) -> Iterator[sqlite3.Connection]:
+def transaction(db: Database) -> Iterator[sqlite3.Connection]:
     conn = db.conn
     conn.execute("BEGIN IMMEDIATE")
     try:
