@@ -13,7 +13,7 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
 from iocgw import __version__
@@ -144,12 +144,22 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(Path(args.runtime), duration_s=args.duration, nodes=args.nodes)
 
 
-def _delegate(parser: argparse.ArgumentParser, module: str) -> None:
+def _command_words(argv: Sequence[str]) -> list[str]:
+    """The words that pick the subcommand (``sim camera render`` ...): every argument that is not an option."""
+    return [a for a in argv if not a.startswith("-")]
+
+
+def _delegate_to(parser: argparse.ArgumentParser, module: str, chosen: Sequence[str]) -> None:
     """A subcommand whose options and work live in ``module`` (``add_arguments(parser)``, ``main(args) -> int``).
 
-    A module that cannot be imported (a slim edge install without the simulators or benchmarks) says so when the
-    subcommand is used, instead of the subcommand silently losing its options.
+    The module is imported only when ``chosen`` (the command words given) names this subcommand: each role's install
+    holds only its own libraries, and ``iocgw edge run`` must not import the hub's, the simulators' or the
+    benchmarks' (docs/install.md). A module that cannot be imported (a slim edge install without OpenCV, a wheel
+    without the benchmarks) says so when the subcommand is used, instead of the subcommand silently losing its options.
     """
+    path = parser.prog.split()[1:]  # "iocgw sim camera" -> ["sim", "camera"]
+    if list(chosen[: len(path)]) != path:
+        return
     try:
         mod = importlib.import_module(module)
     except ImportError as exc:
@@ -165,7 +175,13 @@ def _delegate(parser: argparse.ArgumentParser, module: str) -> None:
     parser.set_defaults(func=lambda args: int(mod.main(args)))
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The whole command line; ``argv`` (default: this process's) decides which delegated subcommand is imported."""
+    chosen = _command_words(sys.argv[1:] if argv is None else argv)
+
+    def _delegate(parser: argparse.ArgumentParser, module: str) -> None:
+        _delegate_to(parser, module, chosen)
+
     p = argparse.ArgumentParser(
         prog="iocgw",
         description="Edge-IoT and camera gateway with a central hub for provincial Intelligent Operations Centres.",
@@ -280,7 +296,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(argv: list[str] | None) -> int:
-    args = build_parser().parse_args(argv)
+    args = build_parser(argv).parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
