@@ -18,7 +18,7 @@ from hub.ingest.dedupe import SeqTracker
 from hub.store.line_protocol import line
 from hub.store.state import DeadLetter, NodeInfo
 from wire import Channel, EventMessage, Quantity, StatusMessage, TelemetryMessage, TopicParts, Topics
-from wire.messages import Identifier, describe_error, parse_message, to_epoch_ms
+from wire.messages import Identifier, _NodeMessage, describe_error, parse_message, to_epoch_ms
 from wire.timepolicy import DEFAULT_MAX_AGE, time_problem
 
 
@@ -127,10 +127,7 @@ class Processor:
         try:
             parts = self._topic_cache.get(topic)
             if parts is None:
-                parts = self.topics.parse(topic)  # raises for a bad topic, which is then not cached
-                if len(self._topic_cache) > 100_000:
-                    self._topic_cache.clear()
-                self._topic_cache[topic] = parts
+                parts = self._parse_topic(topic)
             if parts.channel in (Channel.CONFIG, Channel.ACK):
                 return  # our own messages to nodes, seen through a wide subscription
             if parts.channel is Channel.SNAPSHOT:
@@ -140,21 +137,41 @@ class Processor:
         except (ValidationError, ValueError) as exc:
             self._dead(batch, topic, payload, describe_error(exc))
             return
+        admin = self._admit(msg, parts, topic, payload, batch)
+        if admin is None:
+            return
+        if isinstance(msg, TelemetryMessage):
+            self._telemetry(msg, admin, topic, payload, batch)
+        elif isinstance(msg, StatusMessage):
+            self._status(msg, admin, batch)
+        elif isinstance(msg, EventMessage):
+            self._event(msg, admin, batch)
+
+    def _parse_topic(self, topic: str) -> TopicParts:
+        """Parse a topic not seen before and remember it: nodes publish on the same few topics again and again."""
+        parts = self.topics.parse(topic)  # raises for a bad topic, which is then not cached
+        if len(self._topic_cache) > 100_000:
+            self._topic_cache.clear()
+        self._topic_cache[topic] = parts
+        return parts
+
+    def _admit(self, msg: _NodeMessage, parts: TopicParts, topic: str, payload: bytes, batch: Batch) -> str | None:
+        """The node's admin code for a message to store; None for one that is dead-lettered or a duplicate."""
         if msg.node_id != parts.node_id:
             self._dead(batch, topic, payload, f"node_id {msg.node_id!r} does not match topic node {parts.node_id!r}")
-            return
+            return None
         node = self.nodes.get(msg.node_id)
         if node is None and not self.accept_unknown_nodes:
             self._dead(batch, topic, payload, f"unknown node {msg.node_id!r}: not in the hub's registry")
             batch.node_seqs.setdefault(msg.node_id, []).append(msg.seq)
-            return
+            return None
         tracker = self.trackers.get(msg.node_id)
         if tracker is None:
             tracker = self.trackers[msg.node_id] = SeqTracker()
         batch.node_seqs.setdefault(msg.node_id, []).append(msg.seq)
         if not tracker.add(msg.seq):
             batch.duplicates += 1
-            return
+            return None
         now_ms = int(self.clock() * 1000)
         problem = time_problem(to_epoch_ms(msg.ts), now_ms, self.max_age)
         if problem is not None:
@@ -163,16 +180,10 @@ class Processor:
             self._count_time(batch, to_epoch_ms(msg.ts), now_ms)
             batch.dedupe_dirty.add(msg.node_id)
             self._dead(batch, topic, payload, problem)
-            return
+            return None
         batch.dedupe_dirty.add(msg.node_id)
         batch.seen[msg.node_id] = time.time()
-        admin = node.admin_code if node and node.admin_code else ""
-        if isinstance(msg, TelemetryMessage):
-            self._telemetry(msg, admin, topic, payload, batch)
-        elif isinstance(msg, StatusMessage):
-            self._status(msg, admin, batch)
-        elif isinstance(msg, EventMessage):
-            self._event(msg, admin, batch)
+        return node.admin_code if node and node.admin_code else ""
 
     def _snapshot(self, parts: TopicParts, topic: str, payload: bytes, batch: Batch) -> None:
         """A camera's JPEG, kept as the latest of its (node, camera, label); not a time series."""
