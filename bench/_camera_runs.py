@@ -16,12 +16,12 @@ import numpy as np
 from bench._camera_clips import Clip
 from bench._report import percentile
 from edge.camera.capture import Capture
-from edge.camera.config import CameraConfig
 from edge.camera.confirm import Phase
 from edge.camera.events import Outgoing
 from edge.camera.pipeline import CameraPipeline, CameraWorker
 from edge.inference import BackendConfig, Detector, Manifest
 from edge.inference.preprocess import prepare
+from wire.nodeconfig.camera import CameraConfig
 
 
 def rss_mb() -> float:
@@ -195,9 +195,9 @@ def mqtt_onset(clip: Clip, manifest_path: Path, backend: BackendConfig, label: s
     from paho.mqtt.enums import CallbackAPIVersion
 
     from edge.agent import Agent
-    from edge.config import NodeConfig
     from testkit.localsvc import Mosquitto
     from wire import EventMessage, Topics
+    from wire.nodeconfig import NodeConfig
 
     onset = clip.onsets()[label]
     with tempfile.TemporaryDirectory(prefix="bench-camera-") as tmp:

@@ -12,7 +12,6 @@ from datetime import UTC, datetime
 
 from edge.camera.events import OutboxPublisher
 from edge.camera.pipeline import CameraPipeline
-from edge.config import NodeConfig, SensorConfig
 from edge.drivers import DriverError, SensorDriver, driver_class
 from edge.link import Link
 from edge.model_store import ModelStore, ModelUpdateError
@@ -22,6 +21,7 @@ from plumbing import systemd
 from plumbing.version import __version__
 from wire import CANONICAL_UNITS, NodeState, Reading, StatusMessage, TelemetryMessage, Topics
 from wire.messages import MAX_STATUS_EXTRA
+from wire.nodeconfig import NodeConfig, SensorConfig
 
 log = logging.getLogger(__name__)
 

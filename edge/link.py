@@ -19,9 +19,9 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from pydantic import ValidationError
 
-from edge.config import Confirm, MqttSettings
 from edge.outbox import Outbox, OutboxRow
 from wire import AckMessage, Topics
+from wire.nodeconfig import Confirm, MqttSettings
 
 log = logging.getLogger(__name__)
 

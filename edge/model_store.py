@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.config import ModelSource
+from wire.nodeconfig import ModelSource
 
 log = logging.getLogger(__name__)
 
@@ -65,11 +65,12 @@ def self_test(manifest_path: Path, backends: list[str]) -> None:
     """Load the model in each backend and run one inference on a plain frame; raises ModelError if it fails."""
     from pydantic import TypeAdapter
 
-    from edge.inference import Detector, ModelError, backend_config_union, load_manifest
+    from edge.inference import Detector, ModelError, load_manifest
+    from wire.nodeconfig.inference import AnyBackendConfig
 
     manifest = load_manifest(manifest_path)
     frame = np.full((manifest.input.height, manifest.input.width, 3), 114, np.uint8)
-    configs = TypeAdapter(backend_config_union())
+    configs = TypeAdapter(AnyBackendConfig)
     for name in backends:
         try:
             config = configs.validate_python({"type": name})

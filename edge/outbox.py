@@ -12,8 +12,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from edge.config import WhenFull
 from plumbing.sqlite import open_db, transaction
+from wire.nodeconfig import WhenFull
 
 
 @dataclass(frozen=True)

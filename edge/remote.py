@@ -19,8 +19,8 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from edge.config import NodeConfig
 from wire import ConfigMessage
+from wire.nodeconfig import NodeConfig
 
 log = logging.getLogger(__name__)
 

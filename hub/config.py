@@ -7,12 +7,12 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from edge.config import TlsSettings
 from hub.alerts.config import AlertsConfig
 from hub.alerts.notify.config import NotifyConfig
 from hub.api.auth import ApiSettings
 from hub.secret import Secret
 from plumbing.configfile import load_yaml_model
+from wire.nodeconfig import TlsSettings
 
 
 class _Section(BaseModel):

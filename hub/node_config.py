@@ -14,9 +14,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from edge.config import NodeConfig
 from hub.store.desired import Desired, DesiredConfigs
 from wire import ConfigMessage, Topics
+from wire.nodeconfig import NodeConfig
 
 log = logging.getLogger(__name__)
 

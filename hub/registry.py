@@ -5,8 +5,8 @@ from __future__ import annotations
 import glob
 from pathlib import Path
 
-from edge.config import NodeConfig, load_node_config
 from hub.store.state import NodeInfo
+from wire.nodeconfig import NodeConfig, load_node_config
 
 
 def node_info(config: NodeConfig) -> NodeInfo:

@@ -41,7 +41,7 @@ def _run_until_signal(
 
 def cmd_edge_run(args: argparse.Namespace) -> int:
     from edge.agent import Agent
-    from edge.config import load_node_config
+    from wire.nodeconfig import load_node_config
 
     config = load_node_config(args.config)
     if args.forget_remote_config:
@@ -61,7 +61,7 @@ def cmd_edge_run(args: argparse.Namespace) -> int:
 
 
 def cmd_edge_schema(args: argparse.Namespace) -> int:
-    from edge.config import node_config_schema
+    from wire.nodeconfig import node_config_schema
 
     text = node_config_schema()
     if args.out == "-":
@@ -86,7 +86,7 @@ def _validate_files(files: list[str], load: Callable[[str], object]) -> int:
 
 
 def cmd_edge_validate(args: argparse.Namespace) -> int:
-    from edge.config import validate_node_file
+    from wire.nodeconfig import validate_node_file
 
     return _validate_files(args.files, lambda path: validate_node_file(path, template=args.template))
 

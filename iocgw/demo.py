@@ -18,7 +18,6 @@ from typing import Any
 
 import yaml
 
-from edge.config import NodeConfig
 from edge.outbox import Outbox
 from hub.api.auth import hash_token
 from hub.config import HubConfig
@@ -34,6 +33,7 @@ from simulators.sensors.scenario import (
 )
 from testkit.localsvc import InfluxDB, Mosquitto, free_port
 from wire import Quantity, TelemetryMessage
+from wire.nodeconfig import NodeConfig
 
 SCENARIO = "typhoon_flood"
 READINGS = "/^(" + "|".join(q.value for q in Quantity) + ")$/"  # the raw readings, not the derived levels

@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from edge.config import NodeConfig
 from testkit.localsvc import InfluxDB, Mosquitto
 from tests.support.processes import AgentThread, HubProcess
 from wire import Reading
+from wire.nodeconfig import NodeConfig
 
 
 @pytest.fixture

@@ -9,9 +9,9 @@ from pathlib import Path
 import jsonschema
 import yaml
 
-from edge.config import NodeConfig, SiteKind, load_node_config, node_config_schema
-from edge.placeholders import CHANGE_MARK, TEMPLATE_NODE_IDS, TEMPLATE_SITE_NAMES
 from iocgw.cli import main
+from wire.nodeconfig import NodeConfig, SiteKind, load_node_config, node_config_schema
+from wire.nodeconfig.placeholders import CHANGE_MARK, TEMPLATE_NODE_IDS, TEMPLATE_SITE_NAMES
 
 ROOT = Path(__file__).resolve().parents[1] / "firmware_configs"
 SCHEMA = ROOT / "node-config.schema.json"

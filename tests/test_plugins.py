@@ -9,10 +9,10 @@ import yaml
 
 import edge.drivers  # noqa: F401 - registers the drivers
 import hub.alerts.notify  # noqa: F401 - registers the notifiers
-from edge.config import SensorConfig
 from edge.drivers.registry import DRIVERS
 from hub.alerts.notify.config import NotifyConfig
 from hub.alerts.notify.registry import NOTIFIERS
+from wire.nodeconfig import SensorConfig
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 DRIVER_DOCS = {"simulated": DOCS / "simulator.md"}

@@ -6,10 +6,10 @@ import asyncio
 import socket
 
 from edge.agent import Agent
-from edge.config import NodeConfig
 from iocgw.cli import main
 from plumbing import systemd
 from testkit.localsvc import free_port
+from wire.nodeconfig import NodeConfig
 
 
 def _listen(tmp_path, monkeypatch, watchdog_usec: int | None = None) -> socket.socket:

@@ -17,7 +17,7 @@ from enum import StrEnum
 
 import numpy as np
 
-from edge.camera.config import ConfirmSettings, LabelRule
+from wire.nodeconfig.camera import ConfirmSettings, LabelRule
 
 # Sightings whose median box area stands for "how big it was" at the start and "how big it is now" (1 s at 5 fps):
 # one box is too noisy, and the two spans never overlap, so growth is always judged against an earlier state.

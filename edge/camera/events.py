@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
-from edge.camera.config import Polygon, SnapshotSettings
 from edge.camera.confirm import Phase, Transition
 from wire import EventMessage, Topics
 from wire.messages import EventPhase
+from wire.nodeconfig.camera import Polygon, SnapshotSettings
 
 if TYPE_CHECKING:
     from edge.outbox import Outbox

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from edge.camera.config import MotionSettings, Polygon
+from wire.nodeconfig.camera import MotionSettings, Polygon
 
 Box = tuple[int, int, int, int]  # x1, y1, x2, y2 in frame pixels
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from edge.camera.config import NoveltySettings
 from edge.inference.decoders import EMPTY
+from wire.nodeconfig.camera import NoveltySettings
 
 
 class Novelty:

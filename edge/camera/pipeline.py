@@ -16,7 +16,6 @@ from collections.abc import Callable
 import numpy as np
 
 from edge.camera.capture import Capture, Frame
-from edge.camera.config import CameraConfig
 from edge.camera.confirm import Confirmer, Phase, Transition
 from edge.camera.events import Outgoing, snapshot_jpeg, zones_of
 from edge.camera.motion import MotionDetector, overlaps, plan_crops, polygon_mask, tile_grid
@@ -25,6 +24,7 @@ from edge.camera.tiling import TilePlanner, merge_seams
 from edge.camera.waterline import Waterline
 from edge.inference import Detector, load_manifest
 from edge.inference.decoders import EMPTY, nms
+from wire.nodeconfig.camera import CameraConfig
 
 log = logging.getLogger(__name__)
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from edge.camera.config import TilingSettings
 from edge.camera.motion import Box, overlapping_tiles, overlaps
 from edge.inference.decoders import EMPTY, nms
+from wire.nodeconfig.camera import TilingSettings
 
 
 class TilePlanner:

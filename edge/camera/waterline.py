@@ -13,8 +13,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from edge.camera.config import WaterlineSettings
 from edge.camera.motion import polygon_mask
+from wire.nodeconfig.camera import WaterlineSettings
 
 
 class Waterline:

@@ -7,18 +7,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, ClassVar
 
-from pydantic import BaseModel, ConfigDict
-
 from wire import Quality
+from wire.nodeconfig.drivers_base import DriverConfig
 
 if TYPE_CHECKING:
-    from edge.config import SensorConfig
-
-
-class DriverConfig(BaseModel):
-    """Base of every driver's settings; subclasses add ``type: Literal["<key>"]`` and their fields."""
-
-    model_config = ConfigDict(extra="forbid")
+    from wire.nodeconfig import SensorConfig
 
 
 @dataclass(frozen=True)

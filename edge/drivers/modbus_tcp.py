@@ -9,31 +9,20 @@ import math
 import struct
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
-from pydantic import ConfigDict, Field, model_validator
 from pymodbus.client import AsyncModbusTcpClient
 from pymodbus.exceptions import ModbusException
 
-from edge.drivers.base import DriverConfig, DriverError, Sample, SensorDriver
+from edge.drivers.base import DriverError, Sample, SensorDriver
 from edge.drivers.registry import register_driver
 from wire import Quality
+from wire.nodeconfig.drivers import REGISTER_LAYOUT as _LAYOUT
+from wire.nodeconfig.drivers import ModbusTcpConfig
 
 if TYPE_CHECKING:
-    from edge.config import SensorConfig
+    from wire.nodeconfig import SensorConfig
 
-DataType = Literal["int16", "uint16", "int32", "uint32", "float32", "float64"]
-Order = Literal["big", "little"]
-
-# struct code and register count of each data type.
-_LAYOUT: dict[str, tuple[str, int]] = {
-    "int16": ("h", 1),
-    "uint16": ("H", 1),
-    "int32": ("i", 2),
-    "uint32": ("I", 2),
-    "float32": ("f", 2),
-    "float64": ("d", 4),
-}
 
 _EXCEPTION_NAMES = {
     1: "illegal function",
@@ -50,51 +39,6 @@ _EXCEPTION_NAMES = {
 _UNIT_KW = (
     "device_id" if "device_id" in inspect.signature(AsyncModbusTcpClient.read_holding_registers).parameters else "slave"
 )
-
-
-class ModbusTcpConfig(DriverConfig):
-    """Where the value lives on the logger and how to turn its registers into engineering units."""
-
-    model_config = ConfigDict(allow_inf_nan=False)
-
-    type: Literal["modbus_tcp"] = "modbus_tcp"
-    host: str = Field(min_length=1, description="Logger (or Modbus gateway) IP address or host name")
-    port: int = Field(502, ge=1, le=65535, description="Modbus TCP port")
-    unit_id: int = Field(1, ge=0, le=255, description="Modbus unit (device/slave) id; matters behind gateways")
-    address: int = Field(ge=0, le=65535, description="Zero-based address of the first register")
-    register_type: Literal["holding", "input"] = Field(
-        "holding", description="holding: function code 3; input: function code 4"
-    )
-    data_type: DataType = Field("uint16", description="How the register(s) encode the raw value")
-    word_order: Order = Field(
-        "big", description="32/64-bit values: big = most significant register first (Modbus convention)"
-    )
-    byte_order: Order = Field(
-        "big", description="Byte order inside each 16-bit register: big is standard, little is byte-swapped"
-    )
-    scale: float = Field(1.0, description="value = raw * scale + offset")
-    offset: float = Field(0.0, description="value = raw * scale + offset")
-    timeout_s: float = Field(3.0, gt=0, le=60, description="Limit on each connect and each request")
-    valid_min: float | None = Field(None, description="Values below this (after scaling) are marked suspect")
-    valid_max: float | None = Field(None, description="Values above this (after scaling) are marked suspect")
-    nodata: float | None = Field(
-        None, description="Raw value the logger sends for 'no reading' (e.g. -9999 or 65535); read as bad"
-    )
-
-    @model_validator(mode="after")
-    def _check(self) -> ModbusTcpConfig:
-        if self.valid_min is not None and self.valid_max is not None and self.valid_min >= self.valid_max:
-            raise ValueError(f"valid_min ({self.valid_min}) must be below valid_max ({self.valid_max})")
-        code, words = _LAYOUT[self.data_type]
-        if self.address + words - 1 > 65535:
-            raise ValueError(f"{self.data_type} at address {self.address} runs past register 65535")
-        if self.nodata is not None and code not in "fd":
-            # A nodata the data type cannot hold would never match, silently turning gaps into readings.
-            bits = 16 * words
-            low, high = (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1) if code.islower() else (0, 2**bits - 1)
-            if self.nodata != int(self.nodata) or not low <= self.nodata <= high:
-                raise ValueError(f"nodata {self.nodata} is not a possible {self.data_type} value")
-        return self
 
 
 def decode_registers(registers: list[int], data_type: str, word_order: str, byte_order: str) -> float:

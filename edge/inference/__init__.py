@@ -1,18 +1,13 @@
-"""Camera model inference: manifests, backends (OpenVINO, LiteRT), decoders. Importing registers the built-ins."""
+"""Camera model inference: manifests, backends (OpenVINO, LiteRT), decoders. Importing registers the built-ins.
+
+The backends' settings are declared in the contract (wire.nodeconfig.inference) and re-exported here.
+"""
 
 from edge.inference import litert_backend, openvino_backend  # noqa: F401 - registration side effect
-from edge.inference.base import (
-    BACKENDS,
-    BackendConfig,
-    Detector,
-    InferenceBackend,
-    backend_config_union,
-    register_backend,
-)
+from edge.inference.base import BACKENDS, Detector, InferenceBackend, register_backend
 from edge.inference.decoders import DECODERS, Decoder, nms, register_decoder
-from edge.inference.litert_backend import LiteRtConfig
 from edge.inference.manifest import Manifest, ModelError, load_manifest
-from edge.inference.openvino_backend import OpenVinoConfig
+from wire.nodeconfig.inference import BackendConfig, LiteRtConfig, OpenVinoConfig
 
 __all__ = [
     "BACKENDS",
@@ -25,7 +20,6 @@ __all__ = [
     "Manifest",
     "ModelError",
     "OpenVinoConfig",
-    "backend_config_union",
     "load_manifest",
     "nms",
     "register_backend",

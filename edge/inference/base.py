@@ -8,23 +8,15 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
 
 from edge.inference.decoders import EMPTY, Decoder, make_decoder, nms
 from edge.inference.manifest import Manifest, ModelError
 from edge.inference.preprocess import prepare
 from plumbing.plugins import Registry
-
-
-class BackendConfig(BaseModel):
-    """Base of every backend's settings; subclasses add ``type: Literal["<key>"]``."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    threads: int | None = Field(None, ge=1, le=64, description="CPU threads for one inference; None: the runtime's")
+from wire.nodeconfig.inference import BackendConfig
 
 
 class InferenceBackend(ABC):
@@ -56,10 +48,6 @@ def register_backend(
     key: str, config_cls: type[BackendConfig]
 ) -> Callable[[type[InferenceBackend]], type[InferenceBackend]]:
     return BACKENDS.register(key, config_cls)
-
-
-def backend_config_union() -> Any:
-    return BACKENDS.config_union()
 
 
 def check_shape(manifest: Manifest, what: str, actual: list[int], expected: list[int], file: str) -> None:

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
-from edge.inference.base import BackendConfig, InferenceBackend, check_shape, register_backend
+from edge.inference.base import InferenceBackend, check_shape, register_backend
 from edge.inference.manifest import Manifest, ModelError
-
-
-class LiteRtConfig(BackendConfig):
-    type: Literal["litert"] = "litert"
+from wire.nodeconfig.inference import LiteRtConfig
 
 
 def _interpreter_class() -> Any:

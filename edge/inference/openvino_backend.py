@@ -2,28 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
-from pydantic import Field
 
-from edge.inference.base import BackendConfig, InferenceBackend, check_shape, register_backend
+from edge.inference.base import InferenceBackend, check_shape, register_backend
 from edge.inference.manifest import Manifest, ModelError
-
-
-class OpenVinoConfig(BackendConfig):
-    type: Literal["openvino"] = "openvino"
-    device: str = Field("CPU", pattern=r"^[A-Z]+(\.[0-9]+)?(:[A-Z0-9.,]+)?$", description="CPU, GPU, GPU.1, NPU, AUTO")
-    precision: Literal["f32", "bf16", "f16"] | None = Field(
-        "f32",
-        description="Inference precision; f32 gives the same results as LiteRT, bf16 / f16 are faster where the "
-        "hardware has them; None: the device's default",
-    )
-    pin_threads: bool = Field(
-        False,
-        description="Pin inference threads to cores (OpenVINO's ENABLE_CPU_PINNING). Off by default: a node runs one "
-        "model per camera, and pinned single-thread models all land on the same core",
-    )
+from wire.nodeconfig.inference import OpenVinoConfig
 
 
 @register_backend("openvino", OpenVinoConfig)

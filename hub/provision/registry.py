@@ -8,9 +8,9 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from edge.config import load_node_config
 from hub.provision.files import ProvisionError
 from wire.messages import Identifier
+from wire.nodeconfig import load_node_config
 
 PREFIX_PATTERN = r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$"
 

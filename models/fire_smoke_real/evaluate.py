@@ -142,7 +142,7 @@ TOWER_INSTALL: dict[str, dict[str, Any]] = {
 
 def tower_camera(manifest_path: Path, thresholds: dict[str, float], **over: Any) -> Any:
     """The camera settings a fixed tower sending one 3 MP frame a minute gets (docs/camera.md, "Forest towers")."""
-    from edge.camera.config import CameraConfig
+    from wire.nodeconfig.camera import CameraConfig
 
     doc: dict[str, Any] = {
         "id": "tower",

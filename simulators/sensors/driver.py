@@ -1,46 +1,20 @@
-"""Simulated sensor driver: a signal model from ``simulators.sensors`` plus injected faults, on scenario time."""
+"""Simulated sensor driver: a signal model from ``simulators.sensors`` plus injected faults, on scenario time.
+
+Registered in the edge's driver registry through its public API; the edge finds this module by the
+``iocgw.sensor_drivers`` entry point (pyproject.toml) when a node file names ``type: simulated``.
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import AwareDatetime, Field, ValidationInfo, field_validator
-
-from edge.drivers.base import DriverConfig, DriverError, Sample, SensorDriver
-from edge.drivers.registry import register_driver
-from simulators.sensors.faults import FaultInjector, FaultSpec
-from simulators.sensors.models import known_model, model_class, validate_params
+from edge.drivers import DriverConfig, DriverError, Sample, SensorDriver, register_driver
+from simulators.sensors.faults import FaultInjector
+from simulators.sensors.models import model_class
 from simulators.sensors.rng import stable_seed
 from wire import Quality
-
-if TYPE_CHECKING:
-    from edge.config import SensorConfig
-
-
-class SimulatedConfig(DriverConfig):
-    """Which model to run, with what parameters, seed and faults, and how scenario time maps to the clock."""
-
-    type: Literal["simulated"] = "simulated"
-    model: str = Field("constant", description="Signal model name (simulators.sensors.models.MODELS)")
-    params: dict[str, Any] = Field(default_factory=dict, description="The model's parameters")
-    seed: int = Field(0, description="Same seed and params: same signal")
-    time_scale: float = Field(1.0, gt=0, le=1e6, description="Scenario seconds per wall-clock second")
-    start: AwareDatetime | None = Field(None, description="Wall-clock time of scenario t=0; default: when opened")
-    faults: list[FaultSpec] = Field(default_factory=list)
-
-    @field_validator("model")
-    @classmethod
-    def _known_model(cls, model: str) -> str:
-        return known_model(model)
-
-    @field_validator("params")
-    @classmethod
-    def _valid_params(cls, params: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
-        model = info.data.get("model")
-        if model is not None:  # None: the model name already failed, which says enough
-            validate_params(model, params)
-        return params
+from wire.nodeconfig import SensorConfig, SimulatedConfig
+from wire.nodeconfig.simulated import validate_params
 
 
 @register_driver("simulated", SimulatedConfig)

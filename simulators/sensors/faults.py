@@ -12,64 +12,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Annotated, Literal
-
-from pydantic import BaseModel, ConfigDict, Field
 
 from simulators.sensors.rng import gauss, stable_seed, time_index, uniform
-
-
-class _Fault(BaseModel):
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
-
-    start_s: float = Field(0.0, ge=0, description="Scenario time the fault begins")
-    duration_s: float | None = Field(None, gt=0, description="How long it lasts; none: to the end")
-
-    def active(self, t_s: float) -> bool:
-        return t_s >= self.start_s and (self.duration_s is None or t_s < self.start_s + self.duration_s)
-
-
-class SpikeFault(_Fault):
-    """Occasional outliers: a read jumps by ``magnitude`` (EMI on a long cable, a bird on an ultrasonic gauge)."""
-
-    kind: Literal["spike"] = "spike"
-    magnitude: float = Field(description="Added to the value (in the quantity's unit)")
-    probability: float = Field(0.05, gt=0, le=1, description="Chance that a read in the window spikes")
-    direction: Literal["up", "down", "both"] = "up"
-
-
-class StuckFault(_Fault):
-    """The sensor repeats its last reading for the window (a frozen ADC, a jammed float)."""
-
-    kind: Literal["stuck"] = "stuck"
-
-
-class DropoutFault(_Fault):
-    """Reads fail (the logger does not answer); the agent records a missed read."""
-
-    kind: Literal["dropout"] = "dropout"
-    probability: float = Field(1.0, gt=0, le=1, description="Chance that a read in the window fails")
-
-
-class NoiseFault(_Fault):
-    """Extra white noise (a degraded sensor or a noisy power supply)."""
-
-    kind: Literal["noise"] = "noise"
-    sd: float = Field(gt=0, description="Standard deviation added, in the quantity's unit")
-
-
-class ClockSkewFault(_Fault):
-    """The device clock is off: the sample's timestamp is the agent's ``now`` plus ``skew_s`` (wall seconds)."""
-
-    kind: Literal["clock_skew"] = "clock_skew"
-    skew_s: float = Field(description="Positive: the device clock runs ahead")
-
-
-Fault = SpikeFault | StuckFault | DropoutFault | NoiseFault | ClockSkewFault
-FaultSpec = Annotated[Fault, Field(discriminator="kind")]
-FAULT_KINDS: dict[str, type[_Fault]] = {
-    cls.model_fields["kind"].default: cls for cls in (SpikeFault, StuckFault, DropoutFault, NoiseFault, ClockSkewFault)
-}
+from wire.nodeconfig.simulated import (
+    ClockSkewFault,
+    DropoutFault,
+    Fault,
+    NoiseFault,
+    SpikeFault,
+    StuckFault,
+)
 
 # Faults act in this order: noise and spikes change the value, stuck then overrides it (a frozen sensor
 # repeats exactly), dropout discards the read, clock skew only moves the timestamp.

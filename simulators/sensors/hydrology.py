@@ -6,7 +6,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from pydantic import BaseModel, ConfigDict, Field
+from wire.nodeconfig.simulated import Burst
 
 # Each burst is published as a stepped hyetograph of this many equal blocks. A step function integrates exactly
 # (gauge increments over any split add up) and its convolution with the unit hydrograph has a closed form.
@@ -14,16 +14,6 @@ BLOCKS_PER_BURST = 6
 _RAW = [math.sin(math.pi * (j + 0.5) / BLOCKS_PER_BURST) for j in range(BLOCKS_PER_BURST)]
 # Bell-shaped weights: storms build, peak near the middle and ease off, as typhoon rain bands do.
 BLOCK_WEIGHTS = tuple(w / sum(_RAW) for w in _RAW)
-
-
-class Burst(BaseModel):
-    """One spell of rain: ``total_mm`` falling between ``start_s`` and ``start_s + duration_s``."""
-
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
-
-    start_s: float = Field(ge=0, description="Scenario time the rain starts")
-    duration_s: float = Field(gt=0, description="How long it rains")
-    total_mm: float = Field(ge=0, description="Depth that falls over the whole burst")
 
 
 @dataclass(frozen=True)

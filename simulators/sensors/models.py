@@ -12,20 +12,25 @@ from collections.abc import Callable, Mapping
 from functools import lru_cache
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel
 
-from simulators.sensors.hydrology import Burst, Hyetograph, Routing
-from simulators.sensors.reservoir import ReservoirParams, ReservoirSimulation
+from simulators.sensors.hydrology import Hyetograph, Routing
+from simulators.sensors.reservoir import ReservoirSimulation
 from simulators.sensors.rng import gauss, stable_seed, time_index, uniform
+from wire.nodeconfig.simulated import (
+    ConstantParams,
+    HumidityParams,
+    LocalTimeParams,
+    Pm25Params,
+    RainGaugeParams,
+    ReservoirParams,
+    RiverStageParams,
+    TemperatureParams,
+    validate_params,
+)
 from wire.quantities import Quantity
 
 DAY_S = 86_400.0
-
-
-class ModelParams(BaseModel):
-    """Base of every model's parameters."""
-
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class SignalModel(ABC):
@@ -72,34 +77,8 @@ def model_class(name: str) -> type[SignalModel]:
         raise KeyError(f"no signal model {name!r}; known: {', '.join(sorted(MODELS))}") from None
 
 
-def known_model(name: str) -> str:
-    """``name`` if it is a registered model; ValueError listing the known ones otherwise (for config validators)."""
-    if name not in MODELS:
-        raise ValueError(f"unknown model {name!r}; known: {', '.join(sorted(MODELS))}")
-    return name
-
-
-def validate_params(name: str, params: Mapping[str, Any]) -> BaseModel:
-    """Validate ``params`` for model ``name``; ValueError names each bad field (``params.<field>: reason``)."""
-    cls = model_class(name)
-    try:
-        return cls.Params.model_validate(params)
-    except ValidationError as exc:
-        parts = []
-        for err in exc.errors():
-            where = ".".join(str(p) for p in err["loc"]) or "params"
-            parts.append(f"{where}: {err['msg']}")
-        raise ValueError(f"bad params for model {name!r}: " + "; ".join(parts)) from None
-
-
 def create_model(name: str, params: Mapping[str, Any], seed: int) -> SignalModel:
     return model_class(name)(validate_params(name, params), seed)
-
-
-# -- simple signals -------------------------------------------------------------------------------------------
-class ConstantParams(ModelParams):
-    value: float = 0.0
-    noise_sd: float = Field(0.0, ge=0)
 
 
 @register_model("constant")
@@ -110,14 +89,6 @@ class Constant(SignalModel):
 
     def sample(self, t_prev_s: float | None, t_s: float) -> float:
         return self.params.value + self.noise(t_s, self.params.noise_sd)
-
-
-# -- rain and rivers ------------------------------------------------------------------------------------------
-class RainGaugeParams(ModelParams):
-    bursts: list[Burst] = Field(default_factory=list)
-    resolution_mm: float = Field(0.2, ge=0, le=10, description="Tipping-bucket size; 0 reports exact depths")
-    jitter: float = Field(0.0, ge=0, le=0.9, description="Gauge-to-gauge spread of totals, as a fraction")
-    shift_s: float = Field(0.0, ge=0, description="Gauge-to-gauge spread of timing, at most this much")
 
 
 @register_model("rain_gauge")
@@ -153,26 +124,6 @@ class RainGauge(SignalModel):
             return max(0.0, self.rain.depth(t_s) - self.rain.depth(t_prev_s))
         # Whole tips times the bucket size, rounded so 3 tips of 0.2 mm read 0.6, not 0.6000000000000001.
         return round((self.tips(t_s) - self.tips(t_prev_s)) * res, 9)
-
-
-class RiverStageParams(ModelParams):
-    base_m: float = Field(2.0, description="Stage before the storm (baseflow)")
-    peak_m: float | None = Field(None, description="Stage at the flood peak; sets the gain")
-    gain_m: float | None = Field(None, ge=0, description="Stage rise for 1 mm/h of runoff (if no peak_m)")
-    bursts: list[Burst] = Field(default_factory=list, description="Basin-average rain")
-    lag_s: float = Field(6 * 3600.0, ge=0, description="Travel time from the basin to the station")
-    recession_s: float = Field(12 * 3600.0, gt=0, description="Linear-reservoir time constant")
-    reservoirs: int = Field(2, ge=1, le=8, description="Nash cascade length: more = smoother, later peak")
-    rating_exponent: float = Field(1.5, ge=1, le=3, description="b in Q ~ (h - h0)^b")
-    noise_sd_m: float = Field(0.005, ge=0)
-
-    @model_validator(mode="after")
-    def _gain_or_peak(self) -> RiverStageParams:
-        if self.peak_m is not None and self.gain_m is not None:
-            raise ValueError("give peak_m or gain_m, not both")
-        if self.peak_m is not None and self.peak_m <= self.base_m:
-            raise ValueError("peak_m must be above base_m")
-        return self
 
 
 @lru_cache(maxsize=256)
@@ -277,12 +228,7 @@ class Seepage(_ReservoirView):
         return max(0.0, self.sim.seepage_lps(level) + self.noise(t_s, self.params.seepage_noise_lps))
 
 
-# -- weather and air ------------------------------------------------------------------------------------------
-class _LocalTime(ModelParams):
-    start_local_hour: float = Field(0.0, ge=0, lt=24, description="Local time (UTC+7) at scenario t=0, hours")
-
-
-def _local_hour(p: _LocalTime, t_s: float) -> float:
+def _local_hour(p: LocalTimeParams, t_s: float) -> float:
     return (p.start_local_hour + t_s / 3600.0) % 24.0
 
 
@@ -297,23 +243,6 @@ def _slow_wave(key: int, t_s: float, amplitude: float) -> float:
     a = math.sin(2 * math.pi * (_days(t_s) / 3.7 + uniform(key, 0)))
     b = math.sin(2 * math.pi * (_days(t_s) / 6.3 + uniform(key, 1)))
     return amplitude * (a + b) / math.sqrt(2.0)
-
-
-class TemperatureParams(_LocalTime):
-    mean_c: float = Field(28.0, description="Midpoint of the daily minimum and maximum")
-    amplitude_c: float = Field(5.0, ge=0, description="Half the daily range")
-    peak_hour: float = Field(14.0, gt=0, lt=24, description="Local hour of the daily maximum")
-    min_hour: float = Field(5.5, ge=0, lt=24, description="Local hour of the daily minimum (near sunrise)")
-    trend_c_per_day: float = Field(0.0, description="Warming (heat wave) or cooling over the scenario")
-    day_variation_c: float = Field(0.5, ge=0, description="Day-to-day weather drift")
-    spread_c: float = Field(0.5, ge=0, description="Station-to-station offset, drawn from the seed")
-    noise_sd_c: float = Field(0.1, ge=0)
-
-    @model_validator(mode="after")
-    def _order(self) -> TemperatureParams:
-        if not self.min_hour < self.peak_hour:
-            raise ValueError("min_hour must come before peak_hour")
-        return self
 
 
 def diurnal_shape(hour: float, min_hour: float, peak_hour: float) -> float:
@@ -361,12 +290,6 @@ class Temperature(SignalModel):
         return self.air(t_s) + self.noise(t_s, self.params.noise_sd_c)
 
 
-class HumidityParams(TemperatureParams):
-    dewpoint_c: float = Field(22.0, description="Mean dew point: the air's moisture content")
-    dewpoint_trend_c_per_day: float = Field(0.0, description="Drying (negative) or moistening over the scenario")
-    noise_sd_pct: float = Field(1.0, ge=0)
-
-
 def _magnus_ln_es(temp_c: float) -> float:
     """ln of saturation vapour pressure over water (Magnus, Alduchov-Eskridge constants) minus ln 6.1094 hPa."""
     return 17.625 * temp_c / (243.04 + temp_c)
@@ -396,16 +319,6 @@ class Humidity(SignalModel):
         dew = min(dew, temp)  # air cannot hold more than saturation
         rh = 100.0 * math.exp(_magnus_ln_es(dew) - _magnus_ln_es(temp))
         return min(100.0, max(0.0, rh + self.noise(t_s, p.noise_sd_pct)))
-
-
-class Pm25Params(_LocalTime):
-    mean_ugm3: float = Field(45.0, ge=0, description="Daily mean concentration")
-    diurnal_amplitude: float = Field(0.6, ge=0, le=2, description="Strength of the rush-hour / night peaks")
-    morning_peak_hour: float = Field(8.0, ge=0, lt=24)
-    evening_peak_hour: float = Field(21.0, ge=0, lt=24)
-    episode_amplitude: float = Field(0.3, ge=0, le=0.9, description="Multi-day pollution episodes, as a fraction")
-    spread_frac: float = Field(0.15, ge=0, le=0.9, description="Station-to-station difference of the mean")
-    noise_frac: float = Field(0.08, ge=0, le=0.5)
 
 
 def _bump(hour: float, centre: float, width_h: float) -> float:

@@ -26,7 +26,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from edge.config import Confirm
 from plumbing.configfile import ConfigError, load_yaml_model
 from simulators.sensors.replay_plan import (
     CameraEvent,
@@ -50,6 +49,7 @@ from simulators.sensors.scenario import (
     resolve_scenario,
     write_node_configs,
 )
+from wire.nodeconfig import Confirm
 from wire.timepolicy import MAX_AHEAD
 
 

@@ -12,11 +12,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from edge.config import NodeConfig
 from simulators.sensors.runner import _merge
 from simulators.sensors.scenario import Scenario, build_node_configs, link_loss_windows
 from wire import CANONICAL_UNITS, EventMessage, Reading
 from wire.messages import EventPhase
+from wire.nodeconfig import NodeConfig
 
 # Scenario files may script camera events; only a replay plays them (the live runner has no camera yet).
 ReplayScenario = Scenario

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from edge.config import Confirm, NodeConfig
 from simulators.sensors.replay_plan import CameraEvent, Item, ReadingBatch, Replay
 from wire import Reading, TelemetryMessage
+from wire.nodeconfig import Confirm, NodeConfig
 
 if TYPE_CHECKING:
     from edge.agent import Agent

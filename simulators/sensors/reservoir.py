@@ -2,56 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
-
-from simulators.sensors.hydrology import Burst, Hyetograph, Routing
+from simulators.sensors.hydrology import Hyetograph, Routing
+from wire.nodeconfig.simulated import ReservoirParams
 
 _MCM = 1e6  # m³ per million m³, the unit reservoir storage is quoted in
-
-
-class ReservoirParams(BaseModel):
-    """One reservoir and its basin; ``reservoir_level``, ``inflow``, ``outflow`` and ``seepage`` all take these.
-
-    Give the four sensors of one reservoir the same params (a YAML anchor does it) and they report one
-    consistent simulation.
-    """
-
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
-
-    bed_level_m: float = Field(10.0, description="Level at which storage is zero")
-    dead_level_m: float = Field(18.0, description="Mực nước chết: below it nothing is released")
-    normal_level_m: float = Field(32.5, description="Mực nước dâng bình thường")
-    normal_storage_mcm: float = Field(300.0, gt=0, description="Storage at the normal level, million m³")
-    shape_exponent: float = Field(
-        2.5, ge=1, le=4, description="Storage grows as (level - bed)^exponent: 2-3 for a V-shaped valley"
-    )
-    initial_level_m: float = Field(28.0, description="Level at scenario time 0")
-    spill_crest_m: float | None = Field(None, description="Spillway crest; default: the normal level")
-    spillway_coef: float = Field(
-        300.0, ge=0, description="Weir coefficient times crest length (C·L), m^0.5/s: Q = C·L·head^1.5"
-    )
-    release_m3s: float = Field(40.0, ge=0, description="Turbine / irrigation release while above the dead level")
-    base_inflow_m3s: float = Field(20.0, ge=0, description="Dry-weather inflow from the basin")
-    basin_area_km2: float = Field(500.0, gt=0)
-    runoff_coeff: float = Field(0.6, gt=0, le=1, description="Share of basin rain that becomes inflow")
-    bursts: list[Burst] = Field(default_factory=list, description="Basin-average rain")
-    lag_s: float = Field(3 * 3600.0, ge=0)
-    recession_s: float = Field(6 * 3600.0, gt=0)
-    reservoirs: int = Field(2, ge=1, le=8)
-    step_s: float = Field(120.0, gt=0, le=3600, description="Integration step of the mass balance")
-    seepage_base_lps: float = Field(2.0, ge=0, description="Seepage at the dead level")
-    seepage_lps_per_m: float = Field(0.8, ge=0, description="Extra seepage per metre of head above the dead level")
-    level_noise_m: float = Field(0.005, ge=0)
-    flow_noise_frac: float = Field(0.02, ge=0, le=0.5)
-    seepage_noise_lps: float = Field(0.05, ge=0)
-
-    @model_validator(mode="after")
-    def _ordered(self) -> ReservoirParams:
-        if not self.bed_level_m < self.dead_level_m < self.normal_level_m:
-            raise ValueError("need bed_level_m < dead_level_m < normal_level_m")
-        if self.initial_level_m <= self.bed_level_m:
-            raise ValueError("initial_level_m must be above bed_level_m")
-        return self
 
 
 class ReservoirSimulation:

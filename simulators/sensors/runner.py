@@ -14,7 +14,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from edge.config import NodeConfig
 from plumbing.configfile import ConfigError
 from simulators.sensors.scenario import (
     DEFAULT_SCENARIO,
@@ -24,6 +23,7 @@ from simulators.sensors.scenario import (
     load_scenario,
     write_node_configs,
 )
+from wire.nodeconfig import NodeConfig
 
 Windows = Mapping[str, Sequence[tuple[float, float]]]
 

@@ -14,9 +14,13 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
-from edge.config import ADMIN_CODE_PATTERN, NodeConfig, check_admin_code
 from plumbing.configfile import ConfigError, load_yaml_model
-from simulators.sensors.faults import (
+from simulators.sensors.models import model_class
+from simulators.sensors.rng import stable_seed, uniform
+from wire import Quantity
+from wire.messages import Identifier, describe_error
+from wire.nodeconfig import ADMIN_CODE_PATTERN, NodeConfig, check_admin_code
+from wire.nodeconfig.simulated import (
     FAULT_KINDS,
     ClockSkewFault,
     DropoutFault,
@@ -24,11 +28,9 @@ from simulators.sensors.faults import (
     NoiseFault,
     SpikeFault,
     StuckFault,
+    known_model,
+    validate_params,
 )
-from simulators.sensors.models import known_model, model_class, validate_params
-from simulators.sensors.rng import stable_seed, uniform
-from wire import Quantity
-from wire.messages import Identifier, describe_error
 
 SCENARIO_DIR = Path(__file__).resolve().parents[1] / "scenarios"
 DEFAULT_SCENARIO = "typhoon_flood"
@@ -483,7 +485,7 @@ def link_loss_windows(
 
 
 def write_node_configs(configs: list[NodeConfig], out_dir: Path | str, *, header: str = "") -> list[Path]:
-    """One ``<node_id>.yaml`` per config, in the format ``edge.config.load_node_config`` reads."""
+    """One ``<node_id>.yaml`` per config, in the format ``wire.nodeconfig.load_node_config`` reads."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = []

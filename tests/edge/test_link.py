@@ -9,10 +9,10 @@ import threading
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from edge.config import Confirm, MqttSettings
 from edge.link import Link
 from edge.outbox import Outbox
 from wire import Topics
+from wire.nodeconfig import Confirm, MqttSettings
 
 
 def _status(seq: int, state: str) -> bytes:
@@ -114,7 +114,7 @@ def test_clean_stop_drains_the_outbox(tmp_path, mosquitto):
 
 
 def test_missing_tls_files_are_retried_not_fatal(tmp_path, mosquitto):
-    from edge.config import TlsSettings
+    from wire.nodeconfig import TlsSettings
 
     ca = tmp_path / "ca.crt"  # not there yet: the technician is still copying it
     settings = MqttSettings(port=mosquitto.port, reconnect_min_s=0.05, reconnect_max_s=0.1, tls=TlsSettings(ca_file=ca))

@@ -9,9 +9,9 @@ import pytest
 from pydantic import ValidationError
 
 from edge.agent import Agent
-from edge.config import LocalAlarm, NodeConfig
 from testkit.localsvc import free_port
 from wire import NodeState
+from wire.nodeconfig import LocalAlarm, NodeConfig
 
 
 def test_crossing_with_hysteresis():

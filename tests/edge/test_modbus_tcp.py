@@ -14,10 +14,10 @@ from pydantic import ValidationError
 from pymodbus.server import ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
-from edge.config import SensorConfig
 from edge.drivers import DriverError, Sample, driver_class
 from edge.drivers.modbus_tcp import ModbusTcpDriver
 from wire import Quality
+from wire.nodeconfig import SensorConfig
 
 UNIT = 1
 NOW = datetime(2025, 1, 1, tzinfo=UTC)

@@ -14,8 +14,8 @@ import pytest
 import yaml
 from openvino import opset13 as ops
 
-from edge.config import ModelSource
 from edge.model_store import ModelStore, ModelUpdateError
+from wire.nodeconfig import ModelSource
 
 
 def _sha(path: Path) -> str:

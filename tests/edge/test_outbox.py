@@ -7,8 +7,8 @@ import subprocess
 import sys
 import textwrap
 
-from edge.config import WhenFull
 from edge.outbox import Outbox
+from wire.nodeconfig import WhenFull
 
 
 def payload(seq: int) -> bytes:

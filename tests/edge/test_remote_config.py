@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-from edge.config import NodeConfig
 from edge.remote import RemoteConfigStore, Verdict, judge
 from wire import ConfigMessage
+from wire.nodeconfig import NodeConfig
 
 
 def _node(tmp_path, **extra) -> NodeConfig:

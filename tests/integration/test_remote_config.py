@@ -10,13 +10,13 @@ from datetime import UTC, datetime
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from edge.config import NodeConfig
 from hub.api.auth import Role
 from tests.hub.api.support import TOKENS, api_section
 from tests.support.influx import count, query
 from tests.support.processes import AgentThread
 from tests.support.wait import wait_until
 from wire import ConfigMessage, Topics
+from wire.nodeconfig import NodeConfig
 
 
 def _config(tmp_path, port: int, sensors: int, heartbeat_s: float = 3600) -> dict:

@@ -7,7 +7,6 @@ import time
 import pytest
 from pydantic import ValidationError
 
-from edge.config import load_node_config
 from hub.provision.acl import AclPlan, render_acl
 from hub.provision.files import ProvisionError
 from hub.provision.mosquitto_conf import BrokerSettings, render_conf
@@ -16,6 +15,7 @@ from hub.registry import node_info
 from hub.store.state import HubState
 from plumbing.configfile import ConfigError
 from tests.provision.broker import write_node_config
+from wire.nodeconfig import load_node_config
 
 
 def blocks(acl: str) -> dict[str, list[str]]:

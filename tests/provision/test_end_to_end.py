@@ -6,13 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from edge.config import NodeConfig
 from testkit.hubproc import HubProcess
 from tests.conftest import readings_for
 from tests.provision.broker import HUB, FixturePki, ProvisionedMosquitto
 from tests.support.influx import count, query
 from tests.support.processes import AgentThread
 from tests.support.wait import wait_until
+from wire.nodeconfig import NodeConfig
 
 pytestmark = pytest.mark.services
 

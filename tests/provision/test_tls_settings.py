@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from edge.config import NodeConfig, TlsSettings
 from hub.config import HubConfig
+from wire.nodeconfig import NodeConfig, TlsSettings
 
 
 def test_node_and_hub_take_tls_paths():

@@ -13,7 +13,6 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
-from edge.config import Confirm, load_node_config
 from iocgw.cli import main as cli
 from plumbing.configfile import ConfigError
 from simulators.sensors.models import create_model
@@ -29,6 +28,7 @@ from simulators.sensors.scenario import load_scenario
 from tests.support.wait import wait_until
 from wire import EventMessage, TelemetryMessage
 from wire.messages import EventPhase
+from wire.nodeconfig import Confirm, load_node_config
 
 START = datetime(2026, 10, 27, 17, 0, tzinfo=UTC)  # local midnight, UTC+7
 

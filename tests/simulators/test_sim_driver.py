@@ -7,11 +7,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from edge.config import NodeConfig
 from edge.drivers import DriverError, Sample, driver_class
-from edge.drivers.simulated import SimulatedConfig, SimulatedDriver
 from plumbing.configfile import ConfigError, parse_yaml_model
+from simulators.sensors.driver import SimulatedConfig, SimulatedDriver
 from wire import Quality
+from wire.nodeconfig import NodeConfig
 
 T0 = datetime(2025, 9, 7, 0, 0, tzinfo=UTC)  # 07:00 in Hà Nội
 

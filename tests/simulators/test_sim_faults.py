@@ -7,10 +7,10 @@ import statistics
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
-from simulators.sensors.faults import (
+from simulators.sensors.faults import FaultInjector
+from wire.nodeconfig.simulated import (
     ClockSkewFault,
     DropoutFault,
-    FaultInjector,
     FaultSpec,
     NoiseFault,
     SpikeFault,

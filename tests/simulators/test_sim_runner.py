@@ -13,9 +13,9 @@ from typing import Any, ClassVar
 
 import pytest
 
-from edge.config import NodeConfig, load_node_config
 from simulators.sensors import runner
 from simulators.sensors.scenario import build_node_configs, load_scenario
+from wire.nodeconfig import NodeConfig, load_node_config
 
 
 class FakeLink:

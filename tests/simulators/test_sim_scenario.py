@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from edge.config import NodeConfig, load_node_config
 from plumbing.configfile import ConfigError, parse_yaml_model
 from simulators.sensors.models import MODELS, create_model
 from simulators.sensors.scenario import (
@@ -23,6 +22,7 @@ from simulators.sensors.scenario import (
     resolve_scenario,
     write_node_configs,
 )
+from wire.nodeconfig import NodeConfig, load_node_config
 
 SHARED_LEVELS = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "flood_alarm_levels.csv"
 SHIPPED = ["dry_season", "dry_season_fire", "faults", "load", "reservoir_filling", "typhoon_flood"]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from edge.config import NodeConfig
 from tests.support.influx import query
 from tests.support.processes import AgentThread
+from wire.nodeconfig import NodeConfig
 
 
 def camera_node(tmp_path: Path, port: int, node_id: str, cameras: list[dict[str, object]]) -> AgentThread:

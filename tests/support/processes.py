@@ -9,9 +9,9 @@ from concurrent.futures import Future
 from typing import Any
 
 from edge.agent import Agent
-from edge.config import NodeConfig
 from testkit.hubproc import HubProcess
 from tests.support.wait import wait_until
+from wire.nodeconfig import NodeConfig
 
 
 class AgentThread:

@@ -7,8 +7,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from edge.inference import OpenVinoConfig, backend_config_union
 from wire.messages import Identifier
+from wire.nodeconfig.inference import AnyBackendConfig, OpenVinoConfig
 
 # A polygon in fractions of the frame (0-1), so it holds at any stream resolution: [[x, y], [x, y], ...].
 Point = tuple[Annotated[float, Field(ge=0, le=1)], Annotated[float, Field(ge=0, le=1)]]
@@ -235,7 +235,7 @@ class CameraConfig(_Section):
     reconnect_min_s: float = Field(1.0, gt=0)
     reconnect_max_s: float = Field(10.0, gt=0)
     model: Path = Field(description="The model's manifest.yaml")
-    backend: backend_config_union() = Field(default_factory=OpenVinoConfig)  # type: ignore[valid-type]
+    backend: AnyBackendConfig = Field(default_factory=OpenVinoConfig)
     masks: list[Polygon] = Field(default_factory=list, description="Areas never reported (polygons, 0-1)")
     zones: dict[Identifier, Polygon] = Field(default_factory=dict, description="Named areas events are tagged with")
     sky: list[Polygon] = Field(

@@ -9,11 +9,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from edge.camera.config import CameraConfig
-from edge.drivers import driver_config_union
 from plumbing.configfile import load_yaml_model
 from wire import Quantity
 from wire.messages import Identifier
+from wire.nodeconfig.camera import CameraConfig
+from wire.nodeconfig.drivers import AnyDriverConfig
 
 
 class _Section(BaseModel):
@@ -186,7 +186,7 @@ class SensorConfig(_Section):
     id: Identifier
     quantity: Quantity
     interval_s: float = Field(60.0, gt=0, le=86_400, description="Sampling interval")
-    driver: driver_config_union()  # type: ignore[valid-type]
+    driver: AnyDriverConfig
     alarm: LocalAlarm | None = Field(None, description="A local threshold that switches to fast sampling")
 
     @field_validator("alarm")
@@ -254,7 +254,7 @@ def load_node_config(path: Path | str) -> NodeConfig:
 def validate_node_file(path: Path | str, template: bool = False) -> NodeConfig:
     """``iocgw edge validate``: the schema, and no template placeholder left in a node's own file; a template
     (``template=True``) may hold placeholders, each on a line marked ``# CHANGE``."""
-    from edge.placeholders import check_node_file, check_template
+    from wire.nodeconfig.placeholders import check_node_file, check_template
 
     return load_yaml_model(path, NodeConfig, checks=[check_template if template else check_node_file])
 

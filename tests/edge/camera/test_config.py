@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from edge.config import NodeConfig
 from edge.inference import BACKENDS, DECODERS
 from plumbing.configfile import ConfigError, parse_yaml_model
+from wire.nodeconfig import NodeConfig
 
 ROOT = Path(__file__).resolve().parents[3]
 

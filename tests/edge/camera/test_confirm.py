@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from edge.camera.config import ConfirmSettings, LabelRule
 from edge.camera.confirm import Confirmer, Phase, Transition
+from wire.nodeconfig.camera import ConfirmSettings, LabelRule
 
 LABELS = ["fire", "smoke", "flood"]
 W, H = 640, 360
@@ -290,7 +290,7 @@ def test_smoke_seen_on_and_off_is_never_confirmed() -> None:
 
 
 def test_flood_band_across_the_frame_passes_its_own_default_rule() -> None:
-    from edge.camera.config import CameraConfig
+    from wire.nodeconfig.camera import CameraConfig
 
     band = (0.0, 190.0, 640.0, 202.0)  # water over the alarm line, right across the frame: 53:1
     cfg = CameraConfig.model_validate({"id": "bank", "source": "x.avi", "model": "m.yaml"})

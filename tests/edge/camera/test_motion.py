@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from edge.camera.config import MotionSettings
 from edge.camera.motion import MotionDetector, merge_boxes, plan_crops, tile_grid
+from wire.nodeconfig.camera import MotionSettings
 
 W, H = 640, 360
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from edge.camera.config import NoveltySettings
 from edge.camera.novelty import Novelty
+from wire.nodeconfig.camera import NoveltySettings
 
 HAZE = [0, 100, 400, 300, 0.9, 1]  # the detector calls this hazy valley smoke at 0.9, every frame
 PLUME = [600, 150, 660, 230, 0.75, 1]

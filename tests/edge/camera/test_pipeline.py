@@ -8,9 +8,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edge.camera.config import CameraConfig
 from edge.camera.events import Outgoing
 from edge.camera.pipeline import CameraPipeline
+from wire.nodeconfig.camera import CameraConfig
 
 W, H = 320, 240
 

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 
 from edge.camera.capture import Frame
-from edge.camera.config import CameraConfig, TilingSettings
 from edge.camera.confirm import Phase
 from edge.camera.motion import overlapping_tiles
 from edge.camera.pipeline import CameraWorker, load_detector
 from edge.camera.tiling import TilePlanner, merge_seams
+from wire.nodeconfig.camera import CameraConfig, TilingSettings
 
 W, H = 640, 480
 

@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 
 from edge.camera.capture import Frame
-from edge.camera.config import CameraConfig, WaterlineSettings
 from edge.camera.confirm import Phase
 from edge.camera.pipeline import CameraWorker, load_detector
 from edge.camera.waterline import Waterline
 from simulators.camera import presets
 from simulators.camera.render import iter_frames
+from wire.nodeconfig.camera import CameraConfig, WaterlineSettings
 
 # The bands a technician would draw on these views: just above the painted alarm line, a few rows high.
 RIVER_BAND = [(0.0, 0.495), (1.0, 0.495), (1.0, 0.55), (0.0, 0.55)]

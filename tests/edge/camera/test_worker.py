@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from edge.camera.capture import Frame
-from edge.camera.config import CameraConfig
 from edge.camera.confirm import Phase
 from edge.camera.events import Outgoing
 from edge.camera.pipeline import CameraWorker, load_detector
+from wire.nodeconfig.camera import CameraConfig
 
 W, H = 320, 240
 SQUARE = (160, 60, 240, 160)

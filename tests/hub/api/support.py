@@ -149,8 +149,7 @@ class ServerThread:
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
-        assert site._server is not None
-        self.port = site._server.sockets[0].getsockname()[1]
+        self.port = self._runner.addresses[0][1]  # aiohttp's public list of bound addresses
 
     def start(self) -> ServerThread:
         self._thread.start()

@@ -7,11 +7,11 @@ import json
 import numpy as np
 import pytest
 
-from edge.camera.config import CameraConfig
 from edge.camera.motion import polygon_mask
 from iocgw.cli import main
 from simulators.camera import preset, scenes
 from simulators.camera.sky import sky_polygon
+from wire.nodeconfig.camera import CameraConfig
 
 
 @pytest.mark.parametrize("name", ["forest_distractors", "river_distractors", "dam_distractors"])
