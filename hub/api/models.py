@@ -14,7 +14,7 @@ from hub.alerts.rules.heavy_rain import RainBands
 from hub.alerts.rules.nesterov import NesterovConfig
 from hub.alerts.rules.risk_level import RiskTables
 from hub.alerts.rules.severity import Severity
-from hub.alerts.thresholds import AuditEntry, ItemView, Override, ThresholdKind
+from hub.alerts.threshold_overrides import AuditEntry, ItemView, Override, ThresholdKind
 from hub.api.auth import Role
 
 

@@ -11,7 +11,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from hub.provision.registry import PREFIX_PATTERN, NodeIdentity
+from hub.provision.identities import PREFIX_PATTERN, NodeIdentity
 from wire.messages import Identifier
 from wire.topics import Topics, shared
 

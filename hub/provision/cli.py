@@ -12,9 +12,9 @@ from hub.provision.acl import AclPlan
 from hub.provision.ca import CA_DAYS, PkiDir, create_ca, load_ca
 from hub.provision.certs import CLIENT_DAYS, SERVER_DAYS, Issued, check_identity, issue_hub, issue_node, issue_server
 from hub.provision.files import ProvisionError
+from hub.provision.identities import load_identities
 from hub.provision.mosquitto_conf import BrokerSettings, hand_over, service_user, used_in_place, write_bundle
 from hub.provision.passwords import set_password
-from hub.provision.registry import load_identities
 from hub.provision.revoke import CRL_DAYS, revoke, write_crl
 from plumbing.configfile import ConfigError
 

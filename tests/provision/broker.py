@@ -11,9 +11,9 @@ from hub.provision.acl import AclPlan
 from hub.provision.ca import PkiDir, cert_pem, create_ca, key_pem, new_key, now
 from hub.provision.certs import Usage, build_cert, issue_hub, issue_node, issue_server
 from hub.provision.files import write_public, write_secret
+from hub.provision.identities import load_identities
 from hub.provision.mosquitto_conf import BrokerSettings, write_bundle
 from hub.provision.passwords import set_password
-from hub.provision.registry import load_identities
 from testkit.localsvc import Mosquitto, _port_open, free_port
 
 HUB = "iocgw-hub"

@@ -7,11 +7,11 @@ import time
 import pytest
 from pydantic import ValidationError
 
+from hub.node_seed import node_info
 from hub.provision.acl import AclPlan, render_acl
 from hub.provision.files import ProvisionError
+from hub.provision.identities import NodeIdentity, load_identities
 from hub.provision.mosquitto_conf import BrokerSettings, render_conf
-from hub.provision.registry import NodeIdentity, load_identities
-from hub.registry import node_info
 from hub.store.state import HubState
 from plumbing.configfile import ConfigError
 from tests.provision.broker import write_node_config

@@ -13,8 +13,8 @@ from hub.provision.acl import AclPlan
 from hub.provision.ca import load_ca
 from hub.provision.certs import issue_node
 from hub.provision.files import ProvisionError
+from hub.provision.identities import load_identities
 from hub.provision.mosquitto_conf import BrokerSettings, write_bundle
-from hub.provision.registry import load_identities
 from hub.provision.revoke import read_index, revoke, write_crl
 from tests.provision.broker import Identity, ProvisionedMosquitto, make_pki
 from tests.provision.peers import tls_refusal

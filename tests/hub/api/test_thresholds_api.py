@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from hub.alerts.thresholds import RuleManager, ThresholdStore
+from hub.alerts.threshold_overrides import RuleManager, ThresholdStore
 from hub.api.auth import Role
 from tests.hub.api.support import RESERVOIR, STATION, LocalHub
 
