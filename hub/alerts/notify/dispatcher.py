@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import sqlite_utils
 from pydantic import ValidationError
 
 from hub.alerts.alarm import Alarm, AlarmState, Transition
@@ -100,23 +101,26 @@ class _Row:
 class Dispatcher:
     """Routes alarm changes to targets and delivers them durably.
 
-    Lifecycle: ``Dispatcher(config, db_path)``, ``await start()`` on the hub's event loop, then ``submit`` and
-    ``check_escalations`` as alarms change, ``await close()`` at shutdown (rows not yet delivered stay pending
-    and go out after the next start). ``submit`` and ``check_escalations`` are synchronous and safe from any
-    thread: they only write rows (one short transaction under a lock) and wake the workers with
-    ``loop.call_soon_threadsafe``; they never wait for a target. Delivery is at least once: receivers drop
-    duplicates by notification id.
+    Lifecycle: ``Dispatcher(config, db_path)`` (no I/O: the queue file is opened on first use), ``await start()``
+    on the hub's event loop, then ``submit`` and ``check_escalations`` as alarms change, ``await close()`` at
+    shutdown (rows not yet delivered stay pending and go out after the next start). Delivery is at least once:
+    receivers drop duplicates by notification id.
+
+    One concurrency model: the workers are asyncio tasks on the hub's loop, and everything that blocks runs in a
+    worker thread (``asyncio.to_thread``): the queue's SQLite statements here, the SMTP exchange and the wait for
+    an MQTT PUBACK in the notifiers. The only callers from another thread are ``submit`` and
+    ``check_escalations`` (the hub's ingest writer thread, through the alert engine): synchronous, they only write
+    rows and wake the workers with ``loop.call_soon_threadsafe``, never waiting for a target. ``stats`` and
+    ``deliveries`` are synchronous reads: the hub calls them off the loop (/metrics does).
     """
 
     def __init__(self, config: NotifyConfig, db_path: Path | str) -> None:
         self.config = config
         self.db_path = Path(db_path)
-        self.db = open_db(self.db_path)
-        self._conn = self.db.conn
+        self._db: sqlite_utils.Database | None = None  # opened by the first call that needs it, under the lock
+        # One connection, used from the writer thread (submit) and from to_thread workers (the loop's statements):
+        # the lock keeps one statement or transaction on it at a time.
         self._lock = threading.Lock()
-        with self._lock:
-            for statement in _SCHEMA:
-                self._conn.execute(statement)
         self.notifiers: dict[str, Notifier] = {t.name: build_notifier(t) for t in config.targets}
         self._buckets = {n: TokenBucket(config.rate_per_min(n) / 60.0, config.rate_limit_burst) for n in self.notifiers}
         self._wake = {name: asyncio.Event() for name in self.notifiers}
@@ -136,8 +140,10 @@ class Dispatcher:
             raise RuntimeError("dispatcher already started")
         self._loop = asyncio.get_running_loop()
         self._loop_thread = threading.get_ident()
-        self._fail_orphans()
-        self._prune()
+        for target, count in await asyncio.to_thread(self._fail_orphans):
+            self._counters.setdefault(target, TargetStats()).failed += count
+            log.warning("%d pending notifications for removed target %s marked failed", count, target)
+        await asyncio.to_thread(self._prune)
         for name in self.notifiers:
             self._workers.append(asyncio.create_task(self._work(name), name=f"notify-{name}"))
 
@@ -155,8 +161,13 @@ class Dispatcher:
                     await notifier.close()
             except Exception as exc:  # closing one target must not keep the others open
                 log.warning("closing notify target %s: %s", notifier.name, exc)
+        await asyncio.to_thread(self._close_db)
+
+    def _close_db(self) -> None:
         with self._lock:
-            self._conn.close()
+            if self._db is not None:
+                self._db.conn.close()
+                self._db = None
 
     # -- accepting work (any thread) ----------------------------------------------------------------------
     def submit(self, alarm: Alarm, transition: Transition, now: datetime | None = None) -> int:
@@ -226,9 +237,13 @@ class Dispatcher:
         """Per target: sent, failed and retried since start; pending rows and the age of the oldest."""
         now = time.time()
         with self._lock:
-            rows = self._conn.execute(
-                "SELECT target, count(*), min(created) FROM deliveries WHERE status = ? GROUP BY target", (PENDING,)
-            ).fetchall()
+            rows = (
+                self._database()
+                .conn.execute(
+                    "SELECT target, count(*), min(created) FROM deliveries WHERE status = ? GROUP BY target", (PENDING,)
+                )
+                .fetchall()
+            )
         out = {name: TargetStats(s.sent, s.failed, s.retried) for name, s in self._counters.items()}
         for target, count, oldest in rows:
             stats = out.setdefault(target, TargetStats())
@@ -243,7 +258,7 @@ class Dispatcher:
             "FROM deliveries WHERE (? IS NULL OR status = ?) AND (? IS NULL OR target = ?) ORDER BY id DESC LIMIT ?"
         )
         with self._lock:
-            rows = self._conn.execute(sql, (status, status, target, target, limit)).fetchall()
+            rows = self._database().conn.execute(sql, (status, status, target, target, limit)).fetchall()
         return [Delivery(*row) for row in rows]
 
     def metric_lines(self, prefix: str = "iocgw_hub_notify") -> list[str]:
@@ -267,7 +282,7 @@ class Dispatcher:
         deadline = time.monotonic() + timeout
         while True:
             self._progress.clear()
-            if self._pending_count() == 0:
+            if await asyncio.to_thread(self._pending_count) == 0:
                 return True
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -276,12 +291,29 @@ class Dispatcher:
                 async with asyncio.timeout(remaining):
                     await self._progress.wait()
 
-    # -- queue helpers ------------------------------------------------------------------------------------
+    # -- queue helpers (blocking: the caller's thread, or a to_thread worker for the loop) ----------------
+    def _database(self) -> sqlite_utils.Database:
+        """The queue, opened on first use (never again after close); the caller holds the lock."""
+        if self._db is None:
+            if self._closed:
+                raise RuntimeError("dispatcher is closed")
+            db = open_db(self.db_path)
+            for statement in _SCHEMA:
+                db.conn.execute(statement)
+            self._db = db
+        return self._db
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        with self._lock, transaction(self._database()) as c:
+            yield c
+
     @contextlib.contextmanager
     def _guard(self) -> Iterator[sqlite3.Connection]:
+        """New work: refused once close() has begun."""
         if self._closed:
             raise RuntimeError("dispatcher is closed")
-        with self._lock, transaction(self.db) as c:
+        with self._write() as c:
             yield c
 
     def _routed(self, alarm: Alarm, transition: Transition) -> list[str]:
@@ -333,27 +365,46 @@ class Dispatcher:
     def _pending_count(self) -> int:
         marks = ",".join("?" * len(self.notifiers))
         with self._lock:
-            row = self._conn.execute(
-                f"SELECT count(*) FROM deliveries WHERE status = ? AND target IN ({marks})",
-                (PENDING, *self.notifiers),
-            ).fetchone()
+            row = (
+                self._database()
+                .conn.execute(
+                    f"SELECT count(*) FROM deliveries WHERE status = ? AND target IN ({marks})",
+                    (PENDING, *self.notifiers),
+                )
+                .fetchone()
+            )
         return int(row[0])
 
     def _head(self, target: str) -> _Row | None:
         with self._lock:
-            row = self._conn.execute(
-                "SELECT id, target, attempts, created, next_at, payload FROM deliveries "
-                "WHERE target = ? AND status = ? ORDER BY id LIMIT 1",
-                (target, PENDING),
-            ).fetchone()
+            row = (
+                self._database()
+                .conn.execute(
+                    "SELECT id, target, attempts, created, next_at, payload FROM deliveries "
+                    "WHERE target = ? AND status = ? ORDER BY id LIMIT 1",
+                    (target, PENDING),
+                )
+                .fetchone()
+            )
         return None if row is None else _Row(*row)
 
-    def _finish(self, row: _Row, status: str, error: str | None, attempted: bool = True) -> None:
-        with self._lock, transaction(self.db) as c:
+    def _mark_done(self, row_id: int, status: str, error: str | None, attempted: bool) -> None:
+        with self._write() as c:
             c.execute(
                 "UPDATE deliveries SET status = ?, attempts = attempts + ?, done_at = ?, last_error = ? WHERE id = ?",
-                (status, int(attempted), time.time(), error, row.id),
+                (status, int(attempted), time.time(), error, row_id),
             )
+
+    def _mark_retry(self, row_id: int, attempts: int, next_at: float, error: str) -> None:
+        with self._write() as c:
+            c.execute(
+                "UPDATE deliveries SET attempts = ?, next_at = ?, last_error = ? WHERE id = ?",
+                (attempts, next_at, error, row_id),
+            )
+
+    # -- a row's outcome (the loop: counters and events belong to it) -------------------------------------
+    async def _finish(self, row: _Row, status: str, error: str | None, attempted: bool = True) -> None:
+        await asyncio.to_thread(self._mark_done, row.id, status, error, attempted)
         stats = self._counters.setdefault(row.target, TargetStats())
         if status == SENT:
             stats.sent += 1
@@ -362,22 +413,18 @@ class Dispatcher:
             log.warning("notification to %s failed for good (row %d): %s", row.target, row.id, error)
         self._progress.set()
         if time.time() - self._pruned_at > _PRUNE_EVERY_S:
-            self._prune()
+            await asyncio.to_thread(self._prune)
 
-    def _failed_attempt(self, row: _Row, error: str, retryable: bool, retry_after_s: float | None) -> None:
+    async def _failed_attempt(self, row: _Row, error: str, retryable: bool, retry_after_s: float | None) -> None:
         now = time.time()
         deadline = row.created + self.config.max_age_s
         if not retryable or now >= deadline:
-            self._finish(row, FAILED, error if not retryable else f"{error} (gave up after max_age_s)")
+            await self._finish(row, FAILED, error if not retryable else f"{error} (gave up after max_age_s)")
             return
         attempts = row.attempts + 1
         delay = retry_after_s if retry_after_s is not None else self._backoff(attempts)
         next_at = min(now + delay, deadline)  # a last try at the deadline rather than none
-        with self._lock, transaction(self.db) as c:
-            c.execute(
-                "UPDATE deliveries SET attempts = ?, next_at = ?, last_error = ? WHERE id = ?",
-                (attempts, next_at, error, row.id),
-            )
+        await asyncio.to_thread(self._mark_retry, row.id, attempts, next_at, error)
         self._counters[row.target].retried += 1
         log.info("notification to %s failed (attempt %d), retrying in %.1f s: %s", row.target, attempts, delay, error)
 
@@ -386,10 +433,10 @@ class Dispatcher:
         full = min(self.config.retry_max_s, self.config.retry_initial_s * 2 ** min(attempts - 1, 32))
         return full / 2 + self._random.uniform(0, full / 2)
 
-    def _fail_orphans(self) -> None:
+    def _fail_orphans(self) -> list[tuple[str, int]]:
         """Pending rows of targets no longer in the config are marked failed, so they are counted, not lost."""
         marks = ",".join("?" * len(self.notifiers))
-        with self._lock, transaction(self.db) as c:
+        with self._write() as c:
             orphans = c.execute(
                 f"SELECT target, count(*) FROM deliveries WHERE status = ? AND target NOT IN ({marks}) GROUP BY target",
                 (PENDING, *self.notifiers),
@@ -399,13 +446,11 @@ class Dispatcher:
                 f"WHERE status = ? AND target NOT IN ({marks})",
                 (FAILED, time.time(), PENDING, *self.notifiers),
             )
-        for target, count in orphans:
-            self._counters.setdefault(target, TargetStats()).failed += int(count)
-            log.warning("%d pending notifications for removed target %s marked failed", count, target)
+        return [(str(target), int(count)) for target, count in orphans]
 
     def _prune(self) -> None:
         now = time.time()
-        with self._lock, transaction(self.db) as c:
+        with self._write() as c:
             c.execute("DELETE FROM deliveries WHERE status = ? AND done_at < ?", (SENT, now - self.config.keep_sent_s))
             c.execute(
                 "DELETE FROM deliveries WHERE status = ? AND done_at < ?", (FAILED, now - self.config.keep_failed_s)
@@ -440,7 +485,7 @@ class Dispatcher:
         wake = self._wake[name]
         while not self._closed:
             wake.clear()  # before reading, so a row written after the read still wakes us
-            row = self._head(name)
+            row = await asyncio.to_thread(self._head, name)
             if row is None:
                 await wake.wait()
                 continue
@@ -449,12 +494,14 @@ class Dispatcher:
                 await self._nap(wake, row.next_at - now)
                 continue
             if row.attempts == 0 and now - row.created >= self.config.max_age_s:
-                self._finish(row, FAILED, "expired before the first attempt (queued longer than max_age_s)", False)
+                await self._finish(
+                    row, FAILED, "expired before the first attempt (queued longer than max_age_s)", False
+                )
                 continue
             try:
                 notification = Notification.model_validate_json(row.payload)
             except ValidationError as exc:
-                self._finish(row, FAILED, f"unreadable queue row: {exc}", False)
+                await self._finish(row, FAILED, f"unreadable queue row: {exc}", False)
                 continue
             await self._buckets[name].acquire()
             try:
@@ -463,11 +510,11 @@ class Dispatcher:
                 async with asyncio.timeout(guard_s):
                     await notifier.send(notification)
             except NotifyError as exc:
-                self._failed_attempt(row, str(exc), exc.retryable, exc.retry_after_s)
+                await self._failed_attempt(row, str(exc), exc.retryable, exc.retry_after_s)
             except TimeoutError:
-                self._failed_attempt(row, f"no result within {guard_s:g} s", True, None)
+                await self._failed_attempt(row, f"no result within {guard_s:g} s", True, None)
             except Exception as exc:  # a notifier bug must not end the worker: the row is retried
                 log.exception("notify target %s raised", name)
-                self._failed_attempt(row, f"{type(exc).__name__}: {exc}", True, None)
+                await self._failed_attempt(row, f"{type(exc).__name__}: {exc}", True, None)
             else:
-                self._finish(row, SENT, None)
+                await self._finish(row, SENT, None)

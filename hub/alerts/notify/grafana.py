@@ -7,6 +7,7 @@ organisation annotation, which any dashboard shows through the built-in Grafana 
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import datetime
 from typing import Any, Literal
@@ -78,8 +79,9 @@ class GrafanaNotifier(Notifier):
         self._endpoint = str(self.config.url).rstrip("/") + "/api/annotations"
 
     async def start(self) -> None:
+        token = await asyncio.to_thread(self.config.token.read)  # a file, perhaps
         self._headers = {
-            "Authorization": f"Bearer {self.config.token.read()}",
+            "Authorization": f"Bearer {token}",
             "Content-Type": "application/json",
             "Accept": "application/json",
         }

@@ -137,6 +137,8 @@ class MqttNotifier(Notifier):
 
     # -- lifecycle ----------------------------------------------------------------------------------------
     def _open(self) -> None:
+        """A new client, connecting in paho's thread. Blocking (reads the TLS files, starts a thread): called
+        through ``asyncio.to_thread``, after the caller cleared ``_connected`` on the loop."""
         cfg = self.config
         client = paho.Client(
             CallbackAPIVersion.VERSION2, client_id=self._client_id, protocol=MQTTProtocolVersion.MQTTv5
@@ -153,24 +155,26 @@ class MqttNotifier(Notifier):
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish
-        self._connected.clear()
         self._client = client
         # connect_async + loop_start: paho keeps trying in its thread, so a broker that is down at start is fine.
         client.connect_async(cfg.host, cfg.port, cfg.keepalive_s, clean_start=True)
         client.loop_start()
 
+    async def _reopen(self) -> None:
+        self._connected.clear()
+        await asyncio.to_thread(self._open)
+
     async def _drop_client(self) -> None:
         client, self._client = self._client, None
         self._connected.clear()
         if client is not None:
-            with contextlib.suppress(Exception):
-                client.disconnect()
-            await asyncio.to_thread(client.loop_stop)
+            await asyncio.to_thread(_stop_client, client)
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
-        self._password = self.config.password.read() if self.config.password is not None else None
-        self._open()
+        if self.config.password is not None:
+            self._password = await asyncio.to_thread(self.config.password.read)  # a file, perhaps
+        await self._reopen()
 
     async def send(self, notification: Notification) -> None:
         cfg = self.config
@@ -181,7 +185,7 @@ class MqttNotifier(Notifier):
         if self._loop is None:
             raise NotifyError(f"mqtt {self.name} not started", retryable=True)
         if self._client is None:
-            self._open()
+            await self._reopen()
         try:
             async with asyncio.timeout(cfg.timeout_s):
                 await self._connected.wait()
@@ -216,3 +220,9 @@ class MqttNotifier(Notifier):
 
     async def close(self) -> None:
         await self._drop_client()
+
+
+def _stop_client(client: paho.Client) -> None:
+    with contextlib.suppress(Exception):
+        client.disconnect()
+    client.loop_stop()

@@ -8,6 +8,7 @@ duplicates, since delivery is at least once.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import time
@@ -84,7 +85,7 @@ class WebhookNotifier(Notifier):
         self._secret = b""
 
     async def start(self) -> None:
-        self._secret = self.config.secret.read().encode("utf-8")
+        self._secret = (await asyncio.to_thread(self.config.secret.read)).encode("utf-8")  # a file, perhaps
         self._session = aiohttp.ClientSession(
             timeout=aiohttp.ClientTimeout(total=self.config.timeout_s), headers={"User-Agent": USER_AGENT}
         )
