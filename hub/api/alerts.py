@@ -49,14 +49,15 @@ def routes(ctx: ApiContext) -> list[Route]:
     async def list_alerts(call: Call) -> AlertList:
         q: AlertQuery = call.query
         post_filter = q.severity is not None or q.area is not None
-        items = store().alarms(active=q.active, rule=q.rule, area=q.area, limit=SCAN_LIMIT if post_filter else q.limit)
+        limit = SCAN_LIMIT if post_filter else q.limit
+        items = await ctx.read(store().alarms, active=q.active, rule=q.rule, area=q.area, limit=limit)
         if q.severity is not None:
             items = [a for a in items if a.severity in q.severity]
         out = [alert_out(a) for a in items[: q.limit]]
         return AlertList(count=len(out), alerts=out)
 
     async def get_alert(call: Call) -> AlertOut:
-        alarm = store().get(call.request.match_info["alarm_id"])
+        alarm = await ctx.read(store().get, call.request.match_info["alarm_id"])
         if alarm is None:
             raise ApiError(404, "no such alert")
         return alert_out(alarm)
@@ -66,7 +67,8 @@ def routes(ctx: ApiContext) -> list[Route]:
         if ctx.engine is None:
             raise ApiError(404, "the alert engine is not configured")
         body: AckRequest = call.body
-        # Through the engine, not the store: it owns the write connection and the in-memory active alarms.
+        # Through the engine, not the store: it owns the write connection and the in-memory active alarms. Not on
+        # the API's store thread: the engine's lock may be held by the writer thread for a whole batch.
         alarm = await asyncio.to_thread(
             ctx.engine.acknowledge, call.request.match_info["alarm_id"], call.who, body.comment
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import Executor
 from pathlib import Path
 from typing import Any
 
@@ -9,7 +10,7 @@ from aiohttp import web
 
 from hub.alerts.engine import AlertEngine
 from hub.alerts.store import AlertStore
-from hub.alerts.thresholds import RuleManager
+from hub.alerts.threshold_overrides import RuleManager
 from hub.api import alerts as alert_routes
 from hub.api import node_config as node_config_routes
 from hub.api import nodes as node_routes
@@ -22,7 +23,7 @@ from hub.api.auth import ApiSettings
 from hub.api.context import ApiContext, Health
 from hub.api.routes import Call, Route, endpoint, json_errors
 from hub.metrics import Metrics
-from hub.node_config import NodeConfigs
+from hub.remote_config import NodeConfigs
 from hub.store.state import HubState
 
 ROUTES = web.AppKey("routes", list[Route])
@@ -40,9 +41,14 @@ def make_app(
     auth: ApiSettings | None = None,
     configs: NodeConfigs | None = None,
     models_dir: Path | None = None,
+    store_io: Executor | None = None,
 ) -> web.Application:
-    """``auth`` None refuses every /api route (503) but the API description; /healthz, /metrics and / stay open."""
-    ctx = ApiContext(pipeline, metrics, state, offline_after_s, engine, alerts, rules, auth, configs, models_dir)
+    """``auth`` None refuses every /api route (503) but the API description; /healthz, /metrics and / stay open.
+
+    ``store_io``: where handlers run their SQLite reads (``ApiContext.read``); None: ``asyncio.to_thread``."""
+    ctx = ApiContext(
+        pipeline, metrics, state, offline_after_s, engine, alerts, rules, auth, configs, models_dir, store_io
+    )
     routes = [
         *node_routes.routes(ctx),
         *node_config_routes.routes(ctx),

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
+from collections.abc import Callable
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol, TypeVar
 
 from hub.alerts.engine import AlertEngine
 from hub.alerts.store import AlertStore
-from hub.alerts.thresholds import RuleManager
+from hub.alerts.threshold_overrides import RuleManager
 from hub.api.auth import ApiSettings
 from hub.metrics import Metrics
-from hub.node_config import NodeConfigs
+from hub.remote_config import NodeConfigs
 from hub.store.state import HubState
+
+T = TypeVar("T")
 
 
 class Health(Protocol):
@@ -23,7 +29,12 @@ class Health(Protocol):
 
 @dataclass(frozen=True)
 class ApiContext:
-    """``state`` and ``alerts`` are read-only connections of the API's own (the writer thread owns the others)."""
+    """``state`` and ``alerts`` are read-only connections of the API's own (the writer thread owns the others).
+
+    Handlers run on the event loop and never call a store there: ``await ctx.read(store.method, ...)`` runs the
+    call on ``store_io`` (the hub gives one thread, so each read connection has one user at a time), or in a
+    worker thread of ``asyncio.to_thread`` when there is none (tests that build the app alone).
+    """
 
     pipeline: Health
     metrics: Metrics
@@ -35,3 +46,10 @@ class ApiContext:
     auth: ApiSettings | None = None
     configs: NodeConfigs | None = None
     models_dir: Path | None = None
+    store_io: Executor | None = None
+
+    async def read(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """``fn(*args, **kwargs)`` off the event loop, on the API's store thread."""
+        if self.store_io is None:
+            return await asyncio.to_thread(fn, *args, **kwargs)
+        return await asyncio.get_running_loop().run_in_executor(self.store_io, functools.partial(fn, *args, **kwargs))

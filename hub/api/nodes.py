@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from typing import Any
@@ -64,17 +65,21 @@ def routes(ctx: ApiContext) -> list[Route]:
         return web.json_response(body, status=200 if ok else 503, dumps=lambda o: json.dumps(o, default=str))
 
     async def metrics(call: Call) -> web.StreamResponse:
-        return web.Response(text=ctx.metrics.render(), content_type="text/plain", charset="utf-8")
+        # Off the loop: other parts' lines (the notification queue's depth) come from SQLite.
+        text = await asyncio.to_thread(ctx.metrics.render)
+        return web.Response(text=text, content_type="text/plain", charset="utf-8")
 
     async def nodes(call: Call) -> NodeList:
+        items = await ctx.read(ctx.state.nodes)
         now = time.time()
-        return NodeList(nodes=[node_out(item, now, ctx.offline_after_s) for item in ctx.state.nodes()])
+        return NodeList(nodes=[node_out(item, now, ctx.offline_after_s) for item in items])
+
+    def letters(limit: int) -> dict[str, object]:
+        return {"count": ctx.state.dead_letter_count(), "items": ctx.state.dead_letters(limit)}
 
     async def dead_letters(call: Call) -> DeadLetterList:
         q: LimitQuery = call.query
-        return DeadLetterList.model_validate(
-            {"count": ctx.state.dead_letter_count(), "items": ctx.state.dead_letters(q.limit)}
-        )
+        return DeadLetterList.model_validate(await ctx.read(letters, q.limit))
 
     async def whoami(call: Call) -> Whoami:
         assert call.principal is not None

@@ -16,7 +16,7 @@ def routes(ctx: ApiContext) -> list[Route]:
     async def snapshot(call: Call) -> web.StreamResponse:
         info = call.request.match_info
         node_id, camera, label = info["node_id"], info["camera"], info["label"]
-        found = ctx.state.snapshot(node_id, camera, label)
+        found = await ctx.read(ctx.state.snapshot, node_id, camera, label)
         if found is None:
             raise ApiError(404, f"no snapshot of {node_id}/{camera}/{label}")
         received, jpeg = found

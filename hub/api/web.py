@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from aiohttp import web
@@ -22,19 +23,20 @@ HEADERS = {
 }
 
 
-def _file(name: str) -> web.Response:
+async def _file(name: str) -> web.Response:
     content_type = FILES.get(name)
     if content_type is None:
         raise ApiError(404, f"no such file: {name}")
-    return web.Response(body=(WEB_DIR / name).read_bytes(), content_type=content_type, charset="utf-8", headers=HEADERS)
+    body = await asyncio.to_thread((WEB_DIR / name).read_bytes)  # a file read, off the event loop
+    return web.Response(body=body, content_type=content_type, charset="utf-8", headers=HEADERS)
 
 
 def routes() -> list[Route]:
     async def index(call: Call) -> web.StreamResponse:
-        return _file("index.html")
+        return await _file("index.html")
 
     async def asset(call: Call) -> web.StreamResponse:
-        return _file(call.request.match_info["name"])
+        return await _file(call.request.match_info["name"])
 
     return [
         Route(

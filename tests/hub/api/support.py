@@ -19,7 +19,7 @@ from hub.alerts.config import AlertsConfig, load_rule_tables
 from hub.alerts.engine import AlertEngine
 from hub.alerts.evaluate.base import Observation
 from hub.alerts.store import AlertStore
-from hub.alerts.thresholds import RuleManager, ThresholdStore
+from hub.alerts.threshold_overrides import RuleManager, ThresholdStore
 from hub.api.app import make_app
 from hub.api.auth import ApiSettings, Role, hash_token
 from hub.metrics import Metrics
