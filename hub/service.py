@@ -1,4 +1,5 @@
-"""Starting and stopping the hub: state, registry, ingest pipeline and HTTP server, in that order."""
+"""Starting and stopping the hub: HTTP port, stores, notification workers, ingest threads and HTTP server, in that
+order; stopping drains them in the reverse order. What runs on which thread: docs/concurrency.md."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import asyncio
 import logging
 import socket
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -16,18 +18,22 @@ from hub.alerts.config import load_rule_tables
 from hub.alerts.engine import AlertEngine
 from hub.alerts.notify.dispatcher import Dispatcher
 from hub.alerts.store import AlertStore
-from hub.alerts.thresholds import RuleManager, ThresholdStore
+from hub.alerts.threshold_overrides import RuleManager, ThresholdStore
 from hub.api.app import make_app
 from hub.config import HubConfig
 from hub.ingest.pipeline import IngestPipeline
 from hub.metrics import Metrics
-from hub.node_config import NodeConfigs
-from hub.registry import load_seed_files
+from hub.node_seed import load_seed_files
+from hub.remote_config import NodeConfigs
 from hub.store.desired import DesiredConfigs
 from hub.store.state import HubState
 from plumbing import systemd
 
 log = logging.getLogger(__name__)
+
+# At shutdown, how long the notification workers may go on delivering what is queued (alarms raised by the last
+# batch, say) before they stop; what is still pending then stays in notify.db and goes out after the next start.
+NOTIFY_DRAIN_S = 3.0
 
 
 class HubStartError(RuntimeError):
@@ -35,34 +41,57 @@ class HubStartError(RuntimeError):
 
 
 class Hub:
-    """Lifecycle: ``await start()``, ``await stop()``; or ``await run(stop_event)``."""
+    """Lifecycle: ``await start()``, ``await stop()``; or ``await run(stop_event)``.
+
+    The constructor only builds this object: it touches no file, socket or thread. ``start()`` binds the HTTP port
+    first (a taken port raises HubStartError before anything is opened), then opens the stores and starts the
+    workers; the stores, the engine and the pipeline exist from then on.
+    """
+
+    # Made by start(), off the event loop (they open SQLite files, read rule and node files, certificates).
+    state: HubState  # the writer thread's connection
+    read_state: HubState  # the API's read-only connection
+    pipeline: IngestPipeline
+    configs: NodeConfigs
+    rules: RuleManager
+    alert_store: AlertStore  # the API's read-only connection to alerts.db
 
     def __init__(self, config: HubConfig, config_dir: Path | None = None) -> None:
         self.config = config
         self.config_dir = config_dir
         self.metrics = Metrics()
+        self.dispatcher: Dispatcher | None = None
+        self.engine: AlertEngine | None = None
+        self._escalations: asyncio.Task[None] | None = None
+        self._api_io: ThreadPoolExecutor | None = None
+        self._runner: web.AppRunner | None = None
+        self._opened = False
+        self.http_port: int | None = None
+        self.on_started: Callable[[], None] | None = None  # the CLI's "running" line, once everything listens
+
+    # -- opening (a worker thread, at start) -----------------------------------------------------------------
+    def _open(self) -> None:
+        """Everything that touches the disk: the data directory, the SQLite stores, seed and rule files."""
+        config = self.config
         config.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         if config.data_dir.stat().st_mode & 0o077:
             config.data_dir.chmod(0o700)  # the hub's own: registry, dead letters, snapshots, audit trails
         db = config.data_dir / "hub.db"
         self.state = HubState(db)
-        seeds = load_seed_files(config.registry.seed_files, base=config_dir)
+        seeds = load_seed_files(config.registry.seed_files, base=self.config_dir)
         if seeds:
             self.state.register(seeds)
             log.info("registered %d nodes from seed files", len(seeds))
         self.read_state = HubState(db)
-        self.dispatcher = Dispatcher(config.notify, config.data_dir / "notify.db") if config.notify else None
-        if self.dispatcher is not None:
+        if config.notify:
+            self.dispatcher = Dispatcher(config.notify, config.data_dir / "notify.db")
             self.metrics.extra.append(self.dispatcher.metric_lines)
         self.engine = self._make_engine() if config.alerts is not None else None
-        self._escalations: asyncio.Task[None] | None = None
         self.pipeline = IngestPipeline(config, self.state, self.metrics, self.engine)
         self.configs = NodeConfigs(DesiredConfigs(db), self.pipeline.topics, self.pipeline.publish)
         # Republished on every (re)connect: a broker that lost its retained messages still converges.
         self.pipeline.on_connected.append(self.configs.republish_all)
-        self._runner: web.AppRunner | None = None
-        self.http_port: int | None = None
-        self.on_started: Callable[[], None] | None = None  # the CLI's "running" line, once everything listens
+        self._opened = True
 
     def _make_engine(self) -> AlertEngine:
         assert self.config.alerts is not None
@@ -92,26 +121,48 @@ class Hub:
         self.rules.bind(engine.load)
         return engine
 
+    def _close_stores(self) -> None:
+        """The SQLite connections, writers before readers (a worker thread, at stop)."""
+        self.state.close()
+        self.configs.store.close()
+        if self.engine is not None:
+            self.engine.store.close()
+            self.rules.store.close()
+            self.alert_store.close()
+        self.read_state.close()
+
+    # -- alarms to notifications -----------------------------------------------------------------------------
     def _notify(self, events: list[tuple[int, Alarm, Transition]]) -> None:
         """Called by the engine (writer thread) after it committed the alarms: queue durable deliveries."""
         if self.dispatcher is not None:
             for _, alarm, transition in events:
                 self.dispatcher.submit(alarm, transition)
 
-    async def _escalate(self) -> None:
+    def _check_escalations(self) -> int:
         assert self.dispatcher is not None and self.engine is not None
+        # Both wait for locks the writer thread holds during a batch, and write notify.db: never on the loop.
+        return self.dispatcher.check_escalations(self.engine.active(), datetime.now(UTC))
+
+    async def _escalate(self) -> None:
         while True:
             await asyncio.sleep(10)
             try:
-                self.dispatcher.check_escalations(self.engine.active(), datetime.now(UTC))
+                await asyncio.to_thread(self._check_escalations)
             except Exception:  # escalation trouble must not end the loop that runs it
                 log.exception("escalation check failed")
 
     def reload_rules(self, who: str = "hub") -> None:
-        """Re-read the rule tables (overrides kept); a bad file raises ConfigError and the running rules stay."""
+        """Re-read the rule tables (overrides kept); a bad file raises ConfigError and the running rules stay.
+
+        Blocking (files, the engine's lock): from a coroutine use ``await hub.reload(...)``."""
         if self.engine is not None:
             self.rules.reload(who)
 
+    async def reload(self, who: str = "hub") -> None:
+        """``reload_rules`` off the event loop."""
+        await asyncio.to_thread(self.reload_rules, who)
+
+    # -- start and stop --------------------------------------------------------------------------------------
     def _bind_http(self) -> socket.socket:
         """The HTTP socket, taken before anything else: on a port already in use the hub must stop before it
         connects to the broker (it would take over a running hub's MQTT session) or starts any work."""
@@ -126,12 +177,20 @@ class Hub:
 
     async def start(self) -> None:
         sock = self._bind_http()
+        try:
+            await asyncio.to_thread(self._open)
+        except BaseException:
+            sock.close()
+            raise
         if self.dispatcher is not None:
             await self.dispatcher.start()
             if self.engine is not None:
-                self.engine.redispatch()  # events a crash left between the alarm commit and the queue
+                # Events a crash left between the alarm commit and the queue.
+                await asyncio.to_thread(self.engine.redispatch)
                 self._escalations = asyncio.create_task(self._escalate(), name="escalations")
-        self.pipeline.start()
+        self.pipeline.start()  # starts the writer and paho's network threads; connects in the background
+        # The API's SQLite reads run on this one thread: each read connection is used by one thread at a time.
+        self._api_io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hub-api-store")
         app = make_app(
             self.pipeline,
             self.metrics,
@@ -143,12 +202,12 @@ class Hub:
             auth=self.config.api,  # HubConfig.api: ApiSettings | None
             configs=self.configs,
             models_dir=self._models_dir(),
+            store_io=self._api_io,
         )
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
-        site = web.SockSite(self._runner, sock)
-        await site.start()
-        self.http_port = sock.getsockname()[1]
+        await web.SockSite(self._runner, sock).start()
+        self.http_port = self._runner.addresses[0][1]
         log.info("hub HTTP on %s:%s", self.config.http.host, self.http_port)
 
     def _models_dir(self) -> Path | None:
@@ -158,20 +217,23 @@ class Hub:
         return d
 
     async def stop(self) -> None:
+        """Stop intake (HTTP, then MQTT), flush the ingest batch, drain the notifications a while, close stores."""
         if self._runner is not None:
-            await self._runner.cleanup()
+            await self._runner.cleanup()  # no new API calls; those in flight have finished
+        if not self._opened:
+            return
+        # Leaves the broker, then the writer flushes the batch it holds (alarms included) and acknowledges it.
         await asyncio.to_thread(self.pipeline.stop)
         if self._escalations is not None:
             self._escalations.cancel()
+            await asyncio.gather(self._escalations, return_exceptions=True)
         if self.dispatcher is not None:
+            if not await self.dispatcher.drain(NOTIFY_DRAIN_S):
+                log.info("notifications still pending at stop: they go out after the next start")
             await self.dispatcher.close()
-        self.state.close()
-        self.read_state.close()
-        self.configs.store.close()
-        if self.engine is not None:
-            self.engine.store.close()
-            self.alert_store.close()
-            self.rules.store.close()
+        if self._api_io is not None:
+            await asyncio.to_thread(self._api_io.shutdown)  # a read a cancelled request left running ends first
+        await asyncio.to_thread(self._close_stores)
 
     async def run(self, stop: asyncio.Event) -> None:
         await self.start()

@@ -32,7 +32,10 @@ Notify = Callable[[list[tuple[int, Alarm, Transition]]], None]
 
 
 class AlertEngine:
-    """Thread-safe: the hub's writer thread feeds it, the API acknowledges through it."""
+    """Thread-safe: the hub's writer thread feeds it; operators act through it from worker threads.
+
+    Every call blocks (SQLite, and the lock below): from a coroutine, use ``asyncio.to_thread``, never the loop.
+    """
 
     def __init__(
         self,
@@ -54,6 +57,10 @@ class AlertEngine:
         self.areas = areas
         self.positions = positions or {}
         self.notify = notify
+        # Still needed with one concurrency story per process: the ingest writer thread evaluates batches (process,
+        # tick, lines_stored) while acknowledgements, release plans, rule reloads and the escalation check come
+        # from asyncio.to_thread workers. The lock keeps one of them at a time on the alarms, the rule state and
+        # the store's write connection; the writer must stay a thread (its InfluxDB and SQLite writes block).
         self._lock = threading.Lock()
         self.state = store.rule_state()
         self.alarms = store.active_alarms()
