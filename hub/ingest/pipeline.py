@@ -305,33 +305,8 @@ class IngestPipeline:
 
     def _flush(self, batch: Batch) -> None:
         self._evaluate(batch)
-        spool_body: bytes | None = None
         dead = list(batch.dead_letters)
-        written = 0
-        if batch.lines:
-            body = ("\n".join(batch.lines) + "\n").encode()
-            if self._spool_batches:
-                self._drain_spool()
-            if self._spool_batches:
-                spool_body = body  # keep order: nothing jumps the spool
-            else:
-                t0 = time.monotonic()
-                result = self.writer.write(body, self.config.batch.retry_budget_s)
-                rejected: list[tuple[str, str]] = []
-                if result.outcome is Outcome.WRITTEN:
-                    self.metrics.write_latency.observe(time.monotonic() - t0)
-                elif result.outcome is Outcome.REJECTED:
-                    # The refused lines alone; if the store goes away meanwhile, the whole batch is spooled below.
-                    iso = isolate_rejected(self.writer, batch.lines, result)
-                    result, rejected = iso.result, iso.rejected
-                if result.outcome is Outcome.WRITTEN:
-                    written = len(batch.lines) - len(rejected)
-                    dead += self._rejected_lines("influx:write", rejected)
-                else:
-                    self.metrics.inc("influx_errors")
-                    self.last_error = f"InfluxDB unavailable: {result.status or ''} {result.detail}".strip()
-                    spool_body = body
-                    self._spool_retry_at = time.monotonic() + self._spool_backoff
+        spool_body, written = self._store(batch, dead) if batch.lines else (None, 0)
         if spool_body is not None and not self._room_in_spool(len(spool_body)):
             return  # stopping with a full spool: nothing of this batch is stored or acknowledged
         self.state.persist(
@@ -357,6 +332,35 @@ class IngestPipeline:
             if gen == generation:
                 self.client.ack(mid, 1)
         self._ack_nodes(batch)
+        self._count_flushed(batch, written, dead)
+        self.last_flush = time.time()
+
+    def _store(self, batch: Batch, dead: list[DeadLetter]) -> tuple[bytes | None, int]:
+        """Write the batch's lines to InfluxDB, or hand them back for the spool: (body to spool or None, points
+        written). Adds a dead letter to ``dead`` for each line InfluxDB refused."""
+        body = ("\n".join(batch.lines) + "\n").encode()
+        if self._spool_batches:
+            self._drain_spool()
+        if self._spool_batches:
+            return body, 0  # keep order: nothing jumps the spool
+        t0 = time.monotonic()
+        result = self.writer.write(body, self.config.batch.retry_budget_s)
+        rejected: list[tuple[str, str]] = []
+        if result.outcome is Outcome.WRITTEN:
+            self.metrics.write_latency.observe(time.monotonic() - t0)
+        elif result.outcome is Outcome.REJECTED:
+            # The refused lines alone; if the store goes away meanwhile, the whole batch goes to the spool.
+            iso = isolate_rejected(self.writer, batch.lines, result)
+            result, rejected = iso.result, iso.rejected
+        if result.outcome is Outcome.WRITTEN:
+            dead += self._rejected_lines("influx:write", rejected)
+            return None, len(batch.lines) - len(rejected)
+        self.metrics.inc("influx_errors")
+        self.last_error = f"InfluxDB unavailable: {result.status or ''} {result.detail}".strip()
+        self._spool_retry_at = time.monotonic() + self._spool_backoff
+        return body, 0
+
+    def _count_flushed(self, batch: Batch, written: int, dead: list[DeadLetter]) -> None:
         now_ms = time.time() * 1000
         for ts in batch.device_ts_ms:
             self.metrics.ingest_delay.observe(max(0.0, (now_ms - ts) / 1000))
@@ -375,7 +379,6 @@ class IngestPipeline:
         m.inc("readings_late_unchecked", batch.unchecked_late)
         if batch.messages:
             m.inc("batches_flushed")
-        self.last_flush = time.time()
 
     def _ack_nodes(self, batch: Batch) -> None:
         if not self.connected:
