@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything iocgw needs on a fresh Debian/Ubuntu machine: Mosquitto and InfluxDB from Debian's
-# packages when absent (root needed for that), then a virtualenv in .venv with the package and its dev tools.
+# packages when absent (root needed for that), then a virtualenv in .venv with the package and its dev tools, at the
+# versions constraints.txt pins (docs/install.md).
 # Safe to run again: it skips what is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -35,9 +36,9 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
 stamp=.venv/.iocgw-installed
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-  echo "setup: installing iocgw and its dependencies into .venv" >&2
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ constraints.txt -nt "$stamp" ]; then
+  echo "setup: installing iocgw and its dependencies into .venv (versions from constraints.txt)" >&2
   .venv/bin/python -m pip install -q --upgrade pip >/dev/null
-  .venv/bin/python -m pip install -q -e '.[dev]'
+  .venv/bin/python -m pip install -q -c constraints.txt -e '.[dev]'
   touch "$stamp"
 fi
