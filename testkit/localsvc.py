@@ -116,6 +116,26 @@ class LocalService:
         self.start()
 
 
+# Lines of the shipped broker config that are about this test broker's place, not its behaviour: its own listener,
+# user, folder and log file are set above.
+_LOCAL_KEYS = {"per_listener_settings", "user", "persistence_location", "log_dest"}
+
+
+def shipped_broker_tuning() -> list[str]:
+    """The global settings of the broker config `iocgw provision mosquitto` ships (hub/provision/mosquitto_conf.py),
+    less the ones about where it runs: the tests and benchmarks run the broker the hub relies on, and cannot drift
+    from it. Read from the renderer itself, so a setting added there reaches every test broker."""
+    from hub.provision.mosquitto_conf import BrokerSettings, render_conf
+
+    conf = render_conf(BrokerSettings(), Path("/unused"), crl=False)
+    global_part = conf.split("\n\n", 1)[0]  # the listeners follow the first blank line
+    return [
+        line
+        for line in global_part.splitlines()
+        if line.strip() and not line.startswith("#") and line.split()[0] not in _LOCAL_KEYS
+    ]
+
+
 class Mosquitto(LocalService):
     """Mosquitto configured for the hub's needs (see docs/operations.md, 'Broker settings')."""
 
@@ -138,20 +158,10 @@ class Mosquitto(LocalService):
                     "allow_anonymous true",
                     # Running as root would otherwise drop to the 'mosquitto' user, who cannot write here.
                     "user root" if os.geteuid() == 0 else "",
-                    "persistence true",
                     f"persistence_location {data}/",
-                    "autosave_interval 1",
-                    # Let each client's MQTT v5 receive-maximum set its window; bound queues by count and bytes.
-                    "max_inflight_messages 0",
-                    "max_queued_messages 2000000",
-                    "max_queued_bytes 1073741824",
-                    "persistent_client_expiration 7d",
-                    "max_packet_size 2097152",
-                    "set_tcp_nodelay true",
                     f"log_dest file {self.root / 'broker.log'}",
-                    "log_type error",
-                    "log_type warning",
-                    "log_type notice",
+                    # Persistence, queue bounds, packet size, log levels: exactly what ships.
+                    *shipped_broker_tuning(),
                     self.extra_config,
                 ]
             )
