@@ -1,15 +1,19 @@
 """One registry mechanism for every kind of plugin (sensor drivers, backends, notifiers, ...), as Frigate does for
 detectors.
 
-A plugin is a class with a pydantic config class whose ``type`` literal names it; a registry maps that name to
-both, and builds the discriminated union that config files are validated against. Plugins inside a package register
-when their package is imported; plugins from another package (simulators' sensor driver, a third party's) are found
-through the registry's entry point group, so the package that owns the registry never imports them.
+A plugin is an implementation (a class, or a function where that is all it is) registered under a key, with the
+pydantic config class that a config file names it by (its ``type`` literal, most often); a registry maps the key to
+both, and builds the discriminated union that config files are validated against. Plugins that take no settings
+register without a config class. Plugins inside a package register when their package is imported; plugins from
+another package (simulators' sensor driver, a third party's) are found through the registry's entry point group, so
+the package that owns the registry never imports them. docs/plugins.md lists the registries.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import importlib
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import Annotated, Any, Generic, TypeVar, Union
 
@@ -17,14 +21,27 @@ from pydantic import BaseModel, BeforeValidator, Field
 from pydantic_core import PydanticCustomError
 
 P = TypeVar("P")
+T = TypeVar("T")
 
 # Every registry ever made, by kind: what `iocgw plugins` lists and the convention test walks.
 REGISTRIES: dict[str, Registry[Any]] = {}
 
 
+@dataclass(frozen=True)
+class PluginInfo:
+    """One registered plugin, for listings: its key, its config class (None: it takes no settings) and where its
+    implementation lives (``module.qualname``)."""
+
+    kind: str
+    key: str
+    config: type[BaseModel] | None
+    implementation: str
+
+
 class Registry(Generic[P]):
     """``kind`` names the plugins in messages ("sensor driver", "notifier"); ``group`` is the entry point group
-    other packages announce plugins under ("iocgw.sensor_drivers"); ``docs`` where they are documented."""
+    other packages announce plugins under ("iocgw.sensor_drivers"); ``docs`` where they are documented (a file,
+    a file's section as ``file#heading-anchor``, or a folder with one file per plugin)."""
 
     def __init__(self, kind: str, group: str | None = None, docs: str | None = None) -> None:
         if kind in REGISTRIES:
@@ -32,21 +49,25 @@ class Registry(Generic[P]):
         self.kind = kind
         self.group = group
         self.docs = docs
-        self._entries: dict[str, tuple[type[BaseModel], type[P]]] = {}
+        self._entries: dict[str, tuple[type[BaseModel] | None, type[P]]] = {}
         self._discovered = False
         REGISTRIES[kind] = self
 
-    def register(self, key: str, config_cls: type[BaseModel]) -> Callable[[type[P]], type[P]]:
-        """Class decorator: ``@registry.register("modbus_tcp", ModbusTcpConfig)``; sets the class's ``KEY``."""
+    def register(self, key: str, config_cls: type[BaseModel] | None = None) -> Callable[[T], T]:
+        """Decorator: ``@registry.register("modbus_tcp", ModbusTcpConfig)``; sets the implementation's ``KEY``."""
 
-        def wrap(cls: type[P]) -> type[P]:
-            if key in self._entries:
-                raise ValueError(f"{self.kind} {key!r} registered twice")
-            cls.KEY = key  # type: ignore[attr-defined]
-            self._entries[key] = (config_cls, cls)
-            return cls
+        def wrap(impl: T) -> T:
+            self.add(key, config_cls, impl)
+            return impl
 
         return wrap
+
+    def add(self, key: str, config_cls: type[BaseModel] | None, impl: Any) -> None:
+        """Register ``impl`` under ``key`` (the decorator's work, for an implementation made elsewhere)."""
+        if key in self._entries:
+            raise ValueError(f"{self.kind} {key!r} registered twice")
+        impl.KEY = key
+        self._entries[key] = (config_cls, impl)
 
     def discover(self) -> None:
         """Import every plugin announced under this registry's entry point group (once)."""
@@ -61,6 +82,22 @@ class Registry(Generic[P]):
         self.discover()
         return sorted(self._entries)
 
+    def keys(self) -> list[str]:
+        """The keys in the order they were registered (where order means something: faults apply in it)."""
+        self.discover()
+        return list(self._entries)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names())
+
+    def __len__(self) -> int:
+        return len(self.names())
+
+    def __contains__(self, key: object) -> bool:
+        if key not in self._entries:
+            self.discover()
+        return key in self._entries
+
     def plugin(self, key: str) -> type[P]:
         if key not in self._entries:
             self.discover()
@@ -70,12 +107,40 @@ class Registry(Generic[P]):
             raise KeyError(f"no {self.kind} {key!r}; known: {', '.join(self.names())}") from None
 
     def config(self, key: str) -> type[BaseModel]:
+        """The plugin's config class; KeyError for an unknown key, TypeError for a plugin that takes no settings."""
         self.plugin(key)
-        return self._entries[key][0]
+        cfg = self._entries[key][0]
+        if cfg is None:
+            raise TypeError(f"{self.kind} {key!r} takes no settings")
+        return cfg
+
+    def has_config(self, key: str) -> bool:
+        self.plugin(key)
+        return self._entries[key][0] is not None
 
     def config_union(self) -> Any:
         """The discriminated union (on ``type``) of every registered config class."""
-        return tagged_union(self.kind, {key: cfg for key, (cfg, _) in self._entries.items()})
+        configs = {key: cfg for key, (cfg, _) in self._entries.items() if cfg is not None}
+        return tagged_union(self.kind, configs)
+
+    def describe(self) -> list[PluginInfo]:
+        """Every plugin, sorted by key, for listings."""
+        out = []
+        for key in self.names():
+            cfg, impl = self._entries[key]
+            name = getattr(impl, "__qualname__", getattr(impl, "__name__", "?"))
+            where = f"{getattr(impl, '__module__', '?')}.{name}"
+            out.append(PluginInfo(self.kind, key, cfg, where))
+        return out
+
+
+def describe_all(packages: Iterable[str] = ()) -> dict[str, list[str]]:
+    """Every registry's kind -> its plugins' keys, after importing ``packages`` (module names such as
+    ``"edge.drivers"``: importing a package registers its built-ins). plumbing imports nothing above itself, so the
+    caller (the CLI) says which packages to load; plugins from elsewhere come in through entry points."""
+    for name in packages:
+        importlib.import_module(name)
+    return {kind: registry.names() for kind, registry in sorted(REGISTRIES.items())}
 
 
 def tagged_union(kind: str, configs: Mapping[str, type[BaseModel]]) -> Any:

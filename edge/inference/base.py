@@ -41,7 +41,7 @@ class InferenceBackend(ABC):
         """Release the runtime; default: nothing to do."""
 
 
-BACKENDS: Registry[InferenceBackend] = Registry("inference backend")
+BACKENDS: Registry[InferenceBackend] = Registry("inference backend", docs="docs/camera.md#backends")
 
 
 def register_backend(

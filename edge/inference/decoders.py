@@ -43,7 +43,7 @@ class Decoder(ABC):
         """(K, 6) float32 rows [x1, y1, x2, y2, score, class], pixels of the model input, after NMS."""
 
 
-DECODERS: Registry[Decoder] = Registry("decoder")
+DECODERS: Registry[Decoder] = Registry("decoder", docs="docs/camera.md#decoders")
 
 
 def register_decoder(key: str) -> Callable[[type[Decoder]], type[Decoder]]:

@@ -8,7 +8,7 @@ from typing import Any
 from hub.alerts.notify.base import Notifier, NotifierConfig
 from plumbing.plugins import Registry
 
-NOTIFIERS: Registry[Notifier] = Registry("notifier")
+NOTIFIERS: Registry[Notifier] = Registry("notifier", docs="docs/notifications.md#targets")
 
 
 def register_notifier(key: str, config_cls: type[NotifierConfig]) -> Callable[[type[Notifier]], type[Notifier]]:

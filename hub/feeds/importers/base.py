@@ -68,7 +68,8 @@ class FeedKind:
         return [([code for _, code in it.rows], it.unit_tags["admin_code"]) for it in items]
 
 
-FEED_KINDS: Registry[FeedKind] = Registry("feed kind")
+# A kind's row model (``row_model``, in hub/feeds/rows.py) is the schema of its files, part of the same plugin.
+FEED_KINDS: Registry[FeedKind] = Registry("feed kind", docs="docs/feeds.md#file-formats-format-version-1")
 
 
 def resolve(
