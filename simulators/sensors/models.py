@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel
 
+from plumbing.plugins import Registry
 from simulators.sensors.hydrology import Hyetograph, Routing
 from simulators.sensors.reservoir import ReservoirSimulation
 from simulators.sensors.rng import gauss, stable_seed, time_index, uniform
@@ -54,27 +55,24 @@ class SignalModel(ABC):
         """The reading at ``t_s``; ``t_prev_s`` is the previous reading's time (None on the first)."""
 
 
-MODELS: dict[str, type[SignalModel]] = {}
+# Model name -> (its parameters class, declared in the contract: wire.nodeconfig.simulated.SIGNAL_MODEL_PARAMS;
+# the model). The convention test (tests/test_plugins.py) checks that the two lists hold the same names and classes.
+MODELS: Registry[SignalModel] = Registry("signal model", docs="docs/simulator.md#signal-models")
 
 
 def register_model(name: str) -> Callable[[type[SignalModel]], type[SignalModel]]:
-    """Class decorator filling ``MODELS``."""
+    """Class decorator: registers the model in ``MODELS`` with its ``Params`` and sets ``NAME`` (= ``KEY``)."""
 
     def wrap(cls: type[SignalModel]) -> type[SignalModel]:
-        if name in MODELS:
-            raise ValueError(f"signal model {name!r} registered twice")
+        MODELS.register(name, cls.Params)(cls)
         cls.NAME = name
-        MODELS[name] = cls
         return cls
 
     return wrap
 
 
 def model_class(name: str) -> type[SignalModel]:
-    try:
-        return MODELS[name]
-    except KeyError:
-        raise KeyError(f"no signal model {name!r}; known: {', '.join(sorted(MODELS))}") from None
+    return MODELS.plugin(name)
 
 
 def create_model(name: str, params: Mapping[str, Any], seed: int) -> SignalModel:
