@@ -62,7 +62,7 @@ class Outbox:
                 "UPDATE meta SET value = max(value, (SELECT coalesce(max(seq), 0) + 1 FROM messages)) "
                 "WHERE key = 'next_seq'"
             )
-        self._depth = self._conn.execute("SELECT count(*) FROM messages").fetchone()[0]
+        self._depth = int(self._conn.execute("SELECT count(*) FROM messages").fetchone()[0])
         self._dropped = self._meta("dropped")
         self._rejected = self._meta("rejected")
         self._oversize = self._meta("oversize")

@@ -59,7 +59,8 @@ class _Node:
         self.seq += 1
         return self.seq
 
-    def body(self, readings: list[dict[str, Any]], seq: int | None = None, **over: Any) -> dict[str, Any]:
+    def body(self, readings: list[dict[str, Any]], seq: object = None, **over: Any) -> dict[str, Any]:
+        """``seq`` is whatever the hostile plan wants to send (a string, a float); None: the next number."""
         return {
             "v": 1,
             "node_id": self.node_id,

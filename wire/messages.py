@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import (
     AwareDatetime,
@@ -25,7 +25,7 @@ from pydantic import (
 from wire.quantities import CANONICAL_UNITS, Quantity
 from wire.topics import Channel
 
-CONTRACT_VERSION = 1
+CONTRACT_VERSION: Final = 1
 MAX_READINGS_PER_MESSAGE = 1000
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 

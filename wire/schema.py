@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from pydantic import BaseModel
+
 from wire.messages import AckMessage, ConfigMessage, EventMessage, StatusMessage, TelemetryMessage
 
-SCHEMA_MODELS = {
+SCHEMA_MODELS: dict[str, type[BaseModel]] = {
     "telemetry": TelemetryMessage,
     "status": StatusMessage,
     "event": EventMessage,

@@ -9,7 +9,7 @@ import math
 import struct
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pymodbus.client import AsyncModbusTcpClient
 from pymodbus.exceptions import ModbusException
@@ -84,6 +84,8 @@ class ModbusTcpDriver(SensorDriver):
     def __init__(self, config: ModbusTcpConfig, sensor: SensorConfig) -> None:
         super().__init__(config, sensor)
         self._client: AsyncModbusTcpClient | None = None
+        # The unit id keyword under the name this pymodbus uses (typed Any: each version's stubs name only one).
+        self._unit: dict[str, Any] = {_UNIT_KW: config.unit_id}
 
     def _where(self) -> str:
         c = self.config
@@ -134,7 +136,7 @@ class ModbusTcpDriver(SensorDriver):
         call = client.read_holding_registers if c.register_type == "holding" else client.read_input_registers
         try:
             async with asyncio.timeout(c.timeout_s):
-                response = await call(c.address, count=count, **{_UNIT_KW: c.unit_id})
+                response = await call(c.address, count=count, **self._unit)
         except TimeoutError:
             if client.connected:
                 # Silence on a live-looking socket is usually a half-open link (NAT or logger reboot): start

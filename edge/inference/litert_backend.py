@@ -65,10 +65,11 @@ class LiteRtBackend(InferenceBackend):
             tensor = tensor.astype(dtype)
         self._interp.set_tensor(self._in["index"], tensor)
         self._interp.invoke()
-        out = self._interp.get_tensor(self._out["index"])
+        out: np.ndarray = self._interp.get_tensor(self._out["index"])
         oscale, ozero = self._out.get("quantization", (0.0, 0))
         if out.dtype != np.float32 and oscale:
-            return (out.astype(np.float32) - ozero) * oscale
+            real: np.ndarray = (out.astype(np.float32) - ozero) * oscale
+            return real
         return np.array(out, copy=True)
 
     def close(self) -> None:

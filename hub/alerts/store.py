@@ -109,7 +109,8 @@ class AlertStore:
     def alarms(
         self, *, active: bool | None = None, rule: str | None = None, area: str | None = None, limit: int = 200
     ) -> list[Alarm]:
-        where, args = [], []
+        where: list[str] = []
+        args: list[str | int] = []
         if active is not None:
             where.append("active = ?")
             args.append(int(active))

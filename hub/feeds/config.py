@@ -26,7 +26,7 @@ class FeedsConfig(BaseModel):
     hazard: HazardSettings = HazardSettings()
     merge_every_s: float = Field(300.0, gt=0, description="how often serve rewrites the unit_hazard view")
     retry_min_s: float = Field(5.0, gt=0, description="first retry after a source failed (then doubling)")
-    sources: list[SourceUnion] = Field(default_factory=list)  # type: ignore[valid-type]
+    sources: list[SourceUnion] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _unique_names(self) -> FeedsConfig:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from grafana_foundation_sdk.builders import common as cb
 from grafana_foundation_sdk.builders import dashboard as db
 from grafana_foundation_sdk.builders import geomap, stat, statetimeline, table, timeseries
+from grafana_foundation_sdk.cog import builder as cogbuilder
 from grafana_foundation_sdk.models import common as cm
 from grafana_foundation_sdk.models import dashboard as dm
 from grafana_foundation_sdk.models import geomap as gm
@@ -330,13 +331,19 @@ def map_panel(title: str, layers: list[cb.MapLayerOptions], *, height: int, span
     return (
         geomap.Panel()
         .title(title)
-        .view(geomap.MapViewConfig().id("coords").lat(16.0).lon(106.0).zoom(5.5))
+        # The SDK types lat, lon and zoom as int; Grafana stores them as floats (Viet Nam is not at whole degrees).
+        .view(geomap.MapViewConfig().id("coords").lat(16.0).lon(106.0).zoom(5.5))  # type: ignore[arg-type]
         .basemap(cb.MapLayerOptions().type("osm-standard").name("OpenStreetMap"))
         .tooltip(geomap.TooltipOptions().mode(gm.TooltipMode.DETAILS))
-        .layers(layers)
+        .layers(_builders(layers))
         .height(height)
         .span(span)
     )
+
+
+def _builders(layers: list[cb.MapLayerOptions]) -> list[cogbuilder.Builder[cm.MapLayerOptions]]:
+    """The same list, typed as the SDK's panel wants it (its list parameter is invariant in the element type)."""
+    return list(layers)
 
 
 def marker_layer(name: str, style: dict[str, object], *, ref_id: str | None = None) -> cb.MapLayerOptions:

@@ -41,7 +41,7 @@ class InfluxReader:
             if "database not found" in result["error"]:
                 return []
             raise RuntimeError(result["error"])
-        rows = []
+        rows: list[dict[str, Any]] = []
         for series in result.get("series", []):
             cols = series["columns"]
             base = {"measurement": series.get("name"), **series.get("tags", {})}

@@ -134,7 +134,7 @@ class Birds:
             for (ox, oy), f, ph in zip(offsets, freqs, phases, strict=True):
                 x, y = cx + ox, cy + oy
                 flap = np.sin(2.0 * np.pi * f * t + ph) * size * 0.7
-                pts = np.int32([[x - size, y - flap], [x, y], [x + size, y - flap]])
+                pts = np.array([[x - size, y - flap], [x, y], [x + size, y - flap]], np.int32)
                 cv2.polylines(frame, [pts], False, (40, 40, 45), max(1, int(size / 3)), cv2.LINE_AA)
 
 
@@ -147,7 +147,7 @@ class Clouds:
         cover = tileable_noise(rng, h, w, 3.0, stretch_x=2.5)
         shade = tileable_noise(rng, h, w, 2.6)[:, :, None]
         alpha = (np.clip((cover - 0.5) * 3.5, 0.0, 1.0) * np.linspace(1.0, 0.6, h)[:, None])[:, :, None]
-        color = np.float32((248, 248, 248)) * (1.0 - shade * 0.45) + np.float32((10, 5, 0)) * shade
+        color = np.array((248, 248, 248), np.float32) * (1.0 - shade * 0.45) + np.array((10, 5, 0), np.float32) * shade
         sky = scene.sky[:h].astype(np.float32)
         self.sky_tile = np.tile((sky * (1.0 - alpha) + color * alpha).astype(np.uint8), (1, 2, 1))
         shadow = tileable_noise(rng, scene.height, w, 3.0, stretch_x=1.5)
@@ -181,7 +181,7 @@ class Fog:
         alpha = (profile * np.clip(0.15 + 0.9 * n, 0, 1) * 0.6).astype(np.float32)[:, :, None]
         # Stored as what to keep (x 1/255) and what to add, so drawing is two saturating uint8 operations.
         keep = np.repeat((1.0 - alpha) * 255.0, 3, axis=2).astype(np.uint8)
-        add = (np.float32((222, 222, 218)) * alpha).astype(np.uint8)
+        add = (np.array((222, 222, 218), np.float32) * alpha).astype(np.uint8)
         self.keep, self.add = np.tile(keep, (1, 2, 1)), np.tile(add, (1, 2, 1))
         self.speed = float(rng.uniform(1.5, 4.0) * rng.choice([-1.0, 1.0]))
 
@@ -203,7 +203,7 @@ class Glare:
         yy, xx = np.mgrid[-r : r + 1, -r : r + 1].astype(np.float32)
         d = np.sqrt(xx * xx + yy * yy) / r
         bloom = (np.clip(1.0 - d, 0.0, 1.0) ** 2.2 + 2.5 * np.exp(-((d / 0.08) ** 2)))[:, :, None]
-        self.warm = np.clip(bloom * np.float32((90, 170, 255)), 0, 255).astype(np.uint8)
+        self.warm = np.clip(bloom * np.array((90, 170, 255), np.float32), 0, 255).astype(np.uint8)
         self.white = np.repeat(np.clip(bloom * 255.0, 0, 255).astype(np.uint8), 3, axis=2)
         self.r = r
         self.sun = scene.sun

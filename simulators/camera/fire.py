@@ -75,11 +75,11 @@ class Flames:
         small = cv2.GaussianBlur(small, (0, 0), max(0.5, h * 0.04))
         glow = cv2.resize(small, (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR).astype(np.float32)
         glow = glow[:, :, None] / 255.0
-        glow_color = np.float32((200, 200, 200)) if night else np.float32((0, 90, 200))
+        glow_color = np.array((200, 200, 200), np.float32) if night else np.array((0, 90, 200), np.float32)
         base = roi.astype(np.float32) + glow * glow_color * 0.8
         for (day_color, grey), mask in zip(LAYERS, masks, strict=True):
             a = mask.astype(np.float32)[:, :, None] / 255.0
-            color = np.float32((grey, grey, grey)) if night else np.float32(day_color)
+            color = np.array((grey, grey, grey), np.float32) if night else np.array(day_color, np.float32)
             base = base * (1.0 - a) + color * a
         roi[:] = base.clip(0, 255).astype(np.uint8)
         rows = np.flatnonzero(masks[0].any(axis=1))

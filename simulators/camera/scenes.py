@@ -260,11 +260,13 @@ def _channel_walls(w: int, h: int, left: int, right: int, sill: int, pw: int) ->
     spread = int(0.12 * w)
     near = max(2, int(1.6 * pw))
     for x, out in ((left, -1), (right, 1)):
-        top = np.int32(
-            [[x - pw, sill - 2], [x + pw, sill - 2], [x + out * spread + near, h], [x + out * spread - near, h]]
+        top = np.array(
+            [[x - pw, sill - 2], [x + pw, sill - 2], [x + out * spread + near, h], [x + out * spread - near, h]],
+            np.int32,
         )
-        side = np.int32(
-            [[x - out * pw, sill - 2], [x + out * spread - out * 2 * near, h], [x + out * spread - out * near, h]]
+        side = np.array(
+            [[x - out * pw, sill - 2], [x + out * spread - out * 2 * near, h], [x + out * spread - out * near, h]],
+            np.int32,
         )
         for poly, color in ((side, (120, 126, 128)), (top, (190, 195, 197))):
             cv2.fillPoly(bgr, [poly], color, cv2.LINE_AA)

@@ -138,9 +138,8 @@ class CameraServer:
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self._port)
         await site.start()
-        server = site._server
-        if server is not None and server.sockets:  # type: ignore[union-attr]
-            self._port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        # Port 0 asks the OS for a free one; the runner says which it bound.
+        self._port = int(self._runner.addresses[0][1])
 
     async def stop(self) -> None:
         for cam in self.cameras.values():

@@ -39,7 +39,7 @@ class SmokePlume:
         self.r0 = max(2.0, height_px * 0.05)
         self.spread = height_px * 0.28 / LIFETIME_S
         # Each plume its own shade and a faint tint (bluish wood smoke, brownish dust), so no single grey means smoke.
-        tint = rng.uniform(-8.0, 8.0) * np.float32((1.0, 0.0, -1.0))
+        tint = rng.uniform(-8.0, 8.0) * np.array((1.0, 0.0, -1.0), np.float32)
         self.color = np.clip(np.asarray(color, np.float32) * rng.uniform(0.88, 1.08) + tint, 0, 255)
         self.peak = peak_alpha
         count = 4096

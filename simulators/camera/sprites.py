@@ -24,11 +24,12 @@ class Sprite:
 
     def draw(self, frame: np.ndarray, shear: float) -> None:
         """Blend into ``frame``, sheared by ``shear`` about the sprite's base (0 = upright)."""
-        keep, add = self.keep, self.add
+        keep: np.ndarray = self.keep
+        add: np.ndarray = self.add
         h, w = keep.shape[:2]
         if shear:
             # x' = x + shear * (h - y): the base stays put, the top moves the most, as a plant bends.
-            m = np.float32([[1.0, -shear, shear * h], [0.0, 1.0, 0.0]])
+            m = np.array([[1.0, -shear, shear * h], [0.0, 1.0, 0.0]], np.float32)
             keep = cv2.warpAffine(keep, m, (w, h), borderMode=cv2.BORDER_CONSTANT, borderValue=(255, 255, 255))
             add = cv2.warpAffine(add, m, (w, h), borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))
         fh, fw = frame.shape[:2]
@@ -65,8 +66,7 @@ def conifer(rng: np.random.Generator, w: int, h: int) -> np.ndarray:
         cv2.fillPoly(bgr, [pts], (int(35 * tone), int(80 * tone), int(40 * tone)), cv2.LINE_AA)
         cv2.fillPoly(mask, [pts], 255, cv2.LINE_AA)
     specks = rng.integers(0, 2, (h, w), dtype=np.uint8) * 18
-    bgr = cv2.add(bgr, cv2.merge([specks // 2, specks, specks // 2]))
-    return _finish(bgr, mask)
+    return _finish(cv2.add(bgr, cv2.merge([specks // 2, specks, specks // 2])), mask)
 
 
 def broadleaf(rng: np.random.Generator, w: int, h: int) -> np.ndarray:

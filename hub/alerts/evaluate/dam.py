@@ -34,7 +34,7 @@ class DamEvaluator(Evaluator):
         return set(self.instruments)
 
     def node_quantities(self) -> set[tuple[str, str]]:
-        return {(n, q) for n in self.by_node for q in ("reservoir_level", "inflow", "outflow")}  # type: ignore[misc]
+        return {(n, q) for n in self.by_node for q in ("reservoir_level", "inflow", "outflow")}
 
     def on_observation(self, obs: Observation, ctx: Context) -> None:
         pair = self.instruments.get((obs.node_id, obs.sensor_id))

@@ -22,7 +22,7 @@ class FloodEvaluator(Evaluator):
         self.risk = risk
 
     def sensors(self) -> set[tuple[str, str]]:
-        return set(self.by_sensor)  # type: ignore[arg-type]
+        return set(self.by_sensor)
 
     def on_observation(self, obs: Observation, ctx: Context) -> None:
         station = self.by_sensor.get((obs.node_id, obs.sensor_id))
