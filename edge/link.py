@@ -13,6 +13,7 @@ import random
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -29,6 +30,19 @@ log = logging.getLogger(__name__)
 def _packet_size(row: OutboxRow) -> int:
     """An MQTT 5 PUBLISH's size: fixed header (up to 5), topic (2 + length), packet id (2), properties (1)."""
     return 5 + 2 + len(row.topic.encode()) + (2 if row.qos else 0) + 1 + len(row.payload)
+
+
+@dataclass
+class _Connection:
+    """What the pump keeps for one connection."""
+
+    resend_after: float  # seconds without the hub's ack before the unconfirmed go again; doubles per resend
+    connack_deadline: float  # monotonic
+    inflight: dict[int, int] = field(default_factory=dict)  # paho mid -> seq, waiting for PUBACK
+    unconfirmed: OrderedDict[int, float] = field(default_factory=OrderedDict)  # seq -> sent time, for the hub's ack
+    cursor: int = 0  # highest seq sent on this connection
+    got_connack: bool = False
+    drain_deadline: float | None = None  # monotonic; set once the node is stopping
 
 
 class Link:
@@ -234,95 +248,117 @@ class Link:
                 info.wait_for_publish(timeout=2)
 
     async def _pump(self, client: mqtt.Client, stop: asyncio.Event, stop_waiter: asyncio.Future[Any]) -> bool:
-        inflight: dict[int, int] = {}  # paho mid -> seq, waiting for PUBACK
-        unconfirmed: OrderedDict[int, float] = OrderedDict()  # seq -> sent time, waiting for the hub's ack
-        cursor = 0  # highest seq sent on this connection
-        resend_after = self.confirm_timeout_s
-        got_connack = False
-        connack_deadline = time.monotonic() + 15
-        drain_deadline: float | None = None
+        c = _Connection(resend_after=self.confirm_timeout_s, connack_deadline=time.monotonic() + 15)
         self._broker_only.clear()  # PUBACKs of an earlier connection never come; _fill marks them again
         self._ended_by_us = True
         while not self._offline:
             if self._reconnect:
                 self._reconnect = False
                 break
-            if stop.is_set():
-                # A clean stop first tries, for a bounded time, to get the outbox confirmed, so a node that is
-                # stopped for maintenance leaves nothing behind while its link works.
-                if drain_deadline is None:
-                    drain_deadline = time.monotonic() + self.drain_s
-                if not got_connack or self.outbox.depth == 0 or time.monotonic() >= drain_deadline:
-                    break
-            to_remove: list[int] = []
-            ranges: list[tuple[int, int]] = []
-            events, self._events = self._events, []
-            for kind, value in events:
-                if kind == "connack":
-                    if value.is_failure:
-                        self.last_error = f"broker refused the connection: {value}"
-                        return False
-                    got_connack = True
-                    self.connected = True
-                    self.last_error = None  # connected again: the outage is over, and so is its error
-                    self.counters["connects"] += 1
-                    client.subscribe([(self.topics.config(self.node_id), 1), (self.topics.ack(self.node_id), 1)])
-                    if self.on_connected is not None:
-                        self.on_connected()
-                elif kind == "disconnect":
-                    self.last_error = f"disconnected: {value}"
-                    self._ended_by_us = False
-                    return got_connack
-                elif kind == "puback":
-                    mid, rc = value
-                    seq = inflight.pop(mid, None)
-                    if seq is None:
-                        continue
-                    if rc.is_failure:
-                        # Kept in the outbox; it goes again after the next reconnect.
-                        self.counters["refused"] += 1
-                        self.last_error = f"broker refused message {seq}: {rc}"
-                    elif self.confirm is Confirm.BROKER or seq in self._broker_only:
-                        # Snapshots carry no sequence number, so the hub never acks them: the broker's PUBACK
-                        # is the end of their road (the retained latest per camera and label is what matters).
-                        self._broker_only.discard(seq)
-                        to_remove.append(seq)
-                    else:
-                        unconfirmed[seq] = time.monotonic()
-                elif kind == "message":
-                    ranges.extend(self._handle_incoming(*value))
-            if to_remove:
-                self.counters["confirmed"] += self.outbox.remove(to_remove)
-            if ranges:
-                self.counters["confirmed"] += self.outbox.remove_ranges(ranges)
-                for lo, hi in ranges:
-                    for seq in [s for s in unconfirmed if lo <= s <= hi]:
-                        del unconfirmed[seq]
-                resend_after = self.confirm_timeout_s
-            if not got_connack:
-                if time.monotonic() > connack_deadline:
+            if stop.is_set() and self._drained(c):
+                break
+            ended = self._take_events(client, c)
+            if ended is not None:
+                return ended
+            if not c.got_connack:
+                if time.monotonic() > c.connack_deadline:
                     self.last_error = "no CONNACK from the broker within 15 s"
                     return False
             else:
-                if unconfirmed and not inflight:
-                    oldest = next(iter(unconfirmed.values()))
-                    if time.monotonic() - oldest > resend_after:
-                        # The hub has not confirmed: the broker may have lost them. Send again from the start,
-                        # backing off so a hub that is merely down does not fill the broker with copies.
-                        self.counters["resends"] += len(unconfirmed)
-                        unconfirmed.clear()
-                        cursor = 0
-                        resend_after = min(resend_after * 2, 3600)
-                cursor = self._fill(client, inflight, unconfirmed, cursor)
+                self._send(client, c)
             self._wake.clear()
             if self._events:
                 continue
-            wake = asyncio.ensure_future(self._wake.wait())
-            waiters: set[asyncio.Future[Any]] = {wake} if stop.is_set() else {stop_waiter, wake}
-            timeout = 1.0 if drain_deadline is None else max(0.0, min(1.0, drain_deadline - time.monotonic()))
-            await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-            wake.cancel()
-        return got_connack
+            await self._wait(c, stop, stop_waiter)
+        return c.got_connack
+
+    def _drained(self, c: _Connection) -> bool:
+        """Whether a stopping node may end the connection now."""
+        # A clean stop first tries, for a bounded time, to get the outbox confirmed, so a node that is stopped for
+        # maintenance leaves nothing behind while its link works.
+        if c.drain_deadline is None:
+            c.drain_deadline = time.monotonic() + self.drain_s
+        return not c.got_connack or self.outbox.depth == 0 or time.monotonic() >= c.drain_deadline
+
+    def _take_events(self, client: mqtt.Client, c: _Connection) -> bool | None:
+        """Act on what paho reported since the last round: None while the connection lasts; once it has ended,
+        what ``_pump`` returns."""
+        to_remove: list[int] = []
+        ranges: list[tuple[int, int]] = []
+        events, self._events = self._events, []
+        for kind, value in events:
+            if kind == "connack":
+                if value.is_failure:
+                    self.last_error = f"broker refused the connection: {value}"
+                    return False
+                self._connack(client, c)
+            elif kind == "disconnect":
+                self.last_error = f"disconnected: {value}"
+                self._ended_by_us = False
+                return c.got_connack
+            elif kind == "puback":
+                self._puback(c, *value, to_remove)
+            elif kind == "message":
+                ranges.extend(self._handle_incoming(*value))
+        self._confirmed(c, to_remove, ranges)
+        return None
+
+    def _connack(self, client: mqtt.Client, c: _Connection) -> None:
+        c.got_connack = True
+        self.connected = True
+        self.last_error = None  # connected again: the outage is over, and so is its error
+        self.counters["connects"] += 1
+        client.subscribe([(self.topics.config(self.node_id), 1), (self.topics.ack(self.node_id), 1)])
+        if self.on_connected is not None:
+            self.on_connected()
+
+    def _puback(self, c: _Connection, mid: int, rc: Any, to_remove: list[int]) -> None:
+        seq = c.inflight.pop(mid, None)
+        if seq is None:
+            return
+        if rc.is_failure:
+            # Kept in the outbox; it goes again after the next reconnect.
+            self.counters["refused"] += 1
+            self.last_error = f"broker refused message {seq}: {rc}"
+        elif self.confirm is Confirm.BROKER or seq in self._broker_only:
+            # Snapshots carry no sequence number, so the hub never acks them: the broker's PUBACK is the end of
+            # their road (the retained latest per camera and label is what matters).
+            self._broker_only.discard(seq)
+            to_remove.append(seq)
+        else:
+            c.unconfirmed[seq] = time.monotonic()
+
+    def _confirmed(self, c: _Connection, to_remove: list[int], ranges: list[tuple[int, int]]) -> None:
+        """Remove from the outbox what the broker (``to_remove``) or the hub (``ranges``) confirmed."""
+        if to_remove:
+            self.counters["confirmed"] += self.outbox.remove(to_remove)
+        if ranges:
+            self.counters["confirmed"] += self.outbox.remove_ranges(ranges)
+            for lo, hi in ranges:
+                for seq in [s for s in c.unconfirmed if lo <= s <= hi]:
+                    del c.unconfirmed[seq]
+            c.resend_after = self.confirm_timeout_s
+
+    def _send(self, client: mqtt.Client, c: _Connection) -> None:
+        if c.unconfirmed and not c.inflight:
+            oldest = next(iter(c.unconfirmed.values()))
+            if time.monotonic() - oldest > c.resend_after:
+                # The hub has not confirmed: the broker may have lost them. Send again from the start, backing off
+                # so a hub that is merely down does not fill the broker with copies.
+                self.counters["resends"] += len(c.unconfirmed)
+                c.unconfirmed.clear()
+                c.cursor = 0
+                c.resend_after = min(c.resend_after * 2, 3600)
+        c.cursor = self._fill(client, c.inflight, c.unconfirmed, c.cursor)
+
+    async def _wait(self, c: _Connection, stop: asyncio.Event, stop_waiter: asyncio.Future[Any]) -> None:
+        """Sleep until paho reports something, new data is queued, or the node stops (at most 1 s, or until the
+        drain deadline)."""
+        wake = asyncio.ensure_future(self._wake.wait())
+        waiters: set[asyncio.Future[Any]] = {wake} if stop.is_set() else {stop_waiter, wake}
+        timeout = 1.0 if c.drain_deadline is None else max(0.0, min(1.0, c.drain_deadline - time.monotonic()))
+        await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        wake.cancel()
 
     def _fill(
         self, client: mqtt.Client, inflight: dict[int, int], unconfirmed: OrderedDict[int, float], cursor: int

@@ -260,77 +260,99 @@ class Confirmer:
         vote this frame rather than a miss: not looking is not the same as not seeing. ``motion``: the moving
         regions of this frame (None: not known, e.g. gating is off), for the labels that must move to be real.
         """
-        out: list[Transition] = []
-        taken: set[int] = set()
         if ran:
-            for label, box, score in self._candidates(dets):
-                tr = self._match(label, box, taken)
-                rule = self.rule(label)
-                needed = rule.min_score * (self.s.ongoing_factor if tr is not None and tr.confirmed else 1.0)
-                if score < needed:
-                    continue
-                if tr is None:
-                    tr = Track(self._next_id, label, box, score, first_t=t, last_seen_t=t, first_box=box)
-                    self._next_id += 1
-                    self.tracks.append(tr)
-                    self.counters["tracks"] += 1
-                tr.box, tr.score, tr.last_seen_t = box, score, t
-                if not tr.confirmed:
-                    tr.travelled = tr.travelled or _travelled(tr.first_box, box, self._travel_limit(label))
-                    tr.sightings += 1
-                    tr.looked += 1
-                    if len(tr.first_boxes) < GROWTH_SPAN:
-                        tr.first_boxes.append(box)
-                    tr.last_boxes.append(box)
-                    if label in self.s.must_grow:
-                        grew = grown(tr, self.s.growth, self.frame_w, self.frame_h)
-                        tr.grown_run = tr.grown_run + 1 if grew else 0
-                tr.moving.append(motion is None or any(_overlap(box, m) for m in motion))
-                tr.votes.append(score)
-                taken.add(tr.id)
-            for tr in self.tracks:
-                if tr.id not in taken and (covered is None or any(_centre_inside(tr.box, c) for c in covered)):
-                    tr.votes.append(0.0)
-                    tr.moving.append(False)
-                    if not tr.confirmed:
-                        tr.looked += 1
-                while len(tr.votes) > self.s.window:
-                    tr.votes.popleft()
-                while len(tr.moving) > self.s.window:
-                    tr.moving.popleft()
+            taken = self._see(t, dets, motion)
+            self._count_misses(taken, covered)
+        out: list[Transition] = []
         keep: list[Track] = []
         for tr in self.tracks:
-            hits = sum(1 for v in tr.votes if v > 0)
-            if not tr.confirmed:
-                if (
-                    hits >= self.s.min_hits
-                    and _median_hit(tr.votes) >= self.s.confirm_score
-                    and not tr.travelled
-                    and (tr.label not in self.s.needs_motion or 2 * sum(tr.moving) >= hits)
-                    and (tr.label not in self.s.must_grow or self._plume_like(tr))
-                ):
-                    tr.confirmed = True
-                    tr.start_t = tr.first_t
-                    tr.top_score = max(tr.votes)
-                    tr.reported_score, tr.reported_t = tr.score, t
-                    self.counters["confirmed"] += 1
-                    out.append(self._transition(Phase.NEW, tr, t))
-                elif (hits == 0 and len(tr.votes) >= self.s.window) or t - tr.last_seen_t > self.s.end_after_s:
-                    continue  # a candidate that never made it: forgotten silently
+            if self._follow(tr, t, out) if tr.confirmed else self._judge(tr, t, out):
                 keep.append(tr)
-                continue
-            if t - tr.last_seen_t >= self.s.end_after_s:
-                out.append(self._transition(Phase.END, tr, t))
-                continue
-            tr.top_score = max(tr.top_score, tr.score if tr.last_seen_t == t else 0.0)
-            if tr.last_seen_t == t and (
-                tr.score >= tr.reported_score + self.s.update_score_rise or t - tr.reported_t >= self.s.update_every_s
-            ):
-                tr.reported_score, tr.reported_t = tr.score, t
-                out.append(self._transition(Phase.UPDATE, tr, t))
-            keep.append(tr)
         self.tracks = keep
         return out
+
+    def _see(self, t: float, dets: np.ndarray, motion: list[tuple[int, int, int, int]] | None) -> set[int]:
+        """Join each detection to its track, or start one; the ids of the tracks seen this frame."""
+        taken: set[int] = set()
+        for label, box, score in self._candidates(dets):
+            tr = self._match(label, box, taken)
+            rule = self.rule(label)
+            needed = rule.min_score * (self.s.ongoing_factor if tr is not None and tr.confirmed else 1.0)
+            if score < needed:
+                continue
+            if tr is None:
+                tr = Track(self._next_id, label, box, score, first_t=t, last_seen_t=t, first_box=box)
+                self._next_id += 1
+                self.tracks.append(tr)
+                self.counters["tracks"] += 1
+            tr.box, tr.score, tr.last_seen_t = box, score, t
+            if not tr.confirmed:
+                self._candidate_seen(tr, box)
+            tr.moving.append(motion is None or any(_overlap(box, m) for m in motion))
+            tr.votes.append(score)
+            taken.add(tr.id)
+        return taken
+
+    def _candidate_seen(self, tr: Track, box: tuple[float, float, float, float]) -> None:
+        """What confirmation judges besides the votes: travel, and for the labels that must grow, growth."""
+        tr.travelled = tr.travelled or _travelled(tr.first_box, box, self._travel_limit(tr.label))
+        tr.sightings += 1
+        tr.looked += 1
+        if len(tr.first_boxes) < GROWTH_SPAN:
+            tr.first_boxes.append(box)
+        tr.last_boxes.append(box)
+        if tr.label in self.s.must_grow:
+            grew = grown(tr, self.s.growth, self.frame_w, self.frame_h)
+            tr.grown_run = tr.grown_run + 1 if grew else 0
+
+    def _count_misses(self, taken: set[int], covered: list[tuple[int, int, int, int]] | None) -> None:
+        """A miss for each track the detector looked at and did not see; every track's votes cut to the window."""
+        for tr in self.tracks:
+            if tr.id not in taken and (covered is None or any(_centre_inside(tr.box, c) for c in covered)):
+                tr.votes.append(0.0)
+                tr.moving.append(False)
+                if not tr.confirmed:
+                    tr.looked += 1
+            while len(tr.votes) > self.s.window:
+                tr.votes.popleft()
+            while len(tr.moving) > self.s.window:
+                tr.moving.popleft()
+
+    def _judge(self, tr: Track, t: float, out: list[Transition]) -> bool:
+        """A candidate track: confirmed (a NEW transition), kept waiting, or forgotten (False)."""
+        hits = sum(1 for v in tr.votes if v > 0)
+        if self._confirms(tr, hits):
+            tr.confirmed = True
+            tr.start_t = tr.first_t
+            tr.top_score = max(tr.votes)
+            tr.reported_score, tr.reported_t = tr.score, t
+            self.counters["confirmed"] += 1
+            out.append(self._transition(Phase.NEW, tr, t))
+            return True
+        # A candidate that never made it is forgotten silently.
+        return not ((hits == 0 and len(tr.votes) >= self.s.window) or t - tr.last_seen_t > self.s.end_after_s)
+
+    def _confirms(self, tr: Track, hits: int) -> bool:
+        return (
+            hits >= self.s.min_hits
+            and _median_hit(tr.votes) >= self.s.confirm_score
+            and not tr.travelled
+            and (tr.label not in self.s.needs_motion or 2 * sum(tr.moving) >= hits)
+            and (tr.label not in self.s.must_grow or self._plume_like(tr))
+        )
+
+    def _follow(self, tr: Track, t: float, out: list[Transition]) -> bool:
+        """A confirmed track: ended (an END transition, False), or kept, with an UPDATE when it has news."""
+        if t - tr.last_seen_t >= self.s.end_after_s:
+            out.append(self._transition(Phase.END, tr, t))
+            return False
+        tr.top_score = max(tr.top_score, tr.score if tr.last_seen_t == t else 0.0)
+        if tr.last_seen_t == t and (
+            tr.score >= tr.reported_score + self.s.update_score_rise or t - tr.reported_t >= self.s.update_every_s
+        ):
+            tr.reported_score, tr.reported_t = tr.score, t
+            out.append(self._transition(Phase.UPDATE, tr, t))
+        return True
 
     def _travel_limit(self, label: str) -> float:
         return self.s.max_travel_by_label.get(label, self.s.max_travel)
