@@ -11,10 +11,11 @@ import contextlib
 import secrets
 import shutil
 import signal
+import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -31,9 +32,11 @@ from simulators.sensors.scenario import (
     load_scenario,
     write_node_configs,
 )
-from testkit.localsvc import InfluxDB, Mosquitto, free_port
 from wire import Quantity, TelemetryMessage
 from wire.nodeconfig import NodeConfig
+
+if TYPE_CHECKING:
+    from testkit.localsvc import InfluxDB
 
 SCENARIO = "typhoon_flood"
 READINGS = "/^(" + "|".join(q.value for q in Quantity) + ")$/"  # the raw readings, not the derived levels
@@ -132,7 +135,19 @@ def _readings_in_outbox(path: Path) -> int:
         box.close()
 
 
+class DemoUnavailable(RuntimeError):
+    """The demo runs its own Mosquitto and InfluxDB through testkit/, which a source checkout has and an installed
+    package does not (the test harness is not shipped)."""
+
+
 async def _demo(runtime: Path, duration_s: float, nodes: int | None) -> int:
+    try:
+        from testkit.localsvc import InfluxDB, Mosquitto, free_port
+    except ImportError:
+        raise DemoUnavailable(
+            "iocgw demo runs from a source checkout (git clone, then bash scripts/setup.sh): it starts Mosquitto and "
+            "InfluxDB through testkit/, which an installed package does not include"
+        ) from None
     broker = Mosquitto(runtime / "mosquitto")
     influx = InfluxDB(runtime / "influxdb")
     print(f"demo: starting Mosquitto on 127.0.0.1:{broker.port} and InfluxDB on {influx.url} in {runtime}", flush=True)
@@ -232,7 +247,11 @@ def run_demo(runtime: Path, duration_s: float = 60.0, nodes: int | None = None) 
     for sub in ("mosquitto", "influxdb", "hub", "nodes", "node-configs"):
         shutil.rmtree(runtime / sub, ignore_errors=True)  # each demo starts clean
     runtime.mkdir(parents=True, exist_ok=True)
-    return asyncio.run(_demo(runtime, duration_s, nodes))
+    try:
+        return asyncio.run(_demo(runtime, duration_s, nodes))
+    except DemoUnavailable as exc:
+        print(f"demo: {exc}", file=sys.stderr)
+        return 2
 
 
 def write_grafana_provisioning(out: Path, influx_url: str) -> Path:
