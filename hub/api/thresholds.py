@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from hub.alerts.config import RuleTables
-from hub.alerts.thresholds import ItemView, RuleManager, ThresholdError, UnknownItem, VersionConflict
+from hub.alerts.threshold_overrides import ItemView, RuleManager, ThresholdError, UnknownItem, VersionConflict
 from hub.api.auth import Role
 from hub.api.context import ApiContext
 from hub.api.models import (
@@ -69,92 +69,29 @@ async def _run(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         ) from None
 
 
-def routes(ctx: ApiContext) -> list[Route]:
-    def rules() -> RuleManager:
-        if ctx.rules is None:
+class _Handlers:
+    """The handlers of the routes on the whole rule set."""
+
+    def __init__(self, ctx: ApiContext) -> None:
+        self.ctx = ctx
+
+    def rules(self) -> RuleManager:
+        # Looked up per call: a hub without an alerts section answers 404 rather than failing to start its API.
+        if self.ctx.rules is None:
             raise ApiError(404, "the alert engine is not configured (no alerts section in the hub config)")
-        return ctx.rules
+        return self.ctx.rules
 
-    async def all_thresholds(call: Call) -> ThresholdsOut:
-        return await asyncio.to_thread(thresholds_out, rules())
+    async def all_thresholds(self, call: Call) -> ThresholdsOut:
+        return await asyncio.to_thread(thresholds_out, self.rules())
 
-    def item_routes(
-        kind: str, id_name: str, change_model: type[FloodChange] | type[ReservoirChange], field: str
-    ) -> list[Route]:
-        path = f"/api/thresholds/{kind}/{{{id_name}}}"
-
-        async def get_item(call: Call) -> ItemView:
-            return await _run(rules().item, kind, call.request.match_info[id_name])
-
-        async def put_item(call: Call) -> ItemView:
-            item_id = call.request.match_info[id_name]
-            body = call.body
-            item = getattr(body, field)
-            if getattr(item, id_name) != item_id:
-                problem = Problem(field=f"{field}.{id_name}", reason=f"must be {item_id!r}, the id in the path")
-                raise ApiError(422, "the entry's id does not match the path; nothing changed", problems=[problem])
-            return await _run(
-                rules().change, kind, item, who=call.who, comment=body.comment, expected_version=body.expected_version
-            )
-
-        async def revert_item(call: Call) -> ItemView:
-            body: RevertRequest = call.body
-            return await _run(
-                rules().revert,
-                kind,
-                call.request.match_info[id_name],
-                who=call.who,
-                comment=body.comment,
-                expected_version=body.expected_version,
-            )
-
-        what = "flood station" if kind == "flood" else "reservoir"
-        return [
-            Route(
-                "GET",
-                path,
-                get_item,
-                f"One {what}: in force, in the file, override version",
-                Role.VIEWER,
-                "thresholds",
-                response=ItemView,
-                errors=(404,),
-            ),
-            Route(
-                "PUT",
-                path,
-                put_item,
-                f"Replace one {what}'s thresholds; validated, audited and applied at once",
-                Role.HYDROLOGY,
-                "thresholds",
-                body=change_model,
-                response=ItemView,
-                errors=(404, 409, 422),
-                description="The body carries the whole entry, validated with the model the rule files use. A "
-                "bad value answers 422 naming the field, and nothing changes. The override survives restarts "
-                "and reloads of the files until reverted.",
-            ),
-            Route(
-                "POST",
-                path + "/revert",
-                revert_item,
-                f"Drop the override of one {what}: the rule file's entry applies again",
-                Role.HYDROLOGY,
-                "thresholds",
-                body=RevertRequest,
-                response=ItemView,
-                errors=(404, 409, 422),
-            ),
-        ]
-
-    async def audit(call: Call) -> AuditList:
+    async def audit(self, call: Call) -> AuditList:
         q: AuditQuery = call.query
-        entries = await asyncio.to_thread(rules().audit, kind=q.kind, item_id=q.item_id, limit=q.limit)
+        entries = await asyncio.to_thread(self.rules().audit, kind=q.kind, item_id=q.item_id, limit=q.limit)
         return AuditList(entries=entries)
 
-    async def reload(call: Call) -> ReloadResult:
+    async def reload(self, call: Call) -> ReloadResult:
         body: ReloadRequest = call.body
-        manager = rules()
+        manager = self.rules()
         try:
             tables = await asyncio.to_thread(manager.reload, call.who, body.comment)
         except ConfigError as exc:
@@ -178,11 +115,97 @@ def routes(ctx: ApiContext) -> list[Route]:
             problems=list(manager.problems),
         )
 
+
+class _ItemHandlers:
+    """The handlers of one kind of entry (flood station or reservoir), named by ``id_name`` in the path and by
+    ``field`` in a change's body."""
+
+    def __init__(self, rules: Callable[[], RuleManager], kind: str, id_name: str, field: str) -> None:
+        self.rules = rules
+        self.kind = kind
+        self.id_name = id_name
+        self.field = field
+
+    async def get_item(self, call: Call) -> ItemView:
+        return await _run(self.rules().item, self.kind, call.request.match_info[self.id_name])
+
+    async def put_item(self, call: Call) -> ItemView:
+        item_id = call.request.match_info[self.id_name]
+        body = call.body
+        item = getattr(body, self.field)
+        if getattr(item, self.id_name) != item_id:
+            problem = Problem(field=f"{self.field}.{self.id_name}", reason=f"must be {item_id!r}, the id in the path")
+            raise ApiError(422, "the entry's id does not match the path; nothing changed", problems=[problem])
+        return await _run(
+            self.rules().change,
+            self.kind,
+            item,
+            who=call.who,
+            comment=body.comment,
+            expected_version=body.expected_version,
+        )
+
+    async def revert_item(self, call: Call) -> ItemView:
+        body: RevertRequest = call.body
+        return await _run(
+            self.rules().revert,
+            self.kind,
+            call.request.match_info[self.id_name],
+            who=call.who,
+            comment=body.comment,
+            expected_version=body.expected_version,
+        )
+
+
+def _item_routes(h: _ItemHandlers, change_model: type[FloodChange] | type[ReservoirChange]) -> list[Route]:
+    path = f"/api/thresholds/{h.kind}/{{{h.id_name}}}"
+    what = "flood station" if h.kind == "flood" else "reservoir"
+    return [
+        Route(
+            "GET",
+            path,
+            h.get_item,
+            f"One {what}: in force, in the file, override version",
+            Role.VIEWER,
+            "thresholds",
+            response=ItemView,
+            errors=(404,),
+        ),
+        Route(
+            "PUT",
+            path,
+            h.put_item,
+            f"Replace one {what}'s thresholds; validated, audited and applied at once",
+            Role.HYDROLOGY,
+            "thresholds",
+            body=change_model,
+            response=ItemView,
+            errors=(404, 409, 422),
+            description="The body carries the whole entry, validated with the model the rule files use. A "
+            "bad value answers 422 naming the field, and nothing changes. The override survives restarts "
+            "and reloads of the files until reverted.",
+        ),
+        Route(
+            "POST",
+            path + "/revert",
+            h.revert_item,
+            f"Drop the override of one {what}: the rule file's entry applies again",
+            Role.HYDROLOGY,
+            "thresholds",
+            body=RevertRequest,
+            response=ItemView,
+            errors=(404, 409, 422),
+        ),
+    ]
+
+
+def routes(ctx: ApiContext) -> list[Route]:
+    h = _Handlers(ctx)
     return [
         Route(
             "GET",
             "/api/thresholds",
-            all_thresholds,
+            h.all_thresholds,
             "Every rule table in force, overrides applied",
             Role.VIEWER,
             "thresholds",
@@ -192,7 +215,7 @@ def routes(ctx: ApiContext) -> list[Route]:
         Route(
             "GET",
             "/api/thresholds/audit",
-            audit,
+            h.audit,
             "Who changed which thresholds, when and why, newest first",
             Role.VIEWER,
             "thresholds",
@@ -200,12 +223,12 @@ def routes(ctx: ApiContext) -> list[Route]:
             response=AuditList,
             errors=(404, 422),
         ),
-        *item_routes("flood", "station_id", FloodChange, "station"),
-        *item_routes("reservoir", "reservoir_id", ReservoirChange, "reservoir"),
+        *_item_routes(_ItemHandlers(h.rules, "flood", "station_id", "station"), FloodChange),
+        *_item_routes(_ItemHandlers(h.rules, "reservoir", "reservoir_id", "reservoir"), ReservoirChange),
         Route(
             "POST",
             "/api/rules/reload",
-            reload,
+            h.reload,
             "Re-read the rule files (overrides applied on top) without a restart",
             Role.ADMIN,
             "thresholds",
