@@ -9,7 +9,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hub.feeds.formats import FeedFileError, parse_bytes
-from hub.feeds.rows import ROW_MODELS, FeedbackRow, IndicatorRow, PublicServiceRow, parse_row
+from hub.feeds.importers import FEED_KINDS
+from hub.feeds.rows import FeedbackRow, IndicatorRow, PublicServiceRow, parse_row
+
+ROW_MODELS = {kind: FEED_KINDS.plugin(kind).row_model for kind in FEED_KINDS.names()}
 
 COLUMNS = sorted(set().union(*(m.model_fields for m in ROW_MODELS.values())) | {"junk", ""})
 JUNK = st.one_of(
