@@ -29,6 +29,7 @@ from hub.grafana.common import (
     threshold_steps,
     timeseries_panel,
 )
+from hub.grafana.dashboards.registry import register_dashboard
 from hub.grafana.influxql import InfluxQL
 
 UID = "iocgw-admin-units"
@@ -176,6 +177,7 @@ def feedback() -> bargauge.Panel:
     )
 
 
+@register_dashboard(UID)
 def build() -> db.Dashboard:
     return (
         new_dashboard(UID, TITLE, "Socio-economic and public-service figures per administrative unit, with its hazard")

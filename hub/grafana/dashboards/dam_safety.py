@@ -17,6 +17,7 @@ from hub.grafana.common import (
     tag_variable,
     timeseries_panel,
 )
+from hub.grafana.dashboards.registry import register_dashboard
 
 UID = "iocgw-dam-safety"
 TITLE = "iocgw · An toàn đập (dam safety)"
@@ -86,6 +87,7 @@ def seepage() -> timeseries.Panel:
     )
 
 
+@register_dashboard(UID)
 def build() -> db.Dashboard:
     return (
         new_dashboard(UID, TITLE, "Reservoir level against its named levels (NĐ 114/2018), flows and seepage")

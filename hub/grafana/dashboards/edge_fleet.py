@@ -22,6 +22,7 @@ from hub.grafana.common import (
     table_panel,
     timeseries_panel,
 )
+from hub.grafana.dashboards.registry import register_dashboard
 
 UID = "iocgw-edge-fleet"
 TITLE = "iocgw · Thiết bị biên (edge fleet)"
@@ -108,6 +109,7 @@ def dead_letters() -> text.Panel:
     )
 
 
+@register_dashboard(UID)
 def build() -> db.Dashboard:
     return (
         new_dashboard(UID, TITLE, "Health of the edge nodes from their status messages")

@@ -26,6 +26,7 @@ from hub.grafana.common import (
     threshold_steps,
     timeseries_panel,
 )
+from hub.grafana.dashboards.registry import register_dashboard
 
 UID = "iocgw-forest-fire"
 TITLE = "iocgw · Cháy rừng (forest fire)"
@@ -89,6 +90,7 @@ def detections() -> table.Panel:
     ).overrides([override("label", links=[link]), override("top_score", unit="percentunit")])
 
 
+@register_dashboard(UID)
 def build() -> db.Dashboard:
     return (
         new_dashboard(UID, TITLE, "Nesterov index and fire-danger levels I-V (TT 25/2019); camera detections")

@@ -25,6 +25,7 @@ from hub.grafana.common import (
     table_panel,
     timeseries_panel,
 )
+from hub.grafana.dashboards.registry import register_dashboard
 
 UID = "iocgw-hydrology"
 TITLE = "iocgw · Trạm thủy văn (hydrology stations)"
@@ -142,6 +143,7 @@ def accumulations() -> timeseries.Panel:
     )
 
 
+@register_dashboard(UID)
 def build() -> db.Dashboard:
     return (
         new_dashboard(

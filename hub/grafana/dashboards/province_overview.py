@@ -26,6 +26,7 @@ from hub.grafana.common import (
     risk_thresholds,
     table_panel,
 )
+from hub.grafana.dashboards.registry import register_dashboard
 
 UID = "iocgw-overview"
 TITLE = "iocgw · Tổng quan tỉnh (province overview)"
@@ -149,6 +150,7 @@ def fleet_status() -> table.Panel:
     )
 
 
+@register_dashboard(UID)
 def build() -> db.Dashboard:
     return (
         new_dashboard(UID, TITLE, "Stations, reservoirs and cameras by warning level; alerts; risk levels; fleet")
