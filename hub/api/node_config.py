@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -13,7 +14,7 @@ from hub.api.auth import Role
 from hub.api.context import ApiContext
 from hub.api.models import Problem, _Body
 from hub.api.routes import ApiError, Call, Route
-from hub.node_config import InvalidNodeConfig
+from hub.remote_config import InvalidNodeConfig
 
 SAFE_PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
@@ -39,33 +40,46 @@ class NodeConfigOut(_Body):
     published: bool | None = Field(None, description="On a PUT: reached the broker now (else on the next connect)")
 
 
-def routes(ctx: ApiContext) -> list[Route]:
-    def view(node_id: str, published: bool | None = None) -> NodeConfigOut:
-        assert ctx.configs is not None
-        desired = ctx.configs.store.get(node_id)
-        status: dict[str, Any] = {}
-        for item in ctx.state.nodes():
-            if item["node_id"] == node_id:
-                status = item.get("last_status") or {}  # type: ignore[assignment]
-        applied = status.get("config_version")
-        return NodeConfigOut(
-            node_id=node_id,
-            desired=DesiredOut(**{k: getattr(desired, k) for k in ("version", "config", "set_at", "set_by")})
-            if desired
-            else None,
-            applied_version=applied,
-            refused=status.get("config_error"),
-            in_sync=desired is not None and applied == desired.version and not status.get("config_error"),
-            published=published,
-        )
+def _view(ctx: ApiContext, node_id: str, published: bool | None = None) -> NodeConfigOut:
+    assert ctx.configs is not None
+    desired = ctx.configs.store.get(node_id)
+    status: dict[str, Any] = {}
+    for item in ctx.state.nodes():
+        if item["node_id"] == node_id:
+            status = item.get("last_status") or {}  # type: ignore[assignment]
+    applied = status.get("config_version")
+    return NodeConfigOut(
+        node_id=node_id,
+        desired=DesiredOut(**{k: getattr(desired, k) for k in ("version", "config", "set_at", "set_by")})
+        if desired
+        else None,
+        applied_version=applied,
+        refused=status.get("config_error"),
+        in_sync=desired is not None and applied == desired.version and not status.get("config_error"),
+        published=published,
+    )
 
+
+def _model_path(models_dir: Path | None, parts: tuple[str, str, str]) -> Path:
+    """The model file a node asks for; the parts come from the URL, so only plain names may reach the disk."""
+    if models_dir is None:
+        raise ApiError(404, "this hub serves no models (set models_dir in the hub config)")
+    if not all(SAFE_PART.match(p) and ".." not in p for p in parts):
+        raise ApiError(404, "no such model file")
+    path = models_dir.joinpath(*parts)
+    if not path.is_file():
+        raise ApiError(404, f"no model file {'/'.join(parts)}")
+    return path
+
+
+def routes(ctx: ApiContext) -> list[Route]:
     def need_configs() -> None:
         if ctx.configs is None:
             raise ApiError(503, "remote configuration is not available on this hub")
 
     async def get_config(call: Call) -> NodeConfigOut:
         need_configs()
-        return view(call.request.match_info["node_id"])
+        return _view(ctx, call.request.match_info["node_id"])
 
     async def put_config(call: Call) -> NodeConfigOut:
         need_configs()
@@ -77,18 +91,11 @@ def routes(ctx: ApiContext) -> list[Route]:
         except InvalidNodeConfig as exc:
             problems = [Problem(field=f"config.{f}", reason=r) for f, r in exc.problems]
             raise ApiError(422, f"not a valid configuration for {node_id}", problems=problems) from None
-        return view(node_id, published=sent)
+        return _view(ctx, node_id, published=sent)
 
     async def model_file(call: Call) -> web.StreamResponse:
         info = call.request.match_info
-        parts = (info["name"], info["version"], info["file"])
-        if ctx.models_dir is None:
-            raise ApiError(404, "this hub serves no models (set models_dir in the hub config)")
-        if not all(SAFE_PART.match(p) and ".." not in p for p in parts):
-            raise ApiError(404, "no such model file")
-        path = ctx.models_dir.joinpath(*parts)
-        if not path.is_file():
-            raise ApiError(404, f"no model file {'/'.join(parts)}")
+        path = _model_path(ctx.models_dir, (info["name"], info["version"], info["file"]))
         body = path.read_bytes()
         etag = f'"{hashlib.sha256(body).hexdigest()}"'
         if etag in call.request.headers.get("If-None-Match", ""):
