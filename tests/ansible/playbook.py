@@ -68,7 +68,7 @@ def build_wheel(out: Path) -> Path:
     """A wheel of the working tree, built offline from a copy so nothing is written into the repository."""
     src = out / "src"
     ignore = shutil.ignore_patterns("__pycache__", "node_modules", ".node-red", "build", "*.egg-info", "*.db*")
-    for package in ("wire", "edge", "hub", "simulators", "iocgw", "bench"):
+    for package in ("wire", "plumbing", "edge", "hub", "simulators", "iocgw"):  # what pyproject.toml packages
         shutil.copytree(REPO / package, src / package, ignore=ignore)
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(REPO / name, src / name)
