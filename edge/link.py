@@ -297,7 +297,8 @@ class Link:
                 self._ended_by_us = False
                 return c.got_connack
             elif kind == "puback":
-                self._puback(c, *value, to_remove)
+                mid, rc = value
+                self._puback(c, mid, rc, to_remove)
             elif kind == "message":
                 ranges.extend(self._handle_incoming(*value))
         self._confirmed(c, to_remove, ranges)
