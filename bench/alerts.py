@@ -123,46 +123,17 @@ def measure(a: argparse.Namespace, work: Path) -> dict[str, Any]:
         log(f"hub up (log {hub.log}); webhook receiver at {receiver.url}")
         probe = EdgePublisher("127.0.0.1", broker.port, PROBE_NODE, "stage")
         probe.connect()
-        # Warm-up: one alarm opened and cleared end to end (subscription, database, notifier session all live).
-        probe.publish(HIGH)
-        probe.publish(LOW)
-        if not receiver.wait_for(2, 60):
-            raise RuntimeError(f"the warm-up alarm never reached the webhook; see {hub.log}")
+        _warm_up_alarm(probe, receiver, hub)
         base = len(receiver.received)
         if a.background:
-            background = Background(
-                "127.0.0.1",
-                broker.port,
-                a.background,
-                a.readings_per_message,
-                a.background_nodes,
-                a.publishers,
-                timeout_s=a.warmup + a.crossings * a.interval + a.timeout + 120,
-            )
+            background = _background(a, broker.port)
             background.start()
             log(
                 f"background load: {a.background:,.0f} readings/s from {a.background_nodes} nodes; warm-up {a.warmup} s"
             )
-            # Steady state first: the hub has taken in about --warmup seconds of the load (deadline: 3x that).
-            want = hub.metrics().get("readings_received", 0) + 0.9 * a.background * a.warmup
-            deadline = time.monotonic() + 3 * a.warmup + 10
-            while hub.metrics().get("readings_received", 0) < want:
-                if time.monotonic() > deadline:
-                    log("warm-up: the hub is behind the background load; measuring anyway")
-                    break
-                time.sleep(0.1)
+            _wait_for_steady_state(a, hub)
         m0, t0 = hub.metrics(), time.monotonic()
-        crossings: list[tuple[int, float, str]] = []  # (device ts ms, publish wall time, expected transition)
-        log(f"{a.crossings} crossings, one every {a.interval} s")
-        start = time.monotonic()
-        for k in range(a.crossings):
-            due = start + k * a.interval
-            delay = due - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)  # pacing the crossings: a schedule, nothing to wait for
-            up = k % 2 == 0
-            ts, sent = probe.publish(HIGH if up else LOW)
-            crossings.append((ts, sent, "created" if up else "cleared"))
+        crossings = _cross(a, probe)
         complete = receiver.wait_for(base + a.crossings, a.timeout)
         m1, t1 = hub.metrics(), time.monotonic()
         bg = background.stop() if background is not None else None
@@ -178,16 +149,7 @@ def measure(a: argparse.Namespace, work: Path) -> dict[str, Any]:
         influx.stop()
         broker.stop()
 
-    by_ts = {_epoch_ms(r.payload["alarm"]["updated_at"]): r for r in receiver.received[base:]}
-    latencies, wrong = [], 0
-    for ts, sent, transition in crossings:
-        r = by_ts.get(ts)
-        if r is None:
-            continue
-        if r.payload["transition"] != transition or r.payload["alarm"]["subject"] != STATION:
-            wrong += 1
-            continue
-        latencies.append((r.at - sent) * 1000)
+    latencies, wrong = _latencies(receiver, base, crossings)
     window = t1 - t0
     hub_rate = (m1.get("readings_received", 0) - m0.get("readings_received", 0)) / window if window > 0 else None
     return {
@@ -214,6 +176,73 @@ def measure(a: argparse.Namespace, work: Path) -> dict[str, Any]:
         "alert_errors": int(m1.get("alert_errors", 0)),
         "cores": os.cpu_count(),
     }
+
+
+def _warm_up_alarm(probe: EdgePublisher, receiver: WebhookReceiver, hub: HubProcess) -> None:
+    """One alarm opened and cleared end to end, so the subscription, database and notifier session are all live."""
+    probe.publish(HIGH)
+    probe.publish(LOW)
+    if not receiver.wait_for(2, 60):
+        raise RuntimeError(f"the warm-up alarm never reached the webhook; see {hub.log}")
+
+
+def _background(a: argparse.Namespace, broker_port: int) -> Background:
+    return Background(
+        "127.0.0.1",
+        broker_port,
+        a.background,
+        a.readings_per_message,
+        a.background_nodes,
+        a.publishers,
+        timeout_s=a.warmup + a.crossings * a.interval + a.timeout + 120,
+    )
+
+
+def _wait_for_steady_state(a: argparse.Namespace, hub: HubProcess) -> None:
+    """Until the hub has taken in about --warmup seconds of the background load (deadline: 3x that)."""
+    want = hub.metrics().get("readings_received", 0) + 0.9 * a.background * a.warmup
+    deadline = time.monotonic() + 3 * a.warmup + 10
+    while hub.metrics().get("readings_received", 0) < want:
+        if time.monotonic() > deadline:
+            log("warm-up: the hub is behind the background load; measuring anyway")
+            break
+        time.sleep(0.1)
+
+
+def _cross(a: argparse.Namespace, probe: EdgePublisher) -> list[tuple[int, float, str]]:
+    """Alternate the probe's stage above and below BĐ1, one crossing every --interval s: (device ts ms, publish
+    wall time, expected transition) of each."""
+    crossings: list[tuple[int, float, str]] = []
+    log(f"{a.crossings} crossings, one every {a.interval} s")
+    start = time.monotonic()
+    for k in range(a.crossings):
+        due = start + k * a.interval
+        delay = due - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)  # pacing the crossings: a schedule, nothing to wait for
+        up = k % 2 == 0
+        ts, sent = probe.publish(HIGH if up else LOW)
+        crossings.append((ts, sent, "created" if up else "cleared"))
+    return crossings
+
+
+def _latencies(
+    receiver: WebhookReceiver, base: int, crossings: list[tuple[int, float, str]]
+) -> tuple[list[float], int]:
+    """Publish-to-webhook latency (ms) of each crossing notified with the right transition, and how many were
+    notified with a wrong one. Webhooks are matched to crossings by the alarm's device time."""
+    by_ts = {_epoch_ms(r.payload["alarm"]["updated_at"]): r for r in receiver.received[base:]}
+    latencies: list[float] = []
+    wrong = 0
+    for ts, sent, transition in crossings:
+        r = by_ts.get(ts)
+        if r is None:
+            continue
+        if r.payload["transition"] != transition or r.payload["alarm"]["subject"] != STATION:
+            wrong += 1
+            continue
+        latencies.append((r.at - sent) * 1000)
+    return latencies, wrong
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
