@@ -82,7 +82,7 @@ class Registry(Generic[P]):
         self.discover()
         return sorted(self._entries)
 
-    def keys(self) -> list[str]:
+    def in_order(self) -> list[str]:
         """The keys in the order they were registered (where order means something: faults apply in it)."""
         self.discover()
         return list(self._entries)
@@ -150,7 +150,7 @@ def tagged_union(kind: str, configs: Mapping[str, type[BaseModel]]) -> Any:
     classes = tuple(configs.values())
     if len(classes) == 1:
         return classes[0]
-    union = Annotated[Union[classes], Field(discriminator="type")]  # noqa: UP007 - built at run time
+    union = Annotated[Union[classes], Field(discriminator="type")]  # type: ignore[valid-type]  # noqa: UP007 - built at run time
     return Annotated[union, BeforeValidator(_known_type(kind, sorted(configs)))]
 
 
