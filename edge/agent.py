@@ -9,9 +9,8 @@ import math
 import shutil
 import time
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
-from edge.camera.events import OutboxPublisher
-from edge.camera.pipeline import CameraPipeline
 from edge.drivers import DriverError, SensorDriver, driver_class
 from edge.link import Link
 from edge.model_store import ModelStore, ModelUpdateError
@@ -22,6 +21,9 @@ from plumbing.version import __version__
 from wire import CANONICAL_UNITS, NodeState, Reading, StatusMessage, TelemetryMessage, Topics
 from wire.messages import MAX_STATUS_EXTRA
 from wire.nodeconfig import NodeConfig, SensorConfig
+
+if TYPE_CHECKING:  # numpy and OpenCV are loaded only by a node with cameras (the `camera` extra)
+    from edge.camera.pipeline import CameraPipeline
 
 log = logging.getLogger(__name__)
 
@@ -333,6 +335,9 @@ class Agent:
     def _start_work(self, tg: asyncio.TaskGroup, stop: asyncio.Event) -> None:
         tg.create_task(self._sampler(stop), name="sampler")
         tg.create_task(self._heartbeat(stop), name="heartbeat")
+        if self.config.cameras:
+            from edge.camera.events import OutboxPublisher
+            from edge.camera.pipeline import CameraPipeline
         self.cameras = {
             cam.id: CameraPipeline(
                 cam, OutboxPublisher(self.config.node_id, cam.id, self.topics, self.outbox, self.link.kick)

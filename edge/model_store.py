@@ -23,8 +23,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from wire.nodeconfig import ModelSource
 
 log = logging.getLogger(__name__)
@@ -63,6 +61,7 @@ class UpdateResult:
 
 def self_test(manifest_path: Path, backends: list[str]) -> None:
     """Load the model in each backend and run one inference on a plain frame; raises ModelError if it fails."""
+    import numpy as np
     from pydantic import TypeAdapter
 
     from edge.inference import Detector, ModelError, load_manifest

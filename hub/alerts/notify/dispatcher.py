@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-import sqlite_utils
 from pydantic import ValidationError
 
 from hub.alerts.alarm import Alarm, AlarmState, Transition
@@ -28,7 +27,7 @@ from hub.alerts.notify.base import Notification, Notifier, NotifyError
 from hub.alerts.notify.config import NotifyConfig
 from hub.alerts.notify.ratelimit import TokenBucket
 from hub.alerts.notify.registry import build_notifier
-from plumbing.sqlite import open_db, transaction
+from plumbing.sqlite import Database, open_db, transaction
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +116,7 @@ class Dispatcher:
     def __init__(self, config: NotifyConfig, db_path: Path | str) -> None:
         self.config = config
         self.db_path = Path(db_path)
-        self._db: sqlite_utils.Database | None = None  # opened by the first call that needs it, under the lock
+        self._db: Database | None = None  # opened by the first call that needs it, under the lock
         # One connection, used from the writer thread (submit) and from to_thread workers (the loop's statements):
         # the lock keeps one statement or transaction on it at a time.
         self._lock = threading.Lock()
@@ -292,7 +291,7 @@ class Dispatcher:
                     await self._progress.wait()
 
     # -- queue helpers (blocking: the caller's thread, or a to_thread worker for the loop) ----------------
-    def _database(self) -> sqlite_utils.Database:
+    def _database(self) -> Database:
         """The queue, opened on first use (never again after close); the caller holds the lock."""
         if self._db is None:
             if self._closed:
