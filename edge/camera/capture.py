@@ -82,6 +82,8 @@ class Capture:
         self._thread = threading.Thread(target=self._run, name=f"capture-{name}", daemon=True)
         self.t0 = time.time()  # epoch seconds that video time 0 of a file source maps to
         self._next_due = 0.0
+        self._backoff = reconnect_min_s  # between attempts to open the source; reset by a frame
+        self._index = 0  # of the next frame handed on, over every opening
 
     # -- consumer side ------------------------------------------------------------------------------------
     def start(self) -> Capture:
@@ -133,9 +135,7 @@ class Capture:
         return self._stop.wait(seconds)
 
     def _run(self) -> None:
-        backoff = self.reconnect_min_s
         video_base = 0.0  # seconds of video before the current opening (loops)
-        index = 0
         first = True
         while not self._stop.is_set():
             if not first:
@@ -143,70 +143,101 @@ class Capture:
             first = False
             cap = self.opener(self.source, self.stale_s)
             if cap is None or not cap.isOpened():
-                self.counters["open_failures"] += 1
-                self.last_error = f"camera {self.name}: cannot open {self.source}"
-                log.warning("%s; retrying in %.1f s", self.last_error, backoff)
-                if self._wait(backoff):
+                if self._open_failed():
                     break
-                backoff = min(backoff * 2, self.reconnect_max_s)
                 continue
-            file_fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0) if self.is_file else 0.0
-            if not 0 < file_fps < 1000:
-                file_fps = self.fps
-            step = 1.0 / self.fps
-            next_take = 0.0
-            local = 0
-            last_frame = time.monotonic()
-            reached_end = False
+            clock = _FileClock(video_base, self._file_fps(cap), 1.0 / self.fps)
             try:
-                while not self._stop.is_set():
-                    ok, image = cap.read()
-                    now = time.monotonic()
-                    if not ok or image is None:
-                        if self.is_file:
-                            reached_end = True
-                            break
-                        if now - last_frame >= self.stale_s:
-                            self.last_error = f"camera {self.name}: no frame for {self.stale_s:.0f} s, reconnecting"
-                            log.warning(self.last_error)
-                            break
-                        self._wait(0.05)
-                        continue
-                    last_frame = now
-                    self.connected = True
-                    backoff = self.reconnect_min_s
-                    self.counters["frames"] += 1
-                    if self.is_file:
-                        video_t = video_base + local / file_fps
-                        local += 1
-                        # Decimate to the detection rate by position in the video, not by reading speed.
-                        if video_t + 1e-6 < video_base + next_take:
-                            self.counters["skipped"] += 1
-                            continue
-                        next_take += step
-                        ts = self.t0 + video_t
-                        if not self.fast:
-                            delay = ts - time.time()
-                            if delay > 0 and self._wait(delay):
-                                break
-                    else:
-                        ts = time.time()
-                        video_t = ts - self.t0
-                    self._put(Frame(image, ts, video_t, index))
-                    index += 1
+                reached_end = self._read(cap, clock)
             finally:
                 cap.release()
                 self.connected = False
             if reached_end:
-                if not self.loop or local == 0:
+                if not self.loop or clock.frames == 0:
                     with self._cond:
                         self.ended = True
                         self._cond.notify_all()
                     return
-                video_base += local / file_fps
+                video_base += clock.frames / clock.fps
                 first = True  # looping is not a reconnect
-            elif not self._stop.is_set() and self._wait(backoff):
+            elif not self._stop.is_set() and self._wait(self._backoff):
                 break
+
+    def _open_failed(self) -> bool:
+        """Count and report a source that would not open, then back off; True when stopped meanwhile."""
+        self.counters["open_failures"] += 1
+        self.last_error = f"camera {self.name}: cannot open {self.source}"
+        log.warning("%s; retrying in %.1f s", self.last_error, self._backoff)
+        if self._wait(self._backoff):
+            return True
+        self._backoff = min(self._backoff * 2, self.reconnect_max_s)
+        return False
+
+    def _file_fps(self, cap: Any) -> float:
+        """A file's own frame rate; the detection rate for a live source or a file that states none (or nonsense)."""
+        file_fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0) if self.is_file else 0.0
+        return file_fps if 0 < file_fps < 1000 else self.fps
+
+    def _read(self, cap: Any, clock: _FileClock) -> bool:
+        """Hand on frames from one opening of the source until it fails or the capture stops; True when a file
+        reached its end."""
+        last_frame = time.monotonic()
+        while not self._stop.is_set():
+            ok, image = cap.read()
+            now = time.monotonic()
+            if not ok or image is None:
+                if self.is_file:
+                    return True
+                if now - last_frame >= self.stale_s:
+                    self.last_error = f"camera {self.name}: no frame for {self.stale_s:.0f} s, reconnecting"
+                    log.warning(self.last_error)
+                    return False
+                self._wait(0.05)
+                continue
+            last_frame = now
+            self.connected = True
+            self._backoff = self.reconnect_min_s
+            self.counters["frames"] += 1
+            if self.is_file:
+                video_t = clock.take()
+                if video_t is None:
+                    self.counters["skipped"] += 1
+                    continue
+                ts = self.t0 + video_t
+                if not self.fast and self._hold_until(ts):
+                    return False
+            else:
+                ts = time.time()
+                video_t = ts - self.t0
+            self._put(Frame(image, ts, video_t, self._index))
+            self._index += 1
+        return False
+
+    def _hold_until(self, ts: float) -> bool:
+        """Keep a file read in real time at the pace of its video; True when stopped meanwhile."""
+        delay = ts - time.time()
+        return delay > 0 and self._wait(delay)
+
+
+@dataclass
+class _FileClock:
+    """Where one opening of a file source is in the video. Frames are taken by their position in the video, not by
+    reading speed, so a file decimates to the detection rate however fast it is read."""
+
+    base: float  # seconds of video before this opening (loops)
+    fps: float  # the file's frame rate
+    step: float  # seconds of video between the frames taken
+    frames: int = 0  # frames read in this opening
+    next_take: float = 0.0  # video time of the next frame to take, from ``base``
+
+    def take(self) -> float | None:
+        """The video time of the frame just read, or None when it falls before the next detection slot."""
+        video_t = self.base + self.frames / self.fps
+        self.frames += 1
+        if video_t + 1e-6 < self.base + self.next_take:
+            return None
+        self.next_take += self.step
+        return video_t
 
 
 def is_readable_file(source: str) -> bool:
