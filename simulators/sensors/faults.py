@@ -131,7 +131,7 @@ class FaultInjector:
     """Applies one sensor's faults to its stream. Stateful only for ``stuck``, which needs the last reading."""
 
     def __init__(self, faults: Sequence[Fault], seed: int) -> None:
-        order = {kind: n for n, kind in enumerate(FAULTS.keys())}
+        order = {kind: n for n, kind in enumerate(FAULTS.in_order())}
         indexed = sorted(enumerate(faults), key=lambda p: (order[p[1].kind], p[0]))
         self._effects = [FAULTS.plugin(f.kind)(f, stable_seed(seed, "fault", i, f.kind)) for i, f in indexed]
         self._last: float | None = None
