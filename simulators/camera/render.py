@@ -116,6 +116,7 @@ class Renderer:
         return None
 
     def render(self, index: int) -> tuple[np.ndarray, FrameTruth]:
+        # Painter's order: the scene back to front, then what the camera does to it (IR, lights, weather, shake).
         spec = self.spec
         t = index / spec.fps
         boxes: list[tuple[str, tuple[int, int, int, int]]] = []
@@ -127,27 +128,50 @@ class Renderer:
             self.vehicles.draw_bodies(frame, t)
         if self.birds:
             self.birds.draw(frame, t)
+        self._plumes(frame, t, boxes)
+        self._sprites(frame, t)
+        night = spec.time_of_day == "night"
+        ir = self._ir_mode(t)
+        frame = self._exposure(frame, night, ir)
+        self._flames(frame, t, ir, boxes)
+        if flood:
+            boxes.append(("flood", flood))
+        frame = self._overlays(frame, t, index, night, ir)
+        frame, dx, dy = self._sensor(frame, t, index)
+        return frame, FrameTruth(index=index, t_s=round(t, 6), boxes=self._truth(boxes, dx, dy))
+
+    def _plumes(self, frame: np.ndarray, t: float, boxes: list[tuple[str, tuple[int, int, int, int]]]) -> None:
         for plume in self.plumes:
             box = plume.draw(frame, t)
             if box:
                 boxes.append(("smoke", box))
+
+    def _sprites(self, frame: np.ndarray, t: float) -> None:
+        """Trees and the like, swaying in the wind when the clip has that distractor."""
         for sprite in self.scene.sprites:
             shear = sprite.sway * np.sin(2 * np.pi * sprite.freq * t + sprite.phase) if self.sway else 0.0
             if self.sway:
                 shear += sprite.sway * 0.4 * np.sin(2 * np.pi * sprite.freq * 2.7 * t + sprite.phase * 1.7)
             sprite.draw(frame, float(shear))
-        night = spec.time_of_day == "night"
-        ir = self._ir_mode(t)
+
+    def _exposure(self, frame: np.ndarray, night: bool, ir: bool) -> np.ndarray:
         if ir:
-            frame = conditions.to_ir(frame, night, self.falloff)
-        elif night:
-            frame = conditions.dark_colour(frame)
+            return conditions.to_ir(frame, night, self.falloff)
+        if night:
+            return conditions.dark_colour(frame)
+        return frame
+
+    def _flames(
+        self, frame: np.ndarray, t: float, ir: bool, boxes: list[tuple[str, tuple[int, int, int, int]]]
+    ) -> None:
+        # Drawn after the exposure: flames glow, in IR as in colour, rather than being darkened with the scene.
         for flames in self.flames:
             box = flames.draw(frame, t, night=ir)
             if box:
                 boxes.append(("fire", box))
-        if flood:
-            boxes.append(("flood", flood))
+
+    def _overlays(self, frame: np.ndarray, t: float, index: int, night: bool, ir: bool) -> np.ndarray:
+        """Light in front of the scene: headlights at night, glare, rain, lightning."""
         if self.vehicles and night:
             self.vehicles.draw_lights(frame, t, grey=ir)
         if self.glare:
@@ -156,12 +180,15 @@ class Renderer:
             frame = self.rain.draw(frame, index)
         if any(a <= t < b for a, b in self.flashes):
             frame = conditions.lightning(frame)
+        return frame
+
+    def _sensor(self, frame: np.ndarray, t: float, index: int) -> tuple[np.ndarray, int, int]:
+        """Camera shake and sensor noise; the shake's offset, by which the truth boxes move too."""
         dx = dy = 0
         if self.shake:
             dx, dy = self.shake.offset(t, index)
             frame = conditions.Shake.apply(frame, dx, dy)
-        frame = self.noise.apply(frame, index)
-        return frame, FrameTruth(index=index, t_s=round(t, 6), boxes=self._truth(boxes, dx, dy))
+        return self.noise.apply(frame, index), dx, dy
 
     def _truth(self, boxes: list[tuple[str, tuple[int, int, int, int]]], dx: int, dy: int) -> list[TruthBox]:
         out = []
