@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
 from pathlib import Path
@@ -72,6 +73,12 @@ def _model_path(models_dir: Path | None, parts: tuple[str, str, str]) -> Path:
     return path
 
 
+def _model_file(models_dir: Path | None, parts: tuple[str, str, str]) -> tuple[bytes, str]:
+    """The file's bytes and its ETag (the sha256 a node's config pins it by)."""
+    body = _model_path(models_dir, parts).read_bytes()
+    return body, f'"{hashlib.sha256(body).hexdigest()}"'
+
+
 def routes(ctx: ApiContext) -> list[Route]:
     def need_configs() -> None:
         if ctx.configs is None:
@@ -79,7 +86,7 @@ def routes(ctx: ApiContext) -> list[Route]:
 
     async def get_config(call: Call) -> NodeConfigOut:
         need_configs()
-        return _view(ctx, call.request.match_info["node_id"])
+        return await ctx.read(_view, ctx, call.request.match_info["node_id"])
 
     async def put_config(call: Call) -> NodeConfigOut:
         need_configs()
@@ -87,17 +94,18 @@ def routes(ctx: ApiContext) -> list[Route]:
         node_id = call.request.match_info["node_id"]
         body: ConfigIn = call.body
         try:
-            _, sent = ctx.configs.set(node_id, body.version, body.config, call.who)
+            # A write (SQLite, then the publish): in a worker, like every operator write (docs/concurrency.md).
+            _, sent = await asyncio.to_thread(ctx.configs.set, node_id, body.version, body.config, call.who)
         except InvalidNodeConfig as exc:
             problems = [Problem(field=f"config.{f}", reason=r) for f, r in exc.problems]
             raise ApiError(422, f"not a valid configuration for {node_id}", problems=problems) from None
-        return _view(ctx, node_id, published=sent)
+        return await ctx.read(_view, ctx, node_id, published=sent)
 
     async def model_file(call: Call) -> web.StreamResponse:
         info = call.request.match_info
-        path = _model_path(ctx.models_dir, (info["name"], info["version"], info["file"]))
-        body = path.read_bytes()
-        etag = f'"{hashlib.sha256(body).hexdigest()}"'
+        parts = (info["name"], info["version"], info["file"])
+        # Models are megabytes: reading and hashing them would hold the loop for every other request.
+        body, etag = await asyncio.to_thread(_model_file, ctx.models_dir, parts)
         if etag in call.request.headers.get("If-None-Match", ""):
             return web.Response(status=304, headers={"ETag": etag})
         return web.Response(body=body, content_type="application/octet-stream", headers={"ETag": etag})

@@ -172,15 +172,10 @@ def test_no_store_engine_or_file_call_runs_on_the_event_loop(tmp_path: Path, mon
     assert watch.on_loop == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hub/api/node_config.py (another change's file) still reads DesiredConfigs and HubState, and model "
-    "files, on the event loop: its handlers should go through ctx.read / asyncio.to_thread",
-)
 def test_node_config_routes_do_not_block_the_loop(tmp_path: Path, monkeypatch, mosquitto, influx):
     monkeypatch.setenv("IOCGW_TEST_HOOK", "s3cret")
     watch = LoopWatch(monkeypatch)
-    run_burst(tmp_path, mosquitto, influx, ("/api/nodes/river-longbien-01/config",))
+    run_burst(tmp_path, mosquitto, influx, ("/api/nodes/river-longbien-01/config", "/models/fire/1/model.xml"))
     assert watch.on_loop == []
 
 
