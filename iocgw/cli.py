@@ -114,14 +114,22 @@ def cmd_hub_run(args: argparse.Namespace) -> int:
 
     hub.on_started = started
 
-    def reload() -> None:
+    reloads: set[asyncio.Task[None]] = set()  # held until done: the loop keeps only weak references to tasks
+
+    async def reload_rules() -> None:
         # SIGHUP re-reads the rule files; a bad edit is reported and the running rules stay in force.
         try:
-            hub.reload_rules()
+            await hub.reload()
             # Said here because this is where someone who has just added a node file will look.
             logging.getLogger("iocgw").info("rules reloaded (node files are read at start: restart for a new node)")
         except Exception as exc:
             logging.getLogger("iocgw").error("rules not reloaded: %s", exc)
+
+    def reload() -> None:
+        # A signal handler runs on the loop: the files are read in a worker (Hub.reload), not here.
+        task = asyncio.get_running_loop().create_task(reload_rules())
+        reloads.add(task)
+        task.add_done_callback(reloads.discard)
 
     try:
         return _run_until_signal(hub.run, on_hup=reload)
