@@ -157,110 +157,20 @@ async def publish_replay(
     """
     from edge.agent import Agent  # here, so the rest of the simulator imports without the edge agent
 
-    loop = asyncio.get_running_loop()
     state = state or ReplayState()
     steps = plan_steps(replay, window_s)
     state.steps = len(steps)
     agents = {c.node_id: Agent(publish_config(c, confirm_timeout_s, confirm=confirm)) for c in replay.configs}
     halt = asyncio.Event()
     tasks = {nid: asyncio.create_task(a.run(halt), name=f"replay:{nid}") for nid, a in agents.items()}
-    stop = stop or asyncio.Event()
-    last_seq: list[dict[str, int]] = []  # per step: node -> highest seq written
-    t0 = loop.time()
-    next_report = t0 + progress_every_s
-    stopped_early = False
-
-    def check_agents() -> None:
-        for nid, task in tasks.items():
-            if task.done():
-                exc = None if task.cancelled() else task.exception()
-                raise ReplayError(f"node {nid} stopped: {exc!r}" if exc else f"node {nid} stopped")
-
-    def confirmed_through(nid: str) -> int:
-        """Every message of the node with a seq up to this is confirmed (gone from the outbox)."""
-        oldest = agents[nid].outbox.after(0, 1)
-        return oldest[0].seq - 1 if oldest else 1 << 62
-
-    async def wait_confirmed(targets: dict[str, int], what: str) -> bool:
-        """Poll (with a deadline) until each node has confirmed up to its target seq; False when stopped."""
-        deadline = loop.time() + drain_timeout_s
-        while True:
-            check_agents()
-            behind = {n: s for n, s in targets.items() if confirmed_through(n) < s}
-            if not behind:
-                return True
-            if stop.is_set():
-                return False
-            if loop.time() > deadline:
-                depth = {n: agents[n].outbox.depth for n in behind}
-                raise ReplayError(f"outboxes not drained in {drain_timeout_s:g} s ({what}): depth {depth}")
-            await asyncio.sleep(0.005)
-
-    def report(final: bool = False) -> None:
-        if progress is None:
-            return
-        depth = sum(a.outbox.depth for a in agents.values())
-        sent = sum(a.link.counters["sent"] for a in agents.values())
-        progress(
-            f"[{loop.time() - t0:6.1f} s] scenario +{state.t_s / 3600:6.1f} h of {replay.duration_s / 3600:.1f} h, "
-            f"messages {state.messages} ({sent} sent), readings {state.readings}, events {state.events}, "
-            f"outbox {depth}" + (" - done" if final else "")
-        )
-
+    publisher = _Publisher(
+        replay, agents, tasks, stop or asyncio.Event(), state, drain_timeout_s, progress, progress_every_s
+    )
     try:
-        for k, step in enumerate(steps):
-            if stop.is_set():
-                stopped_early = True
-                break
-            if step.barrier:
-                if last_seq and not await wait_confirmed(last_seq[-1], "before an event"):
-                    stopped_early = True
-                    break
-            elif k >= lead_steps and not await wait_confirmed(last_seq[k - lead_steps], "backpressure"):
-                stopped_early = True
-                break
-            written: dict[str, int] = dict(last_seq[-1]) if last_seq else {}
-            for nid, items in step.items.items():
-                agent = agents[nid]
-                payloads = _payloads(agent, items)
-                seqs = agent.outbox.enqueue_many(payloads)
-                good = [s for s in seqs if s is not None]
-                if len(good) != len(seqs):
-                    raise ReplayError(f"node {nid}: the outbox refused {len(seqs) - len(good)} messages (full)")
-                written[nid] = max(good)
-                n_readings = sum(len(i.readings) for i in items if isinstance(i, ReadingBatch))
-                agent.counters["messages"] += len(good)
-                agent.counters["readings"] += n_readings
-                agent.link.kick()
-                state.messages += len(good)
-                state.readings += n_readings
-                state.events += sum(1 for i in items if isinstance(i, CameraEvent))
-            last_seq.append(written)
-            if step.barrier and not await wait_confirmed(written, "an event"):
-                stopped_early = True
-                break
-            state.t_s = step.t1
-            state.steps_done = k + 1
-            if loop.time() >= next_report:
-                report()
-                next_report = loop.time() + progress_every_s
-        else:
-            if last_seq and not await wait_confirmed(last_seq[-1], "the end"):
-                stopped_early = True
+        stopped_early = await publisher.publish(steps, lead_steps)
         state.t_s = replay.duration_s if not stopped_early else state.t_s
-        report(final=True)
-        return {
-            "scenario": replay.scenario.name,
-            "start": replay.start.isoformat(),
-            "scenario_s": state.t_s,
-            "wall_s": round(loop.time() - t0, 3),
-            "nodes": len(agents),
-            "messages": state.messages,
-            "readings": state.readings,
-            "events": state.events,
-            "stopped_early": stopped_early,
-            "link": {nid: dict(a.link.counters) for nid, a in agents.items()},
-        }
+        publisher.report(final=True)
+        return publisher.summary(stopped_early)
     finally:
         state.done = True
         halt.set()
@@ -268,6 +178,136 @@ async def publish_replay(
         for task in pending:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
+
+
+class _Publisher:
+    """One replay's steps written to its agents' outboxes, each step once what it must follow is confirmed."""
+
+    def __init__(
+        self,
+        replay: Replay,
+        agents: dict[str, Agent],
+        tasks: dict[str, asyncio.Task[None]],
+        stop: asyncio.Event,
+        state: ReplayState,
+        drain_timeout_s: float,
+        progress: Progress | None,
+        progress_every_s: float,
+    ) -> None:
+        self.replay = replay
+        self.agents = agents
+        self.tasks = tasks
+        self.stop = stop
+        self.state = state
+        self.drain_timeout_s = drain_timeout_s
+        self.progress = progress
+        self.progress_every_s = progress_every_s
+        self.loop = asyncio.get_running_loop()
+        self.last_seq: list[dict[str, int]] = []  # per step: node -> highest seq written
+        self.t0 = self.loop.time()
+        self.next_report = self.t0 + progress_every_s
+
+    async def publish(self, steps: list[_Step], lead_steps: int) -> bool:
+        """Write the steps in turn and wait for the last to be confirmed; True when stopped early."""
+        for k, step in enumerate(steps):
+            if self.stop.is_set():
+                return True
+            if not await self._may_write(k, step, lead_steps):
+                return True
+            written = self._write(step)
+            self.last_seq.append(written)
+            if step.barrier and not await self.wait_confirmed(written, "an event"):
+                return True
+            self.state.t_s = step.t1
+            self.state.steps_done = k + 1
+            if self.loop.time() >= self.next_report:
+                self.report()
+                self.next_report = self.loop.time() + self.progress_every_s
+        return bool(self.last_seq) and not await self.wait_confirmed(self.last_seq[-1], "the end")
+
+    async def _may_write(self, k: int, step: _Step, lead_steps: int) -> bool:
+        """Wait until step ``k`` may be written; False when stopped meanwhile."""
+        if step.barrier:
+            # A camera event goes alone: everything written before it is confirmed first.
+            return not self.last_seq or await self.wait_confirmed(self.last_seq[-1], "before an event")
+        # Back-pressure: at most ``lead_steps`` steps ahead of what every node has confirmed.
+        return k < lead_steps or await self.wait_confirmed(self.last_seq[k - lead_steps], "backpressure")
+
+    def _write(self, step: _Step) -> dict[str, int]:
+        """Put a step into the outboxes: the highest seq written per node, as of this step."""
+        written: dict[str, int] = dict(self.last_seq[-1]) if self.last_seq else {}
+        for nid, items in step.items.items():
+            written[nid] = self._enqueue(nid, items)
+        return written
+
+    def _enqueue(self, nid: str, items: list[Item]) -> int:
+        agent = self.agents[nid]
+        payloads = _payloads(agent, items)
+        seqs = agent.outbox.enqueue_many(payloads)
+        good = [s for s in seqs if s is not None]
+        if len(good) != len(seqs):
+            raise ReplayError(f"node {nid}: the outbox refused {len(seqs) - len(good)} messages (full)")
+        highest = max(good)
+        n_readings = sum(len(i.readings) for i in items if isinstance(i, ReadingBatch))
+        agent.counters["messages"] += len(good)
+        agent.counters["readings"] += n_readings
+        agent.link.kick()
+        self.state.messages += len(good)
+        self.state.readings += n_readings
+        self.state.events += sum(1 for i in items if isinstance(i, CameraEvent))
+        return highest
+
+    def check_agents(self) -> None:
+        for nid, task in self.tasks.items():
+            if task.done():
+                exc = None if task.cancelled() else task.exception()
+                raise ReplayError(f"node {nid} stopped: {exc!r}" if exc else f"node {nid} stopped")
+
+    def confirmed_through(self, nid: str) -> int:
+        """Every message of the node with a seq up to this is confirmed (gone from the outbox)."""
+        oldest = self.agents[nid].outbox.after(0, 1)
+        return oldest[0].seq - 1 if oldest else 1 << 62
+
+    async def wait_confirmed(self, targets: dict[str, int], what: str) -> bool:
+        """Poll (with a deadline) until each node has confirmed up to its target seq; False when stopped."""
+        deadline = self.loop.time() + self.drain_timeout_s
+        while True:
+            self.check_agents()
+            behind = {n: s for n, s in targets.items() if self.confirmed_through(n) < s}
+            if not behind:
+                return True
+            if self.stop.is_set():
+                return False
+            if self.loop.time() > deadline:
+                depth = {n: self.agents[n].outbox.depth for n in behind}
+                raise ReplayError(f"outboxes not drained in {self.drain_timeout_s:g} s ({what}): depth {depth}")
+            await asyncio.sleep(0.005)
+
+    def report(self, final: bool = False) -> None:
+        if self.progress is None:
+            return
+        state = self.state
+        depth = sum(a.outbox.depth for a in self.agents.values())
+        sent = sum(a.link.counters["sent"] for a in self.agents.values())
+        self.progress(
+            f"[{self.loop.time() - self.t0:6.1f} s] scenario +{state.t_s / 3600:6.1f} h of "
+            f"{self.replay.duration_s / 3600:.1f} h, messages {state.messages} ({sent} sent), readings "
+            f"{state.readings}, events {state.events}, outbox {depth}" + (" - done" if final else "")
+        )
+
+    def summary(self, stopped_early: bool) -> dict[str, Any]:
+        return {
+            "scenario": self.replay.scenario.name,
+            "start": self.replay.start.isoformat(),
+            "scenario_s": self.state.t_s,
+            "wall_s": round(self.loop.time() - self.t0, 3),
+            "nodes": len(self.agents),
+            "messages": self.state.messages,
+            "readings": self.state.readings,
+            "events": self.state.events,
+            "stopped_early": stopped_early,
+            "link": {nid: dict(a.link.counters) for nid, a in self.agents.items()},
+        }
 
 
 class ReplayThread:

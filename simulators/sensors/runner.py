@@ -107,41 +107,12 @@ async def run_scenario(
     halt = asyncio.Event()
     t0 = loop.time()
     tasks = {nid: asyncio.create_task(a.run(halt), name=f"agent:{nid}") for nid, a in agents.items()}
-    applied: list[str] = []
+    run = _ScenarioRun(agents, tasks, t0, progress)
     schedule = link_loss_schedule(link_loss or {}, time_scale)
-    scheduler = asyncio.create_task(_apply_link_loss(agents, schedule, t0, halt, applied), name="link-loss")
-    errors: dict[str, str] = {}
+    scheduler = asyncio.create_task(_apply_link_loss(agents, schedule, t0, halt, run.applied), name="link-loss")
     stop = stop or asyncio.Event()
-    stopped_early = False
-
-    def report() -> None:
-        running = sum(1 for t in tasks.values() if not t.done())
-        stats = [_stats(a) for a in agents.values()]
-        readings = sum(int(s.get("readings", 0)) for s in stats)
-        depth = sum(int(s.get("outbox_depth", 0)) for s in stats)
-        if progress is not None:
-            progress(
-                f"[{loop.time() - t0:7.1f} s] nodes {running}/{len(agents)} running, readings {readings}, "
-                f"outbox {depth}, link-loss windows begun {len(applied)}"
-            )
-
     try:
-        next_report = t0 + progress_every_s
-        while True:
-            now = loop.time()
-            for nid, task in tasks.items():
-                if task.done() and nid not in errors and not task.cancelled() and task.exception() is not None:
-                    errors[nid] = f"{type(task.exception()).__name__}: {task.exception()}"
-                    if progress is not None:
-                        progress(f"node {nid} stopped: {errors[nid]}")
-            if now >= t0 + duration_s or all(t.done() for t in tasks.values()):
-                break
-            if await _wait(stop, min(t0 + duration_s, next_report) - now):
-                stopped_early = True
-                break
-            if loop.time() >= next_report:
-                report()
-                next_report += progress_every_s
+        stopped_early = await run.supervise(stop, duration_s, progress_every_s)
     finally:
         # Counters may be unreadable once an agent has closed its outbox: keep what they said while running.
         running_stats = {nid: _stats(a) for nid, a in agents.items()}
@@ -151,29 +122,89 @@ async def run_scenario(
         for task in pending:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
-    for nid, task in tasks.items():
-        if nid not in errors and task.done() and not task.cancelled() and task.exception() is not None:
-            errors[nid] = f"{type(task.exception()).__name__}: {task.exception()}"
-        elif task.cancelled() and nid not in errors:
-            errors[nid] = f"did not stop within {grace_s:g} s"
-    stats = {}
-    for nid, agent in agents.items():
-        final = _stats(agent)
-        stats[nid] = running_stats[nid] if "error" in final else final
-    if progress is not None:
-        total = sum(int(s.get("readings", 0)) for s in stats.values())
-        progress(f"[{loop.time() - t0:7.1f} s] stopped {len(agents)} nodes, readings {total}")
-    readings = {nid: int(s.get("readings", 0)) for nid, s in stats.items()}
-    return {
-        "nodes": len(agents),
-        "duration_s": round(loop.time() - t0, 3),
-        "stopped_early": stopped_early,
-        "readings_total": sum(readings.values()),
-        "readings": readings,
-        "outbox_depth": {nid: int(s.get("outbox_depth", 0)) for nid, s in stats.items()},
-        "link_loss_windows": len(applied),
-        "errors": errors,
-    }
+    run.note_ends(grace_s)
+    return run.summary(running_stats, stopped_early)
+
+
+class _ScenarioRun:
+    """The agents of one scenario run while they run, and what is reported of them."""
+
+    def __init__(
+        self,
+        agents: dict[str, Any],
+        tasks: dict[str, asyncio.Task[None]],
+        t0: float,
+        progress: Callable[[str], None] | None,
+    ) -> None:
+        self.agents = agents
+        self.tasks = tasks
+        self.t0 = t0
+        self.progress = progress
+        self.loop = asyncio.get_running_loop()
+        self.applied: list[str] = []  # nodes whose link-loss window has begun
+        self.errors: dict[str, str] = {}
+
+    async def supervise(self, stop: asyncio.Event, duration_s: float, progress_every_s: float) -> bool:
+        """Watch the agents until ``duration_s`` has passed or every agent has stopped; True when ``stop`` came
+        first."""
+        t0 = self.t0
+        next_report = t0 + progress_every_s
+        while True:
+            now = self.loop.time()
+            self._note_failures()
+            if now >= t0 + duration_s or all(t.done() for t in self.tasks.values()):
+                return False
+            if await _wait(stop, min(t0 + duration_s, next_report) - now):
+                return True
+            if self.loop.time() >= next_report:
+                self._report()
+                next_report += progress_every_s
+
+    def _note_failures(self) -> None:
+        for nid, task in self.tasks.items():
+            if task.done() and nid not in self.errors and not task.cancelled() and task.exception() is not None:
+                self.errors[nid] = f"{type(task.exception()).__name__}: {task.exception()}"
+                if self.progress is not None:
+                    self.progress(f"node {nid} stopped: {self.errors[nid]}")
+
+    def _report(self) -> None:
+        running = sum(1 for t in self.tasks.values() if not t.done())
+        stats = [_stats(a) for a in self.agents.values()]
+        readings = sum(int(s.get("readings", 0)) for s in stats)
+        depth = sum(int(s.get("outbox_depth", 0)) for s in stats)
+        if self.progress is not None:
+            self.progress(
+                f"[{self.loop.time() - self.t0:7.1f} s] nodes {running}/{len(self.agents)} running, readings "
+                f"{readings}, outbox {depth}, link-loss windows begun {len(self.applied)}"
+            )
+
+    def note_ends(self, grace_s: float) -> None:
+        """After the stop: the agents that failed meanwhile, and those that would not stop."""
+        for nid, task in self.tasks.items():
+            if nid not in self.errors and task.done() and not task.cancelled() and task.exception() is not None:
+                self.errors[nid] = f"{type(task.exception()).__name__}: {task.exception()}"
+            elif task.cancelled() and nid not in self.errors:
+                self.errors[nid] = f"did not stop within {grace_s:g} s"
+
+    def summary(self, running_stats: dict[str, dict[str, Any]], stopped_early: bool) -> dict[str, Any]:
+        stats = {}
+        for nid, agent in self.agents.items():
+            final = _stats(agent)
+            stats[nid] = running_stats[nid] if "error" in final else final
+        if self.progress is not None:
+            total = sum(int(s.get("readings", 0)) for s in stats.values())
+            self.progress(f"[{self.loop.time() - self.t0:7.1f} s] stopped {len(self.agents)} nodes, readings {total}")
+        readings = {nid: int(s.get("readings", 0)) for nid, s in stats.items()}
+        return {
+            "nodes": len(self.agents),
+            "duration_s": round(self.loop.time() - self.t0, 3),
+            "stopped_early": stopped_early,
+            "readings_total": sum(readings.values()),
+            "readings": readings,
+            "outbox_depth": {nid: int(s.get("outbox_depth", 0)) for nid, s in stats.items()},
+            "link_loss_windows": len(self.applied),
+            "errors": self.errors,
+        }
 
 
 # -- CLI: iocgw sim sensors ---------------------------------------------------------------------------------
