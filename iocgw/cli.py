@@ -15,6 +15,7 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from iocgw import __version__
 from plumbing import logredact
@@ -183,22 +184,40 @@ def _delegate_to(parser: argparse.ArgumentParser, module: str, chosen: Sequence[
     parser.set_defaults(func=lambda args: int(mod.main(args)))
 
 
-def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
-    """The whole command line; ``argv`` (default: this process's) decides which delegated subcommand is imported."""
-    chosen = _command_words(sys.argv[1:] if argv is None else argv)
+# The packages whose import registers their built-in plugins; `iocgw plugins` lists what this install has.
+PLUGIN_PACKAGES = (
+    "edge.drivers",
+    "edge.inference",
+    "hub.alerts.notify",
+    "hub.feeds.importers",
+    "hub.grafana.dashboards",
+    "simulators.sensors.models",
+    "simulators.sensors.faults",
+)
 
-    def _delegate(parser: argparse.ArgumentParser, module: str) -> None:
-        _delegate_to(parser, module, chosen)
 
-    p = argparse.ArgumentParser(
-        prog="iocgw",
-        description="Edge-IoT and camera gateway with a central hub for provincial Intelligent Operations Centres.",
-        epilog="Exit codes: 0 ok, 1 failed, 2 bad usage or config, 130 interrupted, 141 output pipe closed.",
-    )
-    p.add_argument("--version", action="version", version=f"iocgw {__version__}")
-    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+def cmd_plugins(args: argparse.Namespace) -> int:
+    from plumbing.plugins import describe_all
 
+    loaded, missing = [], []
+    for name in PLUGIN_PACKAGES:
+        try:
+            importlib.import_module(name)
+            loaded.append(name)
+        except ImportError as exc:  # a role's install holds only its own libraries (docs/install.md)
+            missing.append(f"{name} ({exc})")
+    for kind, names in describe_all(loaded).items():
+        print(f"{kind}: {', '.join(names) or '(none)'}")
+    for line in missing:
+        print(f"not in this install: {line}", file=sys.stderr)
+    return EXIT_OK
+
+
+Delegate = Callable[[argparse.ArgumentParser, str], None]
+# argparse types its subparsers object only privately (_SubParsersAction): the group builders take it as Any.
+
+
+def _add_edge(sub: Any) -> None:
     edge = sub.add_parser("edge", help="run or check an edge node").add_subparsers(dest="edge_cmd", required=True)
     run = edge.add_parser("run", help="sample sensors and publish to the broker through the durable outbox")
     run.add_argument("--config", required=True, help="node config YAML (see firmware_configs/)")
@@ -223,69 +242,98 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     schema.add_argument("--out", default="firmware_configs/node-config.schema.json", help="file, or - for stdout")
     schema.set_defaults(func=cmd_edge_schema)
 
+
+def _add_hub(sub: Any) -> None:
     hub = sub.add_parser("hub", help="run the hub").add_subparsers(dest="hub_cmd", required=True)
     hrun = hub.add_parser("run", help="ingest MQTT into InfluxDB; serve /healthz and /metrics")
     hrun.add_argument("--config", required=True, help="hub config YAML (see docs/operations.md)")
     hrun.set_defaults(func=cmd_hub_run)
-
     hval = hub.add_parser("validate", help="check hub config files; report file, line and field of each problem")
     hval.add_argument("files", nargs="+")
     hval.set_defaults(func=cmd_hub_validate)
 
+
+def _add_contract(sub: Any) -> None:
     contract = sub.add_parser("contract", help="the wire contract").add_subparsers(dest="contract_cmd", required=True)
     sch = contract.add_parser("schemas", help="write the JSON Schema files generated from the models")
     sch.add_argument("--out", default="docs/schemas")
     sch.set_defaults(func=cmd_contract_schemas)
+    plugins = sub.add_parser("plugins", help="list every plugin registry and the plugins this install has")
+    plugins.set_defaults(func=cmd_plugins)
 
+
+def _add_sim(sub: Any, delegate: Delegate) -> None:
     sim = sub.add_parser("sim", help="simulators for testers").add_subparsers(dest="sim_cmd", required=True)
-    _delegate(sim.add_parser("sensors", help="run N simulated nodes from a scenario file"), "simulators.sensors.runner")
-    _delegate(
+    delegate(sim.add_parser("sensors", help="run N simulated nodes from a scenario file"), "simulators.sensors.runner")
+    delegate(
         sim.add_parser("replay", help="replay a scenario with scenario-time timestamps, as fast as links drain"),
         "simulators.sensors.replay",
     )
-
-    _delegate(
+    delegate(
         sim.add_parser("camera", help="render camera scenes to video files with ground truth, or serve them as MJPEG"),
         "simulators.camera.cli",
     )
 
-    _delegate(
+
+def _add_hub_tools(sub: Any, delegate: Delegate) -> None:
+    delegate(
         sub.add_parser("grafana", help="Grafana dashboards, alert rules and provisioning as code (export, push)"),
         "hub.grafana.cli",
     )
-    _delegate(
+    delegate(
         sub.add_parser("feeds", help="administrative data feeds: import files, serve scheduled HTTP pulls"),
         "hub.feeds.cli",
     )
-    _delegate(
+    delegate(
         sub.add_parser("provision", help="certificate authority, node certificates, Mosquitto TLS and ACL config"),
         "hub.provision.cli",
     )
 
+
+def _add_demo(sub: Any) -> None:
     demo = sub.add_parser("demo", help="the whole system on this machine: broker, InfluxDB, hub, simulated nodes")
     demo.add_argument("--runtime", default="run/demo", help="folder for the services' data and logs")
     demo.add_argument("--duration", type=float, default=60.0, help="seconds to run (0: until Ctrl-C)")
     demo.add_argument("--nodes", type=int, default=None, help="override the number of simulated nodes")
     demo.set_defaults(func=cmd_demo)
 
+
+def _add_bench(sub: Any, delegate: Delegate) -> None:
     bench = sub.add_parser("bench", help="benchmarks (each ends with one JSON line)").add_subparsers(
         dest="bench_cmd", required=True
     )
-    _delegate(
-        bench.add_parser("camera", help="camera inference: latency, cameras per node, onset to event"), "bench.camera"
+    for name, help_text in (
+        ("camera", "camera inference: latency, cameras per node, onset to event"),
+        ("feeds", "administrative feed import throughput and merged-view refresh"),
+        ("ingest", "end-to-end ingest throughput, latency and loss"),
+        ("alerts", "alert latency: threshold crossing to signed webhook, under load"),
+        ("hostile", "a hostile node among good ones: nothing lost, doubled or alarmed on"),
+    ):
+        delegate(bench.add_parser(name, help=help_text), f"bench.{name}")
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The whole command line; ``argv`` (default: this process's) decides which delegated subcommand is imported."""
+    chosen = _command_words(sys.argv[1:] if argv is None else argv)
+
+    def delegate(parser: argparse.ArgumentParser, module: str) -> None:
+        _delegate_to(parser, module, chosen)
+
+    p = argparse.ArgumentParser(
+        prog="iocgw",
+        description="Edge-IoT and camera gateway with a central hub for provincial Intelligent Operations Centres.",
+        epilog="Exit codes: 0 ok, 1 failed, 2 bad usage or config, 130 interrupted, 141 output pipe closed.",
     )
-    _delegate(
-        bench.add_parser("feeds", help="administrative feed import throughput and merged-view refresh"), "bench.feeds"
-    )
-    _delegate(bench.add_parser("ingest", help="end-to-end ingest throughput, latency and loss"), "bench.ingest")
-    _delegate(
-        bench.add_parser("alerts", help="alert latency: threshold crossing to signed webhook, under load"),
-        "bench.alerts",
-    )
-    _delegate(
-        bench.add_parser("hostile", help="a hostile node among good ones: nothing lost, doubled or alarmed on"),
-        "bench.hostile",
-    )
+    p.add_argument("--version", action="version", version=f"iocgw {__version__}")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_edge(sub)
+    _add_hub(sub)
+    _add_contract(sub)
+    _add_sim(sub, delegate)
+    _add_hub_tools(sub, delegate)
+    _add_demo(sub)
+    _add_bench(sub, delegate)
     return p
 
 

@@ -24,6 +24,15 @@ def test_help_lists_subcommands(capsys):
         assert sub in out
 
 
+def test_plugins_lists_every_registry_and_its_plugins(capsys):
+    assert main(["plugins"]) == 0
+    lines = dict(line.split(": ", 1) for line in capsys.readouterr().out.splitlines())
+    # The simulated driver comes from simulators through the entry point, not from an edge import.
+    assert lines["sensor driver"] == "modbus_tcp, simulated"
+    assert lines["inference backend"] == "litert, openvino"
+    assert set(lines) >= {"decoder", "notifier", "feed kind", "signal model", "fault", "dashboard"}
+
+
 def test_validate_example_node_configs(capsys):
     files = sorted(str(p) for p in (ROOT / "firmware_configs").rglob("*.yaml"))
     assert files
