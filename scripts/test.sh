@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The test command: installs what is missing, then runs ruff, the install-profile checks (each role's extra in a
+# The test command: installs what is missing, then runs ruff, the import layers (.importlinter), mypy (mypy.ini),
+# the install-profile checks (each role's extra in a
 # clean virtualenv, started for real) and the whole suite (real Mosquitto and InfluxDB, started by the tests
 # themselves on free loopback ports). A failed profile check fails the run, after pytest has run all the same;
 # pytest's own exit code wins when it is not 0.
@@ -9,6 +10,10 @@ bash scripts/setup.sh
 echo "== ruff" >&2
 .venv/bin/ruff check --output-format concise .
 .venv/bin/ruff format --check --quiet .
+echo "== import layers (.importlinter)" >&2
+.venv/bin/lint-imports --no-cache >/dev/null || .venv/bin/lint-imports --no-cache
+echo "== mypy (mypy.ini)" >&2
+.venv/bin/mypy
 echo "== install profiles (scripts/check_profiles.py)" >&2
 profiles=0
 .venv/bin/python scripts/check_profiles.py || profiles=$?

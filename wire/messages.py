@@ -29,7 +29,8 @@ CONTRACT_VERSION: Final = 1
 MAX_READINGS_PER_MESSAGE = 1000
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
-Identifier = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")]
+IDENTIFIER_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
+Identifier = Annotated[str, StringConstraints(pattern=IDENTIFIER_PATTERN)]
 # A status figure's name becomes an InfluxDB field key: a closed alphabet keeps line protocol unambiguous (a key
 # ending in a backslash would escape the '=' after it), and a cap keeps one node from growing the measurement.
 ExtraKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")]

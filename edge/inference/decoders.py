@@ -105,7 +105,7 @@ class YoloDecoder(Decoder):
 
     def decode(self, output: np.ndarray) -> np.ndarray:
         nc = len(self.labels)
-        out = np.asarray(output, dtype=np.float32).reshape(output.shape[-2:])
+        out: np.ndarray = np.asarray(output, dtype=np.float32).reshape(output.shape[-2:])
         if out.shape[0] != 4 + nc:
             if out.shape[1] != 4 + nc:
                 raise ValueError(f"yolo output {list(output.shape)} has no axis of 4 + {nc} classes")

@@ -125,9 +125,9 @@ class AlertEngine:
         """Evaluate one batch; returns line protocol (alarms and derived levels) for InfluxDB."""
         with self._lock:
             ctx = self._context(now or datetime.now(UTC))
-            for key, ts in (seen or {}).items():
-                if ts > self.last_seen.get(key, 0.0):
-                    self.last_seen[key] = ts
+            for key, seen_at in (seen or {}).items():
+                if seen_at > self.last_seen.get(key, 0.0):
+                    self.last_seen[key] = seen_at
             horizon = ctx.now + MAX_AHEAD
             for obs in sorted(observations, key=lambda o: o.ts):
                 if obs.ts > horizon:

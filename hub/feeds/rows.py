@@ -182,7 +182,7 @@ def explain(exc: ValidationError) -> str:
     return "; ".join(parts)
 
 
-def parse_row(model: type[_Row], record: dict[str, Any]) -> _Row | str:
+def parse_row(model: type[BaseModel], record: dict[str, Any]) -> BaseModel | str:
     """The typed row, or the reason it is not one (never raises for any input)."""
     if "__not_an_object__" in record:
         return f"a row must be an object, got {record['__not_an_object__']}"

@@ -92,7 +92,7 @@ class IngestPipeline:
             client.username_pw_set(m.username, m.password.read() if m.password else None)
         if m.tls is not None:
             client.tls_set(**m.tls.tls_set_kwargs())
-        client.reconnect_delay_set(0.2, 10)
+        client.reconnect_delay_set(0.2, 10)  # type: ignore[arg-type]  # paho annotates int; it sleeps float seconds
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
@@ -144,13 +144,15 @@ class IngestPipeline:
         if self._stopping.is_set():
             return  # not acknowledged: the broker keeps it for this hub's next session
         full: Batch | None = None
+        # paho types a payload bytes | bytearray; it is bytes, and a bytearray is copied once rather than typed twice.
+        payload = msg.payload if isinstance(msg.payload, bytes) else bytes(msg.payload)
         with self._lock:
             batch = self._batch
             try:
-                self.processor.handle(msg.topic, msg.payload, batch)
+                self.processor.handle(msg.topic, payload, batch)
             except Exception as exc:  # a bug must not stop ingest: keep the message as a dead letter
                 log.exception("processing failed")
-                batch.dead_letters.append(DeadLetter(msg.topic, f"internal error: {exc!r}", msg.payload, time.time()))
+                batch.dead_letters.append(DeadLetter(msg.topic, f"internal error: {exc!r}", payload, time.time()))
             if msg.qos > 0:
                 batch.mids.append((self._generation, msg.mid))
             if (

@@ -18,7 +18,7 @@ from hub.ingest.dedupe import SeqTracker
 from hub.store.line_protocol import line
 from hub.store.state import DeadLetter, NodeInfo
 from wire import Channel, EventMessage, Quantity, StatusMessage, TelemetryMessage, TopicParts, Topics
-from wire.messages import Identifier, _NodeMessage, describe_error, parse_message, to_epoch_ms
+from wire.messages import IDENTIFIER_PATTERN, _NodeMessage, describe_error, parse_message, to_epoch_ms
 from wire.timepolicy import DEFAULT_MAX_AGE, time_problem
 
 
@@ -30,7 +30,7 @@ def _iso_ms(ms: int) -> str:
 # InfluxDB keeps one point per series and time, so the second would silently replace the first.
 RECENT_PER_SENSOR = 256
 # The ids in a snapshot topic obey the same rule as those in a JSON message: wire.messages.Identifier's pattern.
-IDENTIFIER = re.compile(Identifier.__metadata__[0].pattern)
+IDENTIFIER = re.compile(IDENTIFIER_PATTERN)
 JPEG_START, JPEG_END = b"\xff\xd8", b"\xff\xd9"
 
 

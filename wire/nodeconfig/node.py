@@ -83,7 +83,7 @@ class TlsSettings(_Section):
             raise ValueError("give both cert_file and key_file, or neither")
         return self
 
-    def tls_set_kwargs(self) -> dict[str, str | None]:
+    def tls_set_kwargs(self) -> dict[str, Any]:
         """Arguments for paho's ``Client.tls_set`` (its defaults verify the broker's certificate and name)."""
         return {
             "ca_certs": str(self.ca_file),

@@ -39,6 +39,7 @@ class SourceConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
+    type: str = Field(description="the feed kind (each kind's source narrows it to its own name)")
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$", description="names the source in logs and dead letters")
     url: HttpUrl
     every_s: float = Field(3600.0, gt=0, description="poll interval")
