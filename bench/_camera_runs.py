@@ -220,7 +220,7 @@ def mqtt_onset(clip: Clip, manifest_path: Path, backend: BackendConfig, label: s
         )
         result: dict[str, Any] = {"clip": clip.name, "label": label}
         loop = asyncio.new_event_loop()
-        agent = Agent(config, use_remote_config=False)
+        agent = Agent.open(config, use_remote_config=False)
         stop = asyncio.Event()
 
         def run_agent() -> None:

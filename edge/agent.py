@@ -31,21 +31,39 @@ READ_TIMEOUT_S = 10.0
 
 
 class Agent:
-    """Lifecycle: ``Agent(config)`` then ``await run(stop)``, which returns after ``stop`` is set."""
+    """Lifecycle: ``Agent.open(config)`` (the files: before the event loop runs, or in a worker), then
+    ``await run(stop)``, which returns after ``stop`` is set. The constructor itself does no I/O."""
 
-    def __init__(self, config: NodeConfig, use_remote_config: bool = True) -> None:
-        self.remote_store = RemoteConfigStore(config.data_dir)
-        self.config_version: str | None = None
-        self.config_error: str | None = None
+    @classmethod
+    def open(cls, config: NodeConfig, use_remote_config: bool = True) -> Agent:
+        """Open the node's state: the remote config it last accepted (applied over ``config`` unless
+        ``use_remote_config`` is false), its outbox and its model store."""
+        remote_store = RemoteConfigStore(config.data_dir)
+        version = None
         if use_remote_config:
-            config, self.config_version = self.remote_store.load(config)
+            config, version = remote_store.load(config)
+        box = config.outbox
+        outbox = Outbox(config.outbox_path, box.max_messages, box.when_full, box.synchronous)
+        return cls(config, outbox, remote_store, ModelStore(config.data_dir / "models"), version)
+
+    def __init__(
+        self,
+        config: NodeConfig,
+        outbox: Outbox,
+        remote_store: RemoteConfigStore,
+        models: ModelStore,
+        config_version: str | None = None,
+    ) -> None:
+        self.remote_store = remote_store
+        self.config_version = config_version
+        self.config_error: str | None = None
         self.config = config
-        self.models = ModelStore(config.data_dir / "models")
+        self.models = models
         self._pending: NodeConfig | None = None  # an accepted remote config waiting for the current generation to end
         self._generation_stop: asyncio.Event | None = None
         self.topics = Topics(config.mqtt.prefix)
         box = config.outbox
-        self.outbox = Outbox(config.outbox_path, box.max_messages, box.when_full, box.synchronous)
+        self.outbox = outbox
         self.link = Link(
             config.node_id,
             config.mqtt,

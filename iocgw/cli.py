@@ -50,7 +50,7 @@ def cmd_edge_run(args: argparse.Namespace) -> int:
 
         if RemoteConfigStore(config.data_dir).clear():
             print("iocgw edge: forgot the remote configuration; starting on the local file", flush=True)
-    agent = Agent(config)
+    agent = Agent.open(config)  # before the loop runs: the outbox and the remembered config are files
     config = agent.config
     remote = f", remote config {agent.config_version}" if agent.config_version else ""
     print(

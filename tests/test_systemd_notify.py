@@ -35,7 +35,7 @@ def test_agent_says_ready_then_pings_the_watchdog(tmp_path, monkeypatch):
     config = NodeConfig.model_validate(
         {"node_id": "n1", "data_dir": str(tmp_path / "n1"), "mqtt": {"port": free_port()}}
     )
-    agent = Agent(config)
+    agent = Agent.open(config)
     got: list[bytes] = []
 
     async def body() -> None:

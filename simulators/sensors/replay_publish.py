@@ -160,7 +160,10 @@ async def publish_replay(
     state = state or ReplayState()
     steps = plan_steps(replay, window_s)
     state.steps = len(steps)
-    agents = {c.node_id: Agent(publish_config(c, confirm_timeout_s, confirm=confirm)) for c in replay.configs}
+    agents = {
+        c.node_id: await asyncio.to_thread(Agent.open, publish_config(c, confirm_timeout_s, confirm=confirm))
+        for c in replay.configs
+    }
     halt = asyncio.Event()
     tasks = {nid: asyncio.create_task(a.run(halt), name=f"replay:{nid}") for nid, a in agents.items()}
     publisher = _Publisher(

@@ -103,7 +103,7 @@ async def run_scenario(
     from edge.agent import Agent  # here, so the rest of the simulator imports without the edge agent
 
     loop = asyncio.get_running_loop()
-    agents = {c.node_id: Agent(c) for c in configs}
+    agents = {c.node_id: await asyncio.to_thread(Agent.open, c) for c in configs}
     halt = asyncio.Event()
     t0 = loop.time()
     tasks = {nid: asyncio.create_task(a.run(halt), name=f"agent:{nid}") for nid, a in agents.items()}

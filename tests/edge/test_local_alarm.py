@@ -68,7 +68,7 @@ async def _run_until(agent: Agent, condition, limit_s: float) -> bool:
 
 
 def test_a_crossed_threshold_switches_to_fast_sampling(tmp_path):
-    agent = Agent(_config(tmp_path, 10.0))
+    agent = Agent.open(_config(tmp_path, 10.0))
     status: list[dict] = []
 
     def enough() -> bool:
@@ -84,6 +84,6 @@ def test_a_crossed_threshold_switches_to_fast_sampling(tmp_path):
 
 
 def test_below_the_threshold_the_normal_interval_holds(tmp_path):
-    agent = Agent(_config(tmp_path, 9.0))
+    agent = Agent.open(_config(tmp_path, 9.0))
     assert not asyncio.run(_run_until(agent, lambda: agent.counters["readings"] >= 3, limit_s=3))
     assert agent.local_alarms == {}

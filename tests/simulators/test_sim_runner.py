@@ -28,7 +28,7 @@ class FakeLink:
 
 
 class FakeAgent:
-    """Honours the Agent contract: run(stop) until stop is set; link.set_offline(); stats()."""
+    """Honours the Agent contract: Agent.open(config); run(stop) until stop is set; link.set_offline(); stats()."""
 
     instances: ClassVar[list[FakeAgent]] = []
     link_log: ClassVar[list[tuple[float, str, bool]]] = []
@@ -39,6 +39,10 @@ class FakeAgent:
         self.link = FakeLink(FakeAgent.link_log, config.node_id)
         self.readings = 0
         FakeAgent.instances.append(self)
+
+    @classmethod
+    def open(cls, config: NodeConfig) -> FakeAgent:
+        return cls(config)
 
     async def run(self, stop: asyncio.Event) -> None:
         if self.config.node_id in FakeAgent.fail:

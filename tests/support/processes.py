@@ -29,7 +29,7 @@ class AgentThread:
         asyncio.set_event_loop(self.loop)
 
         async def body() -> None:
-            self.agent = Agent(self.config)
+            self.agent = await asyncio.to_thread(Agent.open, self.config)
             self._stop = asyncio.Event()
             await self.agent.run(self._stop)
 
