@@ -57,14 +57,14 @@ class SignalModel(ABC):
 
 # Model name -> (its parameters class, declared in the contract: wire.nodeconfig.simulated.SIGNAL_MODEL_PARAMS;
 # the model). The convention test (tests/test_plugins.py) checks that the two lists hold the same names and classes.
-MODELS: Registry[SignalModel] = Registry("signal model", docs="docs/simulator.md#signal-models")
+SIGNAL_MODELS: Registry[SignalModel] = Registry("signal model", docs="docs/simulator.md#signal-models")
 
 
 def register_model(name: str) -> Callable[[type[SignalModel]], type[SignalModel]]:
-    """Class decorator: registers the model in ``MODELS`` with its ``Params`` and sets ``NAME`` (= ``KEY``)."""
+    """Class decorator: registers the model in ``SIGNAL_MODELS`` with its ``Params`` and sets ``NAME`` (= ``KEY``)."""
 
     def wrap(cls: type[SignalModel]) -> type[SignalModel]:
-        MODELS.register(name, cls.Params)(cls)
+        SIGNAL_MODELS.register(name, cls.Params)(cls)
         cls.NAME = name
         return cls
 
@@ -72,7 +72,7 @@ def register_model(name: str) -> Callable[[type[SignalModel]], type[SignalModel]
 
 
 def model_class(name: str) -> type[SignalModel]:
-    return MODELS.plugin(name)
+    return SIGNAL_MODELS.plugin(name)
 
 
 def create_model(name: str, params: Mapping[str, Any], seed: int) -> SignalModel:

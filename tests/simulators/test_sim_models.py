@@ -8,7 +8,7 @@ import random
 import pytest
 
 from simulators.sensors.hydrology import Burst, Hyetograph
-from simulators.sensors.models import MODELS, create_model, diurnal_shape, validate_params
+from simulators.sensors.models import SIGNAL_MODELS, create_model, diurnal_shape, validate_params
 from simulators.sensors.reservoir import ReservoirParams, ReservoirSimulation
 
 STORM = [
@@ -28,7 +28,7 @@ PARAMS = {
 TIMES = [0.0, 1.0, 59.5, 3600.0, 7200.25, 20_000.0, 43_200.0, 86_399.0]
 
 
-@pytest.mark.parametrize("name", sorted(MODELS))
+@pytest.mark.parametrize("name", sorted(SIGNAL_MODELS))
 def test_same_seed_same_signal_in_any_order(name: str) -> None:
     params = PARAMS.get(name, {})
     a, b = create_model(name, params, 42), create_model(name, params, 42)

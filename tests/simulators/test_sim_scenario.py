@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from plumbing.configfile import ConfigError, parse_yaml_model
-from simulators.sensors.models import MODELS, create_model
+from simulators.sensors.models import SIGNAL_MODELS, create_model
 from simulators.sensors.scenario import (
     SCENARIO_DIR,
     Scenario,
@@ -59,9 +59,9 @@ def test_shipped_scenario_expands_into_node_configs_that_round_trip(name: str, t
 
 def test_every_model_is_used_by_a_shipped_scenario_and_documented() -> None:
     used = {s.model for name in SHIPPED for g in load_scenario(name).groups for s in g.sensors}
-    assert used == set(MODELS)
+    assert used == set(SIGNAL_MODELS)
     doc = (Path(__file__).resolve().parents[2] / "docs" / "simulator.md").read_text(encoding="utf-8")
-    assert all(f"`{m}`" in doc for m in MODELS)
+    assert all(f"`{m}`" in doc for m in SIGNAL_MODELS)
 
 
 def test_expansion_is_reproducible_from_the_seed(tmp_path: Path) -> None:
