@@ -12,22 +12,14 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
+from iocgw.cli import PLUGIN_PACKAGES
 from plumbing.plugins import REGISTRIES, Registry, describe_all
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 
-# The packages whose import registers the built-ins (what `iocgw plugins` would load); plugins of other packages
+# The packages whose import registers the built-ins, as `iocgw plugins` loads them; plugins of other packages
 # (simulators' sensor driver) come in through entry points.
-PLUGIN_PACKAGES = (
-    "edge.drivers",
-    "edge.inference",
-    "hub.alerts.notify",
-    "hub.feeds.importers",
-    "hub.grafana.dashboards",
-    "simulators.sensors.models",
-    "simulators.sensors.faults",
-)
 LISTING = describe_all(PLUGIN_PACKAGES)
 
 # How a config file names a plugin of each kind: the field holding its key, and the field holding its settings
