@@ -227,7 +227,7 @@ def _judge_pending(state: _Sensor, after: _Point) -> Revision | None:
         state.ref = before
     if state.rate_failed is pending:
         state.rate_failed = None
-    _revise_recent(state, pending.ts, pending.ts, found.flag)
+    _revise_recent(state, pending.ts, pending.ts, found)
     return Revision(pending.ts, pending.ts, found.flag, found.check, found.detail)
 
 
@@ -258,14 +258,16 @@ def _flat(state: _Sensor, point: _Point) -> tuple[Finding | None, Revision | Non
     if found is None or run.reported:
         return found, None
     run.reported = True  # the readings of the run before this one are revised once, here
-    _revise_recent(state, run.start, point.ts, found.flag)
+    _revise_recent(state, run.start, point.ts, found)
     return found, Revision(run.start, point.ts, found.flag, found.check, found.detail)
 
 
-def _revise_recent(state: _Sensor, start: datetime, end: datetime, flag: Flag) -> None:
+def _revise_recent(state: _Sensor, start: datetime, end: datetime, found: Finding) -> None:
+    """Remembered verdicts follow a revision, so a repeat of a revised reading is answered as revised."""
     for i, (ts, value, verdict) in enumerate(state.recent):
-        if start <= ts <= end and flag > verdict.flag:
-            state.recent[i] = (ts, value, replace(verdict, flag=flag))
+        if start <= ts <= end and found.flag > verdict.flag:
+            findings = (*verdict.findings, found)
+            state.recent[i] = (ts, value, replace(verdict_of(findings), late=verdict.late))
 
 
 def _remember(state: _Sensor, ts: datetime, value: float, verdict: Verdict) -> None:
