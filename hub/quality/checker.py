@@ -203,6 +203,7 @@ def _in_order(state: _Sensor, ts: datetime, value: float) -> Verdict:
     found_flat, flat_revision = _flat(state, point)
     if found_flat is not None:
         found.append(found_flat)
+        state.ref = state.rate_failed = None  # a frozen value is no reference: the first live one after it is not
     if flat_revision is not None:
         revised.append(flat_revision)
     state.pending, state.pending_before = point, before
