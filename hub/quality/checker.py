@@ -11,14 +11,21 @@ the newest one are handled without moving the state backwards: an exact repeat o
 reading's verdict (as revised since), a different value for a recent instant is suspect, and an older reading is
 judged on its value and on its change from the recent reading before it, never changing what later readings are
 compared with.
+
+Time is kept as integer microseconds since the epoch inside, so differences are exact and equal to the datetimes'
+``total_seconds()``; a reading's own datetime is kept (or made, in UTC, for ``check_epoch``) only where a verdict
+names it. A good reading of a known sensor takes a fast path that allocates one small point and shares the
+``GOOD`` verdict; anything else (a failed check, a gap, a spike judged, a revision) goes through the full path, which
+gives the same verdicts as before the fast path existed (tests/hub/quality/test_checker.py checks both agree).
 """
 
 from __future__ import annotations
 
+import sys
 from collections import OrderedDict, deque
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from hub.alerts.rules.base import require_aware
@@ -29,6 +36,11 @@ from wire.quantities import Quantity
 
 RECENT = 16  # readings remembered per sensor, to recognise repeats and place late readings
 DEFAULT_MAX_SENSORS = 20_000
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_ONE_US = timedelta(microseconds=1)
+_US_PER_S = 1_000_000
+_FAR = sys.float_info.max  # a bound no finite value passes beyond, so infinity (and NaN) leave the fast path
 
 
 @dataclass(frozen=True)
@@ -48,7 +60,7 @@ class Verdict:
 
     ``findings`` lists every failed check; ``revised`` re-judges earlier readings of the same sensor; ``gap`` is a
     silence that ended with this reading; ``late`` says the reading came after a newer one and was judged on
-    less (limits, and rate against the reading before it).
+    less (limits, and rate against the reading before it). Immutable: a good reading gets the shared ``GOOD``.
     """
 
     flag: Flag = Flag.GOOD
@@ -60,12 +72,18 @@ class Verdict:
     late: bool = False
 
 
+GOOD = Verdict()
+_GOOD_LATE = Verdict(late=True)
+
+
 def verdict_of(
     findings: Iterable[Finding], revised: tuple[Revision, ...] = (), gap: Gap | None = None, late: bool = False
 ) -> Verdict:
     """The verdict of a reading's failed checks (none: good)."""
     found = tuple(findings)
     if not found:
+        if not revised and gap is None:
+            return _GOOD_LATE if late else GOOD
         return Verdict(revised=revised, gap=gap, late=late)
     worst = max(f.flag for f in found)
     first = next(f for f in found if f.flag == worst)
@@ -73,40 +91,64 @@ def verdict_of(
     return Verdict(worst, first.check, detail, found, revised, gap, late)
 
 
-@dataclass
-class _Point:
-    ts: datetime
-    value: float
+def _utc(us: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=us)
 
 
-@dataclass
-class _Run:
-    """Readings in a row within the flat-line tolerance of ``value``."""
-
-    value: float
-    start: datetime
-    count: int = 1
-    reported: bool = False
+# A reading: (microseconds since the epoch, value, the datetime it came with or None from an epoch). A plain tuple:
+# one is made per reading, and the state tells readings apart by identity (``state.ref is pending``).
+_Point = tuple[int, float, datetime | None]
 
 
-@dataclass
+def _ts(point: _Point) -> datetime:
+    return point[2] if point[2] is not None else _utc(point[0])
+
+
 class _Sensor:
-    checks: QuantityChecks
-    interval_s: float | None
-    last_ts: datetime | None = None
-    ref: _Point | None = None  # the last trusted reading: rate of change and spikes are judged against it
-    rate_failed: _Point | None = None  # the last reading that failed the rate check (a real step re-anchors)
-    pending: _Point | None = None  # the newest reading, waiting for its next neighbour to be judged a spike
-    pending_before: _Point | None = None  # its previous neighbour (the trusted reading before it)
-    run: _Run | None = None
-    recent: deque[tuple[datetime, float, Verdict]] = field(default_factory=lambda: deque(maxlen=RECENT))
+    """One sensor's state, and its checks' settings worked out once for the fast path."""
 
-    def max_step_s(self) -> float | None:
-        """The longest span between neighbours a spike is judged across (beyond it they are not neighbours)."""
-        if self.interval_s is None:
-            return None
-        factor = self.checks.gap.factor if self.checks.gap is not None else 2.5
-        return self.interval_s * factor
+    __slots__ = (
+        "checks", "flat", "gap_limit_s", "hi", "intensity", "interval_s", "last", "lo", "max_step_s", "pending",
+        "pending_before", "rate", "rate_failed", "recent", "ref", "run_count", "run_reported", "run_start",
+        "run_value", "spike", "tolerance",
+    )  # fmt: skip
+
+    def __init__(self, c: QuantityChecks, interval_s: float | None) -> None:
+        self.checks = c
+        self.last: _Point | None = None  # the newest reading
+        self.ref: _Point | None = None  # the last trusted reading: rate of change and spikes are judged against it
+        self.rate_failed: _Point | None = None  # the last reading that failed the rate check (a real step re-anchors)
+        self.pending: _Point | None = None  # the newest reading, waiting for its next neighbour (spike or not)
+        self.pending_before: _Point | None = None  # its previous neighbour (the trusted reading before it)
+        # The run: readings in a row within the flat-line tolerance of ``run_value`` (none before the first).
+        self.run_start: _Point | None = None
+        self.run_value = 0.0
+        self.run_count = 0
+        self.run_reported = False
+        self.recent: deque[tuple[int, float, Verdict]] = deque(maxlen=RECENT)
+        hard = c.hard_limits if c.hard_limits is not None and c.hard_limits.enabled else None
+        soft = c.soft_limits if c.soft_limits is not None and c.soft_limits.enabled else None
+        lows = [x.min for x in (hard, soft) if x is not None and x.min is not None]
+        highs = [x.max for x in (hard, soft) if x is not None and x.max is not None]
+        self.lo, self.hi = max(lows, default=-_FAR), min(highs, default=_FAR)  # inside both: passes both
+        self.intensity = c.intensity if c.intensity is not None and c.intensity.enabled else None
+        self.rate = c.rate_of_change if c.rate_of_change is not None and c.rate_of_change.enabled else None
+        self.spike = c.spike.threshold if c.spike is not None and c.spike.enabled else None
+        self.flat = c.flat_line if c.flat_line is not None and c.flat_line.enabled else None
+        self.tolerance = c.flat_line.tolerance if c.flat_line is not None else 0.0
+        self.set_interval(interval_s)
+
+    def set_interval(self, interval_s: float | None) -> None:
+        self.interval_s = interval_s
+        gap = self.checks.gap
+        # The longest span between neighbours a spike is judged across (beyond it they are not neighbours).
+        self.max_step_s = _FAR if interval_s is None else interval_s * (gap.factor if gap is not None else 2.5)
+        # The longest silence that is not a gap event (checks.gap); _FAR: no gap events.
+        on = gap is not None and gap.enabled and interval_s is not None and interval_s > 0
+        self.gap_limit_s = interval_s * gap.factor if on and gap is not None and interval_s is not None else _FAR
+
+    def new_run(self, point: _Point) -> None:
+        self.run_start, self.run_value, self.run_count, self.run_reported = point, point[1], 1, False
 
 
 class HasSensors(Protocol):
@@ -121,24 +163,32 @@ def intervals_from_nodes(nodes: Iterable[HasSensors]) -> dict[tuple[str, str], f
 
 
 class QualityChecker:
-    """Runs the configured checks on each sensor's readings. Not thread-safe: one caller (the ingest thread)."""
+    """Runs the configured checks on each sensor's readings. Not thread-safe: one caller (the ingest thread).
+
+    ``fast_path=False`` sends every reading through the full path (the tests compare the two verdict by verdict).
+    """
 
     def __init__(
         self,
         config: QualityConfig | None = None,
         intervals: Mapping[tuple[str, str], float] | None = None,
         max_sensors: int = DEFAULT_MAX_SENSORS,
+        *,
+        fast_path: bool = True,
     ) -> None:
         self.config = config if config is not None else QualityConfig()
         self._intervals = dict(intervals or {})
-        self._sensors: OrderedDict[tuple[str, str, Quantity], _Sensor] = OrderedDict()
+        # Keyed by (node_id, sensor_id, Quantity); a quantity given as its string finds the same entry (a StrEnum
+        # member hashes and compares as its value), so no conversion per reading.
+        self._sensors: OrderedDict[tuple[str, str, Quantity | str], _Sensor] = OrderedDict()
         self._max_sensors = max_sensors
+        self._fast_path = fast_path
 
     def set_interval(self, node_id: str, sensor_id: str, interval_s: float) -> None:
         self._intervals[(node_id, sensor_id)] = interval_s
         for (node, sensor, _q), state in self._sensors.items():
             if (node, sensor) == (node_id, sensor_id):
-                state.interval_s = interval_s
+                state.set_interval(interval_s)
 
     def forget(self, node_id: str) -> None:
         for key in [k for k in self._sensors if k[0] == node_id]:
@@ -147,28 +197,129 @@ class QualityChecker:
     def __len__(self) -> int:
         return len(self._sensors)
 
-    def _state(self, node_id: str, sensor_id: str, quantity: Quantity) -> _Sensor:
-        key = (node_id, sensor_id, quantity)
-        state = self._sensors.get(key)
-        if state is None:
-            checks_ = self.config.checks_for(quantity, node_id, sensor_id)
-            state = _Sensor(checks_, self._intervals.get((node_id, sensor_id)))
-            self._sensors[key] = state
-            while len(self._sensors) > self._max_sensors:
-                self._sensors.popitem(last=False)  # the sensor heard from least recently starts afresh
-        else:
-            self._sensors.move_to_end(key)
+    def _new_state(self, node_id: str, sensor_id: str, quantity: Quantity | str) -> _Sensor:
+        q = Quantity(quantity)
+        state = _Sensor(self.config.checks_for(q, node_id, sensor_id), self._intervals.get((node_id, sensor_id)))
+        self._sensors[(node_id, sensor_id, q)] = state
+        while len(self._sensors) > self._max_sensors:
+            self._sensors.popitem(last=False)  # the sensor heard from least recently starts afresh
         return state
 
     def check(self, node_id: str, sensor_id: str, quantity: Quantity | str, ts: datetime, value: float) -> Verdict:
         """Judge one reading (``ts`` timezone-aware, ``value`` in the quantity's canonical unit)."""
-        require_aware(ts)
-        state = self._state(node_id, sensor_id, Quantity(quantity))
-        if state.last_ts is not None and ts <= state.last_ts:
-            return _out_of_order(state, ts, value)
-        verdict = _in_order(state, ts, value)
-        _remember(state, ts, value, verdict)
-        return verdict
+        try:
+            us = (ts - _EPOCH) // _ONE_US
+        except TypeError:
+            require_aware(ts)  # naive: ValueError saying so
+            raise
+        key = (node_id, sensor_id, quantity)
+        state = self._sensors.get(key)
+        if state is None:
+            state = self._new_state(node_id, sensor_id, quantity)
+        else:
+            self._sensors.move_to_end(key)
+        if self._fast_path and _fast_good(state, us, value, ts):
+            return GOOD
+        return _judge(state, (us, value, ts))
+
+    def check_epoch(self, node_id: str, sensor_id: str, quantity: Quantity | str, ts_s: float, value: float) -> Verdict:
+        """``check`` with the time as seconds since the epoch (UTC, to the microsecond), as the ingest has it.
+
+        The verdicts are those ``check`` gives for the same instant as a UTC datetime; the datetimes in them
+        (revisions, gaps) are UTC.
+        """
+        us = round(ts_s * _US_PER_S)
+        key = (node_id, sensor_id, quantity)
+        state = self._sensors.get(key)
+        if state is None:
+            state = self._new_state(node_id, sensor_id, quantity)
+        else:
+            self._sensors.move_to_end(key)
+        if self._fast_path and _fast_good(state, us, value, None):
+            return GOOD
+        return _judge(state, (us, value, None))
+
+
+def _judge(state: _Sensor, point: _Point) -> Verdict:
+    """The full path: any reading, in order or not."""
+    last = state.last
+    if last is not None and point[0] <= last[0]:
+        return _out_of_order(state, point)
+    verdict = _in_order(state, point)
+    state.recent.append((point[0], point[1], verdict if verdict is GOOD else replace(verdict, revised=(), gap=None)))
+    return verdict
+
+
+def _fast_good(state: _Sensor, us: int, value: float, dt: datetime | None) -> bool:
+    """The common case, a new reading that passes every check: take it (as ``_in_order`` would) and say True.
+
+    Anything else (the first reading, a repeat or late one, a failed check, a gap, a spike to report, a step
+    followed) says False before changing any state, and the full path judges the reading.
+    """
+    last = state.last
+    if last is None or us <= last[0] or not state.lo <= value <= state.hi:
+        return False
+    span_s = (us - last[0]) / _US_PER_S
+    if span_s > state.gap_limit_s:
+        return False
+    cfg = state.intensity
+    if cfg is not None and value / (max(span_s, cfg.min_span_s) / 3600.0) > cfg.max_per_h:
+        return False
+    if not _neighbours_ok(state, us, value):
+        return False
+    point = (us, value, dt)
+    run = state.run_start
+    if run is not None and abs(value - state.run_value) <= state.tolerance:
+        if state.flat is not None and _flat_found(state, run, us):
+            return False
+        state.run_count += 1
+    else:
+        state.new_run(point)
+    state.last = state.pending = point
+    state.pending_before = state.ref
+    state.ref, state.rate_failed = point, None
+    state.recent.append((us, value, GOOD))
+    return True
+
+
+def _neighbours_ok(state: _Sensor, us: int, value: float) -> bool:
+    """No spike to report on the pending reading (``_judge_pending``) and no rate failure (``_rate_ok``); pure."""
+    threshold, pending, before = state.spike, state.pending, state.pending_before
+    if threshold is not None and pending is not None and before is not None:
+        up, down = pending[1] - before[1], pending[1] - value
+        if (
+            up * down > 0
+            and min(abs(up), abs(down)) > threshold
+            and max((pending[0] - before[0]) / _US_PER_S, (us - pending[0]) / _US_PER_S) <= state.max_step_s
+        ):
+            return False
+    ref, cfg = state.ref, state.rate
+    if ref is None or cfg is None:
+        return True
+    change = value - ref[1]  # the reference is older than the newest reading: the hours are > 0
+    limit = cfg.max_rise_per_h if change > 0 else cfg.max_fall_per_h
+    return limit is None or abs(change) <= limit * ((us - ref[0]) / _US_PER_S / 3600.0) + cfg.allowance
+
+
+def _rate_ok(state: _Sensor, us: int, value: float) -> bool:
+    """Does the reading pass the rate check against the last trusted one (checks.rate_of_change)?"""
+    ref, cfg = state.ref, state.rate
+    if ref is None or cfg is None:
+        return True
+    hours = (us - ref[0]) / _US_PER_S / 3600.0
+    if hours <= 0:
+        return True
+    change = value - ref[1]
+    limit = cfg.max_rise_per_h if change > 0 else cfg.max_fall_per_h
+    return limit is None or abs(change) <= limit * hours + cfg.allowance
+
+
+def _flat_found(state: _Sensor, run: _Point, us: int) -> bool:
+    """Would the run, one reading longer, be a flat line (checks.flat_line)?"""
+    cfg = state.flat
+    if cfg is None or any(abs(state.run_value - normal) <= cfg.tolerance for normal in cfg.normal_values):
+        return False
+    return not (state.run_count + 1 < cfg.min_readings or (us - run[0]) / _US_PER_S < cfg.duration_s)
 
 
 def _value_findings(c: QuantityChecks, value: float, span_s: float) -> list[Finding]:
@@ -183,16 +334,17 @@ def _is_bad_value(found: list[Finding]) -> bool:
     return any(f.check == CheckName.HARD_LIMIT and f.flag == Flag.BAD for f in found)
 
 
-def _in_order(state: _Sensor, ts: datetime, value: float) -> Verdict:
-    c = state.checks
-    span_s = (ts - state.last_ts).total_seconds() if state.last_ts is not None else (state.interval_s or 0.0)
-    found = _value_findings(c, value, span_s)
-    gap = checks.gap(state.last_ts, ts, state.interval_s, c.gap) if state.last_ts is not None else None
-    state.last_ts = ts
+def _in_order(state: _Sensor, point: _Point) -> Verdict:
+    c, last = state.checks, state.last
+    span_s = (point[0] - last[0]) / _US_PER_S if last is not None else (state.interval_s or 0.0)
+    found = _value_findings(c, point[1], span_s)
+    gap = None
+    if last is not None and span_s > state.gap_limit_s:
+        gap = checks.gap(_ts(last), _ts(point), state.interval_s, c.gap)
+    state.last = point
     if _is_bad_value(found):
         return verdict_of(found, gap=gap)  # a broken value is nobody's neighbour or reference
     revised: list[Revision] = []
-    point = _Point(ts, value)
     spike = _judge_pending(state, point)
     if spike is not None:
         revised.append(spike)
@@ -215,32 +367,29 @@ def _judge_pending(state: _Sensor, after: _Point) -> Revision | None:
     pending, before = state.pending, state.pending_before
     if pending is None or before is None:
         return None
-    step = state.max_step_s()
-    if (
-        step is not None
-        and max((pending.ts - before.ts).total_seconds(), (after.ts - pending.ts).total_seconds()) > step
-    ):
+    if max((pending[0] - before[0]) / _US_PER_S, (after[0] - pending[0]) / _US_PER_S) > state.max_step_s:
         return None  # a neighbour across a gap says nothing about this reading
-    found = checks.spike(before.value, pending.value, after.value, state.checks.spike)
+    found = checks.spike(before[1], pending[1], after[1], state.checks.spike)
     if found is None:
         return None
     if state.ref is pending:
         state.ref = before
     if state.rate_failed is pending:
         state.rate_failed = None
-    _revise_recent(state, pending.ts, pending.ts, found)
-    return Revision(pending.ts, pending.ts, found.flag, found.check, found.detail)
+    _revise_recent(state, pending[0], pending[0], found)
+    ts = _ts(pending)
+    return Revision(ts, ts, found.flag, found.check, found.detail)
 
 
 def _rate(state: _Sensor, point: _Point) -> Finding | None:
     """Rate against the last trusted reading; two failing readings that agree with each other are a real step."""
-    ref, cfg = state.ref, state.checks.rate_of_change
-    found = None if ref is None else checks.rate_of_change(ref.ts, ref.value, point.ts, point.value, cfg)
-    if found is None:
+    if _rate_ok(state, point[0], point[1]):
         state.ref, state.rate_failed = point, None
         return None
+    ref, cfg = state.ref, state.checks.rate_of_change
+    found = None if ref is None else checks.rate_of_change(_ts(ref), ref[1], _ts(point), point[1], cfg)
     failed = state.rate_failed
-    if failed is not None and checks.rate_of_change(failed.ts, failed.value, point.ts, point.value, cfg) is None:
+    if failed is not None and checks.rate_of_change(_ts(failed), failed[1], _ts(point), point[1], cfg) is None:
         state.ref, state.rate_failed = point, None  # the level really moved: follow it
         return None
     state.rate_failed = point
@@ -248,49 +397,44 @@ def _rate(state: _Sensor, point: _Point) -> Finding | None:
 
 
 def _flat(state: _Sensor, point: _Point) -> tuple[Finding | None, Revision | None]:
-    cfg = state.checks.flat_line
-    run = state.run
-    tolerance = cfg.tolerance if cfg is not None else 0.0
-    if run is None or abs(point.value - run.value) > tolerance:
-        state.run = _Run(point.value, point.ts)
+    start = state.run_start
+    if start is None or abs(point[1] - state.run_value) > state.tolerance:
+        state.new_run(point)
         return None, None
-    run.count += 1
-    found = checks.flat_line(run.value, run.start, run.count, point.ts, cfg)
-    if found is None or run.reported:
+    state.run_count += 1
+    found = checks.flat_line(state.run_value, _ts(start), state.run_count, _ts(point), state.checks.flat_line)
+    if found is None or state.run_reported:
         return found, None
-    run.reported = True  # the readings of the run before this one are revised once, here
-    _revise_recent(state, run.start, point.ts, found)
-    return found, Revision(run.start, point.ts, found.flag, found.check, found.detail)
+    state.run_reported = True  # the readings of the run before this one are revised once, here
+    _revise_recent(state, start[0], point[0], found)
+    return found, Revision(_ts(start), _ts(point), found.flag, found.check, found.detail)
 
 
-def _revise_recent(state: _Sensor, start: datetime, end: datetime, found: Finding) -> None:
+def _revise_recent(state: _Sensor, start_us: int, end_us: int, found: Finding) -> None:
     """Remembered verdicts follow a revision, so a repeat of a revised reading is answered as revised."""
-    for i, (ts, value, verdict) in enumerate(state.recent):
-        if start <= ts <= end and found.flag > verdict.flag:
+    for i, (us, value, verdict) in enumerate(state.recent):
+        if start_us <= us <= end_us and found.flag > verdict.flag:
             findings = (*verdict.findings, found)
-            state.recent[i] = (ts, value, replace(verdict_of(findings), late=verdict.late))
+            state.recent[i] = (us, value, replace(verdict_of(findings), late=verdict.late))
 
 
-def _remember(state: _Sensor, ts: datetime, value: float, verdict: Verdict) -> None:
-    state.recent.append((ts, value, replace(verdict, revised=(), gap=None)))
-
-
-def _out_of_order(state: _Sensor, ts: datetime, value: float) -> Verdict:
+def _out_of_order(state: _Sensor, point: _Point) -> Verdict:
     """A repeat, a second value for an instant, or a reading older than the newest one."""
-    earlier: tuple[datetime, float, Verdict] | None = None
-    for seen_ts, seen_value, verdict in state.recent:
-        if seen_ts == ts:
+    us, value, _dt = point
+    earlier: tuple[int, float] | None = None
+    for seen_us, seen_value, verdict in state.recent:
+        if seen_us == us:
             if seen_value == value:
                 return verdict  # the same reading again: the same verdict, as revised since
             return verdict_of(
                 [Finding(Flag.SUSPECT, CheckName.DUPLICATE, f"{value:g}, but {seen_value:g} came for the same time")]
             )
-        if seen_ts < ts and verdict.flag != Flag.BAD:
-            earlier = (seen_ts, seen_value, verdict)
-    span_s = (ts - earlier[0]).total_seconds() if earlier is not None else (state.interval_s or 0.0)
+        if seen_us < us and verdict.flag != Flag.BAD:
+            earlier = (seen_us, seen_value)
+    span_s = (us - earlier[0]) / _US_PER_S if earlier is not None else (state.interval_s or 0.0)
     found = _value_findings(state.checks, value, span_s)
     if earlier is not None and not _is_bad_value(found):
-        rate = checks.rate_of_change(earlier[0], earlier[1], ts, value, state.checks.rate_of_change)
+        rate = checks.rate_of_change(_utc(earlier[0]), earlier[1], _ts(point), value, state.checks.rate_of_change)
         if rate is not None:
             found.append(rate)
     return verdict_of(found, late=True)

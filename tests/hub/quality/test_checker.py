@@ -8,6 +8,7 @@ import pytest
 from hub.quality.checker import RECENT, QualityChecker, Verdict, intervals_from_nodes
 from hub.quality.config import QualityConfig
 from hub.quality.flags import CheckName, Flag
+from wire.quantities import Quantity
 
 T0 = datetime(2025, 10, 14, 0, 0, tzinfo=UTC)
 NODE, SENSOR = "river-01", "stage"
@@ -182,3 +183,70 @@ def test_intervals_from_node_registry_entries():
         sensors = (("stage", "water_level", 900.0), ("rain", "rainfall", 300))
 
     assert intervals_from_nodes([Info()]) == {("n1", "stage"): 900.0, ("n1", "rain"): 300.0}
+
+
+def _fault_mix_readings():
+    from simulators.sensors.faults import FaultInjector
+    from simulators.sensors.models import create_model
+    from tests.hub.quality.test_fault_mix import DAYS, SERIES, _faults, _windows
+
+    for series in SERIES:
+        model = create_model(series.model, series.params, 1)
+        injector = FaultInjector(_faults(series, _windows(series, 1)), 1)
+        t_prev = None
+        readings = []
+        for k in range(int(DAYS * 86400 / series.interval_s)):
+            t = k * series.interval_s
+            clean = model.sample(t_prev, t)
+            t_prev = t
+            value = injector.apply(t, clean).value
+            if value is not None:
+                readings.append((T0 + timedelta(seconds=t), value))
+        yield series, readings
+
+
+def test_fast_path_full_path_and_check_epoch_agree_verdict_by_verdict():
+    # The fault mix, with repeats and late readings mixed in: every verdict, revision and gap the same.
+    for series, readings in _fault_mix_readings():
+        intervals = {(NODE, SENSOR): series.interval_s}
+        fast, full = QualityChecker(intervals=intervals), QualityChecker(intervals=intervals, fast_path=False)
+        epoch = QualityChecker(intervals=intervals)
+        for i, (ts, value) in enumerate(readings):
+            sent = [(ts, value)]
+            if i % 97 == 0 and i > 3:
+                sent += [readings[i - 2], (readings[i - 1][0] + timedelta(seconds=1), value)]
+            for t, v in sent:
+                a = fast.check(NODE, SENSOR, series.quantity, t, v)
+                b = full.check(NODE, SENSOR, series.quantity, t, v)
+                c = epoch.check_epoch(NODE, SENSOR, series.quantity, t.timestamp(), v)
+                assert a == b == c, (series.quantity, t, v)
+
+
+def test_check_epoch_judges_as_check_does():
+    qc = checker()
+    v = [qc.check_epoch(NODE, SENSOR, "water_level", at(i * 15).timestamp(), x) for i, x in enumerate([5.0, 5.0, 7.5])]
+    assert v[2].flag is Flag.SUSPECT and v[2].check is CheckName.RATE_OF_CHANGE
+    gap = qc.check_epoch(NODE, SENSOR, "water_level", at(30 + 180).timestamp(), 5.0).gap
+    assert gap is not None and gap.after == at(30) and gap.before.tzinfo is not None
+    assert qc.check_epoch(NODE, SENSOR, "water_level", at(15).timestamp(), 5.0) == Verdict()  # a repeat
+
+
+def test_the_sensor_heard_from_least_recently_is_forgotten_first():
+    qc = QualityChecker(max_sensors=3)
+    for n in ("a", "b", "c"):
+        qc.check(n, SENSOR, "water_level", at(0), 5.0)
+    qc.check("a", SENSOR, "water_level", at(1), 5.0)  # a heard again: b is now the least recent
+    qc.check("d", SENSOR, "water_level", at(1), 5.0)
+    assert sorted(k[0] for k in qc._sensors) == ["a", "c", "d"]
+    # A quantity given as its string and as the member is the same sensor.
+    qc.check("c", SENSOR, Quantity.WATER_LEVEL, at(1), 5.0)
+    assert len(qc) == 3 and qc.check("c", SENSOR, "water_level", at(1), 5.0) == Verdict()
+    with pytest.raises(ValueError):
+        qc.check("e", SENSOR, "no_such_quantity", at(1), 5.0)
+
+
+def test_infinity_and_nan_never_take_the_fast_path():
+    qc = QualityChecker(QualityConfig.model_validate({"defaults": {"water_level": {"hard_limits": None}}}))
+    feed(qc, [5.0, 5.0])
+    assert qc.check(NODE, SENSOR, "water_level", at(30), math.inf).flag is Flag.BAD
+    assert qc.check(NODE, SENSOR, "water_level", at(45), math.nan).flag is Flag.BAD
