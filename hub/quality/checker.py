@@ -212,6 +212,19 @@ class QualityChecker:
         except TypeError:
             require_aware(ts)  # naive: ValueError saying so
             raise
+        return self._check_us(node_id, sensor_id, quantity, us, value, ts)
+
+    def check_epoch(self, node_id: str, sensor_id: str, quantity: Quantity | str, ts_s: float, value: float) -> Verdict:
+        """``check`` with the time as seconds since the epoch (UTC, to the microsecond), as the ingest has it.
+
+        The verdicts are those ``check`` gives for the same instant as a UTC datetime; the datetimes in them
+        (revisions, gaps) are UTC.
+        """
+        return self._check_us(node_id, sensor_id, quantity, round(ts_s * _US_PER_S), value, None)
+
+    def _check_us(
+        self, node_id: str, sensor_id: str, quantity: Quantity | str, us: int, value: float, ts: datetime | None
+    ) -> Verdict:
         key = (node_id, sensor_id, quantity)
         state = self._sensors.get(key)
         if state is None:
@@ -221,23 +234,6 @@ class QualityChecker:
         if self._fast_path and _fast_good(state, us, value, ts):
             return GOOD
         return _judge(state, (us, value, ts))
-
-    def check_epoch(self, node_id: str, sensor_id: str, quantity: Quantity | str, ts_s: float, value: float) -> Verdict:
-        """``check`` with the time as seconds since the epoch (UTC, to the microsecond), as the ingest has it.
-
-        The verdicts are those ``check`` gives for the same instant as a UTC datetime; the datetimes in them
-        (revisions, gaps) are UTC.
-        """
-        us = round(ts_s * _US_PER_S)
-        key = (node_id, sensor_id, quantity)
-        state = self._sensors.get(key)
-        if state is None:
-            state = self._new_state(node_id, sensor_id, quantity)
-        else:
-            self._sensors.move_to_end(key)
-        if self._fast_path and _fast_good(state, us, value, None):
-            return GOOD
-        return _judge(state, (us, value, None))
 
 
 def _judge(state: _Sensor, point: _Point) -> Verdict:
