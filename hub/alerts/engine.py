@@ -20,6 +20,8 @@ from hub.alerts.evaluate.rain import RainEvaluator
 from hub.alerts.rules.risk_level import combine_hazards, risk_colour
 from hub.alerts.rules.severity import Severity
 from hub.alerts.store import AlertStore
+from hub.forecast.base import Forecast
+from hub.quality.completeness import DayCompleteness
 from hub.store.line_protocol import line
 from wire import EventMessage
 from wire.messages import to_epoch_ms
@@ -154,6 +156,26 @@ class AlertEngine:
             self.freshness.check(self.last_seen, ctx)
             for ev in self.evaluators:
                 ev.on_tick(ctx)
+            return self._finish(ctx)
+
+    def forecasts(self, forecasts: Iterable[Forecast], now: datetime | None = None) -> list[str]:
+        """Evaluate new forecasts (forecast warnings); returns line protocol like ``process``."""
+        with self._lock:
+            ctx = self._context(now or datetime.now(UTC))
+            for forecast in forecasts:
+                for ev in self.evaluators:
+                    ev.on_forecast(forecast, ctx)
+            return self._finish(ctx)
+
+    def completeness(
+        self, reports: Iterable[tuple[str, str, DayCompleteness]], now: datetime | None = None
+    ) -> list[str]:
+        """Evaluate (node_id, sensor_id, day's completeness) reports (data-quality alarms); line protocol back."""
+        with self._lock:
+            ctx = self._context(now or datetime.now(UTC))
+            for node_id, sensor_id, day in reports:
+                for ev in self.evaluators:
+                    ev.on_completeness(node_id, sensor_id, day, ctx)
             return self._finish(ctx)
 
     def plan_release(self, reservoir_id: str, planned_open: datetime | None, who: str) -> None:

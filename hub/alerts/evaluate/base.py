@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hub.alerts.alarm import Condition
 from wire import EventMessage
+
+if TYPE_CHECKING:
+    from hub.forecast.base import Forecast
+    from hub.quality.completeness import DayCompleteness
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,6 +21,10 @@ class Observation:
     quantity: str
     ts: datetime
     value: float
+    # Quality control at the hub (hub/quality): a flagged reading reaches the engine, which counts it and names it
+    # in alarm details, but never lets it move an alarm (docs/quality.md, "Flagged readings and alarms").
+    flag: str = "good"
+    check: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +125,12 @@ class Evaluator:
 
     def on_tick(self, ctx: Context) -> None:
         pass
+
+    def on_forecast(self, forecast: Forecast, ctx: Context) -> None:
+        """A station's new forecast (the hub's own or an imported official one): hub/forecast."""
+
+    def on_completeness(self, node_id: str, sensor_id: str, day: DayCompleteness, ctx: Context) -> None:
+        """One sensor's completeness for one local day so far: hub/quality/completeness."""
 
 
 def ms(ts: datetime) -> int:
