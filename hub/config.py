@@ -98,6 +98,17 @@ class HubHttp(_Section):
     port: int = Field(8080, ge=0, le=65535)
 
 
+class HubQuality(_Section):
+    """Quality control of every reading at the hub (docs/quality.md)."""
+
+    enabled: bool = Field(True, description="Check readings; off: stored with the node's flag only")
+    file: Path | None = Field(
+        None,
+        description="Checks per quantity and station (YAML, like hub/quality/sample_quality.yaml); unset: "
+        "the built-in defaults per quantity",
+    )
+
+
 class HubConfig(_Section):
     """The hub's settings; ``alerts`` switches the alert engine on (see docs/alert-rules.md)."""
 
@@ -116,6 +127,7 @@ class HubConfig(_Section):
     registry: HubRegistry = HubRegistry()
     dead_letters: HubDeadLetters = HubDeadLetters()
     http: HubHttp = HubHttp()
+    quality: HubQuality = HubQuality()
     alerts: AlertsConfig | None = Field(None, description="Alert rules and the sensors that feed them")
     notify: NotifyConfig | None = Field(None, description="Where alerts go (docs/notifications.md)")
     api: ApiSettings | None = Field(

@@ -71,6 +71,8 @@ class Metrics:
         "batches_flushed": "Batches made durable and acknowledged",
         "acks_sent": "End-to-end ack messages published to nodes",
         "alert_errors": "Batches the alert engine failed on (logged with the cause)",
+        "readings_flagged": "Readings the hub's quality control flagged suspect or bad (per check: readings_qc)",
+        "readings_revised": "Earlier readings re-flagged once a later one showed a spike or a flat line",
     }
 
     def __init__(self) -> None:

@@ -24,6 +24,8 @@ from hub.config import HubConfig
 from hub.ingest.pipeline import IngestPipeline
 from hub.metrics import Metrics
 from hub.node_seed import load_seed_files
+from hub.quality.checker import QualityChecker, intervals_from_nodes
+from hub.quality.config import QualityConfig, load_quality_config
 from hub.remote_config import NodeConfigs
 from hub.store.desired import DesiredConfigs
 from hub.store.state import HubState
@@ -87,11 +89,21 @@ class Hub:
             self.dispatcher = Dispatcher(config.notify, config.data_dir / "notify.db")
             self.metrics.extra.append(self.dispatcher.metric_lines)
         self.engine = self._make_engine() if config.alerts is not None else None
-        self.pipeline = IngestPipeline(config, self.state, self.metrics, self.engine)
+        self.pipeline = IngestPipeline(config, self.state, self.metrics, self.engine, self._make_checker())
         self.configs = NodeConfigs(DesiredConfigs(db), self.pipeline.topics, self.pipeline.publish)
         # Republished on every (re)connect: a broker that lost its retained messages still converges.
         self.pipeline.on_connected.append(self.configs.republish_all)
         self._opened = True
+
+    def _make_checker(self) -> QualityChecker | None:
+        settings = self.config.quality
+        if not settings.enabled:
+            return None
+        path = settings.file
+        if path is not None and not path.is_absolute() and self.config_dir is not None:
+            path = self.config_dir / path
+        config = load_quality_config(path) if path is not None else QualityConfig()
+        return QualityChecker(config, intervals_from_nodes(self.state.known_nodes().values()))
 
     def _make_engine(self) -> AlertEngine:
         assert self.config.alerts is not None

@@ -23,7 +23,10 @@ HOSTILE = "evil-1"
 PREFIX = "iocgw"
 # Each node's flood station (BĐ1-3 in metres): a hydrograph through BĐ1 and BĐ2 and back raises and clears alarms.
 BD = (5.0, 6.0, 7.0)
-HYDROGRAPH = [4.0, 4.6, 5.2, 5.8, 6.3, 6.1, 5.6, 5.1, 4.7, 4.2]
+# A river's stage every 15 minutes, rising 1 m/h at most and never more than 0.25 m a step: data the hub's quality
+# control (docs/quality.md) takes as good, so the hostile traffic is what differs, not the river.
+HYDROGRAPH = [4.7, 4.95, 5.2, 5.45, 5.7, 5.95, 6.2, 6.4, 6.2, 5.95, 5.7, 5.45, 5.2, 4.95]
+STEP = timedelta(minutes=15)
 _REQUIRED: list[str] = TelemetryMessage.model_json_schema()["required"]  # what fuzz removes or breaks
 
 
@@ -81,10 +84,10 @@ class _Node:
         }
 
     def good(self) -> Planned:
-        """The next point of the node's hydrograph, a minute after the previous one."""
+        """The next point of the node's hydrograph, ``STEP`` after the previous one."""
         value = HYDROGRAPH[self.level_i % len(HYDROGRAPH)]
         self.level_i += 1
-        self.t += timedelta(minutes=1)
+        self.t += STEP
         ts = _iso(self.t)
         payload = json.dumps(self.body([_reading(value, ts)])).encode()
         return Planned(self.topic(), payload, "good", "good", [(self.node_id, "stage", value, ts)])

@@ -28,6 +28,7 @@ from hub.config import HubConfig
 from hub.ingest.dedupe import to_ranges
 from hub.ingest.processor import Batch, Processor
 from hub.metrics import Metrics
+from hub.quality.checker import QualityChecker
 from hub.store.influx import InfluxWriter, Outcome, isolate_rejected
 from hub.store.state import DeadLetter, HubState
 from wire import AckMessage, Channel, Topics
@@ -39,7 +40,14 @@ log = logging.getLogger(__name__)
 class IngestPipeline:
     """Lifecycle: ``start()``, then ``stop()`` (flushes what it holds). Health in ``metrics`` and ``health()``."""
 
-    def __init__(self, config: HubConfig, state: HubState, metrics: Metrics, engine: AlertEngine | None = None) -> None:
+    def __init__(
+        self,
+        config: HubConfig,
+        state: HubState,
+        metrics: Metrics,
+        engine: AlertEngine | None = None,
+        quality: QualityChecker | None = None,
+    ) -> None:
         self.config = config
         self.state = state
         self.metrics = metrics
@@ -53,7 +61,10 @@ class IngestPipeline:
             dedupe_state=state.load_dedupe(),
             watches=engine.wants if engine is not None else None,
             max_age=timedelta(days=config.max_reading_age_days),
+            quality=quality,
         )
+        self.flagged_by_check: dict[str, int] = {}
+        metrics.extra.append(self._qc_metric_lines)
         self._next_tick = 0.0
         self.writer = InfluxWriter(config.influx)
         self._batch = Batch()
@@ -167,6 +178,7 @@ class IngestPipeline:
     def _cut(self) -> Batch:
         """Close the current batch (caller holds the lock)."""
         batch, self._batch = self._batch, Batch()
+        self.processor.release_held(batch)
         batch.dedupe_snapshot = self.processor.dedupe_state(batch.dedupe_dirty)
         return batch
 
@@ -379,8 +391,21 @@ class IngestPipeline:
         m.inc("readings_repeated", batch.repeated_readings)
         m.inc("reading_time_conflicts", batch.time_conflicts)
         m.inc("readings_late_unchecked", batch.unchecked_late)
+        m.inc("readings_revised", batch.revisions)
+        for check, n in batch.flagged.items():
+            m.inc("readings_flagged", n)
+            self.flagged_by_check[check] = self.flagged_by_check.get(check, 0) + n
         if batch.messages:
             m.inc("batches_flushed")
+
+    def _qc_metric_lines(self) -> list[str]:
+        lines = [
+            "# HELP iocgw_hub_readings_qc_total Readings flagged by the hub's quality control, by failed check",
+            "# TYPE iocgw_hub_readings_qc_total counter",
+        ]
+        for check, n in sorted(dict(self.flagged_by_check).items()):
+            lines.append(f'iocgw_hub_readings_qc_total{{check="{check}"}} {n}')
+        return lines
 
     def _ack_nodes(self, batch: Batch) -> None:
         if not self.connected:

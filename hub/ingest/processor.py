@@ -8,17 +8,18 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 from pydantic import ValidationError
 
 from hub.alerts.evaluate.base import Observation
 from hub.ingest.dedupe import SeqTracker
+from hub.quality.checker import GOOD, QualityChecker, Verdict
 from hub.store.line_protocol import line
 from hub.store.state import DeadLetter, NodeInfo
 from wire import Channel, EventMessage, Quantity, StatusMessage, TelemetryMessage, TopicParts, Topics
-from wire.messages import IDENTIFIER_PATTERN, _NodeMessage, describe_error, parse_message, to_epoch_ms
+from wire.messages import IDENTIFIER_PATTERN, Reading, _NodeMessage, describe_error, parse_message, to_epoch_ms
 from wire.timepolicy import DEFAULT_MAX_AGE, time_problem
 
 
@@ -68,6 +69,29 @@ class Batch:
     repeated_readings: int = 0  # the same (node, sensor, time, value) again from another message: not rewritten
     time_conflicts: int = 0  # the same (node, sensor, time) with another value: refused, the first value kept
     unchecked_late: int = 0  # older than a sensor's remembered times: stored without the repeat check
+    flagged: dict[str, int] = field(default_factory=dict)  # readings the hub's quality control flagged, per check
+    revisions: int = 0  # earlier readings re-flagged (a spike or a flat line seen late)
+
+
+_RANK = {"good": 0, "suspect": 1, "bad": 2}
+
+
+def _unregistered(known: dict[str, str] | None, r: Reading, node_id: str) -> str | None:
+    """Why the registry refuses a reading (an unknown sensor, or one registered as another quantity); None: fine."""
+    quantity = (known or {}).get(r.sensor_id)
+    if quantity is None:
+        return f"unknown sensor {r.sensor_id!r} of {node_id}"
+    if quantity != r.quantity.value:
+        return f"sensor {r.sensor_id!r} is registered as {quantity}, not {r.quantity.value}"
+    return None
+
+
+def _revised(obs: Observation, ts_ms: int, verdict: Verdict) -> Observation:
+    """A held observation as the next reading's verdict left it (a spike now, or good after all)."""
+    for rev in verdict.revised:
+        if to_epoch_ms(rev.start) <= ts_ms <= to_epoch_ms(rev.end) and _RANK[rev.flag.value] > _RANK[obs.flag]:
+            return replace(obs, flag=rev.flag.value, check=rev.check.value)
+    return obs
 
 
 class Processor:
@@ -84,8 +108,13 @@ class Processor:
         watches: Callable[[str, str, str], bool] | None = None,
         max_age: timedelta = DEFAULT_MAX_AGE,
         clock: Callable[[], float] = time.time,
+        quality: QualityChecker | None = None,
     ) -> None:
         self.topics = topics
+        self.quality = quality
+        # Provisional readings (a jump the next reading may show to be a spike) held back from the alert engine
+        # until that reading or the spike window's end: (node, sensor) -> (observation, ts_ms, release by, s).
+        self._held: dict[tuple[str, str], tuple[Observation, int, float]] = {}
         self.max_age = max_age
         self.clock = clock
         self.nodes = nodes
@@ -249,17 +278,11 @@ class Processor:
         oldest = msg_ms
         now_ms = int(self.clock() * 1000)
         problems: list[str] = []  # one dead letter per message, naming every refused reading
+        check_registry = known is not None and not self.accept_unknown_nodes
         for i, r in enumerate(msg.readings):
-            if known is not None and not self.accept_unknown_nodes:
-                quantity = known.get(r.sensor_id)
-                if quantity is None:
-                    problems.append(f"readings.{i}: unknown sensor {r.sensor_id!r} of {msg.node_id}")
-                    continue
-                if quantity != r.quantity.value:
-                    problems.append(
-                        f"readings.{i}: sensor {r.sensor_id!r} is registered as {quantity}, not {r.quantity.value}"
-                    )
-                    continue
+            if check_registry and (unregistered := _unregistered(known, r, msg.node_id)) is not None:
+                problems.append(f"readings.{i}: {unregistered}")
+                continue
             ts_ms = to_epoch_ms(r.ts) if r.ts is not None else msg_ms
             if r.ts is not None and (problem := time_problem(ts_ms, now_ms, self.max_age)) is not None:
                 self._count_time(batch, ts_ms, now_ms)
@@ -276,19 +299,76 @@ class Processor:
             prefix = self._prefixes.get(key)
             if prefix is None:
                 prefix = self._prefix(key)
+            verdict = GOOD
+            if self.quality is not None:
+                verdict = self.quality.check_epoch(msg.node_id, r.sensor_id, r.quantity, ts_ms / 1000, r.value)
+            flag, check = r.quality.value, None
+            if verdict is not GOOD:
+                flag, check = self._flagged(verdict, flag, prefix, key, batch)
+            qc = "" if check is None else f',qc="{check}"'
             # The model guarantees a finite float, so repr() is valid line protocol.
-            batch.lines.append(f'{prefix}{r.value!r},quality="{r.quality.value}",seq={msg.seq}i {ts_ms}')
+            batch.lines.append(f'{prefix}{r.value!r},quality="{flag}"{qc},seq={msg.seq}i {ts_ms}')
             batch.sensor_values[(msg.node_id, r.sensor_id)] = (ts_ms / 1000, r.value)
             if self.watches is not None and self.watches(msg.node_id, r.sensor_id, r.quantity.value):
-                batch.observations.append(
-                    Observation(msg.node_id, r.sensor_id, r.quantity.value, r.ts or msg.ts, r.value)
-                )
+                obs = Observation(msg.node_id, r.sensor_id, r.quantity.value, r.ts or msg.ts, r.value, flag, check)
+                self._observe(obs, ts_ms, verdict, batch)
             batch.readings += 1
         if problems:
             batch.refused_readings += len(problems)
             shown = "; ".join(problems[:5]) + (f" (+{len(problems) - 5} more)" if len(problems) > 5 else "")
             self._dead(batch, topic, payload, f"{len(problems)} of {len(msg.readings)} readings refused: {shown}")
         batch.device_ts_ms.append(oldest)
+
+    def _flagged(
+        self,
+        verdict: Verdict,
+        node_flag: str,
+        prefix: str,
+        key: tuple[Quantity, str, str, str],
+        batch: Batch,
+    ) -> tuple[str, str | None]:
+        """The stored flag (the worse of the node's and the hub's) and the ``qc`` field naming the hub's check;
+        re-flags earlier readings a revision names, as extra lines on their series and times (InfluxDB merges the
+        fields of one series and time, so the value stays and the flag changes)."""
+        if verdict.revised:
+            series = prefix.removesuffix(" value=")
+            seen = self._recent.get((key[2], key[3]), {})
+            for rev in verdict.revised:
+                start, end = to_epoch_ms(rev.start), to_epoch_ms(rev.end)
+                for t in seen:
+                    if start <= t <= end:
+                        batch.lines.append(f'{series} quality="{rev.flag.value}",qc="{rev.check.value}" {t}')
+                        batch.revisions += 1
+        if verdict.check is None:
+            return node_flag, None
+        batch.flagged[verdict.check.value] = batch.flagged.get(verdict.check.value, 0) + 1
+        flag = verdict.flag.value if _RANK[verdict.flag.value] > _RANK[node_flag] else node_flag
+        return flag, verdict.check.value
+
+    def _observe(self, obs: Observation, ts_ms: int, verdict: Verdict, batch: Batch) -> None:
+        """Hand a watched sensor's reading to the alert engine, holding back one that may yet prove a spike."""
+        sensor = (obs.node_id, obs.sensor_id)
+        held = self._held.get(sensor)
+        if held is not None and ts_ms > held[1]:
+            del self._held[sensor]
+            batch.observations.append(_revised(held[0], held[1], verdict))
+        if verdict.provisional and obs.flag == "good" and self.quality is not None:
+            window = self.quality.spike_window_s(obs.node_id, obs.sensor_id, obs.quantity)
+            if window is not None and sensor not in self._held:
+                self._held[sensor] = (obs, ts_ms, self.clock() + window)
+                return
+        batch.observations.append(obs)
+
+    def release_held(self, batch: Batch, now: float | None = None) -> int:
+        """Hand over held readings whose next neighbour has not come within the spike window: across a gap the
+        next reading says nothing about them, so they stand as judged."""
+        if not self._held:
+            return 0
+        now = self.clock() if now is None else now
+        due = [k for k, (_obs, _ts, by) in self._held.items() if by <= now]
+        for k in due:
+            batch.observations.append(self._held.pop(k)[0])
+        return len(due)
 
     def _status(self, msg: StatusMessage, admin: str, batch: Batch) -> None:
         fields: dict[str, float | int | bool | str] = {"state": msg.state.value, "seq": msg.seq}

@@ -60,7 +60,10 @@ class Verdict:
 
     ``findings`` lists every failed check; ``revised`` re-judges earlier readings of the same sensor; ``gap`` is a
     silence that ended with this reading; ``late`` says the reading came after a newer one and was judged on
-    less (limits, and rate against the reading before it). Immutable: a good reading gets the shared ``GOOD``.
+    less (limits, and rate against the reading before it). ``provisional`` marks a good reading that stands more
+    than the spike threshold away from the trusted reading before it: the next reading may still revise it as a
+    spike, so whatever acts on single readings (the alert engine) waits for that one (docs/quality.md). Immutable:
+    a good reading gets the shared ``GOOD`` (or ``GOOD_PROVISIONAL``).
     """
 
     flag: Flag = Flag.GOOD
@@ -70,9 +73,11 @@ class Verdict:
     revised: tuple[Revision, ...] = ()
     gap: Gap | None = None
     late: bool = False
+    provisional: bool = False
 
 
 GOOD = Verdict()
+GOOD_PROVISIONAL = Verdict(provisional=True)
 _GOOD_LATE = Verdict(late=True)
 
 
@@ -154,8 +159,11 @@ class _Sensor:
 class HasSensors(Protocol):
     """A registry entry (hub.store.state.NodeInfo): node id and (sensor_id, quantity, interval_s) per sensor."""
 
-    node_id: str
-    sensors: tuple[tuple[str, str, float], ...]
+    @property
+    def node_id(self) -> str: ...
+
+    @property
+    def sensors(self) -> tuple[tuple[str, str, float], ...]: ...
 
 
 def intervals_from_nodes(nodes: Iterable[HasSensors]) -> dict[tuple[str, str], float]:
@@ -231,9 +239,19 @@ class QualityChecker:
             state = self._new_state(node_id, sensor_id, quantity)
         else:
             self._sensors.move_to_end(key)
-        if self._fast_path and _fast_good(state, us, value, ts):
-            return GOOD
+        if self._fast_path:
+            fast = _fast_good(state, us, value, ts)
+            if fast is not None:
+                return fast
         return _judge(state, (us, value, ts))
+
+    def spike_window_s(self, node_id: str, sensor_id: str, quantity: Quantity | str) -> float | None:
+        """How long after a provisional reading its next neighbour can still make it a spike (None: no limit
+        known, the sensor's interval is not)."""
+        state = self._sensors.get((node_id, sensor_id, quantity))
+        if state is None or state.max_step_s >= _FAR:
+            return None
+        return state.max_step_s
 
 
 def _judge(state: _Sensor, point: _Point) -> Verdict:
@@ -243,31 +261,46 @@ def _judge(state: _Sensor, point: _Point) -> Verdict:
         return _out_of_order(state, point)
     verdict = _in_order(state, point)
     state.recent.append((point[0], point[1], verdict if verdict is GOOD else replace(verdict, revised=(), gap=None)))
+    if verdict.flag is Flag.GOOD and state.pending is point and _may_be_spike(state, point[0], point[1]):
+        return GOOD_PROVISIONAL if verdict is GOOD else replace(verdict, provisional=True)
     return verdict
 
 
-def _fast_good(state: _Sensor, us: int, value: float, dt: datetime | None) -> bool:
-    """The common case, a new reading that passes every check: take it (as ``_in_order`` would) and say True.
+def _may_be_spike(state: _Sensor, us: int, value: float) -> bool:
+    """Could the next reading make the pending reading (``us``, ``value``) a spike? Only if it stands more than
+    the threshold from its previous neighbour, within the span neighbours are judged across (``_judge_pending``)."""
+    before = state.pending_before
+    return (
+        state.spike is not None
+        and before is not None
+        and abs(value - before[1]) > state.spike
+        and (us - before[0]) / _US_PER_S <= state.max_step_s
+    )
+
+
+def _fast_good(state: _Sensor, us: int, value: float, dt: datetime | None) -> Verdict | None:
+    """The common case, a new reading that passes every check: take it (as ``_in_order`` would) and give its
+    verdict (``GOOD``, or ``GOOD_PROVISIONAL`` while a spike is still possible).
 
     Anything else (the first reading, a repeat or late one, a failed check, a gap, a spike to report, a step
-    followed) says False before changing any state, and the full path judges the reading.
+    followed) gives None before changing any state, and the full path judges the reading.
     """
     last = state.last
     if last is None or us <= last[0] or not state.lo <= value <= state.hi:
-        return False
+        return None
     span_s = (us - last[0]) / _US_PER_S
     if span_s > state.gap_limit_s:
-        return False
+        return None
     cfg = state.intensity
     if cfg is not None and value / (max(span_s, cfg.min_span_s) / 3600.0) > cfg.max_per_h:
-        return False
+        return None
     if not _neighbours_ok(state, us, value):
-        return False
+        return None
     point = (us, value, dt)
     run = state.run_start
     if run is not None and abs(value - state.run_value) <= state.tolerance:
         if state.flat is not None and _flat_found(state, run, us):
-            return False
+            return None
         state.run_count += 1
     else:
         state.new_run(point)
@@ -275,7 +308,7 @@ def _fast_good(state: _Sensor, us: int, value: float, dt: datetime | None) -> bo
     state.pending_before = state.ref
     state.ref, state.rate_failed = point, None
     state.recent.append((us, value, GOOD))
-    return True
+    return GOOD_PROVISIONAL if _may_be_spike(state, us, value) else GOOD
 
 
 def _neighbours_ok(state: _Sensor, us: int, value: float) -> bool:

@@ -44,8 +44,26 @@ def test_a_large_spike_is_suspect_at_once_and_bad_one_reading_later():
 def test_a_spike_under_the_rate_limit_is_caught_by_the_spike_check():
     # 0.4 m in 15 min is within 2 m/h + allowance, but sticks out of line with both neighbours.
     v = feed(checker(), [5.0, 5.0, 5.4, 5.0, 5.0])
-    assert v[2].flag is Flag.GOOD
+    assert v[2].flag is Flag.GOOD and v[2].provisional  # the next reading decides: whoever acts on it waits
     assert v[3].flag is Flag.GOOD and v[3].revised[0].check is CheckName.SPIKE
+    assert not any(x.provisional for x in v[:2] + v[3:])
+
+
+def test_only_a_jump_beyond_the_spike_threshold_is_provisional():
+    # A real rise of 0.4 m per reading (1.6 m/h, under the rate limit): each step could be a spike until the
+    # next one carries on; rises of 0.2 m per reading never could.
+    fast = feed(checker(), [5.0, 5.4, 5.8, 6.2, 6.2])
+    assert [x.provisional for x in fast] == [False, True, True, True, False]
+    assert not any(x.revised for x in fast)
+    slow = feed(checker(), [5.0, 5.2, 5.4, 5.6, 5.8])
+    assert not any(x.provisional for x in slow)
+
+
+def test_the_spike_window_follows_the_sensor_interval():
+    qc = checker()
+    assert qc.spike_window_s(NODE, SENSOR, "water_level") is None  # not heard from yet
+    feed(qc, [5.0])
+    assert qc.spike_window_s(NODE, SENSOR, "water_level") == 900.0 * 2.5
 
 
 def test_two_spikes_in_a_row_do_not_take_good_readings_with_them():
