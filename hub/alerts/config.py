@@ -12,6 +12,7 @@ from hub.alerts.rules.flood_levels import FloodStationTable, flood_stations_from
 from hub.alerts.rules.heavy_rain import RainBands, load_rain_bands
 from hub.alerts.rules.nesterov import NesterovConfig, load_nesterov_config
 from hub.alerts.rules.risk_level import RiskTables, load_risk_tables
+from hub.quality.config import QualityConfig, load_quality_config
 from plumbing.configfile import load_yaml_model
 from wire.messages import Identifier
 
@@ -61,6 +62,11 @@ class AlertsConfig(_Section):
     camera_table: Path | None = Field(None, description="Camera alert severity by fire-danger level")
     freshness: FreshnessSettings = FreshnessSettings()
     tick_s: float = Field(5.0, gt=0, description="How often time-driven rules (freshness, day change) run")
+    quality: Path | None = Field(
+        None,
+        description="Quality-control file (hub/quality/sample_quality.yaml); its `completeness` section sets the "
+        "data_quality alarm. Unset: no data_quality alarm",
+    )
 
     @model_validator(mode="after")
     def _unique(self) -> AlertsConfig:
@@ -84,6 +90,7 @@ class RuleTables(BaseModel):
     nesterov: dict[str, NesterovConfig] = Field(default_factory=dict)
     risk: RiskTables = RiskTables()
     camera: CameraSeverityTable = DEFAULT_CAMERA_TABLE
+    quality: QualityConfig | None = None
 
 
 def load_rule_tables(config: AlertsConfig, base: Path | None = None) -> RuleTables:
@@ -110,6 +117,7 @@ def load_rule_tables(config: AlertsConfig, base: Path | None = None) -> RuleTabl
         nesterov=nesterov,
         risk=load_risk_tables(at(config.risk_tables)) if config.risk_tables else RiskTables(),
         camera=load_camera_table(at(config.camera_table)) if config.camera_table else DEFAULT_CAMERA_TABLE,
+        quality=load_quality_config(at(config.quality)) if config.quality else None,
     )
 
 

@@ -13,6 +13,7 @@ from hub.alerts.config import AlertsConfig, RuleTables
 from hub.alerts.evaluate.base import Context, Evaluator, Observation
 from hub.alerts.evaluate.camera import CameraEvaluator
 from hub.alerts.evaluate.dam import DamEvaluator
+from hub.alerts.evaluate.data_quality import DataQualityEvaluator
 from hub.alerts.evaluate.fire import FireEvaluator
 from hub.alerts.evaluate.flood import FloodEvaluator
 from hub.alerts.evaluate.freshness import FreshnessEvaluator
@@ -89,6 +90,8 @@ class AlertEngine:
             evaluators.append(DamEvaluator(tables.reservoirs))
         if self.config.fire_areas:
             evaluators.append(FireEvaluator(self.config.fire_areas, tables.nesterov))
+        if tables.quality is not None and tables.quality.completeness.alarms_on:  # data_quality, for technicians
+            evaluators.append(DataQualityEvaluator(tables.quality.completeness))
         by_sensor: dict[tuple[str, str], list[Evaluator]] = {}
         by_nq: dict[tuple[str, str], list[Evaluator]] = {}
         for ev in evaluators:

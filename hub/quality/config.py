@@ -15,6 +15,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from hub.alerts.rules.freshness import DEFAULT_GRACE_FACTOR
+from hub.alerts.rules.severity import Severity
 from hub.quality.flags import Flag
 from plumbing.configfile import Document, Loc, load_yaml_model
 from wire.quantities import Quantity
@@ -247,13 +248,83 @@ BUILTIN_DEFAULTS: dict[Quantity, QuantityChecks] = {
 }
 
 
+class CompletenessOverride(BaseModel):
+    """One station (every sensor of ``node_id``) or one of its sensors, with its own completeness target."""
+
+    model_config = _STRICT
+
+    node_id: str = Field(min_length=1)
+    sensor_id: str | None = Field(None, min_length=1, description="Unset: every sensor of the node")
+    note: str | None = Field(None, description="Why this station differs (a known weak link, solar in the rains ...)")
+    alarm: bool | None = Field(None, description="false: no data-quality alarm for it (completeness still stored)")
+    min_ratio: float | None = Field(None, gt=0, le=1, description="Its own target, received / expected")
+    severity: Severity | None = None
+
+
+class CompletenessRule(BaseModel):
+    """What one sensor is judged by (``CompletenessSettings.rule_for``)."""
+
+    model_config = _STRICT
+
+    alarm: bool
+    min_ratio: float
+    severity: Severity
+
+
+class CompletenessSettings(BaseModel):
+    """Completeness per sensor and local day (received / expected) and the data-quality alarm on it.
+
+    The alarm is for the technicians (a failing modem, a flat battery, a full SD card), never a flood alarm: it
+    touches no hazard and no disaster risk level. Before ``min_hours_into_day`` of the local day (UTC+7) have
+    passed, today's few expected readings say too little (one late reading at 00:10 is 0 %), so the sensor is
+    judged on yesterday's whole day instead.
+    """
+
+    model_config = _STRICT
+
+    alarm: bool = Field(True, description="Raise data_quality alarms (completeness is stored either way)")
+    min_ratio: float = Field(0.8, gt=0, le=1, description="A day under this share of expected readings alarms")
+    min_hours_into_day: float = Field(
+        6.0, ge=0, lt=24, description="Judge today only after this many hours of it; before, judge yesterday"
+    )
+    severity: Severity = Field(Severity.MINOR, description="Of the data_quality alarm")
+    every_s: float = Field(600.0, ge=60, description="How often the hub counts readings (one query per quantity)")
+    stations: list[CompletenessOverride] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique(self) -> CompletenessSettings:
+        keys = [(s.node_id, s.sensor_id) for s in self.stations]
+        twice = sorted({f"{n}/{s or '*'}" for n, s in keys if keys.count((n, s)) > 1})
+        if twice:
+            raise ValueError(f"listed more than once in completeness.stations: {', '.join(twice)}")
+        return self
+
+    @property
+    def alarms_on(self) -> bool:
+        """Whether any sensor can raise a data_quality alarm (on by default, or for one station)."""
+        return self.alarm or any(s.alarm for s in self.stations)
+
+    def rule_for(self, node_id: str, sensor_id: str) -> CompletenessRule:
+        """The settings, then the node's entry, then the sensor's: each names only what it changes."""
+        rule = {"alarm": self.alarm, "min_ratio": self.min_ratio, "severity": self.severity}
+        node_wide = [s for s in self.stations if s.node_id == node_id and s.sensor_id is None]
+        own = [s for s in self.stations if s.node_id == node_id and s.sensor_id == sensor_id]
+        for entry in node_wide + own:
+            rule.update({k: v for k in ("alarm", "min_ratio", "severity") if (v := getattr(entry, k)) is not None})
+        return CompletenessRule.model_validate(rule)
+
+
 class QualityConfig(BaseModel):
-    """A quality-control file: ``defaults`` per quantity over the built-in ones, then per-station ``stations``."""
+    """A quality-control file: ``defaults`` per quantity over the built-in ones, then per-station ``stations``;
+    ``completeness`` for the daily completeness and its data-quality alarm."""
 
     model_config = _STRICT
 
     defaults: dict[Quantity, QuantityChecks] = Field(default_factory=dict)
     stations: list[StationChecks] = Field(default_factory=list)
+    completeness: CompletenessSettings = Field(
+        default_factory=CompletenessSettings, description="Received / expected per day and its data-quality alarm"
+    )
 
     def checks_for(self, quantity: Quantity, node_id: str, sensor_id: str) -> QuantityChecks:
         """The checks one sensor runs (built-in, then the file's defaults, then its station entry)."""
