@@ -1,4 +1,5 @@
-"""Edge fleet: online / offline, heartbeat age, outbox depth, camera frame rate and inference time, dead letters."""
+"""Edge fleet: online / offline, heartbeat age, outbox depth, camera frame rate and inference time, completeness of
+each sensor's data per day, dead letters."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from grafana_foundation_sdk.models import common as cm
 from grafana_foundation_sdk.models import text as tm
 
 from hub.grafana.common import (
+    COLOUR_CELLS,
     age_column,
     coloured_cells,
     hub_url_variable,
@@ -20,6 +22,7 @@ from hub.grafana.common import (
     province_variable,
     state_timeline,
     table_panel,
+    threshold_steps,
     timeseries_panel,
 )
 from hub.grafana.dashboards.registry import register_dashboard
@@ -30,6 +33,11 @@ NODE = '"node_id" =~ /^$node$/ AND $timeFilter'
 # Camera health figures a node reports in its status ``extra`` map; the hub stores them as x_<name> fields.
 CAMERA_FPS = "x_camera_fps"
 INFERENCE_MS = "x_inference_ms"
+# Written by the hub's completeness job (hub/quality/completeness_job.py): one point per sensor and local day.
+COMPLETENESS = "completeness"
+# The default data_quality target (hub/quality/config.py, completeness.min_ratio): red under it. A station with its
+# own target is coloured by this one; its alarm follows its own.
+COMPLETENESS_TARGET = 0.8
 
 
 def status_table() -> table.Panel:
@@ -93,6 +101,66 @@ def inference_time() -> timeseries.Panel:
     return _per_node("Camera: thời gian suy luận (ms)", f'mean("{INFERENCE_MS}")', unit="ms")
 
 
+def completeness_thresholds() -> db.ThresholdsConfig:
+    return threshold_steps("red", [(COMPLETENESS_TARGET, "green")])
+
+
+def completeness_today() -> table.Panel:
+    """Each sensor's latest day (today, while the job runs): received, expected so far, and their ratio."""
+    return (
+        table_panel(
+            "Độ đầy đủ dữ liệu hôm nay (bản tin nhận / kỳ vọng)",
+            per_tag(
+                "A",
+                'last("ratio") AS "ratio", "received", "expected"',
+                COMPLETENESS,
+                NODE,
+                "node_id",
+                "sensor_id",
+                "quantity",
+                table=True,
+            ),
+            height=9,
+            span=12,
+        )
+        .thresholds(completeness_thresholds())
+        .overrides(
+            [
+                # The point stands at the local day's start (00:00 UTC+7): the column is the day, not an age.
+                override("Time", unit="time:YYYY-MM-DD", displayName="ngày"),
+                override("ratio", unit="percentunit", decimals=1, custom__cellOptions=COLOUR_CELLS),
+                override("expected", decimals=0),
+            ]
+        )
+    )
+
+
+def completeness_daily() -> timeseries.Panel:
+    """The ratio per sensor and local day (buckets from 00:00 UTC+7, where the job's points stand)."""
+    return (
+        timeseries_panel(
+            "Độ đầy đủ dữ liệu theo ngày",
+            over_time(
+                "A",
+                'last("ratio")',
+                COMPLETENESS,
+                NODE,
+                "node_id",
+                "sensor_id",
+                every="1d, 17h",
+                alias="$tag_node_id/$tag_sensor_id",
+            ),
+            unit="percentunit",
+            height=9,
+            span=12,
+        )
+        .min(0)
+        .max(1)
+        .thresholds(completeness_thresholds())
+        .show_points(cm.VisibilityMode.ALWAYS)
+    )
+
+
 def dead_letters() -> text.Panel:
     # The hub keeps dead letters in its SQLite state, not in InfluxDB; its API lists them.
     return (
@@ -121,5 +189,7 @@ def build() -> db.Dashboard:
         .with_panel(outbox_depth())
         .with_panel(camera_fps())
         .with_panel(inference_time())
+        .with_panel(completeness_today())
+        .with_panel(completeness_daily())
         .with_panel(dead_letters())
     )

@@ -6,7 +6,9 @@ scenarios through edge agents, Mosquitto and the hub process. Written here by li
 
 - the administrative feeds' measurements (admin_indicator, public_service, citizen_feedback, unit_hazard), in the
   shape docs/grafana.md and the feeds contract fix; the feeds importer is another module's job;
-- camera health figures in node_status (x_camera_fps, x_inference_ms), as a camera node's status ``extra`` gives.
+- camera health figures in node_status (x_camera_fps, x_inference_ms), as a camera node's status ``extra`` gives;
+- the completeness job's points (hub/quality/completeness_job.py, which the hub runs on a timer), as passes during
+  the replayed days would have written them.
 """
 
 from __future__ import annotations
@@ -18,7 +20,9 @@ from typing import Any
 import yaml
 
 from hub.alerts.rules.flood_levels import FloodStation
-from hub.store.influx_query import query
+from hub.node_seed import node_info
+from hub.quality.completeness_job import completeness_pass
+from hub.store.influx_query import InfluxReader, query
 from hub.store.line_protocol import line
 from simulators.sensors.replay import build_replay, load_replay_scenario
 from simulators.sensors.replay_plan import Replay
@@ -193,3 +197,16 @@ def feeds_points() -> list[str]:
         }
         lines.append(line("unit_hazard", tags, merged, _ms(datetime(2026, 6, 1, tzinfo=UTC))))
     return lines
+
+
+def completeness_points(url: str, db: str, replays: list[Replay]) -> list[str]:
+    """The completeness job run at noon on the replays' first days: today so far and yesterday per sensor."""
+    nodes = [node_info(c) for r in replays for c in r.configs]
+    reader = InfluxReader(url, db)
+    try:
+        lines: list[str] = []
+        for noon in (TYPHOON_START + timedelta(days=1, hours=12), DRY_START + timedelta(hours=12)):
+            lines += completeness_pass(reader, nodes, noon).lines
+        return lines
+    finally:
+        reader.close()

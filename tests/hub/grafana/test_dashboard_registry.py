@@ -14,7 +14,7 @@ READS = {
     "iocgw-hydrology": {"flood_level", "rain_accumulation", "rainfall"},
     "iocgw-dam-safety": {"inflow", "outflow", "reservoir_level", "reservoir_state", "seepage"},
     "iocgw-forest-fire": {"camera_event", "fire_danger"},
-    "iocgw-edge-fleet": {"node_status"},
+    "iocgw-edge-fleet": {"completeness", "node_status"},
     "iocgw-admin-units": {"admin_indicator", "citizen_feedback", "public_service", "unit_hazard"},
 }
 
