@@ -268,14 +268,9 @@ def _judge(state: _Sensor, point: _Point) -> Verdict:
 
 def _may_be_spike(state: _Sensor, us: int, value: float) -> bool:
     """Could the next reading make the pending reading (``us``, ``value``) a spike? Only if it stands more than
-    the threshold from its previous neighbour, within the span neighbours are judged across (``_judge_pending``)."""
+    the threshold from its previous neighbour (however long ago: ``_judge_pending``)."""
     before = state.pending_before
-    return (
-        state.spike is not None
-        and before is not None
-        and abs(value - before[1]) > state.spike
-        and (us - before[0]) / _US_PER_S <= state.max_step_s
-    )
+    return state.spike is not None and before is not None and abs(value - before[1]) > state.spike
 
 
 def _fast_good(state: _Sensor, us: int, value: float, dt: datetime | None) -> Verdict | None:
@@ -316,11 +311,7 @@ def _neighbours_ok(state: _Sensor, us: int, value: float) -> bool:
     threshold, pending, before = state.spike, state.pending, state.pending_before
     if threshold is not None and pending is not None and before is not None:
         up, down = pending[1] - before[1], pending[1] - value
-        if (
-            up * down > 0
-            and min(abs(up), abs(down)) > threshold
-            and max((pending[0] - before[0]) / _US_PER_S, (us - pending[0]) / _US_PER_S) <= state.max_step_s
-        ):
+        if up * down > 0 and min(abs(up), abs(down)) > threshold and (us - pending[0]) / _US_PER_S <= state.max_step_s:
             return False
     ref, cfg = state.ref, state.rate
     if ref is None or cfg is None:
@@ -332,8 +323,13 @@ def _neighbours_ok(state: _Sensor, us: int, value: float) -> bool:
 
 def _rate_ok(state: _Sensor, us: int, value: float) -> bool:
     """Does the reading pass the rate check against the last trusted one (checks.rate_of_change)?"""
-    ref, cfg = state.ref, state.rate
-    if ref is None or cfg is None:
+    return state.ref is None or _rate_ok_from(state, state.ref, (us, value, None))
+
+
+def _rate_ok_from(state: _Sensor, ref: _Point, point: _Point) -> bool:
+    """Does ``point`` pass the rate check against ``ref``?"""
+    cfg, us, value = state.rate, point[0], point[1]
+    if cfg is None:
         return True
     hours = (us - ref[0]) / _US_PER_S / 3600.0
     if hours <= 0:
@@ -396,8 +392,11 @@ def _judge_pending(state: _Sensor, after: _Point) -> Revision | None:
     pending, before = state.pending, state.pending_before
     if pending is None or before is None:
         return None
-    if max((pending[0] - before[0]) / _US_PER_S, (after[0] - pending[0]) / _US_PER_S) > state.max_step_s:
-        return None  # a neighbour across a gap says nothing about this reading
+    # The next neighbour must be close: a reading long after says nothing about this one. The previous one may be
+    # across a gap: a value that leaves it by more than the threshold and comes straight back is still a spike,
+    # the commonest garbage after a logger's restart (a rise during the gap is followed, not sent back).
+    if (after[0] - pending[0]) / _US_PER_S > state.max_step_s:
+        return None
     found = checks.spike(before[1], pending[1], after[1], state.checks.spike)
     if found is None:
         return None
