@@ -2,5 +2,7 @@
 
 Pure: no I/O, no clock reads. ``config`` (the checks' settings, from YAML), ``checks`` (one function per check),
 ``checker`` (the per-sensor state that runs them on a stream), ``completeness`` (received / expected per local day).
+``completeness_job`` is the exception: the hub's periodic pass that counts stored readings through an InfluxDB
+client it is given.
 Documented in docs/quality.md.
 """
