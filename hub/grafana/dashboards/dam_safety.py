@@ -23,6 +23,9 @@ UID = "iocgw-dam-safety"
 TITLE = "iocgw · An toàn đập (dam safety)"
 RESERVOIR = '"reservoir_id" =~ /^$reservoir$/ AND $timeFilter'
 DAM_NODE = '"node_id" =~ /^$dam_node$/ AND $timeFilter'
+# The reservoir's latest level forecast (hub/forecast/store.py), a day ahead of now.
+FORECAST = '"series" = \'latest\' AND "station_id" =~ /^$reservoir$/ AND $timeFilter'
+FORECAST_RANGE = ("now-7d", "now+1d")
 # Named levels (NĐ 114/2018), as the hub stores them with each reservoir_state point: field, label, colour.
 NAMED_LEVELS = (
     ("dead_level_m", "MNC (mực nước chết)", "purple"),
@@ -47,6 +50,28 @@ def level_vs_named() -> timeseries.Panel:
         unit="lengthm",
         height=10,
         span=16,
+    ).overrides([dashed_line(label, colour) for _, label, colour in NAMED_LEVELS])
+
+
+def forecast_vs_named() -> timeseries.Panel:
+    """The newest level forecast (mass balance or the operator's / agency's) against the named levels."""
+    named = ", ".join(f'last("{f}") AS "{label}"' for f, label, _ in NAMED_LEVELS)
+    return timeseries_panel(
+        "Dự báo mực nước hồ $reservoir (bản tin mới nhất) so với các mực nước đặc trưng",
+        over_time("A", 'mean("level_m") AS "mực nước hồ đo"', "reservoir_state", RESERVOIR),
+        over_time(
+            "B",
+            'last("level_m") AS "dự báo", last("lower_m") AS "cận dưới", last("upper_m") AS "cận trên"',
+            "stage_forecast",
+            FORECAST,
+            "source",
+            every="1h",
+            alias="$col ($tag_source)",
+        ),
+        over_time("C", named, "reservoir_state", RESERVOIR, fill="previous"),
+        unit="lengthm",
+        height=10,
+        span=24,
     ).overrides([dashed_line(label, colour) for _, label, colour in NAMED_LEVELS])
 
 
@@ -91,6 +116,7 @@ def seepage() -> timeseries.Panel:
 def build() -> db.Dashboard:
     return (
         new_dashboard(UID, TITLE, "Reservoir level against its named levels (NĐ 114/2018), flows and seepage")
+        .time(*FORECAST_RANGE)
         .with_variable(province_variable())
         .with_variable(reservoir_variable())
         .with_variable(dam_node_variable())
@@ -99,4 +125,5 @@ def build() -> db.Dashboard:
         .with_panel(rise_rate())
         .with_panel(flows())
         .with_panel(seepage())
+        .with_panel(forecast_vs_named())
     )

@@ -16,6 +16,7 @@ from hub.grafana.common import (
     level_stat,
     new_dashboard,
     over_time,
+    override,
     per_tag,
     province_variable,
     query,
@@ -31,6 +32,10 @@ UID = "iocgw-hydrology"
 TITLE = "iocgw · Trạm thủy văn (hydrology stations)"
 STATION = '"station_id" =~ /^$station$/ AND $timeFilter'
 AREA = '"area" =~ /^$province/ AND $timeFilter'
+# The hub's forecasts and the agencies' (hub/forecast/store.py): the ``latest`` series is the newest issue from its
+# issue time on, so drawing it needs no query trickery; the range reaches a day ahead to show it.
+FORECAST = '"series" = \'latest\' AND "station_id" =~ /^$station$/ AND $timeFilter'
+FORECAST_RANGE = ("now-7d", "now+1d")
 
 
 def _bd_line(n: int) -> db.DashboardFieldConfigSourceOverrides:
@@ -74,6 +79,53 @@ def water_level() -> timeseries.Panel:
         height=10,
         span=16,
     ).overrides([_bd_line(1), _bd_line(2), _bd_line(3)])
+
+
+def forecast_vs_levels() -> timeseries.Panel:
+    """The latest forecast (the hub's and the agency's, one line each, with the 80 % band) after the measured
+    stage, against BĐ1-BĐ3: where the forecast line meets a BĐ line is where the forecast warning expects it."""
+    return timeseries_panel(
+        "Dự báo mực nước $station (bản tin mới nhất) so với BĐ1 / BĐ2 / BĐ3",
+        over_time("A", 'mean("stage_m") AS "mực nước đo"', "flood_level", STATION),
+        over_time(
+            "B",
+            'last("level_m") AS "dự báo", last("lower_m") AS "cận dưới", last("upper_m") AS "cận trên"',
+            "stage_forecast",
+            FORECAST,
+            "source",
+            every="1h",
+            alias="$col ($tag_source)",
+        ),
+        over_time(
+            "C",
+            'last("bd1_m") AS "BĐ1", last("bd2_m") AS "BĐ2", last("bd3_m") AS "BĐ3"',
+            "flood_level",
+            STATION,
+            fill="previous",
+        ),
+        unit="lengthm",
+        height=10,
+        span=16,
+    ).overrides([_bd_line(1), _bd_line(2), _bd_line(3)])
+
+
+def forecast_peaks() -> table.Panel:
+    """Per station and source: the highest level the newest forecast expects in the hours ahead, and its issue
+    time (epoch ms, shown as a date)."""
+    return table_panel(
+        "Đỉnh dự báo trong thời hạn dự báo",
+        per_tag(
+            "A",
+            'max("level_m") AS "đỉnh dự báo", last("issued") AS "phát hành", last("method") AS "phương pháp"',
+            "stage_forecast",
+            '"series" = \'latest\' AND "kind" = \'river\' AND "station_id" =~ /^$station$/ AND time >= now()',
+            "station_id",
+            "source",
+            table=True,
+        ),
+        height=10,
+        span=8,
+    ).overrides([override("phát hành", unit="dateTimeAsIso")])
 
 
 def current_level() -> stat.Panel:
@@ -149,6 +201,7 @@ def build() -> db.Dashboard:
         new_dashboard(
             UID, TITLE, "Water level of each hydrological station against its flood alarm levels (QĐ 05/2020)"
         )
+        .time(*FORECAST_RANGE)
         .with_variable(province_variable())
         .with_variable(station_variable())
         .with_panel(station_table())
@@ -157,6 +210,8 @@ def build() -> db.Dashboard:
         .with_panel(current_level())
         .with_panel(level_reached())
         .with_panel(rate_of_rise())
+        .with_panel(forecast_vs_levels())
+        .with_panel(forecast_peaks())
         .with_row(db.Row("Mưa (rainfall)"))
         .with_panel(rainfall_bars())
         .with_panel(accumulations())

@@ -67,6 +67,9 @@ def filled_influx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FilledIn
         camera = next(c for c in replays[2].configs if c.node_id.startswith("cam-"))
         lines = sample_data.camera_health_points(camera.node_id, camera.site.admin_code or "", sample_data.DRY_START)
         lines += sample_data.feeds_points()
+        lines += sample_data.forecast_points(
+            [s.station_id for s in sample_data.flood_stations(typhoon)], ["reservoir-001"]
+        )
         lines += sample_data.completeness_points(influx.url, DB, replays)
         _write(influx.url, lines)
         yield FilledInflux(influx.url, DB)

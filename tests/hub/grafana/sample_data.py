@@ -20,6 +20,8 @@ from typing import Any
 import yaml
 
 from hub.alerts.rules.flood_levels import FloodStation
+from hub.forecast.base import Forecast, ForecastPoint
+from hub.forecast.store import forecast_lines
 from hub.node_seed import node_info
 from hub.quality.completeness_job import completeness_pass
 from hub.store.influx_query import InfluxReader, query
@@ -98,6 +100,31 @@ def alerts_config(typhoon: Replay, workdir: Path) -> dict[str, Any]:
         "camera_table": str(SAMPLES / "camera.yaml"),
         "freshness": {"enabled": False},
     }
+
+
+# -- forecasts (the forecast job and the official feed write these; hub/forecast/store.py is their one writer) -------
+FORECAST_ISSUED = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=2)
+OLDER_ISSUE_LEVEL = 99.0  # the previous issue's level: never drawn after the newest issue's time
+
+
+def forecast_points(station_ids: list[str], reservoir_ids: list[str]) -> list[str]:
+    """For each station and reservoir: an older model issue (5 h before) and the newest, 24 h ahead each; an
+    official 6-hourly bulletin for the first station. Written in issue order, as the job and the feed write them."""
+    lines: list[str] = []
+    for issued, base in ((FORECAST_ISSUED - timedelta(hours=5), OLDER_ISSUE_LEVEL), (FORECAST_ISSUED, None)):
+        for sid, kind in [(s, "river") for s in station_ids] + [(r, "reservoir") for r in reservoir_ids]:
+            level0 = base if base is not None else (32.0 if kind == "reservoir" else 5.0)
+            points = tuple(
+                ForecastPoint(issued + timedelta(hours=h), h, level0 + 0.05 * h, level0 + 0.04 * h, level0 + 0.06 * h)
+                for h in range(1, 25)
+            )
+            lines += forecast_lines(Forecast(sid, issued, "model", "regression", points), kind)  # type: ignore[arg-type]
+    official = tuple(
+        ForecastPoint(FORECAST_ISSUED + timedelta(hours=h), h, 6.0 + 0.1 * h, 5.8 + 0.1 * h, 6.2 + 0.1 * h)
+        for h in (6, 12, 18, 24)
+    )
+    lines += forecast_lines(Forecast(station_ids[0], FORECAST_ISSUED, "official", "Đài KTTV", official), "river")
+    return lines
 
 
 def _ms(t: datetime) -> int:

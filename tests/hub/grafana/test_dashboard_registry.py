@@ -11,8 +11,8 @@ from hub.grafana.dashboards import DASHBOARDS, MODULES
 # The bundle's order, which export and push follow, and the measurements each dashboard's queries read.
 READS = {
     "iocgw-overview": {"alarm", "camera_event", "flood_level", "node_status", "reservoir_state", "risk_level"},
-    "iocgw-hydrology": {"flood_level", "rain_accumulation", "rainfall"},
-    "iocgw-dam-safety": {"inflow", "outflow", "reservoir_level", "reservoir_state", "seepage"},
+    "iocgw-hydrology": {"flood_level", "rain_accumulation", "rainfall", "stage_forecast"},
+    "iocgw-dam-safety": {"inflow", "outflow", "reservoir_level", "reservoir_state", "seepage", "stage_forecast"},
     "iocgw-forest-fire": {"camera_event", "fire_danger"},
     "iocgw-edge-fleet": {"completeness", "node_status"},
     "iocgw-admin-units": {"admin_indicator", "citizen_feedback", "public_service", "unit_hazard"},
