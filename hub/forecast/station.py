@@ -1,0 +1,242 @@
+"""A river station's forecast model: fitted on its history, then asked for a forecast every hour.
+
+Per horizon (1-24 h) the model is either an ARX regression (the station's own level and recent changes, and each
+upstream gauge's level and changes one travel time earlier; least squares with a light ridge) or persistence. The
+regression is kept for a horizon only if it beat persistence on history it was not fitted on (three contiguous
+blocks, each held out in turn); otherwise that horizon falls back to persistence, and ``describe`` says so.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from hub.forecast.align import hours_between, on_grid
+from hub.forecast.bands import Bands, activity
+from hub.forecast.base import HOUR, MAX_HORIZON_H, Forecast, ForecastPoint, HourlySeries
+from hub.forecast.config import StationForecastConfig
+from hub.forecast.features import UpstreamLag, feature_names, features, lookback_h
+from hub.forecast.linalg import Gram, dot
+from hub.forecast.persistence import change_pairs
+from hub.forecast.travel import MIN_CORRELATION, find_travel_time
+
+FOLDS = 3
+RIDGE = 1e-3
+# A forecast needs a reading of its own station at most this many hours before the issue time.
+MAX_STALE_H = 3
+
+
+@dataclass(frozen=True)
+class HorizonFit:
+    """What one horizon uses, and how it did on held-out history."""
+
+    horizon_h: int
+    method: str  # "regression" or "persistence"
+    coefficients: tuple[float, ...] | None  # the regression's, refitted on all history; None for persistence
+    bands: Bands  # the 80 % band of the method used, by how fast the river moves
+    persistence_bands: Bands  # the same for persistence, used when a predictor is missing
+    skill: float | None  # held-out 1 - MSE(regression) / MSE(persistence); None when not tried
+    rmse_m: float | None  # held-out RMSE of the regression
+    rmse_persistence_m: float | None  # held-out RMSE of persistence on the same hours
+    note: str
+
+
+@dataclass(frozen=True)
+class UpstreamUse:
+    station_id: str
+    travel_time_h: float | None  # None: not used
+    source: str  # "configured", "lagged correlation r=0.83", or why it is not used
+
+
+@dataclass(frozen=True)
+class StationModel:
+    """A fitted station model; pure and immutable, safe to share between threads."""
+
+    station_id: str
+    fitted_until: datetime
+    own_mean_m: float
+    lags: tuple[UpstreamLag, ...]
+    upstream: tuple[UpstreamUse, ...]
+    horizons: tuple[HorizonFit, ...]
+    history_h: int
+
+    def forecast(self, recent: Mapping[str, HourlySeries], issued: datetime, horizon_h: int = 24) -> Forecast:
+        """A forecast issued at ``issued`` (a whole hour) from the levels in ``recent`` up to that hour.
+
+        ``recent`` holds this station's and its upstream gauges' hourly series (at least the last day is plenty);
+        values after ``issued`` are ignored. ValueError when the station has no reading in the last
+        ``MAX_STALE_H`` hours. A horizon whose regression lacks a predictor (an upstream gauge silent) falls back
+        to persistence for this forecast; ``method`` then reads ``regression+persistence``.
+        """
+        if not 1 <= horizon_h <= min(MAX_HORIZON_H, len(self.horizons)):
+            raise ValueError(f"horizon_h must be 1-{len(self.horizons)}, not {horizon_h}")
+        n = lookback_h(self.lags) + 1
+        start = issued - (n - 1) * HOUR
+        own_series = recent.get(self.station_id)
+        own = on_grid(_until(own_series, issued), start, n, max_fill_h=MAX_STALE_H)
+        now = own[-1]
+        if math.isnan(now):
+            raise ValueError(
+                f"station {self.station_id}: no reading in the {MAX_STALE_H} h before {issued.isoformat()}"
+            )
+        ups = [on_grid(_until(recent.get(u.station_id), issued), start, n) for u in self.lags]
+        act = activity(own, n - 1)
+        points, used = [], set()
+        for fit in self.horizons[:horizon_h]:
+            h = fit.horizon_h
+            x = features(own, ups, self.lags, self.own_mean_m, n - 1, h) if fit.coefficients else None
+            if fit.method == "regression" and x is not None and fit.coefficients is not None:
+                level, (lo, hi) = now + dot(fit.coefficients, x), fit.bands.at(act)
+                used.add("regression")
+            else:
+                level, (lo, hi) = now, fit.persistence_bands.at(act)
+                used.add("persistence")
+            points.append(ForecastPoint(issued + h * HOUR, h, level, level + lo, level + hi))
+        method = "+".join(m for m in ("regression", "persistence") if m in used)
+        return Forecast(self.station_id, issued, "model", method, tuple(points))
+
+    def describe(self) -> dict[str, Any]:
+        """The fit in JSON-able form: per horizon the method, coefficients, band and held-out skill."""
+        names = feature_names(self.lags)
+        return {
+            "station_id": self.station_id,
+            "fitted_until": self.fitted_until.isoformat(),
+            "history_h": self.history_h,
+            "own_mean_m": _r(self.own_mean_m),
+            "upstream": [
+                {"station_id": u.station_id, "travel_time_h": u.travel_time_h, "source": u.source}
+                for u in self.upstream
+            ],
+            "predictors": names,
+            "horizons": [
+                {
+                    "horizon_h": f.horizon_h,
+                    "method": f.method,
+                    "coefficients": dict(zip(names, map(_r, f.coefficients), strict=True)) if f.coefficients else None,
+                    "band": f.bands.describe(),
+                    "held_out_skill": _r(f.skill),
+                    "held_out_rmse_m": _r(f.rmse_m),
+                    "held_out_rmse_persistence_m": _r(f.rmse_persistence_m),
+                    "note": f.note,
+                }
+                for f in self.horizons
+            ],
+        }
+
+
+def fit_station(cfg: StationForecastConfig, history: Mapping[str, HourlySeries]) -> StationModel:
+    """Fit ``cfg``'s station on ``history`` (hourly means of good readings, keyed by station id).
+
+    Only the last ``cfg.history_days`` of the station's own series are used. ValueError naming the station when
+    its own series is missing or has fewer than ``cfg.min_history_h`` usable hours. An upstream gauge with too
+    little overlapping history, or (travel time not configured) no lag at which it correlates, is left out and
+    ``describe`` says why.
+    """
+    sid = cfg.station_id
+    own_series = history.get(sid)
+    if own_series is None or not own_series.values:
+        raise ValueError(f"station {sid}: no history")
+    n = min(len(own_series.values), round(cfg.history_days * 24))
+    start = own_series.end - (n - 1) * HOUR
+    own = on_grid(own_series, start, n)
+    usable = [v for v in own if not math.isnan(v)]
+    if len(usable) < cfg.min_history_h:
+        raise ValueError(f"station {sid}: {len(usable)} usable hours of history, {cfg.min_history_h} needed")
+    own_mean = sum(usable) / len(usable)
+
+    lags, uses, ups = [], [], []
+    for up in cfg.upstream:
+        series = on_grid(history.get(up.station_id), start, n)
+        overlap = sum(1 for a, b in zip(own, series, strict=True) if not (math.isnan(a) or math.isnan(b)))
+        if overlap < cfg.min_history_h:
+            uses.append(UpstreamUse(up.station_id, None, f"not used: {overlap} hours of history overlap"))
+            continue
+        if up.travel_time_h is not None:
+            travel, source = up.travel_time_h, "configured"
+        else:
+            lag, r = find_travel_time(own, series, math.floor(cfg.max_travel_time_h))
+            if math.isnan(r) or r < MIN_CORRELATION:
+                uses.append(UpstreamUse(up.station_id, None, f"not used: no lag correlates (best r={r:.2f})"))
+                continue
+            travel, source = float(lag), f"lagged correlation r={r:.2f}"
+        vals = [v for v in series if not math.isnan(v)]
+        lags.append(UpstreamLag(up.station_id, round(travel), sum(vals) / len(vals)))
+        uses.append(UpstreamUse(up.station_id, travel, source))
+        ups.append(series)
+
+    horizons = tuple(_fit_horizon(cfg, own, ups, tuple(lags), own_mean, h) for h in range(1, MAX_HORIZON_H + 1))
+    return StationModel(sid, own_series.end, own_mean, tuple(lags), tuple(uses), horizons, len(usable))
+
+
+def _fit_horizon(
+    cfg: StationForecastConfig,
+    own: list[float],
+    ups: list[list[float]],
+    lags: tuple[UpstreamLag, ...],
+    own_mean: float,
+    h: int,
+) -> HorizonFit:
+    p_band = Bands.fit(change_pairs(own, h))
+    if cfg.method == "persistence":
+        return HorizonFit(h, "persistence", None, p_band, p_band, None, None, None, "persistence configured")
+    rows: list[tuple[list[float], float]] = []
+    row_index: list[int] = []
+    for i in range(len(own) - h):
+        target = own[i + h] - own[i]
+        if math.isnan(target):
+            continue
+        x = features(own, ups, lags, own_mean, i, h)
+        if x is not None:
+            rows.append((x, target))
+            row_index.append(i)
+    size = len(feature_names(lags))
+    if len(rows) < max(cfg.min_history_h // 2, 10 * size):
+        note = f"persistence: only {len(rows)} complete rows to fit"
+        return HorizonFit(h, "persistence", None, p_band, p_band, None, None, None, note)
+
+    # Three contiguous blocks: a flood sits in one of them, and is then forecast by a fit that never saw it.
+    bounds = [len(rows) * k // FOLDS for k in range(FOLDS + 1)]
+    grams = []
+    for k in range(FOLDS):
+        g = Gram(size)
+        for x, y in rows[bounds[k] : bounds[k + 1]]:
+            g.add(x, y)
+        grams.append(g)
+    total = grams[0].plus(grams[1]).plus(grams[2])
+    errors, sse_model, sse_persist = [], 0.0, 0.0
+    try:
+        for k in range(FOLDS):
+            coef = total.minus(grams[k]).solve(RIDGE)
+            for j, (x, y) in enumerate(rows[bounds[k] : bounds[k + 1]]):
+                e = y - dot(coef, x)
+                errors.append((activity(own, row_index[bounds[k] + j]), e))
+                sse_model += e * e
+                sse_persist += y * y
+        coefficients = tuple(total.solve(RIDGE))
+    except ValueError as exc:
+        return HorizonFit(h, "persistence", None, p_band, p_band, None, None, None, f"persistence: {exc}")
+    m = len(rows)
+    rmse, rmse_p = math.sqrt(sse_model / m), math.sqrt(sse_persist / m)
+    skill = 1.0 - sse_model / sse_persist if sse_persist > 0 else None
+    if skill is None or skill <= cfg.min_skill:
+        shown = "undefined (no change in history)" if skill is None else f"{skill:.3f}"
+        note = f"persistence: regression's held-out skill {shown} not above {cfg.min_skill:g}"
+        return HorizonFit(h, "persistence", coefficients, p_band, p_band, skill, rmse, rmse_p, note)
+    return HorizonFit(h, "regression", coefficients, Bands.fit(errors), p_band, skill, rmse, rmse_p, "")
+
+
+def _until(series: HourlySeries | None, issued: datetime) -> HourlySeries | None:
+    """``series`` without its values after ``issued``: a forecast never peeks at what came later."""
+    if series is None:
+        return None
+    keep = hours_between(series.start, issued) + 1
+    if keep >= len(series.values):
+        return series
+    return HourlySeries(series.start, series.values[: max(0, keep)])
+
+
+def _r(x: float | None, nd: int = 4) -> float | None:
+    return None if x is None or math.isnan(x) else round(x, nd)
