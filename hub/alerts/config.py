@@ -67,6 +67,12 @@ class AlertsConfig(_Section):
         description="Quality-control file (hub/quality/sample_quality.yaml); its `completeness` section sets the "
         "data_quality alarm. Unset: no data_quality alarm",
     )
+    forecast: Path | None = Field(
+        None, description="Forecast job settings (hub/forecast/config.py); set: forecasts and forecast warnings run"
+    )
+    forecast_official_max_age_h: float = Field(
+        12.0, gt=0, le=120, description="An imported official forecast is preferred to the hub's own up to this age"
+    )
 
     @model_validator(mode="after")
     def _unique(self) -> AlertsConfig:

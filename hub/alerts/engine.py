@@ -16,6 +16,7 @@ from hub.alerts.evaluate.dam import DamEvaluator
 from hub.alerts.evaluate.data_quality import DataQualityEvaluator
 from hub.alerts.evaluate.fire import FireEvaluator
 from hub.alerts.evaluate.flood import FloodEvaluator
+from hub.alerts.evaluate.forecast import ForecastEvaluator
 from hub.alerts.evaluate.freshness import FreshnessEvaluator
 from hub.alerts.evaluate.rain import RainEvaluator
 from hub.alerts.flagged import FlaggedReadings
@@ -92,6 +93,8 @@ class AlertEngine:
             evaluators.append(FireEvaluator(self.config.fire_areas, tables.nesterov))
         if tables.quality is not None and tables.quality.completeness.alarms_on:  # data_quality, for technicians
             evaluators.append(DataQualityEvaluator(tables.quality.completeness))
+        if self.config.forecast is not None:  # forecast warnings (hub/forecast): flood_forecast, reservoir_forecast
+            evaluators.append(ForecastEvaluator(tables.flood, tables.reservoirs, tables.risk))
         by_sensor: dict[tuple[str, str], list[Evaluator]] = {}
         by_nq: dict[tuple[str, str], list[Evaluator]] = {}
         for ev in evaluators:

@@ -1,0 +1,201 @@
+"""The forecast job against a real InfluxDB: hourly means of good readings, fits and forecasts for stations and
+reservoirs, the official forecast preferred, warnings through the real engine, one station's trouble contained, and
+the schedule."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hub.alerts.config import AlertsConfig, RuleTables
+from hub.alerts.engine import AlertEngine
+from hub.alerts.evaluate.base import Observation
+from hub.alerts.rules.dam_safety import Reservoir, ReservoirTable
+from hub.alerts.rules.flood_levels import FloodStation, FloodStationTable
+from hub.alerts.store import AlertStore
+from hub.config import HubInflux
+from hub.feeds.sink import InfluxSink
+from hub.forecast.base import HOUR, Forecast, ForecastPoint
+from hub.forecast.config import ForecastConfig, ReservoirForecastConfig, StationForecastConfig
+from hub.forecast.service import ForecastJob, hourly_series
+from hub.forecast.store import forecast_lines, latest_forecasts, to_ms
+from hub.store.line_protocol import line
+from testkit.localsvc import InfluxDB
+
+pytestmark = pytest.mark.services
+
+NOW = datetime.now(UTC).replace(minute=5, second=0, microsecond=0) - timedelta(days=1)
+ISSUED = NOW.replace(minute=0)
+DAYS = 12
+
+
+def station(sid: str, node: str, **kw: Any) -> FloodStation:
+    return FloodStation(
+        station_id=sid,
+        node_id=node,
+        sensor_id="stage",
+        river="Hương",
+        name=sid,
+        province="Huế",
+        bd1_m=1.0,
+        bd2_m=2.0,
+        bd3_m=3.5,
+        source="QĐ 05/2020/QĐ-TTg",
+        zone=1,
+        **kw,
+    )
+
+
+TABLES = RuleTables(
+    flood=FloodStationTable(stations=[station("huong-kim-long", "river-kimlong-01"), station("bo-phu-oc", "river-po")]),
+    reservoirs=ReservoirTable(
+        reservoirs=[
+            Reservoir(
+                reservoir_id="reservoir-001",
+                name="Hồ chứa minh hoạ",
+                province="Huế",
+                node_id="reservoir-001",
+                source="illustrative",
+                dead_level_m=18.0,
+                pre_flood_level_m=29.0,
+                normal_level_m=32.5,
+                design_flood_level_m=34.2,
+                check_flood_level_m=35.1,
+            )
+        ]
+    ),
+)
+CONFIG = ForecastConfig(
+    stations=[
+        StationForecastConfig(station_id="huong-kim-long", history_days=DAYS, min_history_h=240),
+        StationForecastConfig(station_id="bo-phu-oc", history_days=DAYS, min_history_h=240),  # no readings at all
+        StationForecastConfig(station_id="not-in-the-table", history_days=DAYS, min_history_h=240),
+    ],
+    reservoirs=[
+        ReservoirForecastConfig(
+            reservoir_id="reservoir-001",
+            storage_curve=[(10.0, 0.0), (29.0, 196.58e6), (32.5, 300.0e6), (36.0, 430.62e6)],
+            level_node_id="reservoir-001",
+            level_sensor_id="level",
+        )
+    ],
+    horizon_h=12,
+)
+
+
+def reading(measurement: str, node: str, sensor: str, t: datetime, value: float, quality: str = "good") -> str:
+    tags = {"admin_code": "46", "node_id": node, "sensor_id": sensor}
+    return line(measurement, tags, {"value": value, "quality": quality}, to_ms(t))
+
+
+def tide(t: datetime) -> float:
+    """A river at Kim Long: a daily swing around 0.6 m, never near BĐ1 on its own."""
+    return 0.6 + 0.2 * math.sin(2 * math.pi * t.timestamp() / 86400)
+
+
+@pytest.fixture
+def db(influx: InfluxDB) -> InfluxSink:
+    sink = InfluxSink(HubInflux(url=influx.url, database="iocgw", timeout_s=5.0), retry_budget_s=1.0)
+    lines = []
+    t = ISSUED - timedelta(days=DAYS + 1)
+    while t < NOW:
+        lines.append(reading("water_level", "river-kimlong-01", "stage", t, tide(t)))
+        lines.append(reading("water_level", "river-kimlong-01", "stage", t + timedelta(minutes=7), 9.9, "bad"))
+        t += timedelta(minutes=30)
+    for k in range(1, 7):  # the reservoir's last hours: filling, 600 m³/s in, 200 m³/s out
+        t = ISSUED - k * HOUR + timedelta(minutes=30)
+        lines.append(reading("reservoir_level", "reservoir-001", "level", t, 32.0))
+        lines.append(reading("inflow", "reservoir-001", "inflow", t, 600.0))
+        lines.append(reading("outflow", "reservoir-001", "outflow", t, 200.0))
+    sink.write(lines)
+    return sink
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.calls: list[list[Forecast]] = []
+
+    def forecasts(self, forecasts: Any, now: datetime | None = None) -> list[str]:
+        self.calls.append(list(forecasts))
+        return []
+
+
+def test_hourly_means_use_only_good_readings_and_end_at_the_labelled_hour(db: InfluxSink) -> None:
+    where = {"node_id": "river-kimlong-01", "sensor_id": "stage"}
+    series = hourly_series(db, "water_level", where, ISSUED - 3 * HOUR, ISSUED)
+    assert series.start == ISSUED - 3 * HOUR and len(series.values) == 4
+    for i, v in enumerate(series.values):
+        hour = series.time_at(i)
+        expected = (tide(hour - HOUR) + tide(hour - timedelta(minutes=30))) / 2  # [t - 1 h, t), bad ones left out
+        assert v == pytest.approx(expected)
+    empty = hourly_series(db, "water_level", {"node_id": "river-po", "sensor_id": "stage"}, ISSUED - HOUR, ISSUED)
+    assert all(math.isnan(v) for v in empty.values)
+
+
+def test_a_run_fits_forecasts_stores_and_hands_over_one_forecast_per_station(db: InfluxSink) -> None:
+    engine = Recorder()
+    job = ForecastJob(CONFIG, lambda: TABLES, db, engine)
+    summary = job.run_once(NOW)
+
+    assert summary.issued == ISSUED
+    assert summary.refitted == ["huong-kim-long"]
+    assert set(summary.errors) == {"bo-phu-oc", "not-in-the-table"}
+    assert "history" in summary.errors["bo-phu-oc"]
+    assert "not-in-the-table" in summary.errors["not-in-the-table"]
+    stored = latest_forecasts(db, "model", NOW, timedelta(hours=2))
+    assert set(stored) == {"huong-kim-long", "reservoir-001"}
+    river, reservoir = stored["huong-kim-long"], stored["reservoir-001"]
+    assert river.issued == ISSUED and len(river.points) == 12 and river.points[0].valid == ISSUED + HOUR
+    assert all(0.3 < p.level_m < 0.9 for p in river.points)  # the bad 9.9 m readings never reached the fit
+    # 400 m³/s net for 12 h: the reservoir rises.
+    assert reservoir.method == "mass_balance" and reservoir.points[-1].level_m > 32.0
+    [handed] = engine.calls
+    assert {(f.station_id, f.source) for f in handed} == {("huong-kim-long", "model"), ("reservoir-001", "model")}
+    assert summary.forecasts == {
+        "huong-kim-long": river.source + ":" + river.method,
+        "reservoir-001": "model:mass_balance",
+    }
+
+
+def test_the_schedule_refits_daily_and_issues_hourly(db: InfluxSink) -> None:
+    engine = Recorder()
+    job = ForecastJob(CONFIG, lambda: TABLES, db, engine)
+    job.run_once(NOW)
+    again = job.run_once(NOW + timedelta(minutes=30))
+    assert again.issued is None and again.refitted == [] and len(engine.calls) == 1
+    later = job.run_once(NOW + HOUR)
+    assert later.issued == ISSUED + HOUR and later.refitted == [] and len(engine.calls) == 2
+    assert job.counters["fits"] == 1 and job.counters["fit_errors"] == 4  # two stations failing, at two issues
+
+
+def test_a_fresh_official_forecast_is_preferred_and_warns(db: InfluxSink, tmp_path: Path) -> None:
+    issued = ISSUED - 2 * HOUR
+    points = tuple(
+        ForecastPoint(issued + h * HOUR, h, 0.5 + 0.2 * h, 0.4 + 0.2 * h, 0.6 + 0.2 * h) for h in range(1, 13)
+    )
+    db.write(forecast_lines(Forecast("huong-kim-long", issued, "official", "Đài KTTV Huế", points), "river"))
+    engine = AlertEngine(
+        AlertsConfig(forecast=Path("forecast.yaml")),
+        TABLES,
+        AlertStore(tmp_path / "alerts.db"),
+        areas={"river-kimlong-01": "46"},
+        intervals={},
+        now=NOW,
+    )
+    engine.process([Observation("river-kimlong-01", "stage", "water_level", NOW, 0.7)], now=NOW)
+    summary = ForecastJob(CONFIG, lambda: TABLES, db, engine).run_once(NOW)
+    assert summary.forecasts["huong-kim-long"] == "official:Đài KTTV Huế"
+    assert summary.forecasts["reservoir-001"] == "model:mass_balance"
+    [warning] = [a for a in engine.active() if a.rule == "flood_forecast"]
+    assert warning.subject == "huong-kim-long" and warning.details["source"] == "official"
+    assert [c["name"] for c in warning.details["crossings"]] == ["BĐ1", "BĐ2"]
+    # The engine's risk level reached InfluxDB with the forecasts.
+    assert db.query('SELECT "level" FROM "risk_level" WHERE "area" = \'46\'')[0]["level"] == 1
+
+    # Past its age, the official forecast gives way to the hub's own.
+    old = ForecastJob(CONFIG, lambda: TABLES, db, Recorder(), official_max_age=timedelta(hours=1)).run_once(NOW)
+    assert old.forecasts["huong-kim-long"].startswith("model:")
