@@ -10,16 +10,21 @@ value at 10:00 is what was measured from 09:00 to 10:00 and a forecast issued at
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-from hub.alerts.config import RuleTables
+from hub.alerts.config import AlertsConfig, RuleTables
+from hub.config import HubInflux
+from hub.feeds.sink import InfluxSink
 from hub.forecast.base import HOUR, MAX_HORIZON_H, Forecast, HourlySeries
-from hub.forecast.config import ForecastConfig, ReservoirForecastConfig, StationForecastConfig
+from hub.forecast.config import ForecastConfig, ReservoirForecastConfig, StationForecastConfig, load_forecast_config
 from hub.forecast.reservoir import forecast_reservoir
 from hub.forecast.station import StationModel, fit_station
 from hub.forecast.store import Kind, forecast_lines, latest_forecasts, prefer_official, to_ms
@@ -28,6 +33,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 DEFAULT_OFFICIAL_MAX_AGE = timedelta(hours=12)
+POLL_S = 60.0  # how often the hub calls run_once: an issue is at most this late after its hour
 # What a forecast looks back on: the longest upstream travel time the config allows (72 h) and a day besides.
 RECENT = timedelta(hours=96)
 
@@ -42,6 +48,9 @@ class ForecastDB(Protocol):
 
 class Engine(Protocol):
     def forecasts(self, forecasts: Iterable[Forecast], now: datetime | None = None) -> list[str]: ...
+
+    @property
+    def tables(self) -> RuleTables: ...
 
 
 @dataclass
@@ -115,6 +124,12 @@ class ForecastJob:
             "official": 0,
             "write_errors": 0,
         }
+
+    def close(self) -> None:
+        """Close the InfluxDB connections (blocking: from a worker thread at the hub's stop)."""
+        close = getattr(self.db, "close", None)
+        if close is not None:
+            close()
 
     # -- where each station's readings are -----------------------------------------------------------------------
     def _river_sensor(self, tables: RuleTables, station_id: str) -> dict[str, str]:
@@ -274,3 +289,39 @@ class ForecastJob:
             summary.forecasts[sid] = f"{f.source}:{f.method}"
             chosen.append(f)
         return chosen
+
+
+def open_forecast_job(
+    alerts: AlertsConfig, influx: HubInflux, engine: Engine, base: Path | None = None
+) -> ForecastJob | None:
+    """The hub's job, or None when ``alerts.forecast`` is unset. Reads the forecast file (and the InfluxDB token):
+    call it on the hub's start path in a worker thread, after the engine is built. ConfigError on a bad file."""
+    if alerts.forecast is None:
+        return None
+    path = alerts.forecast if alerts.forecast.is_absolute() or base is None else base / alerts.forecast
+    return ForecastJob(
+        load_forecast_config(path),
+        lambda: engine.tables,  # the engine's current tables: reloads and threshold overrides included
+        InfluxSink(influx),
+        engine,
+        official_max_age=timedelta(hours=alerts.forecast_official_max_age_h),
+    )
+
+
+async def run_forecasts(job: ForecastJob, stop: asyncio.Event, every_s: float = POLL_S) -> None:
+    """The hub's task: ``run_once`` in a worker thread every ``every_s`` until ``stop`` is set (the job itself
+    decides when a refit or an issue is due). A failed run is logged and the next one comes as usual."""
+    while not stop.is_set():
+        try:
+            summary = await asyncio.to_thread(job.run_once)
+            if summary.issued is not None:
+                log.info(
+                    "forecasts issued at %s: %d stations, %d errors",
+                    summary.issued,
+                    len(summary.forecasts),
+                    len(summary.errors),
+                )
+        except Exception:
+            log.exception("forecast run failed")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), every_s)

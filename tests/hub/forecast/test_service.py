@@ -4,7 +4,9 @@ the schedule."""
 
 from __future__ import annotations
 
+import asyncio
 import math
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -21,7 +23,7 @@ from hub.config import HubInflux
 from hub.feeds.sink import InfluxSink
 from hub.forecast.base import HOUR, Forecast, ForecastPoint
 from hub.forecast.config import ForecastConfig, ReservoirForecastConfig, StationForecastConfig
-from hub.forecast.service import ForecastJob, hourly_series
+from hub.forecast.service import ForecastJob, hourly_series, open_forecast_job, run_forecasts
 from hub.forecast.store import forecast_lines, latest_forecasts, to_ms
 from hub.store.line_protocol import line
 from testkit.localsvc import InfluxDB
@@ -199,3 +201,41 @@ def test_a_fresh_official_forecast_is_preferred_and_warns(db: InfluxSink, tmp_pa
     # Past its age, the official forecast gives way to the hub's own.
     old = ForecastJob(CONFIG, lambda: TABLES, db, Recorder(), official_max_age=timedelta(hours=1)).run_once(NOW)
     assert old.forecasts["huong-kim-long"].startswith("model:")
+
+
+def test_open_forecast_job_reads_the_file_relative_to_the_hub_config(influx: InfluxDB) -> None:
+    root = Path(__file__).parents[3]
+    settings = HubInflux(url=influx.url, database="iocgw")
+    engine = Recorder()
+    engine.tables = TABLES  # type: ignore[attr-defined]
+    assert open_forecast_job(AlertsConfig(), settings, engine) is None  # type: ignore[arg-type]
+    alerts = AlertsConfig(forecast=Path("hub/forecast/sample_forecast.yaml"), forecast_official_max_age_h=6)
+    job = open_forecast_job(alerts, settings, engine, base=root)  # type: ignore[arg-type]
+    assert job is not None and job.official_max_age == timedelta(hours=6)
+    assert [s.station_id for s in job.config.stations][:1] == ["hong-ha-noi-long-bien"]
+    assert job.tables() is TABLES
+    job.close()
+
+
+def test_run_forecasts_calls_the_job_in_a_worker_until_stopped() -> None:
+    stop = asyncio.Event()
+    threads: list[str] = []
+
+    class Job:
+        def run_once(self) -> Any:
+            threads.append(threading.current_thread().name)
+            if len(threads) == 2:
+                loop.call_soon_threadsafe(stop.set)
+            if len(threads) == 1:
+                raise RuntimeError("a failed run is logged, the next one comes")
+            return type("S", (), {"issued": None})()
+
+    async def main() -> None:
+        await run_forecasts(Job(), stop, every_s=0.0)  # type: ignore[arg-type]
+
+    loop = asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(main())
+    finally:
+        loop.close()
+    assert len(threads) == 2 and threading.main_thread().name not in threads
