@@ -37,12 +37,28 @@ LEVEL_NAMES = {
     ReservoirBand.DESIGN_TO_CHECK_FLOOD: "MNLTK",
     ReservoirBand.ABOVE_CHECK_FLOOD: "MNLKT",
 }
+EXPIRY_KEY = "forecast:expiry"
+EXPIRED = "Bản tin dự báo đã hết thời hạn, chưa có bản tin mới"
 _LOWER = {
     Severity.CRITICAL: Severity.MAJOR,
     Severity.MAJOR: Severity.MINOR,
     Severity.MINOR: Severity.WARNING,
     Severity.WARNING: Severity.WARNING,
 }
+
+
+def _remember(ctx: Context, rule: str, subject: str, area: str | None, forecast: Forecast, active: bool) -> None:
+    """Keep when an active warning's forecast runs out (state, so it survives a restart); forget a cleared one."""
+    expiry: dict[str, dict[str, Any]] = ctx.get(EXPIRY_KEY, {})
+    key = f"{rule}/{subject}"
+    if active and forecast.points:
+        until = int(forecast.points[-1].valid.timestamp() * 1000)
+        entry = {"rule": rule, "subject": subject, "area": area, "until_ms": until}
+        if expiry.get(key) == entry:
+            return
+        ctx.put(EXPIRY_KEY, {**expiry, key: entry})
+    elif key in expiry:
+        ctx.put(EXPIRY_KEY, {k: v for k, v in expiry.items() if k != key})
 
 
 def flood_thresholds(station: FloodStation) -> list[tuple[int, str, float]]:
@@ -131,6 +147,26 @@ class ForecastEvaluator(Evaluator):
         if key in levels and levels.get(f"flood:{station.station_id}", 0) >= 1:
             ctx.hazard(area, key, 0)
 
+    def on_tick(self, ctx: Context) -> None:
+        """A warning whose forecast has run out (its last hour passed, no newer forecast since: the job failing, an
+        official feed gone quiet) is cleared: the forecast says nothing about the hours after its horizon."""
+        expiry: dict[str, dict[str, Any]] = ctx.get(EXPIRY_KEY, {})
+        now = int(ctx.now.timestamp() * 1000)
+        due = [k for k, v in expiry.items() if v["until_ms"] <= now]
+        if not due:
+            return
+        for k in due:
+            v = expiry[k]
+            ctx.emit(
+                v["rule"],
+                v["subject"],
+                v["area"],
+                Condition(active=False, severity=Severity.INFO, level=0, message=EXPIRED, details={"expired": True}),
+            )
+            if v["rule"] == self.rule:
+                ctx.hazard(v["area"], f"flood_forecast:{v['subject']}", 0)
+        ctx.put(EXPIRY_KEY, {k: v for k, v in expiry.items() if k not in due})
+
     def on_forecast(self, forecast: Forecast, ctx: Context) -> None:
         # An official bulletin may be hours old: only what it says about the hours to come can warn.
         if not forecast.points:
@@ -169,6 +205,7 @@ class ForecastEvaluator(Evaluator):
             ),
             forecast.issued,
         )
+        _remember(ctx, self.rule, station.station_id, area, forecast, top is not None)
         # QĐ 18/2021 risk from the forecast peak, only while the measured flood gives none (see on_observation).
         measured = ctx.hazards.get(area or "", {}).get(f"flood:{station.station_id}", 0)
         risk = flood_risk_level(peak.level_m, station, self.risk.flood) if top and peak and not measured else 0
@@ -204,6 +241,7 @@ class ForecastEvaluator(Evaluator):
             ),
             forecast.issued,
         )
+        _remember(ctx, self.reservoir_rule, r.reservoir_id, area, forecast, top is not None)
 
     @staticmethod
     def _details(

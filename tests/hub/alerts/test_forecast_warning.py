@@ -190,3 +190,21 @@ def test_an_old_bulletin_warns_only_of_the_hours_still_to_come(tmp_path: Path) -
     assert alarm.details["crossings"][0]["expected"] > T0.isoformat()
     assert alarm.details["crossings"][0]["confidence"] == 1.0  # no band given: the central value decides
     assert alarm.details["source"] == "official"
+
+
+def test_a_warning_whose_forecast_ran_out_is_cleared_at_the_tick(tmp_path: Path) -> None:
+    sink: Events = []
+    engine = make_engine(tmp_path, sink)
+    engine.process([stage(T0, 0.6)], now=T0)
+    engine.forecasts([rising("huong-kim-long", T0, [0.9, 1.3, 1.6])], now=T0)
+    engine.tick(now=T0 + 2 * HOUR)  # the forecast still reaches an hour ahead: nothing changes
+    assert forecast_events(sink) == [("created", 1)]
+    assert engine.hazards["46"] == {"flood_forecast:huong-kim-long": 1}
+
+    engine.tick(now=T0 + 3 * HOUR)  # its last hour has come and no newer forecast: cleared, the risk withdrawn
+    assert forecast_events(sink) == [("created", 1), ("cleared", 0)]
+    [cleared] = [a for _, a, t in sink if a.rule == "flood_forecast" and t is Transition.CLEARED]
+    assert cleared.message.startswith("Bản tin dự báo đã hết thời hạn") and cleared.details == {"expired": True}
+    assert engine.hazards["46"] == {}
+    engine.tick(now=T0 + 4 * HOUR)
+    assert forecast_events(sink) == [("created", 1), ("cleared", 0)]
