@@ -1,0 +1,155 @@
+"""Station models: the regression finds the upstream travel time and beats persistence where it should, falls back
+to persistence where it cannot, and a forecast uses only what was measured by its issue time."""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+from datetime import UTC, datetime
+
+import pytest
+
+from hub.forecast.base import HOUR, HourlySeries
+from hub.forecast.config import StationForecastConfig, Upstream
+from hub.forecast.station import fit_station
+
+T0 = datetime(2026, 9, 1, tzinfo=UTC)
+N = 24 * 30
+TRAVEL_H = 5
+
+
+def _upstream_waves(n: int, seed: int = 3) -> list[float]:
+    """Flood waves of random size every few days on a 2 m base: smooth rises and recessions."""
+    rng = random.Random(seed)
+    level = [2.0] * n
+    t = 20
+    while t < n:
+        size, width = rng.uniform(0.5, 3.0), rng.uniform(10, 30)
+        for i in range(n):
+            x = (i - t) / width
+            if x > 0:
+                level[i] += size * x * math.exp(1 - x)  # a gamma-shaped wave peaking ``width`` h after t
+        t += rng.randint(60, 120)
+    return level
+
+
+def _pair() -> tuple[list[float], list[float]]:
+    up = _upstream_waves(N)
+    down = [1.0 + 0.8 * up[max(0, i - TRAVEL_H)] for i in range(N)]
+    return up, down
+
+
+def _history(**series: list[float]) -> dict[str, HourlySeries]:
+    return {k: HourlySeries(T0, tuple(v)) for k, v in series.items()}
+
+
+def test_regression_finds_the_travel_time_and_beats_persistence_within_it() -> None:
+    up, down = _pair()
+    cfg = StationForecastConfig(station_id="down", upstream=[Upstream(station_id="up")])
+    model = fit_station(cfg, _history(down=down, up=up))
+    d = model.describe()
+    assert d["upstream"][0]["travel_time_h"] == TRAVEL_H
+    assert d["upstream"][0]["source"].startswith("lagged correlation")
+    for hz in d["horizons"][:TRAVEL_H]:
+        assert hz["method"] == "regression"
+        assert hz["held_out_skill"] > 0.95  # within the travel time the downstream level is already upstream
+    json.dumps(d)  # JSON-able as promised
+
+    # Issued on a rising limb: the forecast follows the wave already seen upstream.
+    i = max(range(24, N - 24), key=lambda k: down[k + 3] - down[k])
+    recent = _history(down=down[: i + 1], up=up[: i + 1])
+    fc = model.forecast(recent, T0 + i * HOUR, horizon_h=6)
+    assert fc.source == "model" and fc.method == "regression"
+    assert [p.horizon_h for p in fc.points] == [1, 2, 3, 4, 5, 6]
+    for p in fc.points[:TRAVEL_H]:
+        assert abs(p.level_m - down[i + p.horizon_h]) < 0.05
+        assert p.lower_m <= p.level_m <= p.upper_m
+    assert abs(fc.points[2].level_m - down[i + 3]) < 0.2 * abs(down[i + 3] - down[i])  # far better than persistence
+
+
+def test_a_configured_travel_time_is_used_as_given() -> None:
+    up, down = _pair()
+    cfg = StationForecastConfig(station_id="down", upstream=[Upstream(station_id="up", travel_time_h=4)])
+    d = fit_station(cfg, _history(down=down, up=up)).describe()
+    assert d["upstream"][0] == {"station_id": "up", "travel_time_h": 4.0, "source": "configured"}
+
+
+def test_falls_back_to_persistence_where_the_regression_does_not_beat_it() -> None:
+    rng = random.Random(11)
+    walk, level = [], 5.0
+    for _ in range(N):
+        level += rng.gauss(0, 0.02)  # a random walk: nothing in its past says where it goes next
+        walk.append(level)
+    noise = [rng.gauss(3.0, 0.3) for _ in range(N)]
+    cfg = StationForecastConfig(station_id="s", upstream=[Upstream(station_id="u")], min_skill=0.05)
+    model = fit_station(cfg, _history(s=walk, u=noise))
+    d = model.describe()
+    assert d["upstream"][0]["travel_time_h"] is None  # pure noise upstream: no lag correlates
+    assert "not used" in d["upstream"][0]["source"]
+    assert all(hz["method"] == "persistence" for hz in d["horizons"])
+    assert all("persistence: regression's held-out skill" in hz["note"] for hz in d["horizons"])
+    fc = model.forecast(_history(s=walk), T0 + (N - 1) * HOUR)
+    assert fc.method == "persistence"
+    assert all(p.level_m == walk[-1] for p in fc.points)
+    assert len(fc.points) == 24
+    widths = [p.upper_m - p.lower_m for p in fc.points]
+    assert widths[23] > widths[0] > 0  # a random walk's spread grows with the horizon
+
+
+def test_persistence_configured_never_fits_a_regression() -> None:
+    up, down = _pair()
+    cfg = StationForecastConfig(station_id="down", upstream=[Upstream(station_id="up")], method="persistence")
+    d = fit_station(cfg, _history(down=down, up=up)).describe()
+    assert {hz["method"] for hz in d["horizons"]} == {"persistence"}
+    assert all(hz["coefficients"] is None for hz in d["horizons"])
+
+
+def test_too_little_history_names_the_station() -> None:
+    cfg = StationForecastConfig(station_id="kim-long", min_history_h=240)
+    with pytest.raises(ValueError, match="kim-long: 100 usable hours of history, 240 needed"):
+        fit_station(cfg, _history(**{"kim-long": [1.0] * 100}))
+    with pytest.raises(ValueError, match="kim-long: no history"):
+        fit_station(cfg, {})
+
+
+def test_missing_values_are_not_history() -> None:
+    values = [1.0 + 0.01 * i if i % 2 else math.nan for i in range(600)]  # every other hour missing
+    cfg = StationForecastConfig(station_id="s", min_history_h=400)
+    # Gaps of one hour are bridged, so 600 hours count; with gaps of 5 h they would not.
+    fit_station(cfg, _history(s=values))
+    sparse = [v if i % 6 == 0 else math.nan for i, v in enumerate([1.0] * 600)]
+    with pytest.raises(ValueError, match="s: 100 usable hours"):
+        fit_station(cfg, _history(s=sparse))
+
+
+def test_a_forecast_never_reads_values_after_its_issue_time() -> None:
+    up, down = _pair()
+    cfg = StationForecastConfig(station_id="down", upstream=[Upstream(station_id="up")])
+    model = fit_station(cfg, _history(down=down, up=up))
+    i = 400
+    issued = T0 + i * HOUR
+    past = model.forecast(_history(down=down[: i + 1], up=up[: i + 1]), issued)
+    with_future = model.forecast(_history(down=down, up=up), issued)
+    assert past == with_future
+
+
+def test_a_silent_upstream_gauge_means_persistence_for_that_forecast() -> None:
+    up, down = _pair()
+    cfg = StationForecastConfig(station_id="down", upstream=[Upstream(station_id="up")])
+    model = fit_station(cfg, _history(down=down, up=up))
+    i = 400
+    gone = up[: i - 10] + [math.nan] * 11  # upstream silent for the last 11 hours
+    fc = model.forecast(_history(down=down[: i + 1], up=gone), T0 + i * HOUR)
+    assert fc.method == "persistence"
+    assert {p.level_m for p in fc.points} == {down[i]}
+
+
+def test_no_recent_reading_of_the_station_is_an_error() -> None:
+    _, down = _pair()
+    model = fit_station(StationForecastConfig(station_id="down"), _history(down=down))
+    stale = down[:396] + [math.nan] * 5
+    with pytest.raises(ValueError, match="down: no reading in the 3 h before"):
+        model.forecast(_history(down=stale), T0 + 400 * HOUR)
+    with pytest.raises(ValueError, match="horizon_h must be 1-24"):
+        model.forecast(_history(down=down), T0 + 400 * HOUR, horizon_h=25)
