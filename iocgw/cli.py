@@ -308,6 +308,7 @@ def _add_bench(sub: Any, delegate: Delegate) -> None:
         ("ingest", "end-to-end ingest throughput, latency and loss"),
         ("alerts", "alert latency: threshold crossing to signed webhook, under load"),
         ("hostile", "a hostile node among good ones: nothing lost, doubled or alarmed on"),
+        ("forecast", "river-stage forecast skill: NSE and RMSE against persistence, threshold warnings"),
     ):
         delegate(bench.add_parser(name, help=help_text), f"bench.{name}")
 
