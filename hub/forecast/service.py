@@ -123,6 +123,7 @@ class ForecastJob:
             "forecast_errors": 0,
             "official": 0,
             "write_errors": 0,
+            "engine_errors": 0,
         }
 
     def close(self) -> None:

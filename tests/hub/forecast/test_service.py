@@ -239,3 +239,21 @@ def test_run_forecasts_calls_the_job_in_a_worker_until_stopped() -> None:
     finally:
         loop.close()
     assert len(threads) == 2 and threading.main_thread().name not in threads
+
+
+def test_an_engine_or_influx_failure_is_counted_and_the_run_completes(db: InfluxSink) -> None:
+    class Broken(Recorder):
+        def forecasts(self, forecasts: Any, now: datetime | None = None) -> list[str]:
+            raise RuntimeError("alerts.db is locked")
+
+    job = ForecastJob(CONFIG, lambda: TABLES, db, Broken())
+    summary = job.run_once(NOW)
+    assert summary.errors["engine"] == "RuntimeError: alerts.db is locked" and job.counters["engine_errors"] == 1
+    assert set(latest_forecasts(db, "model", NOW, timedelta(hours=2))) == {"huong-kim-long", "reservoir-001"}
+
+    down = InfluxSink(HubInflux(url="http://127.0.0.1:9", database="iocgw", timeout_s=0.5), retry_budget_s=0.0)
+    engine = Recorder()
+    job = ForecastJob(CONFIG, lambda: TABLES, down, engine)
+    summary = job.run_once(NOW)  # nothing to read, nothing written: every station fails, the run ends normally
+    assert summary.issued == ISSUED and summary.lines == 0 and job.counters["fit_errors"] == 3
+    assert summary.errors["official"].endswith("Connection refused") and engine.calls == []
