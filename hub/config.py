@@ -137,6 +137,19 @@ class HubConfig(_Section):
         None, description="Model files served to nodes at /models/<name>/<version>/<file> (docs/remote-config.md)"
     )
 
+    @model_validator(mode="after")
+    def _one_quality_file(self) -> HubConfig:
+        """``quality.file`` is the one setting: the alert engine's data_quality rule reads the same file."""
+        alerts, file = self.alerts, self.quality.file
+        if alerts is None or file is None or alerts.quality == file:
+            return self
+        if alerts.quality is not None:
+            raise ValueError(
+                f"alerts.quality ({alerts.quality}) and quality.file ({file}) name different files: set quality.file "
+                "only (ingest checks and the data_quality alarm read one file)"
+            )
+        return self.model_copy(update={"alerts": alerts.model_copy(update={"quality": file})})
+
 
 def load_hub_config(path: Path | str) -> HubConfig:
     return load_yaml_model(path, HubConfig)

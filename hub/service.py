@@ -25,10 +25,12 @@ from hub.ingest.pipeline import IngestPipeline
 from hub.metrics import Metrics
 from hub.node_seed import load_seed_files
 from hub.quality.checker import QualityChecker, intervals_from_nodes
+from hub.quality.completeness_job import CompletenessJob
 from hub.quality.config import QualityConfig, load_quality_config
 from hub.remote_config import NodeConfigs
 from hub.store.desired import DesiredConfigs
-from hub.store.state import HubState
+from hub.store.influx_query import InfluxReader
+from hub.store.state import HubState, NodeInfo
 from plumbing import systemd
 
 log = logging.getLogger(__name__)
@@ -65,6 +67,8 @@ class Hub:
         self.dispatcher: Dispatcher | None = None
         self.engine: AlertEngine | None = None
         self._escalations: asyncio.Task[None] | None = None
+        self._jobs: list[asyncio.Task[None]] = []  # periodic work: completeness, forecasts
+        self.quality_config: QualityConfig | None = None
         self._api_io: ThreadPoolExecutor | None = None
         self._runner: web.AppRunner | None = None
         self._opened = False
@@ -85,6 +89,8 @@ class Hub:
             self.state.register(seeds)
             log.info("registered %d nodes from seed files", len(seeds))
         self.read_state = HubState(db)
+        # The registry the ingest path checks readings against (it too reads it once, at start).
+        self.registry_at_start: list[NodeInfo] = list(self.state.known_nodes().values())
         if config.notify:
             self.dispatcher = Dispatcher(config.notify, config.data_dir / "notify.db")
             self.metrics.extra.append(self.dispatcher.metric_lines)
@@ -103,6 +109,7 @@ class Hub:
         if path is not None and not path.is_absolute() and self.config_dir is not None:
             path = self.config_dir / path
         config = load_quality_config(path) if path is not None else QualityConfig()
+        self.quality_config = config
         return QualityChecker(config, intervals_from_nodes(self.state.known_nodes().values()))
 
     def _make_engine(self) -> AlertEngine:
@@ -155,6 +162,37 @@ class Hub:
         # Both wait for locks the writer thread holds during a batch, and write notify.db: never on the loop.
         return self.dispatcher.check_escalations(self.engine.active(), datetime.now(UTC))
 
+    def _completeness(self, job: CompletenessJob) -> None:
+        """One completeness pass (blocks on an InfluxDB query): points stored, data_quality alarms evaluated."""
+        now = datetime.now(UTC)
+        result = job.run(self.registry_at_start, now)
+        engine = self.engine
+        self.pipeline.submit(
+            result.lines, (lambda: engine.completeness(result.reports, now)) if engine is not None else None
+        )
+
+    async def _every(self, period_s: float, work: Callable[[], object], name: str) -> None:
+        """Run blocking ``work`` off the loop every ``period_s``; a failure is logged and the next round tried."""
+        while True:
+            try:
+                await asyncio.to_thread(work)
+            except Exception:  # InfluxDB away, a query refused: the next round tries again
+                log.exception("%s failed; next try in %.0f s", name, period_s)
+            await asyncio.sleep(period_s)
+
+    def _start_jobs(self) -> None:
+        if self.quality_config is not None:
+            influx = self.config.influx
+            token = influx.token.read() if influx.token else None
+            reader = InfluxReader(influx.url, influx.database, timeout=influx.timeout_s, token=token)
+            job = CompletenessJob(reader, retention_policy=influx.retention_policy)
+            period = self.quality_config.completeness.every_s
+            self._jobs.append(
+                asyncio.create_task(
+                    self._every(period, lambda: self._completeness(job), "completeness"), name="completeness"
+                )
+            )
+
     async def _escalate(self) -> None:
         while True:
             await asyncio.sleep(10)
@@ -201,6 +239,7 @@ class Hub:
                 await asyncio.to_thread(self.engine.redispatch)
                 self._escalations = asyncio.create_task(self._escalate(), name="escalations")
         self.pipeline.start()  # starts the writer and paho's network threads; connects in the background
+        self._start_jobs()
         # The API's SQLite reads run on this one thread: each read connection is used by one thread at a time.
         self._api_io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hub-api-store")
         app = make_app(
@@ -236,9 +275,9 @@ class Hub:
             return
         # Leaves the broker, then the writer flushes the batch it holds (alarms included) and acknowledges it.
         await asyncio.to_thread(self.pipeline.stop)
-        if self._escalations is not None:
-            self._escalations.cancel()
-            await asyncio.gather(self._escalations, return_exceptions=True)
+        for task in [*self._jobs, *([self._escalations] if self._escalations is not None else [])]:
+            task.cancel()
+        await asyncio.gather(*self._jobs, *([self._escalations] if self._escalations else []), return_exceptions=True)
         if self.dispatcher is not None:
             if not await self.dispatcher.drain(NOTIFY_DRAIN_S):
                 log.info("notifications still pending at stop: they go out after the next start")

@@ -310,6 +310,8 @@ class IngestPipeline:
                 out += self.engine.process(batch.observations, batch.status_changes, batch.events, seen=seen)
             if batch.tick:
                 out += self.engine.tick()
+            for job in batch.jobs:
+                out += job()
         except Exception:  # a rule bug must not stop ingest; it is logged and counted
             log.exception("alert engine failed on a batch")
             self.metrics.inc("alert_errors")
@@ -397,6 +399,16 @@ class IngestPipeline:
             self.flagged_by_check[check] = self.flagged_by_check.get(check, 0) + n
         if batch.messages:
             m.inc("batches_flushed")
+
+    def submit(self, lines: list[str], job: Callable[[], list[str]] | None = None) -> None:
+        """Store ``lines`` and run ``job`` (engine work returning its lines) on the writer thread; from any thread.
+
+        For the periodic jobs: what they computed off the ingest path is stored like a batch of readings (spooled
+        while InfluxDB is away), and their alarms go through the engine one batch at a time."""
+        batch = Batch(lines=list(lines))
+        if job is not None:
+            batch.jobs.append(job)
+        self._queue.put(batch)
 
     def _qc_metric_lines(self) -> list[str]:
         lines = [

@@ -59,6 +59,9 @@ class Batch:
     # so snapshots are neither deduplicated nor acked to nodes; the broker still gets its ack with the batch.
     snapshots: dict[tuple[str, str, str], tuple[float, bytes]] = field(default_factory=dict)
     tick: bool = False  # run the engine's time-driven rules with this batch
+    # Engine work handed in by the hub's periodic jobs (completeness, forecasts): run on the writer thread like the
+    # rest of the engine, so their alarm lines take the same store-then-acknowledge path.
+    jobs: list[Callable[[], list[str]]] = field(default_factory=list)
     engine_lines: bool = False  # holds lines the engine keeps pending until they are stored
     messages: int = 0
     readings: int = 0

@@ -288,7 +288,7 @@ class CompletenessSettings(BaseModel):
         6.0, ge=0, lt=24, description="Judge today only after this many hours of it; before, judge yesterday"
     )
     severity: Severity = Field(Severity.MINOR, description="Of the data_quality alarm")
-    every_s: float = Field(600.0, ge=60, description="How often the hub counts readings (one query per quantity)")
+    every_s: float = Field(600.0, ge=1, description="How often the hub counts readings (one query over the quantities)")
     stations: list[CompletenessOverride] = Field(default_factory=list)
 
     @model_validator(mode="after")

@@ -59,7 +59,7 @@ def test_errors_name_line_and_field(tmp_path: Path) -> None:
         "  min_ratio: 1.5\n"  # line 2
         "  min_hours_into_day: 24\n"  # line 3
         "  severity: loud\n"  # line 4
-        "  every_s: 5\n"  # line 5
+        "  every_s: 0.5\n"  # line 5
         "  stations:\n"
         "    - {node_id: n1, min_ratio: 0}\n"  # line 7
         "    - {node_id: n1, sensor_id: s, colour: red}\n"  # line 8
