@@ -189,6 +189,8 @@ class ForecastJob:
 
     def _write(self, what: str, lines: list[str], summary: Summary) -> int:
         """A failed write is logged and counted; the warnings are evaluated all the same (they matter more)."""
+        if not lines:
+            return 0
         try:
             self.db.write(lines)
         except Exception as exc:

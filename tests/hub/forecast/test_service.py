@@ -257,3 +257,18 @@ def test_an_engine_or_influx_failure_is_counted_and_the_run_completes(db: Influx
     summary = job.run_once(NOW)  # nothing to read, nothing written: every station fails, the run ends normally
     assert summary.issued == ISSUED and summary.lines == 0 and job.counters["fit_errors"] == 3
     assert summary.errors["official"].endswith("Connection refused") and engine.calls == []
+
+
+def test_a_refused_write_is_counted_and_the_warnings_still_go_to_the_engine(db: InfluxSink) -> None:
+    class ReadOnly:
+        def query(self, q: str) -> list[dict[str, Any]]:
+            return db.query(q)
+
+        def write(self, lines: list[str]) -> None:
+            raise OSError("InfluxDB unavailable: HTTP 503")
+
+    engine = Recorder()
+    job = ForecastJob(CONFIG, lambda: TABLES, ReadOnly(), engine)
+    summary = job.run_once(NOW)
+    assert summary.errors["write:forecasts"] == "InfluxDB unavailable: HTTP 503" and job.counters["write_errors"] == 1
+    assert len(engine.calls) == 1 and {f.station_id for f in engine.calls[0]} == {"huong-kim-long", "reservoir-001"}
