@@ -1,8 +1,10 @@
 """The hub's forecast job: refit each station's model, issue forecasts, prefer the agencies' own, warn.
 
-Blocking by design (InfluxDB queries and writes, the fits): the hub runs ``run_once`` in a worker thread
-(``asyncio.to_thread``), never on its event loop (docs/concurrency.md). A station that fails (no history, a gauge
-silent, InfluxDB refusing a query) is logged, counted and named in the summary; the others carry on.
+Blocking by design (InfluxDB queries, the fits): the hub calls ``run`` in a worker thread (``asyncio.to_thread``),
+never on its event loop, and hands the result to its ingest writer thread (``IngestPipeline.submit``): the lines are
+stored or spooled like a batch of readings, and the engine sees the forecasts between two batches
+(docs/concurrency.md). ``run_once`` does both itself, for use without a hub. A station that fails (no history, a
+gauge silent, InfluxDB refusing a query) is logged, counted and named in the summary; the others carry on.
 
 Hourly values: the mean of the *good* readings (field ``quality``) of the hour ending at the labelled time, so the
 value at 10:00 is what was measured from 09:00 to 10:00 and a forecast issued at 10:00 sees a complete last hour.
@@ -10,8 +12,6 @@ value at 10:00 is what was measured from 09:00 to 10:00 and a forecast issued at
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import math
 from collections.abc import Callable, Iterable, Mapping
@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 DEFAULT_OFFICIAL_MAX_AGE = timedelta(hours=12)
-POLL_S = 60.0  # how often the hub calls run_once: an issue is at most this late after its hour
+POLL_S = 60.0  # how often the hub should call run: an issue is at most this late after its hour
 # What a forecast looks back on: the longest upstream travel time the config allows (72 h) and a day besides.
 RECENT = timedelta(hours=96)
 
@@ -64,6 +64,16 @@ class Summary:
     lines: int = 0
 
 
+@dataclass
+class ForecastRun:
+    """One ``run``: what to store and what to warn on (nothing when no issue was due)."""
+
+    summary: Summary
+    lines: list[str] = field(default_factory=list)
+    forecasts: list[Forecast] = field(default_factory=list)
+    now: datetime | None = None
+
+
 def _quote(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
@@ -90,7 +100,7 @@ def hourly_series(
 
 
 class ForecastJob:
-    """Call ``run_once(now)`` every few minutes; it refits and issues only when they are due.
+    """Call ``run(now)`` (or ``run_once``) every ``POLL_S``; it refits and issues only when they are due.
 
     Models live in memory: after a restart every station is refitted at the first run (a fit reads
     ``history_days`` of hourly means, one query per station, and takes well under a second).
@@ -148,8 +158,11 @@ class ForecastJob:
         return out
 
     # -- one run -------------------------------------------------------------------------------------------------
-    def run_once(self, now: datetime | None = None) -> Summary:
-        """Refit what is due, issue forecasts if due, write them, hand the chosen ones to the alert engine."""
+    def run(self, now: datetime | None = None) -> ForecastRun:
+        """Refit what is due and, when an issue is due, make the forecasts and choose one per station; reads only.
+
+        The hub stores ``lines`` and calls ``AlertEngine.forecasts(forecasts, now)`` on its writer thread
+        (``IngestPipeline.submit``), like every batch: stored or spooled, and the engine's alarm lines with them."""
         now = now or datetime.now(UTC)
         issued = now.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
         summary = Summary()
@@ -157,7 +170,7 @@ class ForecastJob:
         tables = self.tables()
         self._refit(tables, issued, summary)
         if self.last_issued is not None and issued - self.last_issued < self.config.issue_every_h * HOUR:
-            return summary
+            return ForecastRun(summary)
         summary.issued = issued
         own: dict[str, tuple[Forecast, Kind]] = {}
         for cfg in self.config.stations:
@@ -170,21 +183,28 @@ class ForecastJob:
                 own[rcfg.reservoir_id] = (f, "reservoir")
         lines = [ln for f, kind in own.values() for ln in forecast_lines(f, kind)]
         chosen = self._choose(tables, {k: f for k, (f, _) in own.items()}, now, summary)
-        summary.lines += self._write("forecasts", lines, summary)
-        if self.engine is not None and chosen:
-            # The engine keeps its alarm lines for the ingest writer until they are stored (AlertEngine.lines_stored,
-            # the writer's to call): writing them here as well only rewrites identical points, and the risk-level
-            # points it returns only here are not lost.
+        self.last_issued = issued
+        self.counters["forecasts"] += len(own)
+        summary.lines = len(lines)
+        return ForecastRun(summary, lines, chosen, now)
+
+    def run_once(self, now: datetime | None = None) -> Summary:
+        """``run``, then write the lines and hand the chosen forecasts to the engine here (without the hub's
+        ingest pipeline: tools, tests). A failed write or engine call is logged and counted."""
+        result = self.run(now)
+        summary = result.summary
+        summary.lines = self._write("forecasts", result.lines, summary)
+        if self.engine is not None and result.forecasts:
             try:
-                warned = self.engine.forecasts(chosen, now)
-            except Exception as exc:  # the engine logs and counts its own trouble; the forecasts are stored
+                warned = self.engine.forecasts(result.forecasts, result.now)
+            except Exception as exc:
                 self.counters["engine_errors"] += 1
                 summary.errors["engine"] = f"{type(exc).__name__}: {exc}"
                 log.exception("the alert engine failed on the forecasts")
                 warned = []
+            # The engine keeps its alarm lines until told they are stored (AlertEngine.lines_stored, the ingest
+            # writer's call): writing them here too only rewrites identical points.
             summary.lines += self._write("warnings", warned, summary)
-        self.last_issued = issued
-        self.counters["forecasts"] += len(own)
         return summary
 
     def _write(self, what: str, lines: list[str], summary: Summary) -> int:
@@ -309,22 +329,3 @@ def open_forecast_job(
         engine,
         official_max_age=timedelta(hours=alerts.forecast_official_max_age_h),
     )
-
-
-async def run_forecasts(job: ForecastJob, stop: asyncio.Event, every_s: float = POLL_S) -> None:
-    """The hub's task: ``run_once`` in a worker thread every ``every_s`` until ``stop`` is set (the job itself
-    decides when a refit or an issue is due). A failed run is logged and the next one comes as usual."""
-    while not stop.is_set():
-        try:
-            summary = await asyncio.to_thread(job.run_once)
-            if summary.issued is not None:
-                log.info(
-                    "forecasts issued at %s: %d stations, %d errors",
-                    summary.issued,
-                    len(summary.forecasts),
-                    len(summary.errors),
-                )
-        except Exception:
-            log.exception("forecast run failed")
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), every_s)

@@ -4,9 +4,7 @@ the schedule."""
 
 from __future__ import annotations
 
-import asyncio
 import math
-import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -23,7 +21,7 @@ from hub.config import HubInflux
 from hub.feeds.sink import InfluxSink
 from hub.forecast.base import HOUR, Forecast, ForecastPoint
 from hub.forecast.config import ForecastConfig, ReservoirForecastConfig, StationForecastConfig
-from hub.forecast.service import ForecastJob, hourly_series, open_forecast_job, run_forecasts
+from hub.forecast.service import ForecastJob, hourly_series, open_forecast_job
 from hub.forecast.store import forecast_lines, latest_forecasts, to_ms
 from hub.store.line_protocol import line
 from testkit.localsvc import InfluxDB
@@ -217,30 +215,6 @@ def test_open_forecast_job_reads_the_file_relative_to_the_hub_config(influx: Inf
     job.close()
 
 
-def test_run_forecasts_calls_the_job_in_a_worker_until_stopped() -> None:
-    stop = asyncio.Event()
-    threads: list[str] = []
-
-    class Job:
-        def run_once(self) -> Any:
-            threads.append(threading.current_thread().name)
-            if len(threads) == 2:
-                loop.call_soon_threadsafe(stop.set)
-            if len(threads) == 1:
-                raise RuntimeError("a failed run is logged, the next one comes")
-            return type("S", (), {"issued": None})()
-
-    async def main() -> None:
-        await run_forecasts(Job(), stop, every_s=0.0)  # type: ignore[arg-type]
-
-    loop = asyncio.new_event_loop()
-    try:
-        loop.run_until_complete(main())
-    finally:
-        loop.close()
-    assert len(threads) == 2 and threading.main_thread().name not in threads
-
-
 def test_an_engine_or_influx_failure_is_counted_and_the_run_completes(db: InfluxSink) -> None:
     class Broken(Recorder):
         def forecasts(self, forecasts: Any, now: datetime | None = None) -> list[str]:
@@ -272,3 +246,14 @@ def test_a_refused_write_is_counted_and_the_warnings_still_go_to_the_engine(db: 
     summary = job.run_once(NOW)
     assert summary.errors["write:forecasts"] == "InfluxDB unavailable: HTTP 503" and job.counters["write_errors"] == 1
     assert len(engine.calls) == 1 and {f.station_id for f in engine.calls[0]} == {"huong-kim-long", "reservoir-001"}
+
+
+def test_run_computes_without_writing_so_the_hub_can_submit_it_to_its_writer(db: InfluxSink) -> None:
+    engine = Recorder()
+    run = ForecastJob(CONFIG, lambda: TABLES, db, engine).run(NOW)
+    assert run.summary.issued == ISSUED and run.now == NOW and engine.calls == []
+    assert {f.station_id for f in run.forecasts} == {"huong-kim-long", "reservoir-001"}
+    assert latest_forecasts(db, "model", NOW, timedelta(hours=2)) == {}  # nothing written by run itself
+    db.write(run.lines)  # what IngestPipeline.submit does with them
+    stored = latest_forecasts(db, "model", NOW, timedelta(hours=2))
+    assert {sid: f for sid, f in stored.items()} == {f.station_id: f for f in run.forecasts}
