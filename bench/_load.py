@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 import traceback
@@ -28,6 +29,15 @@ QUANTITIES: tuple[tuple[str, str], ...] = (
     ("humidity", "%"),
     ("pressure", "hPa"),
 )
+# A plausible level and swing per quantity (canonical units): inside every quality check's limits.
+LEVELS: dict[str, tuple[float, float]] = {
+    "water_level": (5.0, 0.5),
+    "rainfall": (0.4, 0.4),
+    "temperature": (28.0, 2.0),
+    "humidity": (80.0, 8.0),
+    "pressure": (1008.0, 3.0),
+}
+STEP_MS = 60_000  # a message a minute per node
 TOPIC_PREFIX = "iocgw"  # the hub's default mqtt topic prefix: <prefix>/v1/<node_id>/telemetry
 NODE_PREFIX = "bench-n"
 
@@ -48,24 +58,26 @@ def node_payloads(
 ) -> list[tuple[str, bytes]]:
     """One node's telemetry messages, seq 1..n, as (topic, JSON payload).
 
-    Every reading gets its own millisecond from a per-node counter that ends at ``now_ms`` (the wall clock
-    when the payloads are built), so (node, sensor, ts) is unique and no InfluxDB point overwrites another.
+    Message ``seq`` is stamped ``STEP_MS`` after the one before, the last at ``now_ms`` (the wall clock when the
+    payloads are built), so (node, sensor, ts) is unique and no InfluxDB point overwrites another. The values move
+    as real sensors do (a slow wave around a plausible level per quantity), so the hub's quality control sees the
+    readings a field fleet sends, not a series it must flag at every step.
     """
     topic = f"{prefix}/v1/{node_id}/telemetry"
-    ts = now_ms - n_messages * readings_per_message + 1
     out = []
     for seq in range(1, n_messages + 1):
+        ts = now_ms - (n_messages - seq) * STEP_MS
         readings = []
         for i in range(readings_per_message):
             quantity, unit = QUANTITIES[i % len(QUANTITIES)]
-            value = round(10.0 + ((seq * 7 + i * 13) % 1000) * 0.01, 2)
+            base, amplitude = LEVELS[quantity]
+            value = round(base + amplitude * math.sin(seq / 40 + i), 2)
             readings.append(
                 f'{{"sensor_id":"s{i}","quantity":"{quantity}","value":{value!r},"unit":"{unit}",'
                 f'"quality":"good","ts":"{iso_ms(ts)}"}}'
             )
-            ts += 1
         payload = (
-            f'{{"v":1,"channel":"telemetry","node_id":"{node_id}","seq":{seq},"ts":"{iso_ms(ts - 1)}",'
+            f'{{"v":1,"channel":"telemetry","node_id":"{node_id}","seq":{seq},"ts":"{iso_ms(ts)}",'
             f'"readings":[{",".join(readings)}]}}'
         )
         out.append((topic, payload.encode()))
