@@ -1,8 +1,10 @@
 """The regression's predictors at one issue hour and one horizon: what the station and its upstream gauges say.
 
 Everything is read at or before the issue hour, so a forecast uses only what was measured by then. The target is
-the change of the station's level over the horizon (not the level itself): persistence is then the zero forecast,
-and each coefficient reads as "metres of rise per metre of ...".
+the change of the station's level over the horizon (not the level itself), and every predictor is a change too:
+a river that is steady here and upstream is forecast to stay where it is, whatever level it sits at, so a model
+fitted on a month with a flood does not drift a calm river towards that month's mean (and the other way round).
+Each coefficient reads as "metres of rise per metre of change at ...".
 """
 
 from __future__ import annotations
@@ -18,19 +20,18 @@ UPSTREAM_TREND_H = 3
 
 @dataclass(frozen=True)
 class UpstreamLag:
-    """An upstream gauge as the regression uses it: travel time rounded to whole hours, and its mean level."""
+    """An upstream gauge as the regression uses it: its travel time rounded to whole hours."""
 
     station_id: str
     travel_h: int
-    mean_m: float
 
 
 def feature_names(upstream: Sequence[UpstreamLag]) -> list[str]:
-    names = ["intercept"] + [f"change_{k}h" for k in OWN_CHANGES_H]
+    names = [f"change_{k}h" for k in OWN_CHANGES_H]
     for u in upstream:
         if u.travel_h > 0:
             names.append(f"{u.station_id}:arrived_change")
-        names += [f"{u.station_id}:level_anomaly", f"{u.station_id}:change_{UPSTREAM_TREND_H}h"]
+        names.append(f"{u.station_id}:change_{UPSTREAM_TREND_H}h")
     return names
 
 
@@ -40,28 +41,23 @@ def lookback_h(upstream: Sequence[UpstreamLag]) -> int:
 
 
 def features(
-    own: Sequence[float],
-    ups: Sequence[Sequence[float]],
-    upstream: Sequence[UpstreamLag],
-    own_mean_m: float,
-    i: int,
-    h: int,
+    own: Sequence[float], ups: Sequence[Sequence[float]], upstream: Sequence[UpstreamLag], i: int, h: int
 ) -> list[float] | None:
     """The predictors at issue index ``i`` for horizon ``h``; None when one of them is missing.
 
-    For an upstream gauge T hours away, the change it saw between T hours ago and T - h hours ago (or now, when
-    h >= T) is the part of the coming wave that has already passed it: the routing term. Its level at that hour
-    and its own recent trend (for the hours past the travel time) complete it.
+    For an upstream gauge T hours away, the change it saw between T hours ago and T - h hours ago (or up to now,
+    when h >= T) is the part of the coming wave that has already passed it: the routing term. Its own trend over
+    the last 3 hours stands in for the part that has not reached it yet (horizons beyond the travel time).
     """
     if i - lookback_h(upstream) < 0:
         return None
     y = own[i]
-    x = [1.0] + [y - own[i - k] for k in OWN_CHANGES_H]
+    x = [y - own[i - k] for k in OWN_CHANGES_H]
     for series, u in zip(ups, upstream, strict=True):
-        latest = i - max(u.travel_h - h, 0)  # the newest upstream hour whose water arrives within the horizon
         if u.travel_h > 0:
+            latest = i - max(u.travel_h - h, 0)  # the newest upstream hour whose water arrives within the horizon
             x.append(series[latest] - series[i - u.travel_h])
-        x += [series[latest] - u.mean_m, series[i] - series[i - UPSTREAM_TREND_H]]
+        x.append(series[i] - series[i - UPSTREAM_TREND_H])
     if any(math.isnan(v) for v in x):
         return None
     return x

@@ -87,7 +87,7 @@ class StationModel:
         points, used = [], set()
         for fit in self.horizons[:horizon_h]:
             h = fit.horizon_h
-            x = features(own, ups, self.lags, self.own_mean_m, n - 1, h) if fit.coefficients else None
+            x = features(own, ups, self.lags, n - 1, h) if fit.coefficients else None
             if fit.method == "regression" and x is not None and fit.coefficients is not None:
                 level, (lo, hi) = now + dot(fit.coefficients, x), fit.bands.at(act)
                 used.add("regression")
@@ -162,12 +162,11 @@ def fit_station(cfg: StationForecastConfig, history: Mapping[str, HourlySeries])
                 uses.append(UpstreamUse(up.station_id, None, f"not used: no lag correlates (best r={r:.2f})"))
                 continue
             travel, source = float(lag), f"lagged correlation r={r:.2f}"
-        vals = [v for v in series if not math.isnan(v)]
-        lags.append(UpstreamLag(up.station_id, round(travel), sum(vals) / len(vals)))
+        lags.append(UpstreamLag(up.station_id, round(travel)))
         uses.append(UpstreamUse(up.station_id, travel, source))
         ups.append(series)
 
-    horizons = tuple(_fit_horizon(cfg, own, ups, tuple(lags), own_mean, h) for h in range(1, MAX_HORIZON_H + 1))
+    horizons = tuple(_fit_horizon(cfg, own, ups, tuple(lags), h) for h in range(1, MAX_HORIZON_H + 1))
     return StationModel(sid, own_series.end, own_mean, tuple(lags), tuple(uses), horizons, len(usable))
 
 
@@ -176,7 +175,6 @@ def _fit_horizon(
     own: list[float],
     ups: list[list[float]],
     lags: tuple[UpstreamLag, ...],
-    own_mean: float,
     h: int,
 ) -> HorizonFit:
     p_band = Bands.fit(change_pairs(own, h))
@@ -188,7 +186,7 @@ def _fit_horizon(
         target = own[i + h] - own[i]
         if math.isnan(target):
             continue
-        x = features(own, ups, lags, own_mean, i, h)
+        x = features(own, ups, lags, i, h)
         if x is not None:
             rows.append((x, target))
             row_index.append(i)
@@ -209,13 +207,13 @@ def _fit_horizon(
     errors, sse_model, sse_persist = [], 0.0, 0.0
     try:
         for k in range(FOLDS):
-            coef = total.minus(grams[k]).solve(RIDGE)
+            coef = total.minus(grams[k]).solve(RIDGE, unpenalised=0)
             for j, (x, y) in enumerate(rows[bounds[k] : bounds[k + 1]]):
                 e = y - dot(coef, x)
                 errors.append((activity(own, row_index[bounds[k] + j]), e))
                 sse_model += e * e
                 sse_persist += y * y
-        coefficients = tuple(total.solve(RIDGE))
+        coefficients = tuple(total.solve(RIDGE, unpenalised=0))
     except ValueError as exc:
         return HorizonFit(h, "persistence", None, p_band, p_band, None, None, None, f"persistence: {exc}")
     m = len(rows)
