@@ -33,6 +33,8 @@ REACH_ATTENUATION_H = 3.0
 UPSTREAM_SHARE = 0.75
 NOISE_SD_M = 0.005
 MISSING_SHARE = 0.01
+# The predictors reach back at most the longest travel time searched (48 h) plus a few hours.
+SEAM_H = 54
 
 
 @dataclass
@@ -46,6 +48,9 @@ class Case:
     thresholds: list[tuple[int, str, float]]
     upstream: list[Upstream] = field(default_factory=list)
     note: str = ""
+    # Hours after fit_h before the first forecast: where the test stretch was laid after a fitting stretch that
+    # did not precede it in time, the first forecasts would read across that seam, so none is issued there.
+    seam_h: int = 0
 
 
 def _stage_params(scenario: str, group: str) -> RiverStageParams:
@@ -148,14 +153,14 @@ def real_cases() -> list[Case]:
         ("aude-fit-apr-test-jan", (sa, da), (sj, dj)),
         ("aude-fit-jan-test-apr", (sj, dj), (sa, da)),
     ):
-        # The two months are not contiguous: the test month is laid right after the fitting one, and the
-        # forecasts of its first day read the fitting month's last hours as "recent" (a small, stated seam).
+        # The two months are not contiguous: the test month is laid right after the fitting one, and no forecast
+        # is issued until its predictors all lie in the test month (SEAM_H).
         n_fit = len(fit_d[site])
         series = {k: fit_d[k] + test_d[k] for k in (site, up)}
         start = test_s - timedelta(hours=n_fit)
         out.append(
             Case("real", name, site, start, series, n_fit, thresholds, [Upstream(station_id=up)],
-                 "Aude, Carcassonne -> Puichéric")
+                 "Aude, Carcassonne -> Puichéric", SEAM_H)
         )  # fmt: skip
     for key in ("gard-2020-09", "herault-2020-09"):
         pair = by_name[key]
@@ -170,5 +175,5 @@ def real_cases() -> list[Case]:
         out.append(Case("real", f"{key}-fit-first-half", site, start, series, half, thresholds,
                         [Upstream(station_id=up)], note))  # fmt: skip
         out.append(Case("real", f"{key}-fit-second-half", site, start, swapped, len(series[site]) - half,
-                        thresholds, [Upstream(station_id=up)], note))  # fmt: skip
+                        thresholds, [Upstream(station_id=up)], note, SEAM_H))  # fmt: skip
     return out

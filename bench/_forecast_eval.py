@@ -52,11 +52,12 @@ def replay(case: Case, min_history_h: int = 240) -> Replay:
     keys = [(f"{name}", thr) for _, name, thr in case.thresholds]
     times = [case.start + i * HOUR for i in range(n)]
     obs_c, spans = observed_crossings(times, own, keys)
-    out.first_issue = case.start + case.fit_h * HOUR
+    first = case.fit_h + case.seam_h
+    out.first_issue = case.start + first * HOUR
     out.last_time = times[-1]
     out.observed = [c for c in obs_c if c.at >= out.first_issue + timedelta(hours=6)]
     out.reached = spans
-    for i in range(case.fit_h, n):
+    for i in range(first, n):
         issued = case.start + i * HOUR
         recent = _series(case, i + 1, RECENT_H)
         try:

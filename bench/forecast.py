@@ -157,6 +157,20 @@ def summarise(replays: list[Replay]) -> dict[str, Any]:
     }
 
 
+def _case_figures(r: Replay) -> dict[str, Any]:
+    """One real case on its own: the reach, thresholds, travel time found, and NSE / skill per reported horizon."""
+    scores = {h: _horizon_scores([r], h) for h in REPORTED_H}
+    return {
+        "note": r.case.note,
+        "thresholds_m": [t for _, _, t in r.case.thresholds],
+        "upstream": r.model["upstream"],
+        "regression_horizons": sum(1 for hz in r.model["horizons"] if hz["method"] == "regression"),
+        "nse": {str(h): _r(s["nse"]) for h, s in scores.items()},
+        "nse_persistence": {str(h): _r(s["nse_persistence"]) for h, s in scores.items()},
+        "nse_skill": {str(h): _r(s["nse_skill"]) for h, s in scores.items()},
+    }
+
+
 def _print_table(source: str, s: dict[str, Any]) -> None:
     log(f"{source}: {s['cases']} cases", "forecast")
     for sid, rows in s["stations"].items():
@@ -195,9 +209,7 @@ def run(a: argparse.Namespace) -> dict[str, Any]:
             real.append(replay(c))
             log(f"real {c.name} ({c.note}) replayed ({time.perf_counter() - started:.1f} s)", "forecast")
         out["real"] = summarise(real)
-        out["real_cases"] = {
-            r.case.name: {"note": r.case.note, "thresholds_m": [t for _, _, t in r.case.thresholds]} for r in real
-        }
+        out["real_cases"] = {r.case.name: _case_figures(r) for r in real}
         _print_table("real", out["real"])
     out["seconds"] = round(time.perf_counter() - started, 1)
     out["cores"] = os.cpu_count()
