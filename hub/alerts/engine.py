@@ -253,7 +253,7 @@ class AlertEngine:
     def _risk(self, ctx: Context) -> None:
         """QĐ 18/2021: the area's risk level is its worst hazard's, raised when hazards coincide, capped at 5."""
         for area in sorted(ctx.touched_areas):
-            levels = self.hazards.get(area, {})
+            levels = one_flood_per_station(self.hazards.get(area, {}))
             level = combine_hazards(levels, self.tables.risk.escalation) if levels else 0
             colour = risk_colour(level) if level else None
             ctx.emit(
@@ -306,6 +306,22 @@ class AlertEngine:
                     self.alarms[updated.key] = updated
                 self._dispatch(events)
             return updated
+
+
+def one_flood_per_station(levels: dict[str, int]) -> dict[str, int]:
+    """A station's measured flood and its forecast flood are one hazard (QĐ 18/2021 Điều 4 raises the level for
+    hazards that coincide, not for one flood seen twice): the higher of the two counts."""
+    if not any(k.startswith(FORECAST_PREFIX) for k in levels):
+        return levels
+    out: dict[str, int] = {}
+    for key, level in levels.items():
+        if key.startswith(FORECAST_PREFIX):
+            key = "flood:" + key.removeprefix(FORECAST_PREFIX)
+        out[key] = max(level, out.get(key, 0))
+    return out
+
+
+FORECAST_PREFIX = "flood_forecast:"
 
 
 def _risk_condition(level: int, hazards: dict[str, int], colour: str | None) -> Condition:

@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from hub.alerts.alarm import Condition
-from hub.alerts.evaluate.base import Context, Evaluator, Observation
+from hub.alerts.evaluate.base import Context, Evaluator
 from hub.alerts.rules.base import LOCAL_TZ
 from hub.alerts.rules.dam_safety import Reservoir, ReservoirBand, ReservoirTable
 from hub.alerts.rules.flood_levels import FloodStation, FloodStationTable
@@ -135,18 +135,6 @@ class ForecastEvaluator(Evaluator):
     def sensors(self) -> set[tuple[str, str]]:
         return set(self.by_sensor)
 
-    def on_observation(self, obs: Observation, ctx: Context) -> None:
-        """Once a station's measured flood reaches a risk level (set by flood_level just before, same pass), its
-        forecast risk steps aside: the same flood must not count as two coinciding hazards (QĐ 18/2021 Điều 4)."""
-        station = self.by_sensor.get((obs.node_id, obs.sensor_id))
-        if station is None:
-            return
-        area = ctx.area_of(obs.node_id)
-        levels = ctx.hazards.get(area or "", {})
-        key = f"flood_forecast:{station.station_id}"
-        if key in levels and levels.get(f"flood:{station.station_id}", 0) >= 1:
-            ctx.hazard(area, key, 0)
-
     def on_tick(self, ctx: Context) -> None:
         """A warning whose forecast has run out (its last hour passed, no newer forecast since: the job failing, an
         official feed gone quiet) is cleared: the forecast says nothing about the hours after its horizon."""
@@ -206,9 +194,9 @@ class ForecastEvaluator(Evaluator):
             forecast.issued,
         )
         _remember(ctx, self.rule, station.station_id, area, forecast, top is not None)
-        # QĐ 18/2021 risk from the forecast peak, only while the measured flood gives none (see on_observation).
-        measured = ctx.hazards.get(area or "", {}).get(f"flood:{station.station_id}", 0)
-        risk = flood_risk_level(peak.level_m, station, self.risk.flood) if top and peak and not measured else 0
+        # QĐ 18/2021 risk from the forecast peak; the engine counts it and the station's measured flood risk as one
+        # hazard, the higher of the two (hub.alerts.engine.one_flood_per_station).
+        risk = flood_risk_level(peak.level_m, station, self.risk.flood) if top and peak else 0
         ctx.hazard(area, f"flood_forecast:{station.station_id}", risk)
 
     def _reservoir(self, forecast: Forecast, r: Reservoir, ctx: Context) -> None:

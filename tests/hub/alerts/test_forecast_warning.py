@@ -145,12 +145,17 @@ def test_the_forecast_peak_feeds_the_risk_level_without_counting_one_flood_twice
     [risk] = [a for a in engine.active() if a.rule == "disaster_risk"]
     assert risk.subject == "46" and risk.level == 1
 
-    # The river reaches BĐ1: the measured flood gives the level now, and the forecast steps aside, so the area is
-    # not raised for two "coinciding hazards" that are one flood.
+    # The river reaches BĐ1: the measured flood and the forecast are one hazard (the higher counts), so the area
+    # is not raised for two "coinciding hazards" that are one flood.
     engine.process([stage(T0 + HOUR, 1.1)], now=T0 + HOUR)
-    assert engine.hazards["46"] == {"flood:huong-kim-long": 1}
+    assert engine.hazards["46"] == {"flood:huong-kim-long": 1, "flood_forecast:huong-kim-long": 1}
     [risk] = [a for a in engine.active() if a.rule == "disaster_risk"]
     assert risk.level == 1
+    # While it floods, a forecast of worse (past BĐ3: risk level 2 in zone 1) raises the area to that level, once.
+    engine.forecasts([rising("huong-kim-long", T0 + HOUR, [1.5, 2.6, 3.7])], now=T0 + HOUR)
+    assert engine.hazards["46"]["flood_forecast:huong-kim-long"] == 2
+    [risk] = [a for a in engine.active() if a.rule == "disaster_risk"]
+    assert risk.level == 2
 
 
 def test_a_reservoir_forecast_warns_of_its_named_levels(tmp_path: Path) -> None:
