@@ -21,6 +21,8 @@ from hub.alerts.store import AlertStore
 from hub.alerts.threshold_overrides import RuleManager, ThresholdStore
 from hub.api.app import make_app
 from hub.config import HubConfig
+from hub.forecast.service import POLL_S as FORECAST_POLL_S
+from hub.forecast.service import ForecastJob, open_forecast_job
 from hub.ingest.pipeline import IngestPipeline
 from hub.metrics import Metrics
 from hub.node_seed import load_seed_files
@@ -69,6 +71,7 @@ class Hub:
         self._escalations: asyncio.Task[None] | None = None
         self._jobs: list[asyncio.Task[None]] = []  # periodic work: completeness, forecasts
         self.quality_config: QualityConfig | None = None
+        self.forecast_job: ForecastJob | None = None
         self._api_io: ThreadPoolExecutor | None = None
         self._runner: web.AppRunner | None = None
         self._opened = False
@@ -96,6 +99,8 @@ class Hub:
             self.metrics.extra.append(self.dispatcher.metric_lines)
         self.engine = self._make_engine() if config.alerts is not None else None
         self.pipeline = IngestPipeline(config, self.state, self.metrics, self.engine, self._make_checker())
+        if config.alerts is not None and self.engine is not None:
+            self.forecast_job = open_forecast_job(config.alerts, config.influx, self.engine, self.config_dir)
         self.configs = NodeConfigs(DesiredConfigs(db), self.pipeline.topics, self.pipeline.publish)
         # Republished on every (re)connect: a broker that lost its retained messages still converges.
         self.pipeline.on_connected.append(self.configs.republish_all)
@@ -149,6 +154,8 @@ class Hub:
             self.rules.store.close()
             self.alert_store.close()
         self.read_state.close()
+        if self.forecast_job is not None:
+            self.forecast_job.close()
 
     # -- alarms to notifications -----------------------------------------------------------------------------
     def _notify(self, events: list[tuple[int, Alarm, Transition]]) -> None:
@@ -171,6 +178,16 @@ class Hub:
             result.lines, (lambda: engine.completeness(result.reports, now)) if engine is not None else None
         )
 
+    def _forecast(self, job: ForecastJob) -> None:
+        """Refit and issue when due (blocks on InfluxDB); forecasts stored, forecast warnings evaluated."""
+        run = job.run(datetime.now(UTC))
+        engine = self.engine
+        if run.lines or run.forecasts:
+            evaluate = (
+                (lambda: engine.forecasts(run.forecasts, run.now)) if engine is not None and run.forecasts else None
+            )
+            self.pipeline.submit(run.lines, evaluate)
+
     async def _every(self, period_s: float, work: Callable[[], object], name: str) -> None:
         """Run blocking ``work`` off the loop every ``period_s``; a failure is logged and the next round tried."""
         while True:
@@ -181,6 +198,10 @@ class Hub:
             await asyncio.sleep(period_s)
 
     def _start_jobs(self) -> None:
+        if self.forecast_job is not None:
+            fjob = self.forecast_job
+            task = self._every(FORECAST_POLL_S, lambda: self._forecast(fjob), "forecasts")
+            self._jobs.append(asyncio.create_task(task, name="forecasts"))
         if self.quality_config is not None:
             influx = self.config.influx
             token = influx.token.read() if influx.token else None
