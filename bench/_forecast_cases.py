@@ -79,9 +79,10 @@ def simulator_cases(seed: int, fit_days: int = 30, test_days: int = 15) -> list[
     st, lb, kl = (_stage_params("typhoon_flood", g) for g in ("hanoi-sontay", "hanoi-longbien", "hue-kimlong"))
     cal_h = 10 * 24
 
-    # Hồng: one season of storms over the basin; Long Biên's local share sees the same storms at its own scale.
+    # Hồng: one season of storms over the upper basin. Long Biên's own basin gets storms of its own (another seed:
+    # other times, other sizes), which no gauge in the model sees: the unexplained share of its flow.
     storms = seeded_storms(st.bursts, seed, days)
-    local = seeded_storms(lb.bursts, seed + 7919, days)  # same timing law, independent sizes: not predictable
+    local = seeded_storms(lb.bursts, seed + 7919, days)
     st_q = _flow(st, [b for _, bs in storms for b in bs], hours)
     st_gain = gain_for_peak(max(_flow(st, st.bursts, cal_h)), st.base_m, st.peak_m or 0.0, st.rating_exponent)
     lb_local_q = _flow(lb, [b for _, bs in local for b in bs], hours)
