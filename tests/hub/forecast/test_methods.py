@@ -10,9 +10,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from hub.forecast.base import HOUR, HourlySeries
+from hub.forecast.base import HOUR, ForecastPoint, HourlySeries
 from hub.forecast.config import StationForecastConfig, Upstream
-from hub.forecast.station import fit_station
+from hub.forecast.station import StationModel, fit_station
 
 T0 = datetime(2026, 9, 1, tzinfo=UTC)
 N = 24 * 30
@@ -153,3 +153,29 @@ def test_no_recent_reading_of_the_station_is_an_error() -> None:
         model.forecast(_history(down=stale), T0 + 400 * HOUR)
     with pytest.raises(ValueError, match="horizon_h must be 1-24"):
         model.forecast(_history(down=down), T0 + 400 * HOUR, horizon_h=25)
+
+
+def test_the_band_widens_when_the_river_moves() -> None:
+    up, _ = _pair()
+    steady = min(range(24, N), key=lambda k: abs(up[k] - up[k - 3]))
+    rising = max(range(24, N), key=lambda k: up[k] - up[k - 3])
+
+    def point_6h(model: StationModel, i: int) -> ForecastPoint:
+        return model.forecast(_history(up=up[: i + 1]), T0 + i * HOUR, horizon_h=6).points[5]
+
+    # Persistence: 6-hour changes are far larger on a rise than on a steady river, and so is its band.
+    persistence = fit_station(StationForecastConfig(station_id="up", method="persistence"), _history(up=up))
+    wide, narrow = point_6h(persistence, rising), point_6h(persistence, steady)
+    assert wide.upper_m - wide.lower_m > 5 * (narrow.upper_m - narrow.lower_m)
+
+    # The regression: each forecast takes the band of its activity class, whatever the classes' widths turned out.
+    model = fit_station(StationForecastConfig(station_id="up"), _history(up=up))
+    band = model.describe()["horizons"][5]["band"]
+    assert len(band["offsets_m"]) == 3 and len(band["activity_edges_m"]) == 2
+    for i, cls in ((steady, 0), (rising, 2)):
+        p = point_6h(model, i)
+        lo, hi = band["offsets_m"][cls]
+        assert (p.lower_m - p.level_m, p.upper_m - p.level_m) == (
+            pytest.approx(lo, abs=1e-4),
+            pytest.approx(hi, abs=1e-4),
+        )
