@@ -113,9 +113,9 @@ class _Sensor:
     """One sensor's state, and its checks' settings worked out once for the fast path."""
 
     __slots__ = (
-        "checks", "flat", "gap_limit_s", "hi", "intensity", "interval_s", "last", "lo", "max_step_s", "pending",
-        "pending_before", "rate", "rate_failed", "recent", "ref", "run_count", "run_reported", "run_start",
-        "run_value", "spike", "tolerance",
+        "allowance", "checks", "fall", "flat", "gap_limit_s", "hi", "intensity", "interval_s", "last", "lo",
+        "max_per_h", "max_step_s", "min_span_s", "pending", "pending_before", "rate", "rate_failed", "recent",
+        "ref", "rise", "run_count", "run_reported", "run_start", "run_value", "spike", "tolerance",
     )  # fmt: skip
 
     def __init__(self, c: QuantityChecks, interval_s: float | None) -> None:
@@ -141,6 +141,13 @@ class _Sensor:
         self.spike = c.spike.threshold if c.spike is not None and c.spike.enabled else None
         self.flat = c.flat_line if c.flat_line is not None and c.flat_line.enabled else None
         self.tolerance = c.flat_line.tolerance if c.flat_line is not None else 0.0
+        # The same settings as plain attributes: the fast path reads them for every reading.
+        rate, intensity = self.rate, self.intensity
+        self.rise = None if rate is None else rate.max_rise_per_h
+        self.fall = None if rate is None else rate.max_fall_per_h
+        self.allowance = 0.0 if rate is None else rate.allowance
+        self.min_span_s = 0.0 if intensity is None else intensity.min_span_s
+        self.max_per_h = _FAR if intensity is None else intensity.max_per_h
         self.set_interval(interval_s)
 
     def set_interval(self, interval_s: float | None) -> None:
@@ -230,6 +237,10 @@ class QualityChecker:
         """
         return self._check_us(node_id, sensor_id, quantity, round(ts_s * _US_PER_S), value, None)
 
+    def check_ms(self, node_id: str, sensor_id: str, quantity: Quantity | str, ts_ms: int, value: float) -> Verdict:
+        """``check`` with the time as integer milliseconds since the epoch (exact), as the ingest has it."""
+        return self._check_us(node_id, sensor_id, quantity, ts_ms * 1000, value, None)
+
     def _check_us(
         self, node_id: str, sensor_id: str, quantity: Quantity | str, us: int, value: float, ts: datetime | None
     ) -> Verdict:
@@ -278,7 +289,10 @@ def _fast_good(state: _Sensor, us: int, value: float, dt: datetime | None) -> Ve
     verdict (``GOOD``, or ``GOOD_PROVISIONAL`` while a spike is still possible).
 
     Anything else (the first reading, a repeat or late one, a failed check, a gap, a spike to report, a step
-    followed) gives None before changing any state, and the full path judges the reading.
+    followed) gives None before changing any state, and the full path judges the reading. The checks are the full
+    path's, written out here on plain attributes (this runs for every reading the hub ingests): the limits, the
+    gap, intensity, the spike judgement of the pending reading (``_judge_pending``), the rate against the last
+    trusted reading (``_rate_ok_from``, the same arithmetic), the flat line (``_flat``) and ``_may_be_spike``.
     """
     last = state.last
     if last is None or us <= last[0] or not state.lo <= value <= state.hi:
@@ -286,11 +300,18 @@ def _fast_good(state: _Sensor, us: int, value: float, dt: datetime | None) -> Ve
     span_s = (us - last[0]) / _US_PER_S
     if span_s > state.gap_limit_s:
         return None
-    cfg = state.intensity
-    if cfg is not None and value / (max(span_s, cfg.min_span_s) / 3600.0) > cfg.max_per_h:
+    if state.intensity is not None and value / (max(span_s, state.min_span_s) / 3600.0) > state.max_per_h:
         return None
-    if not _neighbours_ok(state, us, value):
-        return None
+    threshold, pending, before, ref = state.spike, state.pending, state.pending_before, state.ref
+    if threshold is not None and pending is not None and before is not None:
+        up, down = pending[1] - before[1], pending[1] - value
+        if up * down > 0 and min(abs(up), abs(down)) > threshold and (us - pending[0]) / _US_PER_S <= state.max_step_s:
+            return None
+    if ref is not None and state.rate is not None:
+        change = value - ref[1]  # the reference is older than the newest reading: the hours are > 0
+        limit = state.rise if change > 0 else state.fall
+        if limit is not None and abs(change) > limit * ((us - ref[0]) / _US_PER_S / 3600.0) + state.allowance:
+            return None
     point = (us, value, dt)
     run = state.run_start
     if run is not None and abs(value - state.run_value) <= state.tolerance:
@@ -298,27 +319,13 @@ def _fast_good(state: _Sensor, us: int, value: float, dt: datetime | None) -> Ve
             return None
         state.run_count += 1
     else:
-        state.new_run(point)
-    state.last = state.pending = point
-    state.pending_before = state.ref
-    state.ref, state.rate_failed = point, None
+        state.run_start, state.run_value, state.run_count, state.run_reported = point, value, 1, False
+    state.last = state.pending = state.ref = point
+    state.pending_before, state.rate_failed = ref, None
     state.recent.append((us, value, GOOD))
-    return GOOD_PROVISIONAL if _may_be_spike(state, us, value) else GOOD
-
-
-def _neighbours_ok(state: _Sensor, us: int, value: float) -> bool:
-    """No spike to report on the pending reading (``_judge_pending``) and no rate failure (``_rate_ok``); pure."""
-    threshold, pending, before = state.spike, state.pending, state.pending_before
-    if threshold is not None and pending is not None and before is not None:
-        up, down = pending[1] - before[1], pending[1] - value
-        if up * down > 0 and min(abs(up), abs(down)) > threshold and (us - pending[0]) / _US_PER_S <= state.max_step_s:
-            return False
-    ref, cfg = state.ref, state.rate
-    if ref is None or cfg is None:
-        return True
-    change = value - ref[1]  # the reference is older than the newest reading: the hours are > 0
-    limit = cfg.max_rise_per_h if change > 0 else cfg.max_fall_per_h
-    return limit is None or abs(change) <= limit * ((us - ref[0]) / _US_PER_S / 3600.0) + cfg.allowance
+    if threshold is not None and ref is not None and abs(value - ref[1]) > threshold:
+        return GOOD_PROVISIONAL  # _may_be_spike: ``ref`` is now the pending reading's previous neighbour
+    return GOOD
 
 
 def _rate_ok(state: _Sensor, us: int, value: float) -> bool:
