@@ -196,8 +196,11 @@ class AlertEngine:
                     ev.on_completeness(node_id, sensor_id, day, ctx)
             return self._finish(ctx)
 
-    def plan_release(self, reservoir_id: str, planned_open: datetime | None, who: str) -> None:
-        """Record (or cancel, with None) a planned spillway opening; the dam rule warns from its deadline."""
+    def plan_release(
+        self, reservoir_id: str, planned_open: datetime | None, who: str, release_m3s: float | None = None
+    ) -> None:
+        """Record (or cancel, with None) a planned spillway opening; the dam rule warns from its deadline, and the
+        reservoir's level forecast draws ``release_m3s`` (when given) from the opening on."""
         tables = self.tables.reservoirs
         reservoir = next((r for r in tables.reservoirs if r.reservoir_id == reservoir_id), None) if tables else None
         if reservoir is None or reservoir.release is None:
@@ -211,8 +214,18 @@ class AlertEngine:
                     plans[reservoir_id] = {**plans[reservoir_id], "cancelled": True, "by": who}
             else:
                 plans[reservoir_id] = {"open": planned_open.isoformat(), "by": who}
+                if release_m3s is not None:
+                    plans[reservoir_id]["release_m3s"] = float(release_m3s)
             self.state["dam:releases"] = plans
             self.store.commit([], {"dam:releases": plans}, set())
+
+    def planned_release(self, reservoir_id: str) -> tuple[datetime, float] | None:
+        """The planned opening and its release (m³/s) for the reservoir's forecast; None: no plan with a flow."""
+        with self._lock:
+            plan = self.state.get("dam:releases", {}).get(reservoir_id)
+        if not plan or plan.get("cancelled") or plan.get("release_m3s") is None:
+            return None
+        return datetime.fromisoformat(plan["open"]), float(plan["release_m3s"])
 
     def _finish(self, ctx: Context) -> list[str]:
         self._risk(ctx)

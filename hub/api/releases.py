@@ -17,12 +17,21 @@ class ReleasePlan(BaseModel):
     planned_open: AwareDatetime | None = Field(
         description="When the spillway gates open (with a time zone); null cancels the plan"
     )
+    release_m3s: float | None = Field(
+        None,
+        ge=0,
+        le=100_000,
+        allow_inf_nan=False,
+        description="The total release planned from the opening (m³/s): the reservoir's level forecast draws it "
+        "down from then on (docs/forecast.md); unset: the measured outflow is held",
+    )
     comment: str = Field("", max_length=2000, description="Why, e.g. the operating order's number")
 
 
 class ReleaseAccepted(BaseModel):
     reservoir_id: str
     planned_open: AwareDatetime | None
+    release_m3s: float | None = None
     by: str
 
 
@@ -33,10 +42,14 @@ def routes(ctx: ApiContext) -> list[Route]:
         body: ReleasePlan = call.body
         reservoir_id = call.request.match_info["reservoir_id"]
         try:
-            await asyncio.to_thread(ctx.engine.plan_release, reservoir_id, body.planned_open, call.who)
+            await asyncio.to_thread(
+                ctx.engine.plan_release, reservoir_id, body.planned_open, call.who, body.release_m3s
+            )
         except KeyError as exc:
             raise ApiError(404, str(exc.args[0])) from None
-        return ReleaseAccepted(reservoir_id=reservoir_id, planned_open=body.planned_open, by=call.who)
+        return ReleaseAccepted(
+            reservoir_id=reservoir_id, planned_open=body.planned_open, release_m3s=body.release_m3s, by=call.who
+        )
 
     return [
         Route(

@@ -243,6 +243,24 @@ def test_planned_spillway_release_warns_from_its_deadline(tmp_path):
         raise AssertionError("an unknown reservoir was accepted")
 
 
+def test_a_planned_release_with_its_flow_is_there_for_the_reservoir_forecast(tmp_path):
+    from hub.alerts.rules.dam_safety import load_reservoirs
+
+    engine = make_engine(tmp_path, [])
+    engine.load(
+        engine.tables.model_copy(update={"reservoirs": load_reservoirs("hub/alerts/sample_rules/reservoirs.yaml")})
+    )
+    rid = engine.tables.reservoirs.reservoirs[0].reservoir_id
+    opening = T0 + timedelta(hours=6)
+    engine.plan_release(rid, opening, "operator-1")
+    assert engine.planned_release(rid) is None  # an opening without a flow says nothing to the mass balance
+    engine.plan_release(rid, opening, "operator-1", release_m3s=1200.0)
+    assert engine.planned_release(rid) == (opening, 1200.0)
+    engine.plan_release(rid, None, "operator-1")
+    assert engine.planned_release(rid) is None
+    engine.store.close()
+
+
 def test_derived_levels_carry_the_station_position_for_maps(tmp_path):
     engine = make_engine(tmp_path, [])
     engine.positions = {"river-longbien-01": (21.0425, 105.858)}
