@@ -45,25 +45,15 @@ def good_readings() -> list[Reading]:
 
 def fault_mix_readings() -> tuple[list[Reading], dict[tuple[str, str], float]]:
     """The fault-mix test's series (seed 1), one node per series, in time order per node."""
-    from simulators.sensors.faults import FaultInjector
-    from simulators.sensors.models import create_model
-    from tests.hub.quality.test_fault_mix import DAYS, SERIES, _faults, _windows
+    from tests.hub.quality.test_fault_mix import SERIES, labelled_readings
 
     out: list[Reading] = []
     intervals = {}
     for j, series in enumerate(SERIES):
         node = f"node-{j}"
         intervals[(node, "s")] = series.interval_s
-        model = create_model(series.model, series.params, 1)
-        injector = FaultInjector(_faults(series, _windows(series, 1)), 1)
-        t_prev = None
-        for k in range(int(DAYS * 86400 / series.interval_s)):
-            t = k * series.interval_s
-            clean = model.sample(t_prev, t)
-            t_prev = t
-            value = injector.apply(t, clean).value
-            if value is not None:
-                out.append((node, "s", series.quantity, T0 + timedelta(seconds=t), value))
+        for t, value, _label, _episode in labelled_readings(series, 1):
+            out.append((node, "s", series.quantity, T0 + timedelta(seconds=t), value))
     return out, intervals
 
 

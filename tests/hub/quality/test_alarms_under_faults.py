@@ -22,9 +22,7 @@ from hub.alerts.store import AlertStore
 from hub.ingest.processor import Batch, Processor
 from hub.quality.checker import QualityChecker
 from hub.store.state import NodeInfo
-from simulators.sensors.faults import FaultInjector
-from simulators.sensors.models import create_model
-from tests.hub.quality.test_fault_mix import DAYS, SERIES, T0, _faults, _in, _windows
+from tests.hub.quality.test_fault_mix import SERIES, T0, labelled_readings
 from wire import Topics
 
 NODE, SENSOR = "river-1", "stage"
@@ -48,24 +46,8 @@ def station(bd: tuple[float, float, float]) -> FloodStation:
 
 
 def readings(index: int, seed: int, faulty: bool) -> list[tuple[float, float, str]]:
-    """(scenario s, value, label) for the river ``SERIES[index]``: label good, spike or stuck."""
-    series = SERIES[index]
-    model = create_model(series.model, series.params, seed)
-    windows = _windows(series, seed)
-    injector = FaultInjector(_faults(series, windows) if faulty else [], seed)
-    out, t_prev = [], None
-    for k in range(int(DAYS * 86400 / series.interval_s)):
-        t = k * series.interval_s
-        clean = model.sample(t_prev, t)
-        t_prev = t
-        got = injector.apply(t, clean)
-        if got.value is None:
-            continue
-        label = "stuck" if _in(t, windows["stuck"]) is not None and faulty else "good"
-        if got.value != clean and label == "good":
-            label = "spike"
-        out.append((t, got.value, label))
-    return out
+    """(scenario s, value, label) for the river ``SERIES[index]``: label good, spike or stuck (no drift here)."""
+    return [(t, value, label) for t, value, label, _ in labelled_readings(SERIES[index], seed, faulty, drift=False)]
 
 
 def run(index: int, seed: int, faulty: bool, tmp_path) -> tuple[list[tuple[datetime, str, int | None]], dict]:

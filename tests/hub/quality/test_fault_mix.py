@@ -13,6 +13,7 @@ Run ``python -m tests.hub.quality.test_fault_mix`` to print the table quoted in 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -122,17 +123,17 @@ def _in(t: float, windows: list[tuple[float, float]]) -> int | None:
     return next((i for i, (s, d) in enumerate(windows) if s <= t < s + d), None)
 
 
-def _run_series(series: Series, seed: int, result: Result) -> None:
+def labelled_readings(
+    series: Series, seed: int, faulty: bool = True, drift: bool = True
+) -> Iterator[tuple[float, float, str, int | None]]:
+    """(scenario s, value, label, episode) of one simulated sensor, dropouts left out: label good, spike, stuck
+    or drift (episode: the index of its stuck or drift window). ``faulty=False``: the same sensor without faults;
+    ``drift=False``: the other faults without the drift."""
     model = create_model(series.model, series.params, seed)
     windows = _windows(series, seed)
-    injector = FaultInjector(_faults(series, windows), seed)
-    qc = QualityChecker(intervals={("node", "s"): series.interval_s})
-    final: dict[float, Flag] = {}
-    labels: dict[float, tuple[str, int | None]] = {}
-    gaps: list[tuple[float, float]] = []
+    injector = FaultInjector(_faults(series, windows) if faulty else [], seed)
     t_prev: float | None = None
-    n = int(DAYS * 86400 / series.interval_s)
-    for k in range(n):
+    for k in range(int(DAYS * 86400 / series.interval_s)):
         t = k * series.interval_s
         clean = model.sample(t_prev, t)
         t_prev = t
@@ -140,18 +141,28 @@ def _run_series(series: Series, seed: int, result: Result) -> None:
         if out.value is None:
             continue
         value, label = out.value, ("good", None)
-        stuck, drift = _in(t, windows["stuck"]), _in(t, windows["drift"])
-        if stuck is not None:
+        stuck, drifting = _in(t, windows["stuck"]), _in(t, windows["drift"]) if drift else None
+        if faulty and stuck is not None:
             label = ("stuck", stuck)
         elif value != clean:
             label = ("spike", None)
-        elif drift is not None:
-            start = windows["drift"][drift][0]
+        elif faulty and drifting is not None:
+            start = windows["drift"][drifting][0]
             value += series.drift_per_day * (t - start) / 86400
-            label = ("drift", drift)
+            label = ("drift", drifting)
+        yield t, value, label[0], label[1]
+
+
+def _run_series(series: Series, seed: int, result: Result) -> None:
+    windows = _windows(series, seed)
+    qc = QualityChecker(intervals={("node", "s"): series.interval_s})
+    final: dict[float, Flag] = {}
+    labels: dict[float, tuple[str, int | None]] = {}
+    gaps: list[tuple[float, float]] = []
+    for t, value, kind, episode in labelled_readings(series, seed):
         verdict = qc.check("node", "s", series.quantity, T0 + timedelta(seconds=t), value)
         final[t] = verdict.flag
-        labels[t] = label
+        labels[t] = (kind, episode)
         for rev in verdict.revised:
             lo, hi = (rev.start - T0).total_seconds(), (rev.end - T0).total_seconds()
             for ts in [ts for ts in final if lo <= ts <= hi]:
