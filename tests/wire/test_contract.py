@@ -143,8 +143,46 @@ def test_integers_are_numbers_for_a_value():
     ],
 )
 def test_a_key_given_twice_is_refused(payload):
+    for as_sent in (payload, payload.encode()):  # str: the full check; bytes (the hub): counted first
+        with pytest.raises(ValueError, match="appears twice"):
+            parse_message(Channel.TELEMETRY, as_sent)
+
+
+READING = '{"sensor_id": "wl1", "quantity": "water_level", "value": 9.87, "unit": "m"}'
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        # whitespace between a key and its colon
+        '{"v": 1, "node_id": "n1", "seq": 1, "ts": "2026-11-22T03:00:00Z", "readings": [{"sensor_id": "wl1", '
+        '"quantity": "water_level", "value" : 1.0, "value"\n:\t9.87, "unit": "m"}]}',
+        # the same key spelled with an escape: a parser reads it as the same key
+        '{"v": 1, "node_id": "n1", "seq": 1, "ts": "2026-11-22T03:00:00Z", "node\\u005fid": "n2", "readings": ['
+        + READING
+        + "]}",
+        # a repeated key in the second reading only, the first reading missing an optional key to even the count
+        '{"v": 1, "node_id": "n1", "seq": 1, "ts": "2026-11-22T03:00:00Z", "readings": [' + READING + ", "
+        '{"sensor_id": "wl2", "quantity": "water_level", "value": 1.0, "unit": "m", "quality": "good", '
+        '"quality": "bad"}]}',
+    ],
+)
+def test_repeated_keys_are_found_however_they_are_written(payload):
     with pytest.raises(ValueError, match="appears twice"):
-        parse_message(Channel.TELEMETRY, payload)
+        parse_message(Channel.TELEMETRY, payload.encode())
+
+
+def test_a_plain_telemetry_payload_is_not_parsed_twice(monkeypatch):
+    import wire.messages as m
+
+    def full_check(payload):
+        raise AssertionError("the full duplicate-key parse ran")
+
+    monkeypatch.setattr(m, "check_duplicate_keys", full_check)
+    body = '{"v": 1, "node_id": "n1", "seq": 1, "ts": "2026-11-22T03:00:00Z", "readings": [' + READING + "]}"
+    assert parse_message(Channel.TELEMETRY, body.encode()).node_id == "n1"
+    with pytest.raises(AssertionError, match="full duplicate-key parse"):  # a backslash: the full check decides
+        parse_message(Channel.TELEMETRY, body.replace('"n1"', '"n\\u0031"').encode())
 
 
 def _status(extra: dict) -> str:
