@@ -20,12 +20,14 @@ from hub.grafana.common import (
     override,
     per_tag,
     province_variable,
+    query,
     state_timeline,
     table_panel,
     threshold_steps,
     timeseries_panel,
 )
 from hub.grafana.dashboards.registry import register_dashboard
+from wire.quantities import Quantity
 
 UID = "iocgw-edge-fleet"
 TITLE = "iocgw · Thiết bị biên (edge fleet)"
@@ -161,6 +163,28 @@ def completeness_daily() -> timeseries.Panel:
     )
 
 
+# Every sensor measurement (one per quantity): the hub stores each reading with its quality flag (docs/quality.md).
+READINGS = "/^(" + "|".join(q.value for q in Quantity) + ")$/"
+
+
+def flagged_readings() -> timeseries.Panel:
+    """Readings quality control flagged (suspect or bad, by the node or the hub), per sensor and hour."""
+    sql = (
+        f'SELECT count("value") FROM {READINGS} WHERE "quality" <> \'good\' AND {NODE} '
+        'GROUP BY time(1h), "node_id", "sensor_id" fill(none)'
+    )
+    return (
+        timeseries_panel(
+            "Bản tin bị gắn cờ chất lượng (nghi ngờ / hỏng) mỗi giờ",
+            query("A", sql, alias="$tag_node_id/$tag_sensor_id"),
+            height=8,
+            span=24,
+        )
+        .min(0)
+        .show_points(cm.VisibilityMode.ALWAYS)
+    )
+
+
 def dead_letters() -> text.Panel:
     # The hub keeps dead letters in its SQLite state, not in InfluxDB; its API lists them.
     return (
@@ -191,5 +215,6 @@ def build() -> db.Dashboard:
         .with_panel(inference_time())
         .with_panel(completeness_today())
         .with_panel(completeness_daily())
+        .with_panel(flagged_readings())
         .with_panel(dead_letters())
     )

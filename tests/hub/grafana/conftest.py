@@ -5,6 +5,7 @@ from __future__ import annotations
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 
 import pytest
 
@@ -71,6 +72,7 @@ def filled_influx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FilledIn
             [s.station_id for s in sample_data.flood_stations(typhoon)], ["reservoir-001"]
         )
         lines += sample_data.completeness_points(influx.url, DB, replays)
+        lines += sample_data.flagged_points("river-kimlong-01", "46", sample_data.TYPHOON_START + timedelta(days=1))
         _write(influx.url, lines)
         yield FilledInflux(influx.url, DB)
     finally:

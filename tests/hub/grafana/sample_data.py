@@ -8,7 +8,9 @@ scenarios through edge agents, Mosquitto and the hub process. Written here by li
   shape docs/grafana.md and the feeds contract fix; the feeds importer is another module's job;
 - camera health figures in node_status (x_camera_fps, x_inference_ms), as a camera node's status ``extra`` gives;
 - the completeness job's points (hub/quality/completeness_job.py, which the hub runs on a timer), as passes during
-  the replayed days would have written them.
+  the replayed days would have written them;
+- a few readings quality control flagged, as the hub stores them: the replayed scenarios are clean, and the hub
+  flags none of their readings (which the edge-fleet panel of flagged readings would otherwise show as nothing).
 """
 
 from __future__ import annotations
@@ -155,6 +157,21 @@ def camera_health_points(node_id: str, admin_code: str, at: datetime) -> list[st
             _ms(at + timedelta(minutes=5 * i)),
         )
         for i in range(6)
+    ]
+
+
+def flagged_points(node_id: str, admin_code: str, at: datetime) -> list[str]:
+    """A stage sensor's spike and jump, stored with the flags and checks the hub gives them (docs/quality.md)."""
+    tags = {"admin_code": admin_code, "node_id": node_id, "sensor_id": "stage"}
+    flags = (("bad", "spike", 9.4), ("suspect", "rate_of_change", 7.9), ("bad", "hard_limit", 1500.0))
+    return [
+        line(
+            "water_level",
+            tags,
+            {"value": value, "quality": flag, "qc": check, "seq": 800_000 + i},
+            _ms(at + timedelta(minutes=7 + 30 * i)),
+        )
+        for i, (flag, check, value) in enumerate(flags)
     ]
 
 
