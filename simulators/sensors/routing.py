@@ -1,5 +1,5 @@
 """Hourly hydrographs for forecast benchmarks: seasons of seeded storms, and a reach that routes an upstream
-station's flow down to a downstream one with a travel time.
+station's flow down to a downstream one with a travel time; and the hourly rain a gauge reports of those storms.
 
 Builds on the same physics as the live ``river_stage`` model (hydrology.py: rain bursts through a Nash cascade,
 stage from a power-law rating) but produces whole hourly series at once, weeks long, with storms that differ by
@@ -59,6 +59,39 @@ def hourly_runoff(routing: Routing, bursts: Sequence[Burst], hours: int) -> list
     """The basin's outflow (mm/h of rain depth) at each whole hour 0..hours-1."""
     rain = Hyetograph.from_bursts(bursts)
     return [routing.runoff_rate(rain, h * 3600.0) * 3600.0 for h in range(hours)]
+
+
+def gauge_rain(
+    storms: Sequence[tuple[float, Sequence[Burst]]],
+    hours: int,
+    seed: int,
+    *,
+    jitter: float = 0.0,
+    shift_s: float = 0.0,
+    resolution_mm: float = 0.2,
+) -> list[float]:
+    """The rain (mm) one gauge reports for each hour ending at whole hour 0..hours-1, of the storms that drive the
+    basin (``seeded_storms``' output).
+
+    As the live ``rain_gauge`` model does for one storm: each storm reaches this gauge scaled by 1 ± ``jitter``
+    and moved by ± ``shift_s`` (drawn anew per storm: a gauge is not wetter than its basin in every storm), and
+    the gauge counts whole tips of ``resolution_mm``. The basin's own rain, which the runoff is computed from, is
+    the storms' hyetograph itself: a gauge is a noisy sample of it, not the truth.
+    """
+    rng = random.Random(seed)
+    hyetographs = []
+    for _, bursts in storms:
+        scale = 1.0 + jitter * (2.0 * rng.random() - 1.0)
+        shift = shift_s * (2.0 * rng.random() - 1.0)
+        hyetographs.append(Hyetograph.from_bursts(bursts, scale=scale, shift_s=shift))
+
+    def depth(t_s: float) -> float:
+        d = sum(hy.depth(t_s) for hy in hyetographs)
+        # The epsilon keeps a depth of exactly k tips from reading as k - 1 after float rounding.
+        return math.floor(d / resolution_mm + 1e-9) * resolution_mm if resolution_mm > 0 else d
+
+    totals = [depth(h * 3600.0) for h in range(hours)]
+    return [round(max(0.0, b - a), 9) for a, b in zip([totals[0], *totals[:-1]], totals, strict=True)]
 
 
 def route_reach(inflow: Sequence[float], travel_h: float, attenuation_h: float) -> list[float]:

@@ -10,6 +10,7 @@ import pytest
 from simulators.sensors.hydrology import Routing
 from simulators.sensors.routing import (
     gain_for_peak,
+    gauge_rain,
     hourly_runoff,
     route_reach,
     seeded_storms,
@@ -62,3 +63,19 @@ def test_noise_and_missing_hours() -> None:
     assert 0.008 < math.sqrt(sum(e * e for e in kept) / len(kept)) < 0.012
     again = with_noise(clean, 4, 0.01, 0.05)
     assert all((math.isnan(a) and math.isnan(b)) or a == b for a, b in zip(noisy, again, strict=True))
+
+
+def test_a_gauge_reports_the_storms_rain_with_its_own_spread_in_whole_tips() -> None:
+    storms = seeded_storms(TEMPLATE, 4, 20)
+    total = sum(b.total_mm for _, bursts in storms for b in bursts)
+    exact = gauge_rain(storms, 20 * 24, 1, resolution_mm=0)
+    assert math.isclose(sum(exact), total, rel_tol=1e-9)  # the whole season fell within it
+    tipped = gauge_rain(storms, 20 * 24, 1, jitter=0.3, shift_s=3600)
+    assert all(abs(v / 0.2 - round(v / 0.2)) < 1e-6 for v in tipped)  # whole 0.2 mm tips
+    assert 0.7 * total - 0.2 <= sum(tipped) <= 1.3 * total
+    assert tipped != gauge_rain(storms, 20 * 24, 2, jitter=0.3, shift_s=3600)  # gauges differ
+    assert tipped == gauge_rain(storms, 20 * 24, 1, jitter=0.3, shift_s=3600)  # and repeat
+    # Rain comes before the runoff it makes: the first wet hour precedes the basin's rise.
+    first_wet = next(h for h, v in enumerate(exact) if v > 0)
+    flow = hourly_runoff(Routing(3600, 7200, 2), [b for _, bs in storms for b in bs], 20 * 24)
+    assert flow[first_wet - 1] == 0 and first_wet <= next(h for h, q in enumerate(flow) if q > 0)
