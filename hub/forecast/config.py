@@ -33,6 +33,27 @@ class Upstream(BaseModel):
     )
 
 
+class RainGauge(BaseModel):
+    """A rain gauge in the station's basin: its readings (measurement ``rainfall``, mm since the previous reading)
+    are summed per hour, and the basin's rain is the mean over its gauges."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    node_id: Identifier = Field(description="Node that carries the gauge")
+    sensor_id: Identifier = Field(description="The gauge's sensor id on that node")
+
+    @property
+    def key(self) -> str:
+        """The gauge's series in a history mapping (beside the stations' level series)."""
+        return f"rain:{self.node_id}/{self.sensor_id}"
+
+
+# The confidence (crossing.py) at which a forecast crossing becomes a warning, the hub's and the benchmark's
+# alike. The central forecast alone (0.5) warned too often on rises that stopped short of a level; 0.7 was chosen
+# on simulated seasons 1-4, which the benchmark's reported figures (seasons 101-108) were not tuned on.
+WARN_CONFIDENCE = 0.7
+
+
 class StationForecastConfig(BaseModel):
     """One river station's forecast: its own recent levels, and its upstream gauges if it has any."""
 
@@ -40,6 +61,11 @@ class StationForecastConfig(BaseModel):
 
     station_id: Identifier = Field(description="Flood station id (as in the flood alarm level table)")
     upstream: list[Upstream] = Field(default_factory=list, description="Gauged stations upstream, if any")
+    rain: list[RainGauge] = Field(
+        default_factory=list,
+        description="Rain gauges in the station's basin, if any: the basin rain of the last hours is a predictor, "
+        "kept per horizon only where it beat the regression without it on held-out history",
+    )
     method: Literal["auto", "persistence", "regression"] = Field(
         "auto",
         description="auto: per horizon, the regression where it beat persistence on held-out history, else "
@@ -68,6 +94,9 @@ class StationForecastConfig(BaseModel):
         twice = sorted({i for i in ids if ids.count(i) > 1})
         if twice:
             raise ValueError(f"upstream station listed more than once: {', '.join(twice)}")
+        gauges = [g.key for g in self.rain]
+        if len(set(gauges)) < len(gauges):
+            raise ValueError("a rain gauge is listed more than once")
         if self.min_history_h > self.history_days * 24:
             raise ValueError(
                 f"min_history_h ({self.min_history_h}) is more than history_days ({self.history_days:g}) holds"
@@ -127,6 +156,13 @@ class ForecastConfig(BaseModel):
     refit_every_h: float = Field(24, gt=0, le=24 * 30, description="Hours between refits of each station's model")
     issue_every_h: float = Field(1, gt=0, le=24, description="Hours between forecasts")
     horizon_h: int = Field(MAX_HORIZON_H, ge=1, le=MAX_HORIZON_H, description="Hours ahead each forecast reaches")
+    warn_confidence: float = Field(
+        WARN_CONFIDENCE,
+        gt=0,
+        le=1,
+        description="A forecast crossing of an alarm level warns (flood_forecast, reservoir_forecast) only at this "
+        "confidence or more; below it the crossing is listed as possible and warns of nothing",
+    )
 
     @model_validator(mode="after")
     def _unique_ids(self) -> ForecastConfig:

@@ -5,6 +5,11 @@ the change of the station's level over the horizon (not the level itself), and e
 a river that is steady here and upstream is forecast to stay where it is, whatever level it sits at, so a model
 fitted on a month with a flood does not drift a calm river towards that month's mean (and the other way round).
 Each coefficient reads as "metres of rise per metre of change at ...".
+
+Where the station has rain gauges, the basin's rain over the last hours, in consecutive windows, is a predictor
+too: water that has fallen and not yet reached the river. It is the one predictor that is not a change, and needs
+not be: no rain predicts no rise from rain, so a dry basin still leaves a steady river where it is. Each of its
+coefficients reads as "metres of rise per millimetre that fell ... hours ago".
 """
 
 from __future__ import annotations
@@ -16,6 +21,10 @@ from dataclasses import dataclass
 # Own changes over these many hours: the current trend and how it is bending.
 OWN_CHANGES_H = (1, 3, 6)
 UPSTREAM_TREND_H = 3
+# Basin rain summed over these windows of hours before the issue hour: (newest, oldest], consecutive and
+# disjoint, so each coefficient is the response to rain of one age. The 0-3 h window is still on its way
+# through the basin at every horizon; the older ones are arriving or have passed, and say how much more will.
+RAIN_WINDOWS_H = ((0, 3), (3, 6), (6, 12), (12, 24))
 
 
 @dataclass(frozen=True)
@@ -26,28 +35,53 @@ class UpstreamLag:
     travel_h: int
 
 
-def feature_names(upstream: Sequence[UpstreamLag]) -> list[str]:
+def feature_names(upstream: Sequence[UpstreamLag], rain: bool = False) -> list[str]:
     names = [f"change_{k}h" for k in OWN_CHANGES_H]
     for u in upstream:
         if u.travel_h > 0:
             names.append(f"{u.station_id}:arrived_change")
         names.append(f"{u.station_id}:change_{UPSTREAM_TREND_H}h")
+    if rain:
+        names += [f"rain_{a}_{b}h" for a, b in RAIN_WINDOWS_H]
     return names
 
 
-def lookback_h(upstream: Sequence[UpstreamLag]) -> int:
+def lookback_h(upstream: Sequence[UpstreamLag], rain: bool = False) -> int:
     """How many hours before the issue hour the predictors reach back."""
-    return max([max(OWN_CHANGES_H), UPSTREAM_TREND_H] + [u.travel_h for u in upstream])
+    reach = [max(OWN_CHANGES_H), UPSTREAM_TREND_H] + [u.travel_h for u in upstream]
+    if rain:
+        reach.append(RAIN_WINDOWS_H[-1][1])
+    return max(reach)
+
+
+def rain_features(rain: Sequence[float], i: int) -> list[float] | None:
+    """The basin rain (mm) of each window before issue index ``i``; None when an hour of it is missing."""
+    if i - RAIN_WINDOWS_H[-1][1] + 1 < 0:
+        return None
+    out = []
+    for newest, oldest in RAIN_WINDOWS_H:
+        window = rain[i - oldest + 1 : i - newest + 1]
+        total = math.fsum(window)
+        if math.isnan(total):
+            return None
+        out.append(total)
+    return out
 
 
 def features(
-    own: Sequence[float], ups: Sequence[Sequence[float]], upstream: Sequence[UpstreamLag], i: int, h: int
+    own: Sequence[float],
+    ups: Sequence[Sequence[float]],
+    upstream: Sequence[UpstreamLag],
+    i: int,
+    h: int,
+    rain: Sequence[float] | None = None,
 ) -> list[float] | None:
     """The predictors at issue index ``i`` for horizon ``h``; None when one of them is missing.
 
     For an upstream gauge T hours away, the change it saw between T hours ago and T - h hours ago (or up to now,
     when h >= T) is the part of the coming wave that has already passed it: the routing term. Its own trend over
     the last 3 hours stands in for the part that has not reached it yet (horizons beyond the travel time).
+    ``rain``, the basin's hourly rain on the same grid, adds the rain windows (``RAIN_WINDOWS_H``).
     """
     if i - lookback_h(upstream) < 0:
         return None
@@ -60,4 +94,21 @@ def features(
         x.append(series[i] - series[i - UPSTREAM_TREND_H])
     if any(math.isnan(v) for v in x):
         return None
+    if rain is not None:
+        r = rain_features(rain, i)
+        if r is None:
+            return None
+        x += r
     return x
+
+
+def basin_rain(gauges: Sequence[Sequence[float]]) -> list[float]:
+    """Per hour, the mean of the gauges that reported it (NaN when none did): the basin's rain, as plain as it
+    gets. A gauge silent for an hour leaves the others to speak for the basin rather than losing the hour."""
+    if not gauges:
+        return []
+    out = []
+    for values in zip(*gauges, strict=True):
+        seen = [v for v in values if not math.isnan(v)]
+        out.append(math.fsum(seen) / len(seen) if seen else math.nan)
+    return out

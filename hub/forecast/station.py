@@ -1,16 +1,18 @@
 """A river station's forecast model: fitted on its history, then asked for a forecast every hour.
 
-Per horizon (1-24 h) the model is either an ARX regression (the station's own level and recent changes, and each
-upstream gauge's level and changes one travel time earlier; least squares with a light ridge) or persistence. The
-regression is kept for a horizon only if it beat persistence on history it was not fitted on (three contiguous
-blocks, each held out in turn); otherwise that horizon falls back to persistence, and ``describe`` says so.
+Per horizon (1-24 h) the model is either an ARX regression (the station's own recent changes, each upstream
+gauge's changes one travel time earlier and, where rain gauges are configured, the basin's recent rain; least
+squares with a light ridge) or persistence. The regression is kept for a horizon only if it beat persistence on
+history it was not fitted on (three contiguous blocks, each held out in turn); otherwise that horizon falls back to
+persistence, and ``describe`` says so. The rain predictors are kept for a horizon only if, on the same held-out
+hours, the regression with them beat the regression without them.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -18,7 +20,7 @@ from hub.forecast.align import hours_between, on_grid
 from hub.forecast.bands import Bands, activity
 from hub.forecast.base import HOUR, MAX_HORIZON_H, Forecast, ForecastPoint, HourlySeries
 from hub.forecast.config import StationForecastConfig
-from hub.forecast.features import UpstreamLag, feature_names, features, lookback_h
+from hub.forecast.features import RAIN_WINDOWS_H, UpstreamLag, basin_rain, feature_names, features, lookback_h
 from hub.forecast.linalg import Gram, dot
 from hub.forecast.persistence import change_pairs
 from hub.forecast.travel import MIN_CORRELATION, find_travel_time
@@ -42,6 +44,10 @@ class HorizonFit:
     rmse_m: float | None  # held-out RMSE of the regression
     rmse_persistence_m: float | None  # held-out RMSE of persistence on the same hours
     note: str
+    rain: bool = False  # the coefficients include the rain windows (features.RAIN_WINDOWS_H)
+    # With rain: the same horizon fitted without it, used when the basin rain is missing at forecast time, and
+    # the held-out skill the rain added over it.
+    without_rain: HorizonFit | None = None
 
 
 @dataclass(frozen=True)
@@ -62,6 +68,8 @@ class StationModel:
     upstream: tuple[UpstreamUse, ...]
     horizons: tuple[HorizonFit, ...]
     history_h: int
+    rain_gauges: tuple[str, ...] = ()  # the history keys of the gauges the rain predictors read (RainGauge.key)
+    rain_note: str = ""
 
     def forecast(self, recent: Mapping[str, HourlySeries], issued: datetime, horizon_h: int = 24) -> Forecast:
         """A forecast issued at ``issued`` (a whole hour) from the levels in ``recent`` up to that hour.
@@ -73,7 +81,7 @@ class StationModel:
         """
         if not 1 <= horizon_h <= min(MAX_HORIZON_H, len(self.horizons)):
             raise ValueError(f"horizon_h must be 1-{len(self.horizons)}, not {horizon_h}")
-        n = lookback_h(self.lags) + 1
+        n = lookback_h(self.lags, bool(self.rain_gauges)) + 1
         start = issued - (n - 1) * HOUR
         own_series = recent.get(self.station_id)
         own = on_grid(_until(own_series, issued), start, n, max_fill_h=MAX_STALE_H)
@@ -83,13 +91,18 @@ class StationModel:
                 f"station {self.station_id}: no reading in the {MAX_STALE_H} h before {issued.isoformat()}"
             )
         ups = [on_grid(_until(recent.get(u.station_id), issued), start, n) for u in self.lags]
+        rain = _rain(recent, self.rain_gauges, start, n, issued)
         act = activity(own, n - 1)
         points, used = [], set()
         for fit in self.horizons[:horizon_h]:
             h = fit.horizon_h
-            x = features(own, ups, self.lags, n - 1, h) if fit.coefficients else None
+            x = features(own, ups, self.lags, n - 1, h, rain if fit.rain else None) if fit.coefficients else None
+            if x is None and fit.without_rain is not None:  # the basin rain is missing: the fit without it
+                fit = fit.without_rain
+                x = features(own, ups, self.lags, n - 1, h) if fit.coefficients else None
             if fit.method == "regression" and x is not None and fit.coefficients is not None:
-                level, (lo, hi) = now + dot(fit.coefficients, x), fit.bands.at(act)
+                change = dot(fit.coefficients, x)
+                level, (lo, hi) = now + change, fit.bands.at(abs(change) if fit.rain else act)
                 used.add("regression")
             else:
                 level, (lo, hi) = now, fit.persistence_bands.at(act)
@@ -111,15 +124,21 @@ class StationModel:
                 for u in self.upstream
             ],
             "predictors": names,
+            "rain_gauges": list(self.rain_gauges),
+            "rain_note": self.rain_note,
             "horizons": [
                 {
                     "horizon_h": f.horizon_h,
                     "method": f.method,
-                    "coefficients": dict(zip(names, map(_r, f.coefficients), strict=True)) if f.coefficients else None,
+                    "rain": f.rain,
+                    "coefficients": dict(zip(feature_names(self.lags, f.rain), map(_r, f.coefficients), strict=True))
+                    if f.coefficients
+                    else None,
                     "band": f.bands.describe(),
                     "held_out_skill": _r(f.skill),
                     "held_out_rmse_m": _r(f.rmse_m),
                     "held_out_rmse_persistence_m": _r(f.rmse_persistence_m),
+                    "held_out_skill_without_rain": _r(f.without_rain.skill) if f.without_rain else None,
                     "note": f.note,
                 }
                 for f in self.horizons
@@ -166,8 +185,26 @@ def fit_station(cfg: StationForecastConfig, history: Mapping[str, HourlySeries])
         uses.append(UpstreamUse(up.station_id, travel, source))
         ups.append(series)
 
-    horizons = tuple(_fit_horizon(cfg, own, ups, tuple(lags), h) for h in range(1, MAX_HORIZON_H + 1))
-    return StationModel(sid, own_series.end, own_mean, tuple(lags), tuple(uses), horizons, len(usable))
+    keys = tuple(g.key for g in cfg.rain)
+    rain = basin_rain([on_grid(history.get(k), start, n, max_fill_h=0) for k in keys])
+    rain_hours = sum(1 for v in rain if not math.isnan(v))
+    rain_note = ""
+    if cfg.method == "persistence":
+        keys, rain = (), []
+    elif keys and rain_hours < cfg.min_history_h:
+        rain_note = f"rain not used: {rain_hours} hours of basin rain, {cfg.min_history_h} needed"
+        keys, rain = (), []
+    horizons = []
+    for h in range(1, MAX_HORIZON_H + 1):
+        fit = _fit_horizon(cfg, own, ups, tuple(lags), h)
+        if rain:
+            fit = _with_rain(cfg, own, ups, tuple(lags), h, rain, fit)
+        horizons.append(fit)
+    if keys and not any(f.rain for f in horizons):
+        rain_note = "rain not used: it beat the regression without it at no horizon on held-out history"
+    return StationModel(
+        sid, own_series.end, own_mean, tuple(lags), tuple(uses), tuple(horizons), len(usable), keys, rain_note
+    )
 
 
 def _fit_horizon(
@@ -180,22 +217,84 @@ def _fit_horizon(
     p_band = Bands.fit(change_pairs(own, h))
     if cfg.method == "persistence":
         return HorizonFit(h, "persistence", None, p_band, p_band, None, None, None, "persistence configured")
+    rows, row_index = _rows(own, ups, lags, h, None)
+    size = len(feature_names(lags))
+    if len(rows) < max(cfg.min_history_h // 2, 10 * size):
+        note = f"persistence: only {len(rows)} complete rows to fit"
+        return HorizonFit(h, "persistence", None, p_band, p_band, None, None, None, note)
+    try:
+        held = _held_out(rows, row_index, own, size)
+    except ValueError as exc:
+        return HorizonFit(h, "persistence", None, p_band, p_band, None, None, None, f"persistence: {exc}")
+    return _judged(cfg, h, held, p_band, len(rows))
+
+
+def _with_rain(
+    cfg: StationForecastConfig,
+    own: list[float],
+    ups: list[list[float]],
+    lags: tuple[UpstreamLag, ...],
+    h: int,
+    rain: list[float],
+    base: HorizonFit,
+) -> HorizonFit:
+    """``base`` (the horizon fitted without rain), or the regression with the rain windows where that beat the
+    regression without them on the same held-out hours (and beat persistence): rain is kept only where it helps."""
+    rows, row_index = _rows(own, ups, lags, h, rain)
+    size = len(feature_names(lags, rain=True))
+    if len(rows) < max(cfg.min_history_h // 2, 10 * size):
+        return base
+    try:
+        held = _held_out(rows, row_index, own, size, by_change=True)
+        # The regression without rain, held out on exactly these rows: its predictors are the first ones.
+        plain = _held_out(
+            [(x[: size - len(RAIN_WINDOWS_H)], y) for x, y in rows], row_index, own, size - len(RAIN_WINDOWS_H)
+        )
+    except ValueError:
+        return base
+    if not held.sse_model < plain.sse_model:
+        return base
+    fit = _judged(cfg, h, held, base.persistence_bands, len(rows))
+    if fit.method != "regression":
+        return base
+    gain = 1.0 - held.sse_model / plain.sse_model
+    note = f"rain: held-out MSE {gain * 100:.0f} % below the regression without it"
+    return replace(fit, rain=True, without_rain=base, note=note)
+
+
+@dataclass(frozen=True)
+class _HeldOut:
+    coefficients: tuple[float, ...]  # fitted on all rows
+    errors: list[tuple[float, float]]  # (activity, held-out error)
+    sse_model: float
+    sse_persist: float
+
+
+def _rows(
+    own: list[float],
+    ups: list[list[float]],
+    lags: tuple[UpstreamLag, ...],
+    h: int,
+    rain: list[float] | None,
+) -> tuple[list[tuple[list[float], float]], list[int]]:
     rows: list[tuple[list[float], float]] = []
     row_index: list[int] = []
     for i in range(len(own) - h):
         target = own[i + h] - own[i]
         if math.isnan(target):
             continue
-        x = features(own, ups, lags, i, h)
+        x = features(own, ups, lags, i, h, rain)
         if x is not None:
             rows.append((x, target))
             row_index.append(i)
-    size = len(feature_names(lags))
-    if len(rows) < max(cfg.min_history_h // 2, 10 * size):
-        note = f"persistence: only {len(rows)} complete rows to fit"
-        return HorizonFit(h, "persistence", None, p_band, p_band, None, None, None, note)
+    return rows, row_index
 
-    # Three contiguous blocks: a flood sits in one of them, and is then forecast by a fit that never saw it.
+
+def _held_out(
+    rows: list[tuple[list[float], float]], row_index: list[int], own: list[float], size: int, by_change: bool = False
+) -> _HeldOut:
+    """Three contiguous blocks: a flood sits in one of them, and is then forecast by a fit that never saw it.
+    ValueError when the normal equations cannot be solved."""
     bounds = [len(rows) * k // FOLDS for k in range(FOLDS + 1)]
     grams = []
     for k in range(FOLDS):
@@ -205,25 +304,36 @@ def _fit_horizon(
         grams.append(g)
     total = grams[0].plus(grams[1]).plus(grams[2])
     errors, sse_model, sse_persist = [], 0.0, 0.0
-    try:
-        for k in range(FOLDS):
-            coef = total.minus(grams[k]).solve(RIDGE, unpenalised=0)
-            for j, (x, y) in enumerate(rows[bounds[k] : bounds[k + 1]]):
-                e = y - dot(coef, x)
-                errors.append((activity(own, row_index[bounds[k] + j]), e))
-                sse_model += e * e
-                sse_persist += y * y
-        coefficients = tuple(total.solve(RIDGE, unpenalised=0))
-    except ValueError as exc:
-        return HorizonFit(h, "persistence", None, p_band, p_band, None, None, None, f"persistence: {exc}")
-    m = len(rows)
-    rmse, rmse_p = math.sqrt(sse_model / m), math.sqrt(sse_persist / m)
-    skill = 1.0 - sse_model / sse_persist if sse_persist > 0 else None
+    for k in range(FOLDS):
+        coef = total.minus(grams[k]).solve(RIDGE, unpenalised=0)
+        for j, (x, y) in enumerate(rows[bounds[k] : bounds[k + 1]]):
+            pred = dot(coef, x)
+            e = y - pred
+            errors.append((abs(pred) if by_change else activity(own, row_index[bounds[k] + j]), e))
+            sse_model += e * e
+            sse_persist += y * y
+    return _HeldOut(tuple(total.solve(RIDGE, unpenalised=0)), errors, sse_model, sse_persist)
+
+
+def _judged(cfg: StationForecastConfig, h: int, held: _HeldOut, p_band: Bands, m: int) -> HorizonFit:
+    """The regression if its held-out skill over persistence is above ``min_skill``, else persistence."""
+    rmse, rmse_p = math.sqrt(held.sse_model / m), math.sqrt(held.sse_persist / m)
+    skill = 1.0 - held.sse_model / held.sse_persist if held.sse_persist > 0 else None
+    coefficients = held.coefficients
     if skill is None or skill <= cfg.min_skill:
         shown = "undefined (no change in history)" if skill is None else f"{skill:.3f}"
         note = f"persistence: regression's held-out skill {shown} not above {cfg.min_skill:g}"
         return HorizonFit(h, "persistence", coefficients, p_band, p_band, skill, rmse, rmse_p, note)
-    return HorizonFit(h, "regression", coefficients, Bands.fit(errors), p_band, skill, rmse, rmse_p, "")
+    return HorizonFit(h, "regression", coefficients, Bands.fit(held.errors), p_band, skill, rmse, rmse_p, "")
+
+
+def _rain(
+    recent: Mapping[str, HourlySeries], keys: tuple[str, ...], start: datetime, n: int, issued: datetime
+) -> list[float] | None:
+    """The basin rain on the forecast's grid (gaps are not bridged: an hour without a reading is not a dry one)."""
+    if not keys:
+        return None
+    return basin_rain([on_grid(_until(recent.get(k), issued), start, n, max_fill_h=0) for k in keys])
 
 
 def _until(series: HourlySeries | None, issued: datetime) -> HourlySeries | None:

@@ -21,6 +21,8 @@ def test_the_sample_loads() -> None:
     assert cfg.stations[1].upstream == [] and cfg.stations[1].method == "auto"
     assert cfg.horizon_h == 24 and cfg.issue_every_h == 1 and cfg.refit_every_h == 24
     assert cfg.reservoirs[0].storage_curve[0] == (10.0, 0.0)
+    assert cfg.stations[2].rain[0].key == "rain:river-kimlong-01/rain"
+    assert cfg.warn_confidence == ForecastConfig().warn_confidence == 0.7
 
 
 def test_errors_name_file_line_and_field(tmp_path: Path) -> None:
@@ -50,6 +52,8 @@ def test_errors_name_file_line_and_field(tmp_path: Path) -> None:
         ({"station_id": "a", "history_days": 5, "min_history_h": 240}, "more than history_days"),
         ({"station_id": "a", "method": "lstm"}, "Input should be"),
         ({"station_id": "a", "upstream": [{"station_id": "b", "travel_time_h": -1}]}, "greater than or equal"),
+        ({"station_id": "a", "rain": [{"node_id": "n", "sensor_id": "r"}] * 2}, "rain gauge is listed more than once"),
+        ({"station_id": "a", "rain": [{"node_id": "n"}]}, "sensor_id"),
     ],
 )
 def test_station_rules(kwargs: dict[str, object], message: str) -> None:
@@ -73,3 +77,7 @@ def test_ids_unique_and_horizon_bounded() -> None:
         ForecastConfig.model_validate({"stations": [{"station_id": "a"}, {"station_id": "a"}]})
     with pytest.raises(ValidationError, match="less than or equal to 24"):
         ForecastConfig.model_validate({"horizon_h": 48})
+    with pytest.raises(ValidationError, match="greater than 0"):
+        ForecastConfig.model_validate({"warn_confidence": 0})
+    with pytest.raises(ValidationError, match="less than or equal to 1"):
+        ForecastConfig.model_validate({"warn_confidence": 1.2})

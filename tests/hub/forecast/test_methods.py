@@ -179,3 +179,78 @@ def test_the_band_widens_when_the_river_moves() -> None:
             pytest.approx(lo, abs=1e-4),
             pytest.approx(hi, abs=1e-4),
         )
+
+
+def _rainy_basin(n: int = N, seed: int = 5) -> tuple[list[float], list[float], list[float]]:
+    """A fast basin: rain storms every few days, the river responding to each hour's rain after 3 h and peaking 7 h
+    after it (a delayed gamma shape), and two gauges that each read the basin's rain ± 20 %."""
+    rng = random.Random(seed)
+    rain = [0.0] * n
+    t = 30
+    while t < n - 30:
+        for k in range(rng.randint(6, 18)):
+            rain[t + k] = rng.uniform(2.0, 12.0)
+        t += rng.randint(70, 130)
+    level = [1.0] * n
+    for i, r in enumerate(rain):
+        if r:
+            for j in range(i + 4, min(n, i + 60)):
+                x = (j - i - 3) / 4.0
+                level[j] += 0.01 * r * x * math.exp(1 - x)
+    g1 = [r * rng.uniform(0.8, 1.2) for r in rain]
+    g2 = [r * rng.uniform(0.8, 1.2) for r in rain]
+    return level, g1, g2
+
+
+RAIN_CFG = {"rain": [{"node_id": "g1", "sensor_id": "rain"}, {"node_id": "g2", "sensor_id": "rain"}]}
+
+
+def test_basin_rain_forecasts_the_rise_before_the_river_shows_it() -> None:
+    level, g1, g2 = _rainy_basin()
+    with_rain = StationForecastConfig.model_validate({"station_id": "s", **RAIN_CFG})
+    history = _history(s=level, **{"rain:g1/rain": g1, "rain:g2/rain": g2})
+    model = fit_station(with_rain, history)
+    plain = fit_station(StationForecastConfig(station_id="s"), history)
+    d = model.describe()
+    assert d["rain_gauges"] == ["rain:g1/rain", "rain:g2/rain"] and d["rain_note"] == ""
+    six = d["horizons"][5]
+    assert six["rain"] and six["note"].startswith("rain: held-out MSE")
+    assert six["held_out_skill"] > six["held_out_skill_without_rain"] + 0.1
+    assert "rain_0_3h" in six["coefficients"] and six["coefficients"]["rain_0_3h"] > 0
+
+    # Issued three hours into a storm, before the river has moved: only the rain says what is coming.
+    i = next(k for k in range(48, N - 12) if g1[k] and not g1[k - 1] and level[k] == level[k - 3]) + 2
+    issued = T0 + i * HOUR
+    recent = {k: HourlySeries(T0, v.values[: i + 1]) for k, v in history.items()}
+    rise = level[i + 6] - level[i]
+    f_rain = model.forecast(recent, issued).points[5].level_m - level[i]
+    f_plain = plain.forecast(recent, issued).points[5].level_m - level[i]
+    assert abs(f_rain - rise) < abs(f_plain - rise) / 2
+
+
+def test_silent_rain_gauges_mean_the_fit_without_rain() -> None:
+    level, g1, g2 = _rainy_basin()
+    cfg = StationForecastConfig.model_validate({"station_id": "s", **RAIN_CFG})
+    history = _history(s=level, **{"rain:g1/rain": g1, "rain:g2/rain": g2})
+    model = fit_station(cfg, history)
+    issued = T0 + (N - 1) * HOUR
+    with_rain = model.forecast(history, issued)
+    silent = model.forecast({"s": history["s"]}, issued)  # no gauge reported: the fit without rain, not nothing
+    assert with_rain.method == silent.method == "regression"
+    six = model.horizons[5]
+    assert six.rain and six.without_rain is not None and six.without_rain.method == "regression"
+    # One gauge silent: the other speaks for the basin.
+    one = model.forecast({"s": history["s"], "rain:g2/rain": history["rain:g2/rain"]}, issued)
+    assert one.points[5].level_m != silent.points[5].level_m
+
+
+def test_rain_that_explains_nothing_is_not_used() -> None:
+    level, _, _ = _rainy_basin()
+    rng = random.Random(9)
+    noise = [rng.choice([0.0, 0.0, 0.0, rng.uniform(0, 5)]) for _ in level]  # rain somewhere else
+    cfg = StationForecastConfig.model_validate({"station_id": "s", "rain": [{"node_id": "g1", "sensor_id": "rain"}]})
+    model = fit_station(cfg, _history(s=level, **{"rain:g1/rain": noise}))
+    unused = [f.horizon_h for f in model.horizons if not f.rain]
+    assert len(unused) >= 20  # kept, at most, where chance made it a hair better on held-out hours
+    few = fit_station(cfg, _history(s=level, **{"rain:g1/rain": [math.nan] * (N - 100) + noise[-100:]}))
+    assert few.rain_note.startswith("rain not used: 100 hours of basin rain") and not any(f.rain for f in few.horizons)
