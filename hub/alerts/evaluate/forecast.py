@@ -4,8 +4,12 @@
 Separate rules from the measured-level alarms (``flood_forecast``, ``reservoir_forecast`` beside ``flood_level``,
 ``dam_safety``): a warning of what may come is acknowledged, escalated and cleared on its own, and an officer sees
 both. One alarm per station; it follows each new forecast (crossing time, confidence) and clears when the newest
-forecast no longer reaches any level. The flood warning also gives the area a QĐ 18/2021 risk level from the
-forecast peak (``flood_forecast:<station>``), the way bulletins state risk levels on forecast levels.
+forecast no longer reaches any level with enough confidence. A crossing below ``warn_confidence`` (the forecast
+configuration's setting, the same one the forecast benchmark scores) neither raises nor keeps the warning: it is
+listed in the details as possible. An official bulletin without a range has a zero-width band, so each crossing
+its central forecast makes has confidence 1: the agency's forecast is taken at its word. The flood warning also
+gives the area a QĐ 18/2021 risk level from the forecast peak (``flood_forecast:<station>``), the way bulletins
+state risk levels on forecast levels.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from hub.alerts.rules.flood_levels import FloodStation, FloodStationTable
 from hub.alerts.rules.risk_level import RiskTables, flood_risk_level
 from hub.alerts.rules.severity import Severity
 from hub.forecast.base import HOUR, Crossing, Forecast, ForecastPoint
+from hub.forecast.config import WARN_CONFIDENCE
 from hub.forecast.crossing import crossings
 
 # One step below the measured alarm of the same level (flood_level: warning, major, critical): a forecast is
@@ -125,8 +130,15 @@ class ForecastEvaluator(Evaluator):
     rule = "flood_forecast"
     reservoir_rule = "reservoir_forecast"
 
-    def __init__(self, flood: FloodStationTable | None, reservoirs: ReservoirTable | None, risk: RiskTables) -> None:
+    def __init__(
+        self,
+        flood: FloodStationTable | None,
+        reservoirs: ReservoirTable | None,
+        risk: RiskTables,
+        warn_confidence: float = WARN_CONFIDENCE,
+    ) -> None:
         # Built from the engine's tables, so threshold overrides made through the API apply here too.
+        self.warn_confidence = warn_confidence
         self.stations = flood.by_id() if flood is not None else {}
         self.by_sensor = {(s.node_id, s.sensor_id): s for s in self.stations.values() if s.node_id and s.sensor_id}
         self.reservoirs = {r.reservoir_id: r for r in reservoirs.reservoirs} if reservoirs is not None else {}
@@ -170,6 +182,7 @@ class ForecastEvaluator(Evaluator):
 
     def _river(self, forecast: Forecast, station: FloodStation, ctx: Context) -> None:
         found, current = _above(forecast, flood_thresholds(station), measured_level(ctx, f"flood:{station.station_id}"))
+        found, possible = self._split(found)
         area = ctx.area_of(station.node_id) if station.node_id else None
         peak = _peak(forecast)
         top = found[-1] if found else None
@@ -189,7 +202,7 @@ class ForecastEvaluator(Evaluator):
                 level=top.level if top else 0,
                 value=round(peak.level_m, 3) if peak else None,
                 message=message,
-                details=self._details(forecast, found, current, peak, list(station.thresholds)),
+                details=self._details(forecast, found, possible, current, peak, list(station.thresholds)),
             ),
             forecast.issued,
         )
@@ -202,6 +215,7 @@ class ForecastEvaluator(Evaluator):
     def _reservoir(self, forecast: Forecast, r: Reservoir, ctx: Context) -> None:
         thresholds = reservoir_thresholds(r)
         found, current = _above(forecast, thresholds, measured_level(ctx, f"dam:{r.reservoir_id}:level"))
+        found, possible = self._split(found)
         area = ctx.area_of(r.node_id) if r.node_id else None
         peak = _peak(forecast)
         top = found[-1] if found else None
@@ -225,22 +239,32 @@ class ForecastEvaluator(Evaluator):
                 level=top.level if top else 0,
                 value=round(peak.level_m, 3) if peak else None,
                 message=message,
-                details=self._details(forecast, found, current, peak, [t[2] for t in thresholds]),
+                details=self._details(forecast, found, possible, current, peak, [t[2] for t in thresholds]),
             ),
             forecast.issued,
         )
         _remember(ctx, self.reservoir_rule, r.reservoir_id, area, forecast, top is not None)
 
-    @staticmethod
+    def _split(self, found: list[Crossing]) -> tuple[list[Crossing], list[Crossing]]:
+        """(crossings that warn, crossings only possible: below ``warn_confidence``)."""
+        return (
+            [c for c in found if c.confidence >= self.warn_confidence],
+            [c for c in found if c.confidence < self.warn_confidence],
+        )
+
     def _details(
+        self,
         forecast: Forecast,
         found: list[Crossing],
+        possible: list[Crossing],
         current: float,
         peak: ForecastPoint | None,
         levels_m: list[float],
     ) -> dict[str, Any]:
         return {
             "crossings": [_crossing_details(c) for c in found],
+            "possible": [_crossing_details(c) for c in possible],
+            "warn_confidence": self.warn_confidence,
             "source": forecast.source,
             "method": forecast.method,
             "issued": forecast.issued.isoformat(),

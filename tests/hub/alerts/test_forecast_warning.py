@@ -11,11 +11,13 @@ from hub.alerts.alarm import Alarm, Transition
 from hub.alerts.config import AlertsConfig, RuleTables
 from hub.alerts.engine import AlertEngine
 from hub.alerts.evaluate.base import Observation
+from hub.alerts.evaluate.forecast import ForecastEvaluator
 from hub.alerts.rules.dam_safety import Reservoir, ReservoirTable
 from hub.alerts.rules.flood_levels import FloodStation, FloodStationTable
 from hub.alerts.rules.severity import Severity
 from hub.alerts.store import AlertStore
 from hub.forecast.base import HOUR, Forecast, ForecastPoint
+from hub.forecast.config import ForecastConfig
 
 T0 = datetime(2026, 10, 1, 0, 0, tzinfo=UTC)  # 07:00 in Huế
 KIM_LONG = FloodStation(
@@ -113,6 +115,37 @@ def test_a_warning_is_created_follows_the_forecast_and_clears(tmp_path: Path) ->
     assert forecast_events(sink) == [("created", 1), ("updated", 1), ("escalated", 2), ("cleared", 0)]
     assert len({a.id for _, a, _ in sink if a.rule == "flood_forecast"}) == 1
     assert not [a for a in engine.active() if a.rule == "flood_forecast"]
+
+
+def test_a_crossing_below_the_warning_confidence_is_only_listed_as_possible(tmp_path: Path) -> None:
+    sink: Events = []
+    engine = make_engine(tmp_path, sink)
+    engine.process([stage(T0, 0.6)], now=T0)
+    # The central forecast just touches BĐ1 (1.05 m) inside a wide band (± 0.4 m): about a 56 % chance, below the
+    # configured 0.7. No warning; the crossing is kept in the (inactive) condition's details.
+    engine.forecasts([rising("huong-kim-long", T0, [0.8, 1.0, 1.05, 1.0], spread=0.4)], now=T0)
+    assert forecast_events(sink) == []
+    assert not [a for a in engine.active() if a.rule == "flood_forecast"]
+    assert "46" not in engine.hazards or not engine.hazards["46"]
+
+    # BĐ1 sure enough warns; BĐ2, just touched at the peak, is listed as possible and does not set the level.
+    engine.forecasts([rising("huong-kim-long", T0 + HOUR, [1.0, 1.5, 2.02, 1.9], spread=0.4)], now=T0 + HOUR)
+    assert forecast_events(sink) == [("created", 1)]
+    [alarm] = [a for a in engine.active() if a.rule == "flood_forecast"]
+    assert [c["name"] for c in alarm.details["crossings"]] == ["BĐ1"]
+    assert [c["name"] for c in alarm.details["possible"]] == ["BĐ2"]
+    assert alarm.details["possible"][0]["confidence"] < alarm.details["warn_confidence"] == 0.7
+    # A later forecast whose crossing is no longer likely enough does not keep the warning: it clears.
+    engine.forecasts([rising("huong-kim-long", T0 + 2 * HOUR, [0.9, 1.02, 0.95], spread=0.4)], now=T0 + 2 * HOUR)
+    assert forecast_events(sink) == [("created", 1), ("cleared", 0)]
+
+
+def test_the_hub_and_the_benchmark_warn_at_the_same_confidence() -> None:
+    from bench.forecast import WARN_CONFIDENCE as BENCH
+
+    evaluator = ForecastEvaluator(FloodStationTable(stations=[KIM_LONG]), None, RuleTables().risk)
+    assert evaluator.warn_confidence == ForecastConfig().warn_confidence == BENCH
+    assert ForecastEvaluator(None, None, RuleTables().risk, warn_confidence=0.9).warn_confidence == 0.9
 
 
 def test_the_forecast_warning_is_distinct_from_the_measured_alarm(tmp_path: Path) -> None:
