@@ -2,7 +2,9 @@
 
 A case is one station with its upstream gauges: hourly series over a fitting stretch followed by a test stretch,
 and the thresholds whose crossings are warned. Simulator cases come from the typhoon_flood scenario's three river
-stations, each over a season of seeded storms; Long Biên is fed by Sơn Tây through a routed reach.
+stations, each over a season of seeded storms; Long Biên is fed by Sơn Tây through a routed reach. Each simulated
+station also has the rain gauges of its basin, reporting the storms that drive it; the real cases have none
+(Hub'Eau serves levels and flows, not rain).
 """
 
 from __future__ import annotations
@@ -12,10 +14,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from bench._forecast_hubeau import PAIRS, Pair, load
-from hub.forecast.config import Upstream
+from hub.forecast.config import RainGauge, Upstream
 from simulators.sensors.hydrology import Routing
 from simulators.sensors.routing import (
     gain_for_peak,
+    gauge_rain,
     hourly_runoff,
     route_reach,
     seeded_storms,
@@ -35,6 +38,15 @@ NOISE_SD_M = 0.005
 MISSING_SHARE = 0.01
 # The predictors reach back at most the longest travel time searched (48 h) plus a few hours.
 SEAM_H = 54
+# The basins' rain gauges (simulators/scenarios/typhoon_flood.yaml): Sơn Tây's own gauge (±15 % of the basin's
+# rain, ±30 min); at Long Biên and Kim Long the station's gauge and two of the area's, each given the spread of the
+# area's group (Hà Nội ±25 %, ±1 h; Huế ±30 %, ±45 min) rather than the station gauge's none, so that no gauge
+# reads the basin's rain exactly. 0.2 mm tipping buckets; each misses 1 % of its hours, as the stage does.
+RAIN_GAUGES: dict[str, tuple[list[str], float, float]] = {
+    "hong-son-tay": (["river-sontay-01"], 0.15, 1800.0),
+    "hong-ha-noi-long-bien": (["river-longbien-01", "rain-hn-001", "rain-hn-002"], 0.25, 3600.0),
+    "huong-kim-long": (["river-kimlong-01", "rain-hue-001", "rain-hue-002"], 0.3, 2700.0),
+}
 
 
 @dataclass
@@ -51,6 +63,7 @@ class Case:
     # Hours after fit_h before the first forecast: where the test stretch was laid after a fitting stretch that
     # did not precede it in time, the first forecasts would read across that seam, so none is issued there.
     seam_h: int = 0
+    rain: list[RainGauge] = field(default_factory=list)  # their hourly series are in ``series`` under ``.key``
 
 
 def _stage_params(scenario: str, group: str) -> RiverStageParams:
@@ -105,17 +118,37 @@ def simulator_cases(seed: int, fit_days: int = 30, test_days: int = 15) -> list[
     def noisy(x: list[float], k: int) -> list[float]:
         return with_noise(x, seed * 31 + k, NOISE_SD_M, MISSING_SHARE)
 
+    def gauges(station: str, basin_storms: list[tuple[float, list[Burst]]], k: int) -> dict[str, list[float]]:
+        nodes, jitter, shift_s = RAIN_GAUGES[station]
+        out = {}
+        for j, node in enumerate(nodes):
+            mm = gauge_rain(basin_storms, hours, seed * 131 + k * 17 + j, jitter=jitter, shift_s=shift_s)
+            out[RainGauge(node_id=node, sensor_id="rain").key] = with_noise(
+                mm, seed * 37 + k * 7 + j, 0.0, MISSING_SHARE
+            )
+        return out
+
     fit_h = fit_days * 24
     st_obs = noisy(st_stage, 1)
+    st_rain, lb_rain, kl_rain = (
+        gauges("hong-son-tay", storms, 1),
+        gauges("hong-ha-noi-long-bien", local, 2),
+        gauges("huong-kim-long", kl_storms, 3),
+    )
     return [
-        Case("simulator", f"son-tay-{seed}", "hong-son-tay", T0, {"hong-son-tay": st_obs}, fit_h,
-             _levels("typhoon_flood", "hanoi-sontay")),
+        Case("simulator", f"son-tay-{seed}", "hong-son-tay", T0, {"hong-son-tay": st_obs, **st_rain}, fit_h,
+             _levels("typhoon_flood", "hanoi-sontay"), rain=_rain_cfg("hong-son-tay")),
         Case("simulator", f"long-bien-{seed}", "hong-ha-noi-long-bien", T0,
-             {"hong-ha-noi-long-bien": noisy(lb_stage, 2), "hong-son-tay": st_obs}, fit_h,
-             _levels("typhoon_flood", "hanoi-longbien"), [Upstream(station_id="hong-son-tay")]),
-        Case("simulator", f"kim-long-{seed}", "huong-kim-long", T0, {"huong-kim-long": noisy(kl_stage, 3)}, fit_h,
-             _levels("typhoon_flood", "hue-kimlong")),
+             {"hong-ha-noi-long-bien": noisy(lb_stage, 2), "hong-son-tay": st_obs, **lb_rain}, fit_h,
+             _levels("typhoon_flood", "hanoi-longbien"), [Upstream(station_id="hong-son-tay")],
+             rain=_rain_cfg("hong-ha-noi-long-bien")),
+        Case("simulator", f"kim-long-{seed}", "huong-kim-long", T0, {"huong-kim-long": noisy(kl_stage, 3), **kl_rain},
+             fit_h, _levels("typhoon_flood", "hue-kimlong"), rain=_rain_cfg("huong-kim-long")),
     ]  # fmt: skip
+
+
+def _rain_cfg(station: str) -> list[RainGauge]:
+    return [RainGauge(node_id=node, sensor_id="rain") for node in RAIN_GAUGES[station][0]]
 
 
 def _illustrative_thresholds(values: list[float]) -> list[tuple[int, str, float]]:

@@ -40,7 +40,11 @@ def _series(case: Case, upto: int, back: int | None = None) -> dict[str, HourlyS
 
 def replay(case: Case, min_history_h: int = 240) -> Replay:
     cfg = StationForecastConfig(
-        station_id=case.station_id, upstream=case.upstream, history_days=60, min_history_h=min_history_h
+        station_id=case.station_id,
+        upstream=case.upstream,
+        rain=case.rain,
+        history_days=60,
+        min_history_h=min_history_h,
     )
     baseline = cfg.model_copy(update={"method": "persistence"})
     history = _series(case, case.fit_h)
