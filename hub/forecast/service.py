@@ -8,6 +8,8 @@ gauge silent, InfluxDB refusing a query) is logged, counted and named in the sum
 
 Hourly values: the mean of the *good* readings (field ``quality``) of the hour ending at the labelled time, so the
 value at 10:00 is what was measured from 09:00 to 10:00 and a forecast issued at 10:00 sees a complete last hour.
+Rain is the exception: a gauge reports the millimetres since its previous reading (measurement ``rainfall``), so
+its hour is the *sum* of its good readings; an hour with none stays missing, never dry.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, Literal, Protocol, TypeVar
 
 from hub.alerts.config import AlertsConfig, RuleTables
 from hub.config import HubInflux
@@ -79,13 +81,18 @@ def _quote(value: str) -> str:
 
 
 def hourly_series(
-    db: ForecastDB, measurement: str, where: Mapping[str, str], start: datetime, end: datetime
+    db: ForecastDB,
+    measurement: str,
+    where: Mapping[str, str],
+    start: datetime,
+    end: datetime,
+    aggregate: Literal["mean", "sum"] = "mean",
 ) -> HourlySeries:
-    """Hourly means of the good readings from ``start`` to ``end`` (whole hours, both included); NaN where an hour
-    has none. The value at hour t is the mean over [t - 1 h, t)."""
+    """Hourly means (or sums) of the good readings from ``start`` to ``end`` (whole hours, both included); NaN where
+    an hour has none. The value at hour t is over [t - 1 h, t)."""
     tags = " AND ".join(f'"{k}" = {_quote(v)}' for k, v in sorted(where.items()))
     q = (
-        f'SELECT mean("value") AS "value" FROM "{measurement}" WHERE {tags} AND "quality" = \'good\' '
+        f'SELECT {aggregate}("value") AS "value" FROM "{measurement}" WHERE {tags} AND "quality" = \'good\' '
         f"AND time >= {to_ms(start - HOUR)}ms AND time < {to_ms(end)}ms GROUP BY time(1h) fill(none)"
     )
     n = round((end - start) / HOUR) + 1
@@ -155,6 +162,9 @@ class ForecastJob:
         out = {}
         for sid in [cfg.station_id, *(u.station_id for u in cfg.upstream)]:
             out[sid] = hourly_series(self.db, "water_level", self._river_sensor(tables, sid), start, end)
+        for g in cfg.rain:
+            where = {"node_id": g.node_id, "sensor_id": g.sensor_id}
+            out[g.key] = hourly_series(self.db, "rainfall", where, start, end, aggregate="sum")
         return out
 
     # -- one run -------------------------------------------------------------------------------------------------
