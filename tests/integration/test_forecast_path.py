@@ -40,12 +40,12 @@ def test_the_hub_issues_forecasts_prefers_the_official_one_and_warns(tmp_path, m
             f'water_level,node_id=n-a,sensor_id=stage value={value:.3f},quality="good" {int(ts.timestamp() * 1000)}'
         )
     assert writer.write_once("\n".join(lines).encode()).outcome is Outcome.WRITTEN
-    # The agency's bulletin, issued an hour ago: BĐ1 in 5 hours, BĐ2 in 10.
+    # The agency's bulletin, issued an hour ago: BĐ1 in 5 hours, BĐ2 in 10. It gives no range (lower_m, upper_m),
+    # as many bulletins do: its own levels are taken at their word (confidence 1), above the hub's warn_confidence.
     issued = hour - timedelta(hours=1)
     rows = [
         {"station_id": "st-a", "issued": issued.isoformat(), "valid": (issued + timedelta(hours=h)).isoformat(),
-         "level_m": 4.0 + 0.2 * h, "lower_m": 3.8 + 0.2 * h, "upper_m": 4.2 + 0.2 * h, "agency": "Đài KTTV",
-         "kind": "river"}
+         "level_m": 4.0 + 0.2 * h, "agency": "Đài KTTV", "kind": "river"}
         for h in range(1, 13)
     ]  # fmt: skip
     report = run_import(
@@ -81,4 +81,5 @@ def test_the_hub_issues_forecasts_prefers_the_official_one_and_warns(tmp_path, m
     wait_until(lambda: any(w["transition"] == "created" for w in warnings()), what="a flood_forecast warning")
     created = next(w for w in warnings() if w["transition"] == "created")
     assert created["level"] == 2 and "vượt BĐ2" in created["message"]
+    assert created["message"].endswith("độ tin cậy 100 %")
     assert query(influx.url, "iocgw", "SELECT * FROM alarm WHERE \"rule\" = 'flood_level'") == []
