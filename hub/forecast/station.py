@@ -74,10 +74,12 @@ class StationModel:
     def forecast(self, recent: Mapping[str, HourlySeries], issued: datetime, horizon_h: int = 24) -> Forecast:
         """A forecast issued at ``issued`` (a whole hour) from the levels in ``recent`` up to that hour.
 
-        ``recent`` holds this station's and its upstream gauges' hourly series (at least the last day is plenty);
-        values after ``issued`` are ignored. ValueError when the station has no reading in the last
-        ``MAX_STALE_H`` hours. A horizon whose regression lacks a predictor (an upstream gauge silent) falls back
-        to persistence for this forecast; ``method`` then reads ``regression+persistence``.
+        ``recent`` holds this station's and its upstream gauges' hourly series, and its rain gauges' hourly sums
+        under ``RainGauge.key`` (at least the last day is plenty); values after ``issued`` are ignored.
+        ValueError when the station has no reading in the last ``MAX_STALE_H`` hours. A horizon whose regression
+        lacks a predictor (an upstream gauge silent) falls back to persistence for this forecast; ``method`` then
+        reads ``regression+persistence``. A horizon that uses rain, with every gauge silent, uses its fit
+        without rain instead.
         """
         if not 1 <= horizon_h <= min(MAX_HORIZON_H, len(self.horizons)):
             raise ValueError(f"horizon_h must be 1-{len(self.horizons)}, not {horizon_h}")
@@ -245,6 +247,8 @@ def _with_rain(
     if len(rows) < max(cfg.min_history_h // 2, 10 * size):
         return base
     try:
+        # Bands classed by the size of the forecast change, not by the river's last 3 hours: with rain the model
+        # forecasts rises while the river is still steady, and those err by as much as the storm is misjudged.
         held = _held_out(rows, row_index, own, size, by_change=True)
         # The regression without rain, held out on exactly these rows: its predictors are the first ones.
         plain = _held_out(
