@@ -254,3 +254,20 @@ def test_rain_that_explains_nothing_is_not_used() -> None:
     assert len(unused) >= 20  # kept, at most, where chance made it a hair better on held-out hours
     few = fit_station(cfg, _history(s=level, **{"rain:g1/rain": [math.nan] * (N - 100) + noise[-100:]}))
     assert few.rain_note.startswith("rain not used: 100 hours of basin rain") and not any(f.rain for f in few.horizons)
+
+
+def test_a_rain_forecast_of_a_big_rise_gets_a_wider_band_than_a_dry_one() -> None:
+    level, g1, g2 = _rainy_basin()
+    cfg = StationForecastConfig.model_validate({"station_id": "s", **RAIN_CFG})
+    history = _history(s=level, **{"rain:g1/rain": g1, "rain:g2/rain": g2})
+    model = fit_station(cfg, history)
+    storm = next(k for k in range(48, N - 12) if g1[k] and not g1[k - 1] and level[k] == level[k - 3]) + 2
+    dry = next(k for k in range(storm + 100, N) if not any(g1[k - 30 : k + 1]) and level[k] - level[k - 3] == 0)
+
+    def width(i: int) -> float:
+        recent = {k: HourlySeries(T0, v.values[: i + 1]) for k, v in history.items()}
+        p = model.forecast(recent, T0 + i * HOUR).points[5]
+        return p.upper_m - p.lower_m
+
+    # Both issued on a river that has not moved for 3 hours: the rain, not the river, says which is uncertain.
+    assert width(storm) > 2 * width(dry)
