@@ -12,6 +12,7 @@ from hub.alerts.rules.flood_levels import FloodStationTable, flood_stations_from
 from hub.alerts.rules.heavy_rain import RainBands, load_rain_bands
 from hub.alerts.rules.nesterov import NesterovConfig, load_nesterov_config
 from hub.alerts.rules.risk_level import RiskTables, load_risk_tables
+from hub.forecast.config import ForecastConfig, load_forecast_config
 from hub.quality.config import QualityConfig, load_quality_config
 from plumbing.configfile import load_yaml_model
 from wire.messages import Identifier
@@ -97,6 +98,7 @@ class RuleTables(BaseModel):
     risk: RiskTables = RiskTables()
     camera: CameraSeverityTable = DEFAULT_CAMERA_TABLE
     quality: QualityConfig | None = None
+    forecast: ForecastConfig | None = None  # the forecast file: the warning rule's confidence comes from it
 
 
 def load_rule_tables(config: AlertsConfig, base: Path | None = None) -> RuleTables:
@@ -124,6 +126,7 @@ def load_rule_tables(config: AlertsConfig, base: Path | None = None) -> RuleTabl
         risk=load_risk_tables(at(config.risk_tables)) if config.risk_tables else RiskTables(),
         camera=load_camera_table(at(config.camera_table)) if config.camera_table else DEFAULT_CAMERA_TABLE,
         quality=load_quality_config(at(config.quality)) if config.quality else None,
+        forecast=load_forecast_config(at(config.forecast)) if config.forecast else None,
     )
 
 

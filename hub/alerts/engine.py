@@ -94,7 +94,8 @@ class AlertEngine:
         if tables.quality is not None and tables.quality.completeness.alarms_on:  # data_quality, for technicians
             evaluators.append(DataQualityEvaluator(tables.quality.completeness))
         if self.config.forecast is not None:  # forecast warnings (hub/forecast): flood_forecast, reservoir_forecast
-            evaluators.append(ForecastEvaluator(tables.flood, tables.reservoirs, tables.risk))
+            settings = {"warn_confidence": tables.forecast.warn_confidence} if tables.forecast is not None else {}
+            evaluators.append(ForecastEvaluator(tables.flood, tables.reservoirs, tables.risk, **settings))
         by_sensor: dict[tuple[str, str], list[Evaluator]] = {}
         by_nq: dict[tuple[str, str], list[Evaluator]] = {}
         for ev in evaluators:

@@ -27,7 +27,6 @@ from hub.config import HubInflux
 from hub.feeds.sink import InfluxSink
 from hub.forecast.base import HOUR, MAX_HORIZON_H, Forecast, HourlySeries
 from hub.forecast.config import (
-    WARN_CONFIDENCE,
     ForecastConfig,
     ReservoirForecastConfig,
     StationForecastConfig,
@@ -129,14 +128,6 @@ class ForecastJob:
         official_max_age: timedelta = DEFAULT_OFFICIAL_MAX_AGE,
     ) -> None:
         self.config = config
-        if config.warn_confidence != WARN_CONFIDENCE:
-            # The alert engine builds its forecast warning rule with the default (hub/alerts/engine.py does not read
-            # this file yet): say so rather than let an operator believe the setting took effect.
-            log.warning(
-                "warn_confidence %g is set in the forecast configuration, but the alert engine warns at %g",
-                config.warn_confidence,
-                WARN_CONFIDENCE,
-            )
         self.tables = tables  # called at each run: threshold overrides and reloads reach the next forecast
         self.db = db
         self.engine = engine

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from hub.alerts.alarm import Alarm, Transition
-from hub.alerts.config import AlertsConfig, RuleTables
+from hub.alerts.config import AlertsConfig, RuleTables, load_rule_tables
 from hub.alerts.engine import AlertEngine
 from hub.alerts.evaluate.base import Observation
 from hub.alerts.evaluate.forecast import ForecastEvaluator
@@ -246,3 +246,18 @@ def test_a_warning_whose_forecast_ran_out_is_cleared_at_the_tick(tmp_path: Path)
     assert engine.hazards["46"] == {}
     engine.tick(now=T0 + 4 * HOUR)
     assert forecast_events(sink) == [("created", 1), ("cleared", 0)]
+
+
+def test_the_engine_warns_at_the_forecast_files_confidence(tmp_path: Path) -> None:
+    stations = tmp_path / "stations.yaml"
+    stations.write_text(
+        "stations:\n  - {station_id: st-a, node_id: n-a, sensor_id: stage, river: Thử, name: A, province: Huế,\n"
+        "     bd1_m: 5.0, bd2_m: 6.0, bd3_m: 7.0, source: test}\n"
+    )
+    forecast = tmp_path / "forecast.yaml"
+    forecast.write_text("warn_confidence: 0.95\nstations:\n  - {station_id: st-a}\n")
+    config = AlertsConfig(flood_stations=stations, forecast=forecast)
+    engine = AlertEngine(config, load_rule_tables(config), AlertStore(tmp_path / "a.db"), areas={}, intervals={})
+    (rule,) = [ev for ev in engine.evaluators if ev.rule == "flood_forecast"]
+    assert rule.warn_confidence == 0.95  # type: ignore[attr-defined]
+    engine.store.close()
