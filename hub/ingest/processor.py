@@ -20,7 +20,7 @@ from hub.store.line_protocol import line
 from hub.store.state import DeadLetter, NodeInfo
 from wire import Channel, EventMessage, Quantity, StatusMessage, TelemetryMessage, TopicParts, Topics
 from wire.messages import IDENTIFIER_PATTERN, Reading, _NodeMessage, describe_error, parse_message, to_epoch_ms
-from wire.timepolicy import DEFAULT_MAX_AGE, time_problem
+from wire.timepolicy import DEFAULT_MAX_AGE, MAX_AHEAD, time_problem
 
 
 def _iso_ms(ms: int) -> str:
@@ -77,6 +77,7 @@ class Batch:
 
 
 _RANK = {"good": 0, "suspect": 1, "bad": 2}
+_MAX_AHEAD_MS = MAX_AHEAD // timedelta(milliseconds=1)
 
 
 def _unregistered(known: dict[str, str] | None, r: Reading, node_id: str) -> str:
@@ -117,6 +118,7 @@ class Processor:
         # until that reading or the spike window's end: (node, sensor) -> (observation, ts_ms, release by, s).
         self._held: dict[tuple[str, str], tuple[Observation, int, float]] = {}
         self.max_age = max_age
+        self._max_age_ms = max_age // timedelta(milliseconds=1)
         self.clock = clock
         self.nodes = nodes
         self.accept_unknown_nodes = accept_unknown_nodes
@@ -278,6 +280,8 @@ class Processor:
         msg_ms = to_epoch_ms(msg.ts)
         oldest = msg_ms
         now_ms = int(self.clock() * 1000)
+        # The accepted window (wire/timepolicy.py), so that only a reading outside it pays for the words why.
+        oldest_ok, newest_ok = now_ms - self._max_age_ms, now_ms + _MAX_AHEAD_MS
         problems: list[str] = []  # one dead letter per message, naming every refused reading
         check_registry = known is not None and not self.accept_unknown_nodes
         node_id, quality = msg.node_id, self.quality
@@ -286,8 +290,8 @@ class Processor:
             if check_registry and known.get(r.sensor_id) != r.quantity:  # type: ignore[union-attr]
                 problems.append(f"readings.{i}: {_unregistered(known, r, node_id)}")
                 continue
-            ts_ms = to_epoch_ms(r.ts) if r.ts is not None else msg_ms
-            if r.ts is not None and (problem := time_problem(ts_ms, now_ms, self.max_age)) is not None:
+            ts_ms = msg_ms if r.ts is None or r.ts == msg.ts else to_epoch_ms(r.ts)
+            if not oldest_ok <= ts_ms <= newest_ok and (problem := time_problem(ts_ms, now_ms, self.max_age)):
                 self._count_time(batch, ts_ms, now_ms)
                 problems.append(f"readings.{i}.ts: {problem}")
                 continue
@@ -297,7 +301,8 @@ class Processor:
             if conflict:
                 problems.append(f"readings.{i}: {conflict}")
                 continue
-            oldest = min(oldest, ts_ms)
+            if ts_ms < oldest:
+                oldest = ts_ms
             key = (r.quantity, admin, node_id, r.sensor_id)
             prefix = self._prefixes.get(key)
             if prefix is None:
