@@ -276,8 +276,10 @@ class ForecastJob:
         return model.forecast(recent, issued, min(self.config.horizon_h, MAX_HORIZON_H))
 
     def _reservoir(self, tables: RuleTables, cfg: ReservoirForecastConfig, issued: datetime) -> Forecast:
-        """Mass balance with the last hour's inflow and release held over the horizon: the hub has no inflow
-        forecast of its own, and an imported official forecast replaces this one where the agency gives one."""
+        """Mass balance with the last hour's inflow held over the horizon, and the last hour's release until a
+        planned opening recorded with its flow (``PUT /api/reservoirs/{id}/release``), that flow from then on: the
+        hub has no inflow forecast of its own, and an imported official forecast replaces this one where the
+        agency gives one."""
         rid = cfg.reservoir_id
         reservoir = (
             next((r for r in tables.reservoirs.reservoirs if r.reservoir_id == rid), None)
@@ -302,7 +304,18 @@ class ForecastJob:
         inflow = last("inflow", cfg.inflow_node_id, cfg.inflow_sensor_id)
         outflow = last("outflow", cfg.outflow_node_id, cfg.outflow_sensor_id)
         h = self.config.horizon_h
-        return forecast_reservoir(cfg, level, issued, [inflow] * h, [outflow] * h, h)
+        return forecast_reservoir(cfg, level, issued, [inflow] * h, self._releases(rid, outflow, issued, h), h)
+
+    def _releases(self, reservoir_id: str, outflow: float, issued: datetime, hours: int) -> list[float]:
+        """The release (m³/s) for each hour of the horizon: the measured outflow, then a planned release's flow
+        from the hour its gates open (a plan already in force counts from the issue)."""
+        planned = getattr(self.engine, "planned_release", None)
+        plan = planned(reservoir_id) if planned is not None else None
+        if plan is None:
+            return [outflow] * hours
+        opens, flow = plan
+        # Hour k covers (issued + k h, issued + (k + 1) h]: the plan applies to hours ending after the opening.
+        return [flow if issued + (k + 1) * HOUR > opens else outflow for k in range(hours)]
 
     def _choose(self, tables: RuleTables, own: dict[str, Forecast], now: datetime, summary: Summary) -> list[Forecast]:
         """Per station, the official forecast when a fresh one exists, else the hub's own."""

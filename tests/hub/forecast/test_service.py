@@ -312,3 +312,19 @@ def test_a_station_with_rain_gauges_reads_them_for_its_fit_and_its_forecasts(rai
     # made it a hair better on held-out hours; either way the forecast is issued.
     assert model.rain_note == "" or model.rain_note.startswith("rain not used")
     assert summary.forecasts["huong-kim-long"].startswith("model:")
+
+
+class Planner(Recorder):
+    """An engine with a planned release: the gates open 4 h after the issue, releasing 1,000 m³/s."""
+
+    def planned_release(self, reservoir_id: str) -> tuple[datetime, float] | None:
+        return (ISSUED + 4 * HOUR, 1000.0) if reservoir_id == "reservoir-001" else None
+
+
+def test_a_planned_release_draws_the_reservoir_down_from_its_opening(db: InfluxSink) -> None:
+    ForecastJob(CONFIG, lambda: TABLES, db, Planner()).run_once(NOW)
+    planned = latest_forecasts(db, "model", NOW, timedelta(hours=2))["reservoir-001"]
+    levels = [p.level_m for p in planned.points]
+    # 600 in and 200 out until the opening: rising; 600 in and 1,000 out after it: falling.
+    assert levels[0] < levels[1] < levels[2] < levels[3]
+    assert levels[4] < levels[3] and levels[-1] < levels[4]
