@@ -9,11 +9,12 @@ from hub.alerts.alarm import Transition
 from hub.alerts.config import AlertsConfig, RuleTables
 from hub.alerts.engine import AlertEngine
 from hub.alerts.evaluate.base import Observation
-from hub.alerts.rules.flood_levels import FloodStation, FloodStationTable
+from hub.alerts.rules.flood_levels import FloodStationTable
 from hub.alerts.store import AlertStore
 from hub.ingest.processor import Batch, Processor
 from hub.quality.checker import QualityChecker
 from hub.store.state import NodeInfo
+from tests.support.stations import flood_station
 from wire import Topics
 
 T0 = datetime(2026, 11, 22, tzinfo=UTC)
@@ -84,18 +85,7 @@ def test_a_revision_line_changes_only_the_flag_of_the_earlier_point():
     assert [(o.value, o.flag, o.check) for o in after.observations] == [(5.4, "bad", "spike"), (5.0, "good", None)]
 
 
-STATION = FloodStation(
-    station_id="st-1",
-    node_id="n1",
-    sensor_id="wl",
-    river="Thử",
-    name="Trạm thử",
-    province="Hà Nội",
-    bd1_m=9.5,
-    bd2_m=10.5,
-    bd3_m=11.5,
-    source="test",
-)
+STATION = flood_station("st-1", "n1", "wl", bd1_m=9.5, bd2_m=10.5, bd3_m=11.5)
 
 
 def test_flagged_readings_never_move_an_alarm_and_the_next_change_names_them(tmp_path):

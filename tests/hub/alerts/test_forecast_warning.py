@@ -12,39 +12,16 @@ from hub.alerts.config import AlertsConfig, RuleTables, load_rule_tables
 from hub.alerts.engine import AlertEngine
 from hub.alerts.evaluate.base import Observation
 from hub.alerts.evaluate.forecast import ForecastEvaluator
-from hub.alerts.rules.dam_safety import Reservoir, ReservoirTable
-from hub.alerts.rules.flood_levels import FloodStation, FloodStationTable
+from hub.alerts.rules.dam_safety import ReservoirTable
+from hub.alerts.rules.flood_levels import FloodStationTable
 from hub.alerts.rules.severity import Severity
 from hub.alerts.store import AlertStore
 from hub.forecast.base import HOUR, Forecast, ForecastPoint
 from hub.forecast.config import ForecastConfig
+from tests.support.stations import RESERVOIR, flood_station
 
 T0 = datetime(2026, 10, 1, 0, 0, tzinfo=UTC)  # 07:00 in Huế
-KIM_LONG = FloodStation(
-    station_id="huong-kim-long",
-    node_id="river-kimlong-01",
-    sensor_id="stage",
-    river="Hương",
-    name="Kim Long",
-    province="Huế",
-    bd1_m=1.0,
-    bd2_m=2.0,
-    bd3_m=3.5,
-    source="QĐ 05/2020/QĐ-TTg",
-    zone=1,
-)
-RESERVOIR = Reservoir(
-    reservoir_id="reservoir-001",
-    name="Hồ chứa minh hoạ",
-    province="Huế",
-    node_id="reservoir-001",
-    source="illustrative",
-    dead_level_m=18.0,
-    pre_flood_level_m=29.0,
-    normal_level_m=32.5,
-    design_flood_level_m=34.2,
-    check_flood_level_m=35.1,
-)
+KIM_LONG = flood_station("huong-kim-long", "river-kimlong-01", name="Kim Long")
 Events = list[tuple[int, Alarm, Transition]]
 
 

@@ -14,7 +14,7 @@ import pytest
 from hub.alerts.config import AlertsConfig, RuleTables
 from hub.alerts.engine import AlertEngine
 from hub.alerts.evaluate.base import Observation
-from hub.alerts.rules.dam_safety import Reservoir, ReservoirTable
+from hub.alerts.rules.dam_safety import ReservoirTable
 from hub.alerts.rules.flood_levels import FloodStation, FloodStationTable
 from hub.alerts.store import AlertStore
 from hub.config import HubInflux
@@ -25,6 +25,7 @@ from hub.forecast.service import ForecastJob, hourly_series, open_forecast_job
 from hub.forecast.store import forecast_lines, latest_forecasts, to_ms
 from hub.store.line_protocol import line
 from testkit.localsvc import InfluxDB
+from tests.support.stations import RESERVOIR, flood_station
 
 pytestmark = pytest.mark.services
 
@@ -34,40 +35,12 @@ DAYS = 12
 
 
 def station(sid: str, node: str, **kw: Any) -> FloodStation:
-    return FloodStation(
-        station_id=sid,
-        node_id=node,
-        sensor_id="stage",
-        river="Hương",
-        name=sid,
-        province="Huế",
-        bd1_m=1.0,
-        bd2_m=2.0,
-        bd3_m=3.5,
-        source="QĐ 05/2020/QĐ-TTg",
-        zone=1,
-        **kw,
-    )
+    return flood_station(sid, node, **kw)
 
 
 TABLES = RuleTables(
     flood=FloodStationTable(stations=[station("huong-kim-long", "river-kimlong-01"), station("bo-phu-oc", "river-po")]),
-    reservoirs=ReservoirTable(
-        reservoirs=[
-            Reservoir(
-                reservoir_id="reservoir-001",
-                name="Hồ chứa minh hoạ",
-                province="Huế",
-                node_id="reservoir-001",
-                source="illustrative",
-                dead_level_m=18.0,
-                pre_flood_level_m=29.0,
-                normal_level_m=32.5,
-                design_flood_level_m=34.2,
-                check_flood_level_m=35.1,
-            )
-        ]
-    ),
+    reservoirs=ReservoirTable(reservoirs=[RESERVOIR]),
 )
 CONFIG = ForecastConfig(
     stations=[

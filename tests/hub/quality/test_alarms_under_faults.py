@@ -23,6 +23,7 @@ from hub.ingest.processor import Batch, Processor
 from hub.quality.checker import QualityChecker
 from hub.store.state import NodeInfo
 from tests.hub.quality.test_fault_mix import SERIES, T0, labelled_readings
+from tests.support.stations import flood_station
 from wire import Topics
 
 NODE, SENSOR = "river-1", "stage"
@@ -31,18 +32,7 @@ RIVERS = {0: (9.5, 10.5, 11.5), 1: (2.0, 3.0, 4.0)}  # BĐ1-3 for SERIES[0] (pea
 
 
 def station(bd: tuple[float, float, float]) -> FloodStation:
-    return FloodStation(
-        station_id="st-1",
-        node_id=NODE,
-        sensor_id=SENSOR,
-        river="Thử",
-        name="Trạm thử",
-        province="Hà Nội",
-        bd1_m=bd[0],
-        bd2_m=bd[1],
-        bd3_m=bd[2],
-        source="test",
-    )
+    return flood_station("st-1", NODE, SENSOR, bd1_m=bd[0], bd2_m=bd[1], bd3_m=bd[2])
 
 
 def readings(index: int, seed: int, faulty: bool) -> list[tuple[float, float, str]]:
