@@ -50,6 +50,19 @@ def over_time(
     )
 
 
+def latest_forecast(ref_id: str, where: str) -> InfluxQL:
+    """The newest forecast per source, hourly, with its 80 % band (hub/forecast/store.py's ``latest`` series)."""
+    return over_time(
+        ref_id,
+        'last("level_m") AS "dự báo", last("lower_m") AS "cận dưới", last("upper_m") AS "cận trên"',
+        "stage_forecast",
+        where,
+        "source",
+        every="1h",
+        alias="$col ($tag_source)",
+    )
+
+
 def per_tag(
     ref_id: str,
     select: str,

@@ -8,6 +8,7 @@ from grafana_foundation_sdk.builders import statetimeline, timeseries
 from hub.grafana.common import (
     band_mappings,
     dashed_line,
+    latest_forecast,
     new_dashboard,
     over_time,
     province_variable,
@@ -59,15 +60,7 @@ def forecast_vs_named() -> timeseries.Panel:
     return timeseries_panel(
         "Dự báo mực nước hồ $reservoir (bản tin mới nhất) so với các mực nước đặc trưng",
         over_time("A", 'mean("level_m") AS "mực nước hồ đo"', "reservoir_state", RESERVOIR),
-        over_time(
-            "B",
-            'last("level_m") AS "dự báo", last("lower_m") AS "cận dưới", last("upper_m") AS "cận trên"',
-            "stage_forecast",
-            FORECAST,
-            "source",
-            every="1h",
-            alias="$col ($tag_source)",
-        ),
+        latest_forecast("B", FORECAST),
         over_time("C", named, "reservoir_state", RESERVOIR, fill="previous"),
         unit="lengthm",
         height=10,

@@ -13,6 +13,7 @@ from hub.grafana.common import (
     bd_mappings,
     coloured_cells,
     dashed_line,
+    latest_forecast,
     level_stat,
     new_dashboard,
     over_time,
@@ -27,6 +28,7 @@ from hub.grafana.common import (
     timeseries_panel,
 )
 from hub.grafana.dashboards.registry import register_dashboard
+from hub.grafana.influxql import InfluxQL
 
 UID = "iocgw-hydrology"
 TITLE = "iocgw · Trạm thủy văn (hydrology stations)"
@@ -64,17 +66,22 @@ def station_table() -> table.Panel:
     )
 
 
+def _bd_levels(ref_id: str) -> InfluxQL:
+    """BĐ1-BĐ3 as stored with each flood_level point (overrides included), carried forward between points."""
+    return over_time(
+        ref_id,
+        'last("bd1_m") AS "BĐ1", last("bd2_m") AS "BĐ2", last("bd3_m") AS "BĐ3"',
+        "flood_level",
+        STATION,
+        fill="previous",
+    )
+
+
 def water_level() -> timeseries.Panel:
     return timeseries_panel(
         "Mực nước $station so với BĐ1 / BĐ2 / BĐ3",
         over_time("A", 'mean("stage_m") AS "mực nước"', "flood_level", STATION),
-        over_time(
-            "B",
-            'last("bd1_m") AS "BĐ1", last("bd2_m") AS "BĐ2", last("bd3_m") AS "BĐ3"',
-            "flood_level",
-            STATION,
-            fill="previous",
-        ),
+        _bd_levels("B"),
         unit="lengthm",
         height=10,
         span=16,
@@ -87,22 +94,8 @@ def forecast_vs_levels() -> timeseries.Panel:
     return timeseries_panel(
         "Dự báo mực nước $station (bản tin mới nhất) so với BĐ1 / BĐ2 / BĐ3",
         over_time("A", 'mean("stage_m") AS "mực nước đo"', "flood_level", STATION),
-        over_time(
-            "B",
-            'last("level_m") AS "dự báo", last("lower_m") AS "cận dưới", last("upper_m") AS "cận trên"',
-            "stage_forecast",
-            FORECAST,
-            "source",
-            every="1h",
-            alias="$col ($tag_source)",
-        ),
-        over_time(
-            "C",
-            'last("bd1_m") AS "BĐ1", last("bd2_m") AS "BĐ2", last("bd3_m") AS "BĐ3"',
-            "flood_level",
-            STATION,
-            fill="previous",
-        ),
+        latest_forecast("B", FORECAST),
+        _bd_levels("C"),
         unit="lengthm",
         height=10,
         span=16,
