@@ -84,7 +84,14 @@ def hub_config(work: Path, broker: Mosquitto, influx: InfluxDB, webhook_url: str
         "source": "bench.alerts (synthetic)",
     }
     table.write_text(yaml.safe_dump({"stations": [station]}, allow_unicode=True), encoding="utf-8")
+    # The probe steps a metre in seconds, which the hub's quality control rightly takes for a fault (rate of
+    # change, spike) and keeps from the alarms: off for the probe sensor only, so the bench measures the alert path.
+    # Every reading (the background load's too) still goes through quality control, cost included.
+    quality = work / "quality.yaml"
+    override = {"node_id": PROBE_NODE, "sensor_id": "stage", "rate_of_change": None, "spike": None}
+    quality.write_text(yaml.safe_dump({"stations": [override]}), encoding="utf-8")
     config: dict[str, Any] = {
+        "quality": {"file": str(quality)},
         "mqtt": {"host": "127.0.0.1", "port": broker.port, "client_id": "iocgw-bench-alerts-hub"},
         "influx": {"url": influx.url, "database": "bench_alerts"},
         "registry": {"accept_unknown_nodes": True},
