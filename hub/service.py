@@ -115,7 +115,7 @@ class Hub:
             path = self.config_dir / path
         config = load_quality_config(path) if path is not None else QualityConfig()
         self.quality_config = config
-        return QualityChecker(config, intervals_from_nodes(self.state.known_nodes().values()))
+        return QualityChecker(config, intervals_from_nodes(self.registry_at_start))
 
     def _make_engine(self) -> AlertEngine:
         assert self.config.alerts is not None

@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from hub.alerts.evaluate.base import Observation
 from hub.ingest.dedupe import SeqTracker
 from hub.quality.checker import GOOD, QualityChecker, Verdict
+from hub.quality.flags import Flag
 from hub.store.line_protocol import line
 from hub.store.state import DeadLetter, NodeInfo
 from wire import Channel, EventMessage, Quantity, StatusMessage, TelemetryMessage, TopicParts, Topics
@@ -76,7 +77,6 @@ class Batch:
     revisions: int = 0  # earlier readings re-flagged (a spike or a flat line seen late)
 
 
-_RANK = {"good": 0, "suspect": 1, "bad": 2}
 _MAX_AHEAD_MS = MAX_AHEAD // timedelta(milliseconds=1)
 
 
@@ -91,7 +91,7 @@ def _unregistered(known: dict[str, str] | None, r: Reading, node_id: str) -> str
 def _revised(obs: Observation, ts_ms: int, verdict: Verdict) -> Observation:
     """A held observation as the next reading's verdict left it (a spike now, or good after all)."""
     for rev in verdict.revised:
-        if to_epoch_ms(rev.start) <= ts_ms <= to_epoch_ms(rev.end) and _RANK[rev.flag.value] > _RANK[obs.flag]:
+        if to_epoch_ms(rev.start) <= ts_ms <= to_epoch_ms(rev.end) and rev.flag > Flag(obs.flag):
             return replace(obs, flag=rev.flag.value, check=rev.check.value)
     return obs
 
@@ -349,8 +349,7 @@ class Processor:
         if verdict.check is None:
             return node_flag, None
         batch.flagged[verdict.check.value] = batch.flagged.get(verdict.check.value, 0) + 1
-        flag = verdict.flag.value if _RANK[verdict.flag.value] > _RANK[node_flag] else node_flag
-        return flag, verdict.check.value
+        return max(verdict.flag, Flag(node_flag)).value, verdict.check.value
 
     def _observe(self, obs: Observation, ts_ms: int, verdict: Verdict, batch: Batch) -> None:
         """Hand a watched sensor's reading to the alert engine, holding back one that may yet prove a spike."""
