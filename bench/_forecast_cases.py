@@ -15,7 +15,9 @@ from datetime import UTC, datetime, timedelta
 
 from bench._forecast_hubeau import PAIRS, Pair, load
 from hub.forecast.config import RainGauge, Upstream
+from hub.forecast.rain_forecast import RainForecast, RainForecasts
 from simulators.sensors.hydrology import Routing
+from simulators.sensors.rain_forecast import qpf_issues
 from simulators.sensors.routing import (
     gain_for_peak,
     gauge_rain,
@@ -29,6 +31,7 @@ from simulators.sensors.scenario import load_scenario
 from wire.nodeconfig.simulated import Burst, RiverStageParams
 
 T0 = datetime(2026, 9, 1, tzinfo=UTC)
+HOUR_TD = timedelta(hours=1)
 # Sơn Tây to Hà Nội (Long Biên): a round figure for the wave's travel time, and how much the reach flattens it.
 # Illustrative, like the share of Long Biên's flow that comes from Sơn Tây (the rest: the local basin).
 REACH_TRAVEL_H = 6.0
@@ -64,6 +67,7 @@ class Case:
     # did not precede it in time, the first forecasts would read across that seam, so none is issued there.
     seam_h: int = 0
     rain: list[RainGauge] = field(default_factory=list)  # their hourly series are in ``series`` under ``.key``
+    rain_forecasts: RainForecasts | None = None  # the basin's rain forecasts (QPF), if any
 
 
 def _stage_params(scenario: str, group: str) -> RiverStageParams:
@@ -128,6 +132,12 @@ def simulator_cases(seed: int, fit_days: int = 30, test_days: int = 15) -> list[
             )
         return out
 
+    def qpf(area: str, basin_storms: list[tuple[float, list[Burst]]], k: int) -> RainForecasts:
+        return RainForecasts(
+            RainForecast(area, T0 + i * HOUR_TD, T0 + (i + 1) * HOUR_TD, tuple(mm))
+            for i, mm in qpf_issues(basin_storms, hours, seed * 53 + k)
+        )
+
     fit_h = fit_days * 24
     st_obs = noisy(st_stage, 1)
     st_rain, lb_rain, kl_rain = (
@@ -137,13 +147,15 @@ def simulator_cases(seed: int, fit_days: int = 30, test_days: int = 15) -> list[
     )
     return [
         Case("simulator", f"son-tay-{seed}", "hong-son-tay", T0, {"hong-son-tay": st_obs, **st_rain}, fit_h,
-             _levels("typhoon_flood", "hanoi-sontay"), rain=_rain_cfg("hong-son-tay")),
+             _levels("typhoon_flood", "hanoi-sontay"), rain=_rain_cfg("hong-son-tay"),
+             rain_forecasts=qpf("hong-upper", storms, 1)),
         Case("simulator", f"long-bien-{seed}", "hong-ha-noi-long-bien", T0,
              {"hong-ha-noi-long-bien": noisy(lb_stage, 2), "hong-son-tay": st_obs, **lb_rain}, fit_h,
              _levels("typhoon_flood", "hanoi-longbien"), [Upstream(station_id="hong-son-tay")],
-             rain=_rain_cfg("hong-ha-noi-long-bien")),
+             rain=_rain_cfg("hong-ha-noi-long-bien"), rain_forecasts=qpf("hanoi-local", local, 2)),
         Case("simulator", f"kim-long-{seed}", "huong-kim-long", T0, {"huong-kim-long": noisy(kl_stage, 3), **kl_rain},
-             fit_h, _levels("typhoon_flood", "hue-kimlong"), rain=_rain_cfg("huong-kim-long")),
+             fit_h, _levels("typhoon_flood", "hue-kimlong"), rain=_rain_cfg("huong-kim-long"),
+             rain_forecasts=qpf("huong", kl_storms, 3)),
     ]  # fmt: skip
 
 

@@ -38,17 +38,19 @@ def _series(case: Case, upto: int, back: int | None = None) -> dict[str, HourlyS
     return {k: HourlySeries(case.start + lo * HOUR, tuple(v[lo:upto])) for k, v in case.series.items()}
 
 
-def replay(case: Case, min_history_h: int = 240) -> Replay:
+def replay(case: Case, min_history_h: int = 240, rain_forecast: bool = True) -> Replay:
+    qpf = case.rain_forecasts if rain_forecast else None
     cfg = StationForecastConfig(
         station_id=case.station_id,
         upstream=case.upstream,
         rain=case.rain,
+        rain_forecast=case.station_id + "-basin" if qpf is not None else None,
         history_days=60,
         min_history_h=min_history_h,
     )
     baseline = cfg.model_copy(update={"method": "persistence"})
     history = _series(case, case.fit_h)
-    model = fit_station(cfg, history)
+    model = fit_station(cfg, history, qpf)
     persistence = fit_station(baseline, history)
     own = case.series[case.station_id]
     n = len(own)
@@ -65,7 +67,7 @@ def replay(case: Case, min_history_h: int = 240) -> Replay:
         issued = case.start + i * HOUR
         recent = _series(case, i + 1, RECENT_H)
         try:
-            fc = model.forecast(recent, issued)
+            fc = model.forecast(recent, issued, rain_forecasts=qpf)
             pf = persistence.forecast(recent, issued)
         except ValueError:
             out.skipped += 1  # no recent reading of the station: no forecast that hour, as in the hub

@@ -25,6 +25,8 @@ def test_tiny_run_reports_every_horizon_and_target(capsys: pytest.CaptureFixture
             "false_warning_rate_le_0.1",
         }
         assert {"hit_rate_6h", "false_warning_rate", "median_lead_h"} <= set(s["warnings"])
+    # The same seasons without the rain forecasts, for comparison, with the same figures.
+    assert set(out["simulator_without_rain_forecast"]["targets_met"]) == set(out["simulator"]["targets_met"])
     sim = out["simulator"]
     # The routed station: within its upstream travel time the regression must be far better than persistence.
     lb = sim["stations"]["hong-ha-noi-long-bien"]

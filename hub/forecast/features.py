@@ -10,6 +10,10 @@ Where the station has rain gauges, the basin's rain over the last hours, in cons
 too: water that has fallen and not yet reached the river. It is the one predictor that is not a change, and needs
 not be: no rain predicts no rise from rain, so a dry basin still leaves a steady river where it is. Each of its
 coefficients reads as "metres of rise per millimetre that fell ... hours ago".
+
+Where the station's basin has rain forecasts (hub/forecast/rain_forecast.py), the rain forecast to fall over the
+horizon is one more predictor, "metres of rise per millimetre forecast": the only way to see a rise that the rain
+which has fallen does not yet announce.
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ class UpstreamLag:
     travel_h: int
 
 
-def feature_names(upstream: Sequence[UpstreamLag], rain: bool = False) -> list[str]:
+def feature_names(upstream: Sequence[UpstreamLag], rain: bool = False, rain_ahead: bool = False) -> list[str]:
     names = [f"change_{k}h" for k in OWN_CHANGES_H]
     for u in upstream:
         if u.travel_h > 0:
@@ -43,6 +47,8 @@ def feature_names(upstream: Sequence[UpstreamLag], rain: bool = False) -> list[s
         names.append(f"{u.station_id}:change_{UPSTREAM_TREND_H}h")
     if rain:
         names += [f"rain_{a}_{b}h" for a, b in RAIN_WINDOWS_H]
+    if rain_ahead:
+        names.append("rain_forecast_ahead")
     return names
 
 
@@ -75,13 +81,15 @@ def features(
     i: int,
     h: int,
     rain: Sequence[float] | None = None,
+    rain_ahead: float | None = None,
 ) -> list[float] | None:
     """The predictors at issue index ``i`` for horizon ``h``; None when one of them is missing.
 
     For an upstream gauge T hours away, the change it saw between T hours ago and T - h hours ago (or up to now,
     when h >= T) is the part of the coming wave that has already passed it: the routing term. Its own trend over
     the last 3 hours stands in for the part that has not reached it yet (horizons beyond the travel time).
-    ``rain``, the basin's hourly rain on the same grid, adds the rain windows (``RAIN_WINDOWS_H``).
+    ``rain``, the basin's hourly rain on the same grid, adds the rain windows (``RAIN_WINDOWS_H``);
+    ``rain_ahead``, the rain forecast over the horizon (mm; NaN: no forecast), comes last.
     """
     if i - lookback_h(upstream) < 0:
         return None
@@ -99,6 +107,10 @@ def features(
         if r is None:
             return None
         x += r
+    if rain_ahead is not None:
+        if math.isnan(rain_ahead):
+            return None
+        x.append(rain_ahead)
     return x
 
 

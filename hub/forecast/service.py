@@ -32,6 +32,9 @@ from hub.forecast.config import (
     StationForecastConfig,
     load_forecast_config,
 )
+from hub.forecast.rain_forecast import MAX_AGE as RAIN_FORECAST_MAX_AGE
+from hub.forecast.rain_forecast import RainForecasts
+from hub.forecast.rain_store import load_rain_forecasts
 from hub.forecast.reservoir import forecast_reservoir
 from hub.forecast.station import StationModel, fit_station
 from hub.forecast.store import Kind, forecast_lines, latest_forecasts, prefer_official, to_ms
@@ -254,10 +257,11 @@ class ForecastJob:
             self._fit_tried[cfg.station_id] = issued
             start = issued - timedelta(days=cfg.history_days) + HOUR
             history = self._guard(summary, cfg.station_id, "fit_errors", self._river_series, tables, cfg, start, issued)
+            rain_fc = self._guard(summary, cfg.station_id, "fit_errors", self._rain_forecasts, cfg, start, issued)
             model = (
                 None
                 if history is None
-                else self._guard(summary, cfg.station_id, "fit_errors", fit_station, cfg, history)
+                else self._guard(summary, cfg.station_id, "fit_errors", fit_station, cfg, history, rain_fc)
             )
             if model is None:
                 self.fit_errors[cfg.station_id] = summary.errors[cfg.station_id]
@@ -273,7 +277,15 @@ class ForecastJob:
         if model is None:
             raise ValueError(self.fit_errors.get(cfg.station_id, f"station {cfg.station_id}: no fitted model"))
         recent = self._river_series(tables, cfg, issued - RECENT, issued)
-        return model.forecast(recent, issued, min(self.config.horizon_h, MAX_HORIZON_H))
+        rain_fc = self._rain_forecasts(cfg, issued, issued) if model.rain_forecast_area is not None else None
+        return model.forecast(recent, issued, min(self.config.horizon_h, MAX_HORIZON_H), rain_fc)
+
+    def _rain_forecasts(self, cfg: StationForecastConfig, start: datetime, end: datetime) -> RainForecasts | None:
+        """The issues for the station's area that forecasts from ``start`` to ``end`` could read; None when the
+        station has no area configured."""
+        if cfg.rain_forecast is None:
+            return None
+        return load_rain_forecasts(self.db, cfg.rain_forecast, start, end, RAIN_FORECAST_MAX_AGE)
 
     def _reservoir(self, tables: RuleTables, cfg: ReservoirForecastConfig, issued: datetime) -> Forecast:
         """Mass balance with the last hour's inflow held over the horizon, and the last hour's release until a

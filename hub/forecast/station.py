@@ -5,7 +5,8 @@ gauge's changes one travel time earlier and, where rain gauges are configured, t
 squares with a light ridge) or persistence. The regression is kept for a horizon only if it beat persistence on
 history it was not fitted on (three contiguous blocks, each held out in turn); otherwise that horizon falls back to
 persistence, and ``describe`` says so. The rain predictors are kept for a horizon only if, on the same held-out
-hours, the regression with them beat the regression without them.
+hours, the regression with them beat the regression without them; so is the rain forecast to fall over the horizon
+(hub/forecast/rain_forecast.py), judged against the best fit without it.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from hub.forecast.config import StationForecastConfig
 from hub.forecast.features import RAIN_WINDOWS_H, UpstreamLag, basin_rain, feature_names, features, lookback_h
 from hub.forecast.linalg import Gram, dot
 from hub.forecast.persistence import change_pairs
+from hub.forecast.rain_forecast import RainForecasts
 from hub.forecast.travel import MIN_CORRELATION, find_travel_time
 
 FOLDS = 3
@@ -48,6 +50,14 @@ class HorizonFit:
     # With rain: the same horizon fitted without it, used when the basin rain is missing at forecast time, and
     # the held-out skill the rain added over it.
     without_rain: HorizonFit | None = None
+    # With the rain forecast over the horizon as the last predictor: the fit without it (used when no forecast
+    # covers the horizon at forecast time).
+    rain_ahead: bool = False
+    without_rain_ahead: HorizonFit | None = None
+
+    def fallback(self) -> HorizonFit | None:
+        """The same horizon fitted without the predictor group added last, when that one is missing."""
+        return self.without_rain_ahead if self.rain_ahead else self.without_rain
 
 
 @dataclass(frozen=True)
@@ -70,8 +80,16 @@ class StationModel:
     history_h: int
     rain_gauges: tuple[str, ...] = ()  # the history keys of the gauges the rain predictors read (RainGauge.key)
     rain_note: str = ""
+    rain_forecast_area: str | None = None  # whose rain forecasts the horizons with ``rain_ahead`` read
+    rain_forecast_note: str = ""
 
-    def forecast(self, recent: Mapping[str, HourlySeries], issued: datetime, horizon_h: int = 24) -> Forecast:
+    def forecast(
+        self,
+        recent: Mapping[str, HourlySeries],
+        issued: datetime,
+        horizon_h: int = 24,
+        rain_forecasts: RainForecasts | None = None,
+    ) -> Forecast:
         """A forecast issued at ``issued`` (a whole hour) from the levels in ``recent`` up to that hour.
 
         ``recent`` holds this station's and its upstream gauges' hourly series, and its rain gauges' hourly sums
@@ -79,7 +97,8 @@ class StationModel:
         ValueError when the station has no reading in the last ``MAX_STALE_H`` hours. A horizon whose regression
         lacks a predictor (an upstream gauge silent) falls back to persistence for this forecast; ``method`` then
         reads ``regression+persistence``. A horizon that uses rain, with every gauge silent, uses its fit
-        without rain instead.
+        without rain instead; one that uses the rain forecast, with no issue in ``rain_forecasts`` covering it
+        (``RainForecasts.ahead``), its fit without that.
         """
         if not 1 <= horizon_h <= min(MAX_HORIZON_H, len(self.horizons)):
             raise ValueError(f"horizon_h must be 1-{len(self.horizons)}, not {horizon_h}")
@@ -98,13 +117,15 @@ class StationModel:
         points, used = [], set()
         for fit in self.horizons[:horizon_h]:
             h = fit.horizon_h
-            x = features(own, ups, self.lags, n - 1, h, rain if fit.rain else None) if fit.coefficients else None
-            if x is None and fit.without_rain is not None:  # the basin rain is missing: the fit without it
-                fit = fit.without_rain
-                x = features(own, ups, self.lags, n - 1, h) if fit.coefficients else None
+            ahead = rain_forecasts.ahead(issued, h) if rain_forecasts is not None else math.nan
+            x = self._predictors(fit, own, ups, rain, ahead, n - 1)
+            while x is None and (less := fit.fallback()) is not None:  # a predictor is missing: the fit without it
+                fit = less
+                x = self._predictors(fit, own, ups, rain, ahead, n - 1)
             if fit.method == "regression" and x is not None and fit.coefficients is not None:
                 change = dot(fit.coefficients, x)
-                level, (lo, hi) = now + change, fit.bands.at(abs(change) if fit.rain else act)
+                by_change = fit.rain or fit.rain_ahead
+                level, (lo, hi) = now + change, fit.bands.at(abs(change) if by_change else act)
                 used.add("regression")
             else:
                 level, (lo, hi) = now, fit.persistence_bands.at(act)
@@ -112,6 +133,21 @@ class StationModel:
             points.append(ForecastPoint(issued + h * HOUR, h, level, level + lo, level + hi))
         method = "+".join(m for m in ("regression", "persistence") if m in used)
         return Forecast(self.station_id, issued, "model", method, tuple(points))
+
+    def _predictors(
+        self,
+        fit: HorizonFit,
+        own: list[float],
+        ups: list[list[float]],
+        rain: list[float] | None,
+        ahead: float,
+        i: int,
+    ) -> list[float] | None:
+        if not fit.coefficients:
+            return None
+        return features(
+            own, ups, self.lags, i, fit.horizon_h, rain if fit.rain else None, ahead if fit.rain_ahead else None
+        )
 
     def describe(self) -> dict[str, Any]:
         """The fit in JSON-able form: per horizon the method, coefficients, band and held-out skill."""
@@ -128,12 +164,17 @@ class StationModel:
             "predictors": names,
             "rain_gauges": list(self.rain_gauges),
             "rain_note": self.rain_note,
+            "rain_forecast_area": self.rain_forecast_area,
+            "rain_forecast_note": self.rain_forecast_note,
             "horizons": [
                 {
                     "horizon_h": f.horizon_h,
                     "method": f.method,
                     "rain": f.rain,
-                    "coefficients": dict(zip(feature_names(self.lags, f.rain), map(_r, f.coefficients), strict=True))
+                    "rain_forecast": f.rain_ahead,
+                    "coefficients": dict(
+                        zip(feature_names(self.lags, f.rain, f.rain_ahead), map(_r, f.coefficients), strict=True)
+                    )
                     if f.coefficients
                     else None,
                     "band": f.bands.describe(),
@@ -141,6 +182,9 @@ class StationModel:
                     "held_out_rmse_m": _r(f.rmse_m),
                     "held_out_rmse_persistence_m": _r(f.rmse_persistence_m),
                     "held_out_skill_without_rain": _r(f.without_rain.skill) if f.without_rain else None,
+                    "held_out_skill_without_rain_forecast": _r(f.without_rain_ahead.skill)
+                    if f.without_rain_ahead
+                    else None,
                     "note": f.note,
                 }
                 for f in self.horizons
@@ -148,8 +192,13 @@ class StationModel:
         }
 
 
-def fit_station(cfg: StationForecastConfig, history: Mapping[str, HourlySeries]) -> StationModel:
-    """Fit ``cfg``'s station on ``history`` (hourly means of good readings, keyed by station id).
+def fit_station(
+    cfg: StationForecastConfig,
+    history: Mapping[str, HourlySeries],
+    rain_forecasts: RainForecasts | None = None,
+) -> StationModel:
+    """Fit ``cfg``'s station on ``history`` (hourly means of good readings, keyed by station id), and on the
+    rain forecasts issued for its basin over that time (``cfg.rain_forecast``), if any.
 
     Only the last ``cfg.history_days`` of the station's own series are used. ValueError naming the station when
     its own series is missing or has fewer than ``cfg.min_history_h`` usable hours. An upstream gauge with too
@@ -168,7 +217,44 @@ def fit_station(cfg: StationForecastConfig, history: Mapping[str, HourlySeries])
         raise ValueError(f"station {sid}: {len(usable)} usable hours of history, {cfg.min_history_h} needed")
     own_mean = sum(usable) / len(usable)
 
-    lags, uses, ups = [], [], []
+    lags, uses, ups = _upstream(cfg, history, own, start, n)
+    keys, rain, rain_note = _basin_rain_history(cfg, history, start, n)
+    area, ahead_note = _rain_forecast_use(cfg, rain_forecasts, start, n)
+    horizons = []
+    for h in range(1, MAX_HORIZON_H + 1):
+        fit = _fit_horizon(cfg, own, ups, tuple(lags), h)
+        if rain:
+            fit = _with_rain(cfg, own, ups, tuple(lags), h, rain, fit)
+        if area is not None and rain_forecasts is not None:
+            ahead = rain_forecasts.ahead_series(start, n, h)
+            fit = _with_rain_ahead(cfg, own, ups, tuple(lags), h, rain if fit.rain else None, ahead, fit)
+        horizons.append(fit)
+    if keys and not any(f.rain for f in horizons):
+        rain_note = "rain not used: it beat the regression without it at no horizon on held-out history"
+    if area is not None and not any(f.rain_ahead for f in horizons):
+        area, ahead_note = None, "rain forecast not used: it beat the fit without it at no horizon on held-out history"
+    return StationModel(
+        sid,
+        own_series.end,
+        own_mean,
+        tuple(lags),
+        tuple(uses),
+        tuple(horizons),
+        len(usable),
+        keys,
+        rain_note,
+        area,
+        ahead_note,
+    )
+
+
+def _upstream(
+    cfg: StationForecastConfig, history: Mapping[str, HourlySeries], own: list[float], start: datetime, n: int
+) -> tuple[list[UpstreamLag], list[UpstreamUse], list[list[float]]]:
+    """The upstream gauges the regression reads (with their travel times and series), and what became of each."""
+    lags: list[UpstreamLag] = []
+    uses: list[UpstreamUse] = []
+    ups: list[list[float]] = []
     for up in cfg.upstream:
         series = on_grid(history.get(up.station_id), start, n)
         overlap = sum(1 for a, b in zip(own, series, strict=True) if not (math.isnan(a) or math.isnan(b)))
@@ -187,6 +273,13 @@ def fit_station(cfg: StationForecastConfig, history: Mapping[str, HourlySeries])
         uses.append(UpstreamUse(up.station_id, travel, source))
         ups.append(series)
 
+    return lags, uses, ups
+
+
+def _basin_rain_history(
+    cfg: StationForecastConfig, history: Mapping[str, HourlySeries], start: datetime, n: int
+) -> tuple[tuple[str, ...], list[float], str]:
+    """The rain gauges' keys and the basin rain to fit on; none, and why, when there is too little of it."""
     keys = tuple(g.key for g in cfg.rain)
     rain = basin_rain([on_grid(history.get(k), start, n, max_fill_h=0) for k in keys])
     rain_hours = sum(1 for v in rain if not math.isnan(v))
@@ -196,17 +289,21 @@ def fit_station(cfg: StationForecastConfig, history: Mapping[str, HourlySeries])
     elif keys and rain_hours < cfg.min_history_h:
         rain_note = f"rain not used: {rain_hours} hours of basin rain, {cfg.min_history_h} needed"
         keys, rain = (), []
-    horizons = []
-    for h in range(1, MAX_HORIZON_H + 1):
-        fit = _fit_horizon(cfg, own, ups, tuple(lags), h)
-        if rain:
-            fit = _with_rain(cfg, own, ups, tuple(lags), h, rain, fit)
-        horizons.append(fit)
-    if keys and not any(f.rain for f in horizons):
-        rain_note = "rain not used: it beat the regression without it at no horizon on held-out history"
-    return StationModel(
-        sid, own_series.end, own_mean, tuple(lags), tuple(uses), tuple(horizons), len(usable), keys, rain_note
-    )
+    return keys, rain, rain_note
+
+
+def _rain_forecast_use(
+    cfg: StationForecastConfig, rain_forecasts: RainForecasts | None, start: datetime, n: int
+) -> tuple[str | None, str]:
+    """The area whose rain forecasts are tried as a predictor, or None and why not."""
+    if cfg.rain_forecast is None or cfg.method == "persistence":
+        return None, ""
+    if rain_forecasts is None or not len(rain_forecasts):
+        return None, f"rain forecast not used: no forecasts stored for area {cfg.rain_forecast}"
+    covered = sum(1 for v in rain_forecasts.ahead_series(start, n, MAX_HORIZON_H) if not math.isnan(v))
+    if covered < cfg.min_history_h:
+        return None, f"rain forecast not used: {covered} hours of history had one, {cfg.min_history_h} needed"
+    return cfg.rain_forecast, ""
 
 
 def _fit_horizon(
@@ -266,6 +363,40 @@ def _with_rain(
     return replace(fit, rain=True, without_rain=base, note=note)
 
 
+def _with_rain_ahead(
+    cfg: StationForecastConfig,
+    own: list[float],
+    ups: list[list[float]],
+    lags: tuple[UpstreamLag, ...],
+    h: int,
+    rain: list[float] | None,
+    ahead: list[float],
+    base: HorizonFit,
+) -> HorizonFit:
+    """``base``, or the same predictors plus the rain forecast over the horizon where that beat ``base``'s
+    predictors on the same held-out hours (and beat persistence). A forecast that is often wrong earns a small
+    coefficient, or none: the history judges the forecasts, not their issuer's reputation."""
+    rows, row_index = _rows(own, ups, lags, h, rain, ahead)
+    size = len(feature_names(lags, rain is not None, rain_ahead=True))
+    if len(rows) < max(cfg.min_history_h // 2, 10 * size):
+        return base
+    try:
+        held = _held_out(rows, row_index, own, size, by_change=True)
+        plain = _held_out([(x[:-1], y) for x, y in rows], row_index, own, size - 1, by_change=rain is not None)
+    except ValueError:
+        return base
+    if not held.sse_model < plain.sse_model:
+        return base
+    fit = _judged(cfg, h, held, base.persistence_bands, len(rows))
+    if fit.method != "regression":
+        return base
+    gain = 1.0 - held.sse_model / plain.sse_model
+    note = f"rain forecast: held-out MSE {gain * 100:.0f} % below the fit without it"
+    if base.note:
+        note = f"{base.note}; {note}"
+    return replace(fit, rain=rain is not None, rain_ahead=True, without_rain_ahead=base, note=note)
+
+
 @dataclass(frozen=True)
 class _HeldOut:
     coefficients: tuple[float, ...]  # fitted on all rows
@@ -280,6 +411,7 @@ def _rows(
     lags: tuple[UpstreamLag, ...],
     h: int,
     rain: list[float] | None,
+    ahead: list[float] | None = None,
 ) -> tuple[list[tuple[list[float], float]], list[int]]:
     rows: list[tuple[list[float], float]] = []
     row_index: list[int] = []
@@ -287,7 +419,7 @@ def _rows(
         target = own[i + h] - own[i]
         if math.isnan(target):
             continue
-        x = features(own, ups, lags, i, h, rain)
+        x = features(own, ups, lags, i, h, rain, ahead[i] if ahead is not None else None)
         if x is not None:
             rows.append((x, target))
             row_index.append(i)

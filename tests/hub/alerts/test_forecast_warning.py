@@ -99,7 +99,7 @@ def test_a_crossing_below_the_warning_confidence_is_only_listed_as_possible(tmp_
     engine = make_engine(tmp_path, sink)
     engine.process([stage(T0, 0.6)], now=T0)
     # The central forecast just touches BĐ1 (1.05 m) inside a wide band (± 0.4 m): about a 56 % chance, below the
-    # configured 0.7. No warning; the crossing is kept in the (inactive) condition's details.
+    # configured 0.8. No warning; the crossing is kept in the (inactive) condition's details.
     engine.forecasts([rising("huong-kim-long", T0, [0.8, 1.0, 1.05, 1.0], spread=0.4)], now=T0)
     assert forecast_events(sink) == []
     assert not [a for a in engine.active() if a.rule == "flood_forecast"]
@@ -111,7 +111,7 @@ def test_a_crossing_below_the_warning_confidence_is_only_listed_as_possible(tmp_
     [alarm] = [a for a in engine.active() if a.rule == "flood_forecast"]
     assert [c["name"] for c in alarm.details["crossings"]] == ["BĐ1"]
     assert [c["name"] for c in alarm.details["possible"]] == ["BĐ2"]
-    assert alarm.details["possible"][0]["confidence"] < alarm.details["warn_confidence"] == 0.7
+    assert alarm.details["possible"][0]["confidence"] < alarm.details["warn_confidence"] == 0.8
     # A later forecast whose crossing is no longer likely enough does not keep the warning: it clears.
     engine.forecasts([rising("huong-kim-long", T0 + 2 * HOUR, [0.9, 1.02, 0.95], spread=0.4)], now=T0 + 2 * HOUR)
     assert forecast_events(sink) == [("created", 1), ("cleared", 0)]

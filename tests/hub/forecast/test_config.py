@@ -22,7 +22,8 @@ def test_the_sample_loads() -> None:
     assert cfg.horizon_h == 24 and cfg.issue_every_h == 1 and cfg.refit_every_h == 24
     assert cfg.reservoirs[0].storage_curve[0] == (10.0, 0.0)
     assert cfg.stations[2].rain[0].key == "rain:river-kimlong-01/rain"
-    assert cfg.warn_confidence == ForecastConfig().warn_confidence == 0.7
+    assert cfg.warn_confidence == ForecastConfig().warn_confidence == 0.8
+    assert cfg.stations[2].rain_forecast == "huong"
 
 
 def test_errors_name_file_line_and_field(tmp_path: Path) -> None:

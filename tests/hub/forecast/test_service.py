@@ -287,6 +287,38 @@ def test_a_station_with_rain_gauges_reads_them_for_its_fit_and_its_forecasts(rai
     assert summary.forecasts["huong-kim-long"].startswith("model:")
 
 
+def test_a_station_with_a_rain_forecast_area_reads_its_stored_issues(db: InfluxSink) -> None:
+    from hub.forecast.rain_forecast import RainForecast
+    from hub.forecast.rain_store import rain_forecast_lines
+
+    lines = []
+    t = ISSUED - timedelta(days=DAYS + 1)
+    while t <= ISSUED:  # an issue every 6 hours: rain on the tide's rising half-days, which the river ignores
+        mm = tuple(2.0 if math.sin(2 * math.pi * (t + k * HOUR).timestamp() / 86400) > 0 else 0.0 for k in range(1, 49))
+        lines += rain_forecast_lines(RainForecast("huong", t, t + HOUR, mm), "NCHMF")
+        t += 6 * HOUR
+    db.write(lines)
+    cfg = StationForecastConfig(
+        station_id="huong-kim-long", history_days=DAYS, min_history_h=240, rain_forecast="huong"
+    )
+    job = ForecastJob(ForecastConfig(stations=[cfg], horizon_h=12), lambda: TABLES, db, Recorder())
+    stored = job._rain_forecasts(cfg, ISSUED - 24 * HOUR, ISSUED)
+    assert stored is not None and len(stored) == 8  # issued from 18 h before the window (42 h ago) to its end
+    assert stored.ahead(ISSUED, 12) == pytest.approx(
+        sum(2.0 for k in range(1, 13) if math.sin(2 * math.pi * (ISSUED + k * HOUR).timestamp() / 86400) > 0)
+    )
+    summary = job.run_once(NOW)
+    assert summary.refitted == ["huong-kim-long"] and summary.errors == {}
+    model = job.models["huong-kim-long"]
+    # The forecasts were read over the whole history (else: "no forecasts stored" or "... needed"); whether they
+    # earn a place is the held-out history's call.
+    assert model.rain_forecast_note in (
+        "",
+        "rain forecast not used: it beat the fit without it at no horizon on held-out history",
+    )
+    assert summary.forecasts["huong-kim-long"].startswith("model:")
+
+
 class Planner(Recorder):
     """An engine with a planned release: the gates open 4 h after the issue, releasing 1,000 m³/s."""
 
