@@ -136,7 +136,10 @@ def test_two_hubs_share_the_load_without_loss_or_double_write(make_hub, make_nod
 def test_a_full_spool_stops_the_acknowledgements_and_loses_nothing(make_hub, make_node, influx):
     """The hub's spool is bounded: once full, the hub stops acknowledging, the nodes keep their readings in their
     outboxes, and everything arrives once InfluxDB is back."""
-    hub = make_hub(batch={"max_spool_mb": 0.02})  # about 20 KiB: a few batches
+    # About 20 KiB of spool: a few batches. Batches of at most 200 lines (a few KiB each): while the writer retries
+    # the first batch InfluxDB refused, readings pile up, and without a bound the next batch would take them all
+    # (up to max_lines, 5,000), going into the empty spool whatever its size, as it should.
+    hub = make_hub(batch={"max_spool_mb": 0.02, "max_lines": 200})
     node = make_node("river-009")
     publish(node, 0, 20)
     wait_until(lambda: count(influx.url, "iocgw", "water_level") >= 100, what="first points stored")
