@@ -47,7 +47,9 @@ def atom_feed(
     """The feed as UTF-8 XML: newest change first, one entry per alarm (its latest message).
 
     ``feed_id``: a permanent IRI for the feed (its public address will do); ``author``: the IOC's name, which Atom
-    requires of a feed; ``now``: the feed's ``updated`` when no entry is newer.
+    requires of a feed; ``now``: the feed's ``updated`` when no entry is newer; pass the time of the latest CAP
+    message stored (a Cancel included, whose alarm leaves the feed), not the clock, so that the feed's ``updated``
+    moves only when the feed does.
     """
     if not _ABSOLUTE.match(self_url):
         raise CapError(f"self_url {self_url!r}: the feed's own address must be an absolute http(s) address")
