@@ -11,6 +11,7 @@ from hub.alerts.config import AlertsConfig
 from hub.alerts.notify.config import NotifyConfig
 from hub.api.auth import ApiSettings
 from hub.secret import Secret
+from hub.warn.config import WarningsConfig
 from plumbing.configfile import load_yaml_model
 from wire.nodeconfig import TlsSettings
 
@@ -130,6 +131,10 @@ class HubConfig(_Section):
     quality: HubQuality = HubQuality()
     alerts: AlertsConfig | None = Field(None, description="Alert rules and the sensors that feed them")
     notify: NotifyConfig | None = Field(None, description="Where alerts go (docs/notifications.md)")
+    warnings: WarningsConfig | None = Field(
+        None,
+        description="Public warnings: recipients, channels (SMS, Zalo, Telegram, sirens), policies (docs/warnings.md)",
+    )
     api: ApiSettings | None = Field(
         None, description="Operator API tokens and roles (docs/api.md); unset: every protected /api route answers 503"
     )

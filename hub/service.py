@@ -33,6 +33,7 @@ from hub.remote_config import NodeConfigs
 from hub.store.desired import DesiredConfigs
 from hub.store.influx_query import InfluxReader
 from hub.store.state import HubState, NodeInfo
+from hub.warn.service import PublicWarnings, open_public_warnings
 from plumbing import systemd
 
 log = logging.getLogger(__name__)
@@ -67,6 +68,7 @@ class Hub:
         self.config_dir = config_dir
         self.metrics = Metrics()
         self.dispatcher: Dispatcher | None = None
+        self.warnings: PublicWarnings | None = None
         self.engine: AlertEngine | None = None
         self._escalations: asyncio.Task[None] | None = None
         self._jobs: list[asyncio.Task[None]] = []  # periodic work: completeness, forecasts
@@ -97,6 +99,9 @@ class Hub:
         if config.notify:
             self.dispatcher = Dispatcher(config.notify, config.data_dir / "notify.db")
             self.metrics.extra.append(self.dispatcher.metric_lines)
+        if config.warnings is not None:
+            self.warnings = open_public_warnings(config.warnings, config.data_dir / "warnings.db", self.config_dir)
+            self.metrics.extra.append(self.warnings.metric_lines)
         self.engine = self._make_engine() if config.alerts is not None else None
         self.pipeline = IngestPipeline(config, self.state, self.metrics, self.engine, self._make_checker())
         if config.alerts is not None and self.engine is not None:
@@ -163,6 +168,9 @@ class Hub:
         if self.dispatcher is not None:
             for _, alarm, transition in events:
                 self.dispatcher.submit(alarm, transition)
+        if self.warnings is not None:
+            for _, alarm, transition in events:
+                self.warnings.submit(alarm, transition)
 
     def _check_escalations(self) -> int:
         assert self.dispatcher is not None and self.engine is not None
@@ -253,12 +261,15 @@ class Hub:
         except BaseException:
             sock.close()
             raise
+        if self.warnings is not None:
+            await self.warnings.start()
         if self.dispatcher is not None:
             await self.dispatcher.start()
             if self.engine is not None:
-                # Events a crash left between the alarm commit and the queue.
-                await asyncio.to_thread(self.engine.redispatch)
                 self._escalations = asyncio.create_task(self._escalate(), name="escalations")
+        if self.engine is not None and (self.dispatcher is not None or self.warnings is not None):
+            # Events a crash left between the alarm commit and the queues.
+            await asyncio.to_thread(self.engine.redispatch)
         self.pipeline.start()  # starts the writer and paho's network threads; connects in the background
         self._start_jobs()
         # The API's SQLite reads run on this one thread: each read connection is used by one thread at a time.
@@ -275,6 +286,7 @@ class Hub:
             configs=self.configs,
             models_dir=self._models_dir(),
             store_io=self._api_io,
+            warnings=self.warnings,
         )
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
@@ -303,6 +315,8 @@ class Hub:
             if not await self.dispatcher.drain(NOTIFY_DRAIN_S):
                 log.info("notifications still pending at stop: they go out after the next start")
             await self.dispatcher.close()
+        if self.warnings is not None:
+            await self.warnings.close()
         if self._api_io is not None:
             await asyncio.to_thread(self._api_io.shutdown)  # a read a cancelled request left running ends first
         await asyncio.to_thread(self._close_stores)

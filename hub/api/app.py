@@ -15,9 +15,11 @@ from hub.api import alerts as alert_routes
 from hub.api import node_config as node_config_routes
 from hub.api import nodes as node_routes
 from hub.api import openapi
+from hub.api import public_page as public_routes
 from hub.api import releases as release_routes
 from hub.api import snapshots as snapshot_routes
 from hub.api import thresholds as threshold_routes
+from hub.api import warnings as warning_routes
 from hub.api import web as page_routes
 from hub.api.auth import ApiSettings
 from hub.api.context import ApiContext, Health
@@ -25,6 +27,7 @@ from hub.api.routes import Call, Route, endpoint, json_errors
 from hub.metrics import Metrics
 from hub.remote_config import NodeConfigs
 from hub.store.state import HubState
+from hub.warn.service import PublicWarnings
 
 ROUTES = web.AppKey("routes", list[Route])
 
@@ -42,6 +45,7 @@ def make_app(
     configs: NodeConfigs | None = None,
     models_dir: Path | None = None,
     store_io: Executor | None = None,
+    warnings: PublicWarnings | None = None,
 ) -> web.Application:
     """``auth`` None refuses every /api route (503) but the API description; /healthz, /metrics and / stay open.
 
@@ -56,6 +60,8 @@ def make_app(
         *alert_routes.routes(ctx),
         *threshold_routes.routes(ctx),
         *release_routes.routes(ctx),
+        *warning_routes.routes(ctx, warnings),
+        *public_routes.routes(ctx),
         *page_routes.routes(),
     ]
     document: dict[str, Any] = {}

@@ -1,0 +1,427 @@
+"""From alarm changes to messages delivered: policies, approval, fan-out to recipients, sending, receipts.
+
+``submit`` is called by the hub for every alarm change the engine reports (from its writer thread); it stores one
+batch per matching policy and returns: the engine's event is then safely handed over. Everything else runs on the
+hub's event loop: an expander turns approved batches into one message per recipient and channel, and each channel
+has ``concurrency`` workers that take due messages oldest first, within the channel's rate limit, and send them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from hub.alerts.alarm import Alarm, Transition
+from hub.alerts.notify.ratelimit import TokenBucket
+from hub.feeds.units import AdminUnits, load_units
+from hub.warn.atom import FeedEntry, atom_feed
+from hub.warn.cap import CapError, CapRef, cap_alert, cap_area, cap_identifier, headline, public_rule
+from hub.warn.channels import Channel, ChannelConfig, ChannelError, build_channel
+from hub.warn.config import WarningsConfig
+from hub.warn.message import WarningMessage
+from hub.warn.outbox import Outbox
+from hub.warn.policy import Policy, policies_for, release_time
+from hub.warn.recipients import Recipient, RecipientList
+from hub.warn.text import hazard, warning_text
+
+log = logging.getLogger(__name__)
+
+EXPAND_CHUNK = 1000
+# Changes that tell people something new about a warning they may have had; the end of one is never held for
+# approval once the warning itself went out.
+FOLLOW_UPS = frozenset({Transition.CLEARED, Transition.DEESCALATED})
+
+
+def address_of(recipient: Recipient, channel: ChannelConfig) -> str | None:
+    """Where ``channel`` reaches ``recipient``; None when the recipient has no such address."""
+    kind = getattr(channel, "type", "")
+    if kind == "sms_kannel":
+        return recipient.phone
+    if kind == "telegram":
+        return recipient.telegram_chat_id
+    if kind == "zalo":
+        return recipient.phone if getattr(channel, "mode", "oa") == "zns" else recipient.zalo_user_id
+    if kind == "siren":
+        return recipient.node_id if recipient.role in ("siren", "loudspeaker") else None
+    field = getattr(channel, "address_field", None)  # a channel from another package names its recipient field
+    value = getattr(recipient, field, None) if isinstance(field, str) else None
+    return value if isinstance(value, str) else None
+
+
+def batch_id(alarm: Alarm, transition: Transition, policy: str) -> str:
+    return f"{alarm.id}.{alarm.revision}.{transition.value}/{policy}"
+
+
+class PublicWarnings:
+    def __init__(
+        self,
+        config: WarningsConfig,
+        db_path: Path,
+        recipients: RecipientList,
+        *,
+        channels: Mapping[str, Channel] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.config = config
+        self.recipients = recipients
+        self.channels = dict(channels) if channels is not None else {c.name: build_channel(c) for c in config.channels}
+        self.outbox = Outbox(db_path)
+        self.clock = clock
+        self.policies = {p.name: p for p in config.policies}
+        self.counters: dict[str, int] = {
+            "batches": 0,
+            "awaiting_approval": 0,
+            "messages_created": 0,
+            "sent": 0,
+            "delivered": 0,
+            "retried": 0,
+            "failed": 0,
+            "reports": 0,
+            "unmatched_reports": 0,
+            "cap_messages": 0,
+            "cap_errors": 0,
+        }
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wake: dict[str, asyncio.Event] = {}
+        self._expand = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._closing = False
+        self._random = random.Random()
+        self._units: AdminUnits | None = None
+
+    # -- from the engine (any thread) ---------------------------------------------------------------------------
+    def submit(self, alarm: Alarm, transition: Transition, now: datetime | None = None) -> list[str]:
+        """Store a batch for each policy the change matches; returns their ids (new or not)."""
+        when = now or datetime.now(UTC)
+        ids = []
+        for policy in policies_for(self.config.policies, alarm, transition):
+            bid = batch_id(alarm, transition, policy.name)
+            state = self._initial_state(policy, alarm, transition)
+            row = {
+                "id": bid,
+                "alarm_id": alarm.id,
+                "policy": policy.name,
+                "transition": transition.value,
+                "area": alarm.area or "",
+                "severity": alarm.severity.value,
+                "alarm": alarm.model_dump_json(),
+                "state": state,
+                "approval": policy.approval,
+                "release_at": release_time(policy, alarm.severity, when).timestamp(),
+                "created_at": when.timestamp(),
+            }
+            if self.outbox.add_batch(row, supersede_pending=True):
+                self.counters["batches"] += 1
+                self.counters["awaiting_approval"] += state == "awaiting_approval"
+            ids.append(bid)
+        if ids:
+            self._poke_expander()
+        return ids
+
+    def _initial_state(self, policy: Policy, alarm: Alarm, transition: Transition) -> str:
+        if policy.approval == "auto":
+            return "approved"
+        earlier = self.outbox.earlier_states(alarm.id, policy.name)
+        went_out = bool(earlier & {"approved", "expanded"})
+        if transition in FOLLOW_UPS:
+            # People who were warned are told it is over without waiting; if nobody was warned there is nothing
+            # to end, and the pending warning is superseded with it.
+            return "approved" if went_out else "superseded"
+        return "awaiting_approval"
+
+    # -- officers (API) -------------------------------------------------------------------------------------------
+    def approve(self, batch_id: str, actor: str, comment: str = "") -> dict[str, Any]:
+        row = self.outbox.decide(batch_id, True, actor, comment, self.clock())
+        self._poke_expander()
+        return row
+
+    def reject(self, batch_id: str, actor: str, comment: str = "") -> dict[str, Any]:
+        return self.outbox.decide(batch_id, False, actor, comment, self.clock())
+
+    # -- delivery reports (API) ---------------------------------------------------------------------------------
+    def report(self, message_id: str, state: str, detail: str = "") -> bool:
+        known = self.outbox.report(message_id, state, detail, self.clock())
+        self.counters["reports" if known else "unmatched_reports"] += 1
+        if known and state in ("delivered", "failed"):
+            self.counters["delivered" if state == "delivered" else "failed"] += 1
+        return known
+
+    # -- the loop ---------------------------------------------------------------------------------------------------
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        reconciling = [n for n, c in self.channels.items() if getattr(c, "REPORTS", False)]
+        recovered = self.outbox.recover(reconciling, self.config.reconcile_s, self.clock())
+        if any(recovered.values()):
+            log.warning("public warnings: messages cut short by a stop: %s", recovered)
+            self.outbox.audit("hub", "recover", "messages", recovered, self.clock())
+        self._wake = {name: asyncio.Event() for name in self.channels}
+        self._tasks.append(asyncio.create_task(self._expander(), name="warn-expander"))
+        self._tasks.append(asyncio.create_task(self._reconciler(), name="warn-reconciler"))
+        for name, channel in self.channels.items():
+            bucket = TokenBucket(channel.config.rate_limit_per_s, max(1, int(channel.config.rate_limit_per_s)))
+            started = asyncio.Event()
+            self._tasks.append(asyncio.create_task(self._starter(channel, started), name=f"warn-start-{name}"))
+            for k in range(self.config.concurrency):
+                task = asyncio.create_task(self._worker(channel, bucket, started), name=f"warn-{name}-{k}")
+                self._tasks.append(task)
+        self._poke_expander()
+
+    async def close(self) -> None:
+        self._closing = True
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await t
+        self._tasks.clear()
+        for channel in self.channels.values():
+            with contextlib.suppress(Exception):
+                await channel.close()
+        self.outbox.close()
+
+    def _poke_expander(self) -> None:
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        loop.call_soon_threadsafe(self._expand.set)
+
+    def _poke(self, channel: str) -> None:
+        event = self._wake.get(channel)
+        if event is not None and self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(event.set)
+
+    async def _expander(self) -> None:
+        while True:
+            await self._expand.wait()
+            self._expand.clear()
+            for batch in self.outbox.to_expand():
+                try:
+                    touched = self._expand_batch(batch)
+                except Exception:  # one bad batch (a policy removed from the config) must not stop the others
+                    log.exception("public warnings: expanding batch %s failed", batch["id"])
+                    continue
+                for name in touched:
+                    self._poke(name)
+                await asyncio.sleep(0)  # let the senders run between big batches
+
+    def _publish_cap(self, alarm: Alarm, transition: Transition, sent: datetime) -> None:
+        """The alarm change as a CAP 1.2 message, once (several policies may send the same change)."""
+        if not public_rule(alarm.rule) or alarm.area is None:
+            return
+        if self._units is None:
+            self._units = load_units()
+        cfg = self.config
+        refs = [
+            CapRef(cfg.cap_sender, r["identifier"], datetime.fromtimestamp(r["sent"], UTC))
+            for r in self.outbox.cap_refs(alarm.id)
+            if r["identifier"] != cap_identifier(alarm, transition)
+        ]
+        try:
+            area = cap_area(self._units, alarm.area)
+            xml = cap_alert(
+                alarm,
+                transition,
+                sender=cfg.cap_sender,
+                area=area,
+                now=sent,
+                previous=refs,
+                sender_name=cfg.sender_name,
+                sender_name_en=cfg.sender_name_en,
+                web=cfg.link_base_url or None,
+            )
+        except CapError as exc:
+            self.counters["cap_errors"] += 1
+            log.warning("public warnings: no CAP message for alarm %s (%s): %s", alarm.id, transition.value, exc)
+            return
+        title = headline(alarm, transition, area, "vi")
+        msg_type = "Cancel" if transition is Transition.CLEARED else ("Update" if refs else "Alert")
+        ident = cap_identifier(alarm, transition)
+        if self.outbox.add_cap(ident, alarm.model_dump_json(), sent.timestamp(), msg_type, title, xml):
+            self.counters["cap_messages"] += 1
+
+    def _expand_batch(self, batch: dict[str, Any]) -> set[str]:
+        policy = self.policies.get(batch["policy"])
+        if policy is None:
+            raise ValueError(f"policy {batch['policy']} is no longer configured")
+        alarm = Alarm.model_validate_json(batch["alarm"])
+        transition = Transition(batch["transition"])
+        if policy.public:
+            self._publish_cap(alarm, transition, datetime.fromtimestamp(max(batch["created_at"], self.clock()), UTC))
+        vi, en = warning_text(alarm, transition, self.config.link_base_url)
+        audience = [r for r in self.recipients.in_area(batch["area"]) if r.role in policy.roles]
+        rows, touched = [], set()
+        for recipient in audience:
+            for name in policy.channels:
+                address = address_of(recipient, self.config.channel(name))
+                if address is None:
+                    continue
+                message = WarningMessage(
+                    id=f"{alarm.id}.{alarm.revision}.{transition.value}/{recipient.id}/{name}",
+                    channel=name,
+                    recipient_id=recipient.id,
+                    address=address,
+                    text_vi=vi,
+                    text_en=en,
+                    alarm_id=alarm.id,
+                    transition=transition.value,
+                    hazard=hazard(alarm.rule),
+                    severity=alarm.severity.value,
+                    area=batch["area"],
+                    created_at=datetime.fromtimestamp(batch["created_at"], UTC),
+                    sms_encoding=policy.sms_encoding,
+                    siren=("off" if transition in FOLLOW_UPS else "on") if recipient.role == "siren" else None,
+                )
+                rows.append(
+                    {
+                        "id": message.id,
+                        "channel": name,
+                        "recipient_id": recipient.id,
+                        "address": address,
+                        "body": message.model_dump_json(),
+                        "next_at": batch["release_at"],
+                        # Held for the quiet hours, its age (max_age_s) counts from its release.
+                        "created_at": max(batch["created_at"], batch["release_at"]),
+                    }
+                )
+                touched.add(name)
+        for k in range(0, max(len(rows), 1), EXPAND_CHUNK):
+            chunk = rows[k : k + EXPAND_CHUNK]
+            self.counters["messages_created"] += self.outbox.add_messages(
+                batch["id"], chunk, done=k + EXPAND_CHUNK >= len(rows)
+            )
+        return touched
+
+    async def _reconciler(self) -> None:
+        """Messages a crash left without a verdict, whose report did not come within ``reconcile_s``: resent."""
+        while True:
+            await asyncio.sleep(min(5.0, self.config.reconcile_s))
+            if self.outbox.release_unknown(self.clock()):
+                for name in self.channels:
+                    self._poke(name)
+
+    async def _starter(self, channel: Channel, started: asyncio.Event) -> None:
+        delay = self.config.retry_initial_s
+        while True:
+            try:
+                await channel.start()
+            except Exception as exc:  # a provider down at start: the messages wait, queued
+                log.warning("public warnings: channel %s did not start: %s", channel.name, exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.config.retry_max_s)
+                continue
+            started.set()
+            return
+
+    async def _worker(self, channel: Channel, bucket: TokenBucket, started: asyncio.Event) -> None:
+        name = channel.name
+        wake = self._wake[name]
+        await started.wait()
+        while True:
+            # The token first, then the claim: a message is marked sending only when it is about to be sent, so a
+            # crash leaves at most ``concurrency`` messages per channel without a verdict.
+            await bucket.acquire()
+            while not (due := self.outbox.claim(name, self.clock(), 1)):
+                wake.clear()
+                nxt = self.outbox.next_due(name)
+                timeout = None if nxt is None else max(0.05, nxt - self.clock())
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(wake.wait(), timeout)
+            await self._send_one(channel, due[0].id, due[0].body, due[0].attempts, due[0].created_at)
+
+    async def _send_one(self, channel: Channel, mid: str, body: str, attempts: int, created: float) -> None:
+        message = WarningMessage.model_validate_json(body)
+        try:
+            receipt = await asyncio.wait_for(channel.send(message), channel.config.timeout_s + 1.0)
+        except (ChannelError, TimeoutError, OSError) as exc:
+            retryable = not isinstance(exc, ChannelError) or exc.retryable
+            after = exc.retry_after_s if isinstance(exc, ChannelError) else None
+            self._failed_attempt(mid, str(exc) or type(exc).__name__, retryable, after, attempts, created)
+            return
+        except Exception as exc:  # a channel's bug: retried, logged, never kills the worker
+            log.exception("public warnings: channel %s raised on %s", channel.name, mid)
+            self._failed_attempt(mid, f"{type(exc).__name__}: {exc}", True, None, attempts, created)
+            return
+        self.outbox.mark_sent(mid, receipt.state, receipt.provider_id, receipt.detail, self.clock())
+        self.counters["sent"] += 1
+        self.counters["delivered"] += receipt.state == "delivered"
+
+    def _failed_attempt(
+        self, mid: str, error: str, retryable: bool, after: float | None, attempts: int, created: float
+    ) -> None:
+        now = self.clock()
+        if not retryable or now - created >= self.config.max_age_s:
+            reason = error if not retryable else f"gave up after max_age_s: {error}"
+            self.outbox.mark_failed(mid, reason, now)
+            self.counters["failed"] += 1
+            return
+        full = min(self.config.retry_initial_s * 2 ** (attempts - 1), self.config.retry_max_s)
+        wait = after if after is not None else full / 2 + self._random.uniform(0, full / 2)
+        self.outbox.mark_retry(mid, error, min(now + wait, created + self.config.max_age_s), now)
+        self.counters["retried"] += 1
+
+    # -- reading ----------------------------------------------------------------------------------------------
+    def atom(self, self_url: str) -> bytes:
+        """The Atom feed of the public warnings in force (each entry links to its CAP message)."""
+        rows = self.outbox.cap_active()
+        # Behind a proxy the configured public address is the one readers know; without one, the request's own.
+        asked = urlsplit(self_url)
+        base = self.config.public_base_url.rstrip("/") or f"{asked.scheme}://{asked.netloc}"
+        if self._units is None:
+            self._units = load_units()
+        entries = []
+        for r in rows:
+            alarm = Alarm.model_validate_json(r["alarm"])
+            try:
+                area = cap_area(self._units, alarm.area or "")
+            except CapError:
+                area = None
+            url = f"{base}/public/cap/{r['identifier']}.xml"
+            entries.append(FeedEntry(alarm, r["identifier"], url, area, datetime.fromtimestamp(r["sent"], UTC)))
+        newest = max((r["sent"] for r in rows), default=None)
+        now = datetime.fromtimestamp(newest, UTC) if newest is not None else datetime.fromtimestamp(0, UTC)
+        return atom_feed(
+            entries,
+            feed_id=f"{base}/public/alerts.atom",
+            title=f"Cảnh báo đang có hiệu lực · {self.config.sender_name or self.config.cap_sender}",
+            self_url=self_url,
+            author=self.config.sender_name or self.config.cap_sender,
+            now=now,
+        )
+
+    def batch_view(self, row: dict[str, Any]) -> dict[str, Any]:
+        alarm = Alarm.model_validate_json(row["alarm"])
+        out = {k: v for k, v in row.items() if k != "alarm"}
+        out["alarm"] = {"id": alarm.id, "rule": alarm.rule, "subject": alarm.subject, "message": alarm.message}
+        out["counts"] = self.outbox.counts(row["id"])
+        return out
+
+    def metric_lines(self) -> list[str]:
+        lines = [f'iocgw_warn_total{{event="{k}"}} {v}' for k, v in sorted(self.counters.items())]
+        lines += [f'iocgw_warn_messages{{state="{s}"}} {n}' for s, n in sorted(self.outbox.counts().items())]
+        return lines
+
+
+def open_public_warnings(config: WarningsConfig, db_path: Path, config_dir: Path | None = None) -> PublicWarnings:
+    """The service with its recipient list read (relative to the hub config's folder); each refused row is logged
+    with its line and reason, and the load is recorded in the audit trail."""
+    from hub.warn.recipients import load_recipients
+
+    recipients = RecipientList()
+    path = config.recipients
+    if path is not None:
+        if not path.is_absolute() and config_dir is not None:
+            path = config_dir / path
+        recipients = load_recipients(path, load_units())
+        for line, reason in recipients.rejected:
+            log.warning("public warnings: %s:%d: %s", path, line, reason)
+    service = PublicWarnings(config, db_path, recipients)
+    service.outbox.audit("hub", "load_recipients", str(path or "-"), recipients.summary())
+    return service
