@@ -309,6 +309,7 @@ def _add_bench(sub: Any, delegate: Delegate) -> None:
         ("alerts", "alert latency: threshold crossing to signed webhook, under load"),
         ("hostile", "a hostile node among good ones: nothing lost, doubled or alarmed on"),
         ("forecast", "river-stage forecast skill: NSE and RMSE against persistence, threshold warnings"),
+        ("public_page", "public status page: first paint in headless Chromium on a throttled 3G phone, bytes"),
     ):
         delegate(bench.add_parser(name, help=help_text), f"bench.{name}")
 
