@@ -191,6 +191,7 @@ PLUGIN_PACKAGES = (
     "hub.alerts.notify",
     "hub.feeds.importers",
     "hub.grafana.dashboards",
+    "hub.warn.channels",
     "simulators.sensors.models",
     "simulators.sensors.faults",
 )
