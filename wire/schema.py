@@ -7,6 +7,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
+from wire.actuate import ActuateAck, ActuateCommand
 from wire.messages import AckMessage, ConfigMessage, EventMessage, StatusMessage, TelemetryMessage
 
 SCHEMA_MODELS: dict[str, type[BaseModel]] = {
@@ -15,6 +16,8 @@ SCHEMA_MODELS: dict[str, type[BaseModel]] = {
     "event": EventMessage,
     "config": ConfigMessage,
     "ack": AckMessage,
+    "actuate": ActuateCommand,
+    "actuate_ack": ActuateAck,
 }
 
 # What JSON Schema cannot say and the hub still enforces (wire.messages.parse_message).

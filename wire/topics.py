@@ -15,6 +15,8 @@ class Channel(StrEnum):
     STATUS = "status"
     CONFIG = "config"
     ACK = "ack"
+    ACTUATE = "actuate"
+    ACTUATE_ACK = "actuate_ack"
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,14 @@ class Topics:
 
     def ack(self, node_id: str) -> str:
         return f"{self.root}/{node_id}/{Channel.ACK}"
+
+    def actuate(self, node_id: str) -> str:
+        """Hub to node: signed actuator commands (wire.actuate)."""
+        return f"{self.root}/{node_id}/{Channel.ACTUATE}"
+
+    def actuate_ack(self, node_id: str) -> str:
+        """Node to hub: the outcome of each actuator command."""
+        return f"{self.root}/{node_id}/{Channel.ACTUATE_ACK}"
 
     def all_of(self, channel: Channel) -> str:
         """Wildcard subscription for one channel of every node."""

@@ -6,11 +6,13 @@ a node file can name (sensor drivers, inference backends, simulated signal model
 acts on them lives in edge/ and simulators/.
 """
 
+from wire.nodeconfig.actuators import ACTUATOR_CONFIGS, ActuatorConfig
 from wire.nodeconfig.camera import CameraConfig
 from wire.nodeconfig.drivers import DRIVER_CONFIGS, DriverConfig, ModbusTcpConfig, SimulatedConfig
 from wire.nodeconfig.inference import BACKEND_CONFIGS, BackendConfig, LiteRtConfig, OpenVinoConfig
 from wire.nodeconfig.node import (
     ADMIN_CODE_PATTERN,
+    ActuationSettings,
     Confirm,
     LocalAlarm,
     ModelSource,
@@ -29,9 +31,12 @@ from wire.nodeconfig.node import (
 )
 
 __all__ = [
+    "ACTUATOR_CONFIGS",
     "ADMIN_CODE_PATTERN",
     "BACKEND_CONFIGS",
     "DRIVER_CONFIGS",
+    "ActuationSettings",
+    "ActuatorConfig",
     "BackendConfig",
     "CameraConfig",
     "Confirm",

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 from plumbing.configfile import load_yaml_model
 from wire import Quantity
 from wire.messages import Identifier
+from wire.nodeconfig.actuators import ActuatorConfig, AnyActuatorConfig
 from wire.nodeconfig.camera import CameraConfig
 from wire.nodeconfig.drivers import AnyDriverConfig
 
@@ -207,6 +208,28 @@ class SensorConfig(_Section):
         return alarm
 
 
+class ActuationSettings(_Section):
+    """The node's actuators and the key that every command to them must be signed with."""
+
+    key_file: Path = Field(
+        description="The node's actuation key, hex (iocgw provision actuation-key; mode 0600). The hub holds the "
+        "same key; a command not signed with it is refused"
+    )
+    state_file: Path = Field(
+        Path("actuation.db"), description="Command ids already run (a relative path is under data_dir)"
+    )
+    actuators: list[AnyActuatorConfig] = Field(min_length=1)
+
+    @field_validator("actuators")
+    @classmethod
+    def _unique(cls, actuators: list[ActuatorConfig]) -> list[ActuatorConfig]:
+        ids = [a.id for a in actuators]
+        twice = sorted({i for i in ids if ids.count(i) > 1})
+        if twice:
+            raise ValueError(f"actuator id {twice[0]!r} appears twice")
+        return actuators
+
+
 class NodeConfig(_Section):
     node_id: Identifier
     site: Site = Site()
@@ -220,6 +243,9 @@ class NodeConfig(_Section):
         default_factory=list, description="Models to fetch from the hub, verify and keep current (remote config)"
     )
     cameras: list[CameraConfig] = Field(default_factory=list, description="Cameras this node watches (docs/camera.md)")
+    actuation: ActuationSettings | None = Field(
+        None, description="Sirens, relays and loudspeakers the hub may drive with signed commands (docs/contract.md)"
+    )
 
     @field_validator("sensors")
     @classmethod
@@ -239,6 +265,14 @@ class NodeConfig(_Section):
             if ids.count(cid) > 1:
                 raise ValueError(f"camera id {cid!r} appears twice")
         return cameras
+
+    @property
+    def actuation_state_path(self) -> Path | None:
+        """The file of command ids already run; a relative ``actuation.state_file`` is under ``data_dir``."""
+        if self.actuation is None:
+            return None
+        state = self.actuation.state_file
+        return state if state.is_absolute() else self.data_dir / state
 
     @property
     def outbox_path(self) -> Path:
