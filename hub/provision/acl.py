@@ -45,8 +45,10 @@ class AclPlan(BaseModel):
 
 def node_block(node: NodeIdentity) -> list[str]:
     t, n = Topics(node.prefix), node.node_id
-    writes = [t.telemetry(n), t.status(n), t.event(n), t.snapshot(n, "+", "+")]
-    return [f"user {n}", *(f"topic write {w}" for w in writes), *(f"topic read {r}" for r in (t.config(n), t.ack(n)))]
+    writes = [t.telemetry(n), t.status(n), t.event(n), t.snapshot(n, "+", "+"), t.actuate_ack(n)]
+    # Its own actuator topic only: a node never learns, let alone answers, another node's siren commands.
+    reads = [t.config(n), t.ack(n), t.actuate(n)]
+    return [f"user {n}", *(f"topic write {w}" for w in writes), *(f"topic read {r}" for r in reads)]
 
 
 def hub_block(name: str, prefixes: list[str]) -> list[str]:
@@ -55,7 +57,8 @@ def hub_block(name: str, prefixes: list[str]) -> list[str]:
         t = Topics(prefix)
         # Reads every node topic, directly or through a v5 shared subscription (docs/scaling.md).
         lines += [f"topic read {t.root}/#", f"topic read {shared('+', t.root + '/#')}"]
-        lines += [f"topic write {t.config('+')}", f"topic write {t.ack('+')}"]
+        # Only hubs may command actuators; nodes hold no write rule on any actuate topic, their own included.
+        lines += [f"topic write {t.config('+')}", f"topic write {t.ack('+')}", f"topic write {t.actuate('+')}"]
     return lines
 
 

@@ -69,6 +69,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     _force_arg(pw)
     pw.set_defaults(step=_password)
 
+    ak = sub.add_parser("actuation-key", help="a node's key for signed actuator commands (sirens, loudspeakers)")
+    ak.add_argument("node_id")
+    _pki_arg(ak)
+    _force_arg(ak)
+    ak.set_defaults(step=_actuation_key)
+
     rv = sub.add_parser("revoke", help="revoke a node's or hub's certificates and re-sign the CRL")
     rv.add_argument("name", help="the certificate CN (node id or hub name)")
     _pki_arg(rv)
@@ -146,6 +152,14 @@ def _password(args: argparse.Namespace) -> int:
     check_identity(args.node_id)
     set_password(pki.passwd, pki.node_password(args.node_id), args.node_id, overwrite=args.force)
     print(f"password for {args.node_id}: {pki.node_password(args.node_id)} (0600); hash added to {pki.passwd}")
+    return EXIT_OK
+
+
+def _actuation_key(args: argparse.Namespace) -> int:
+    from hub.provision.actuation import issue_actuation_key
+
+    path = issue_actuation_key(PkiDir(args.dir), args.node_id, overwrite=args.force)
+    print(f"actuation key for {args.node_id}: {path} (0600); copy it to the node and to the hub's siren key_dir")
     return EXIT_OK
 
 

@@ -39,14 +39,16 @@ def test_each_node_gets_only_its_own_topics():
         "topic write iocgw/v1/river-001/status",
         "topic write iocgw/v1/river-001/event",
         "topic write iocgw/v1/river-001/snapshot/+/+",
+        "topic write iocgw/v1/river-001/actuate_ack",
         "topic read iocgw/v1/river-001/config",
         "topic read iocgw/v1/river-001/ack",
+        "topic read iocgw/v1/river-001/actuate",
     ]
     assert all("qn/v1/dam-7/" in rule for rule in acl["dam-7"])
     assert not any("pattern" in line for line in render_acl(plan).splitlines())
 
 
-def test_hub_reads_every_prefix_also_shared_and_writes_only_config_and_ack():
+def test_hub_reads_every_prefix_also_shared_and_writes_only_config_ack_and_actuate():
     plan = AclPlan(nodes=[NodeIdentity(node_id="a"), NodeIdentity(node_id="b", prefix="qn")], hubs=["h1", "h2"])
     acl = blocks(render_acl(plan))
     for hub in ("h1", "h2"):
@@ -58,7 +60,7 @@ def test_hub_reads_every_prefix_also_shared_and_writes_only_config_and_ack():
             "topic read $share/+/qn/v1/#",
         }
         writes = [r.rsplit("/", 1)[1] for r in rules if r.startswith("topic write")]
-        assert sorted(writes) == ["ack", "ack", "config", "config"]
+        assert sorted(writes) == ["ack", "ack", "actuate", "actuate", "config", "config"]
 
 
 def test_alert_publisher_writes_only_alert_topics():
