@@ -11,6 +11,7 @@ import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from edge.actuators.service import ActuationService
 from edge.drivers import DriverError, SensorDriver, driver_class
 from edge.link import Link
 from edge.model_store import ModelStore, ModelUpdateError
@@ -76,7 +77,17 @@ class Agent:
             drain_s=box.drain_on_stop_s,
             on_connected=self._publish_status,
             on_config=self._on_config,
+            on_actuate=self._on_actuate if config.actuation is not None else None,
         )
+        # Built from the config the node started on: a remote config that changes actuators or the key takes
+        # effect at the next restart (the key file is the node's own, outside what the hub can push).
+        state = config.actuation_state_path
+        self.actuation = (
+            ActuationService(config.node_id, config.actuation, state)
+            if config.actuation is not None and state is not None
+            else None
+        )
+        self._actuation_tasks: set[asyncio.Task[None]] = set()
         self.drivers: dict[str, SensorDriver] = {}
         self._opened: set[str] = set()
         self.started = time.monotonic()
@@ -299,8 +310,24 @@ class Agent:
         self.link.confirm, self.link.confirm_timeout_s = box.confirm, box.confirm_timeout_s
         self.link.max_unconfirmed, self.link.drain_s = box.max_unconfirmed, box.drain_on_stop_s
 
+    # -- actuators ----------------------------------------------------------------------------------------
+    def _on_actuate(self, payload: bytes) -> None:
+        task = asyncio.create_task(self._actuate(payload), name="actuate")
+        self._actuation_tasks.add(task)
+        task.add_done_callback(self._actuation_tasks.discard)
+
+    async def _actuate(self, payload: bytes) -> None:
+        assert self.actuation is not None
+        ack = await self.actuation.handle(payload)
+        # Straight to the broker, not through the outbox: the hub waits for it only for its own timeout, and a
+        # command sent again after a lost ack is answered from the store (replayed, with the first outcome).
+        if not self.link.publish_now(self.topics.actuate_ack(self.config.node_id), ack.model_dump_json().encode()):
+            log.warning("ack of actuator command %s not sent: link down", ack.command_id)
+
     # -- run ----------------------------------------------------------------------------------------------
     async def run(self, stop: asyncio.Event) -> None:
+        if self.actuation is not None:
+            await self.actuation.start()
         try:
             async with asyncio.TaskGroup() as tg:
                 tg.create_task(self.link.run(stop), name="link")
@@ -309,6 +336,10 @@ class Agent:
                 systemd.notify("READY=1")  # the outbox is open: what is measured from now on is kept
         finally:
             systemd.notify("STOPPING=1")
+            for task in list(self._actuation_tasks):
+                task.cancel()
+            if self.actuation is not None:
+                await self.actuation.close()
             await self._close_drivers()
             self.outbox.close()
 

@@ -59,6 +59,7 @@ class Link:
         max_unconfirmed: int = 20_000,
         will_payload: Callable[[int], bytes] | None = None,
         on_config: Callable[[bytes], None] | None = None,
+        on_actuate: Callable[[bytes], None] | None = None,
         on_connected: Callable[[], None] | None = None,
         goodbye_payload: Callable[[int], bytes] | None = None,
         drain_s: float = 0.0,
@@ -72,6 +73,7 @@ class Link:
         self.max_unconfirmed = max_unconfirmed
         self.will_payload = will_payload
         self.on_config = on_config
+        self.on_actuate = on_actuate
         self.on_connected = on_connected
         self.goodbye_payload = goodbye_payload
         self.drain_s = drain_s
@@ -309,7 +311,10 @@ class Link:
         self.connected = True
         self.last_error = None  # connected again: the outage is over, and so is its error
         self.counters["connects"] += 1
-        client.subscribe([(self.topics.config(self.node_id), 1), (self.topics.ack(self.node_id), 1)])
+        topics = [(self.topics.config(self.node_id), 1), (self.topics.ack(self.node_id), 1)]
+        if self.on_actuate is not None:
+            topics.append((self.topics.actuate(self.node_id), 1))
+        client.subscribe(topics)
         if self.on_connected is not None:
             self.on_connected()
 
@@ -411,4 +416,10 @@ class Link:
             except Exception as exc:  # a bad config must never take the link down
                 self.last_error = f"config handler failed: {exc}"
                 log.exception("config handler failed")
+        if topic == self.topics.actuate(self.node_id) and self.on_actuate is not None:
+            try:
+                self.on_actuate(payload)
+            except Exception as exc:  # nor may a bad command
+                self.last_error = f"actuate handler failed: {exc}"
+                log.exception("actuate handler failed")
         return []

@@ -186,6 +186,7 @@ def _delegate_to(parser: argparse.ArgumentParser, module: str, chosen: Sequence[
 
 # The packages whose import registers their built-in plugins; `iocgw plugins` lists what this install has.
 PLUGIN_PACKAGES = (
+    "edge.actuators",
     "edge.drivers",
     "edge.inference",
     "hub.alerts.notify",

@@ -32,6 +32,7 @@ SAMPLE_SHAPE: dict[str, tuple[str, str | None]] = {
     "feed kind": ("type", None),  # a feeds serve source: {name: ..., type: indicators, url: ...}
     "signal model": ("model", "params"),  # a simulated sensor: model: river_stage, params: {...}
     "fault": ("kind", None),  # a sensor's fault: {kind: spike, magnitude: 2}
+    "actuator": ("type", None),  # a node's actuator: {id: siren1, type: modbus_coil, host: ...}
     "warning channel": ("type", None),  # a public-warning channel: {name: ..., type: telegram, token: ...}
 }
 # Kinds whose plugins take no settings, so there is no sample config to check, and why.
