@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import weakref
 from pathlib import Path
 
 from edge.actuators.base import Actuator, ActuatorError, Unsupported, register_actuator
@@ -33,6 +34,10 @@ class AudioPlayerActuator(Actuator):
     def __init__(self, config: AudioPlayerConfig) -> None:
         super().__init__(config)
         self._outputs: dict[str, asyncio.Task[None] | _Playing] = {}  # "public" / "test" -> what plays there
+        # Weak: a player that ran to its end without anybody asking for its last words leaves nothing behind.
+        self._tails: weakref.WeakKeyDictionary[asyncio.subprocess.Process, asyncio.Task[bytes]] = (
+            weakref.WeakKeyDictionary()
+        )
 
     def audio_path(self, name: str) -> Path:
         """The file ``name`` in the audio folder; ActuatorError for a name that leaves it or names nothing."""
@@ -47,7 +52,7 @@ class AudioPlayerActuator(Actuator):
     async def _start(self, command: list[str], path: Path) -> asyncio.subprocess.Process:
         argv = [arg.replace("{file}", str(path)) for arg in command]
         try:
-            return await asyncio.create_subprocess_exec(
+            proc = await asyncio.create_subprocess_exec(
                 *argv,
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.DEVNULL,
@@ -55,14 +60,20 @@ class AudioPlayerActuator(Actuator):
             )
         except OSError as exc:
             raise ActuatorError(f"audio_player {self.id}: cannot run {argv[0]}: {exc.strerror}") from None
+        # Read for the player's whole life: a player that writes progress to stderr (mpv does) would stall on a
+        # full pipe; only the last words are kept, for the ack of a failure.
+        assert proc.stderr is not None
+        self._tails[proc] = asyncio.create_task(_last_words(proc.stderr))
+        return proc
 
     async def _settle(self, proc: asyncio.subprocess.Process) -> bool:
         """True while the player still runs after SETTLE_S; ActuatorError when it ended with an error."""
         try:
             async with asyncio.timeout(SETTLE_S):
-                _, err = await proc.communicate()
+                await proc.wait()
         except TimeoutError:
             return True
+        err = await self._tails.pop(proc)
         if proc.returncode:
             tail = err.decode(errors="replace").strip()[-300:]
             raise ActuatorError(f"audio_player {self.id}: player exited with {proc.returncode}: {tail}")
@@ -134,6 +145,13 @@ class AudioPlayerActuator(Actuator):
     async def close(self) -> None:
         for output in list(self._outputs):
             await self._stop(output)
+
+
+async def _last_words(stream: asyncio.StreamReader, keep: int = 2048) -> bytes:
+    tail = b""
+    while chunk := await stream.read(4096):
+        tail = (tail + chunk)[-keep:]
+    return tail
 
 
 async def _end(proc: asyncio.subprocess.Process) -> None:

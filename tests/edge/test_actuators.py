@@ -462,3 +462,19 @@ def test_the_docs_node_config_samples_validate():
 def test_every_actuator_config_in_the_contract_has_exactly_one_actuator_and_vice_versa():
     registered = {key: ACTUATORS.config(key) for key in ACTUATORS.names()}
     assert registered == ACTUATOR_CONFIGS
+
+
+def test_a_chatty_player_is_not_stalled_by_its_own_stderr(tmp_path):
+    # mpv and friends write progress to stderr: unread, a full pipe would stop the player mid-announcement.
+    noisy = (
+        f"import shutil, sys; sys.stderr.write('x' * 200_000); shutil.copy(sys.argv[1], {str(tmp_path / 'played')!r})"
+    )
+    settings = audio_settings(tmp_path, [sys.executable, "-c", noisy, "{file}"])
+
+    async def scenario() -> ActuateAck:
+        async with service(tmp_path, settings) as svc:
+            return await svc.handle(signed(action="play", duration_s=None, file="flood-vi.wav"))
+
+    ack = run(scenario)
+    assert ack.outcome is Outcome.EXECUTED
+    assert (tmp_path / "played").read_bytes() == b"RIFF....WAVE"
