@@ -110,8 +110,9 @@ class Agent:
 
     @property
     def last_error(self) -> str | None:
-        """The node's own current problem, if any: a sensor that does not read, a model refused."""
-        return next(iter(self._sensor_errors.values()), None) or self._model_error
+        """The node's own current problem, if any: a sensor that does not read, a model refused, no actuation key."""
+        key_error = self.actuation.key_error if self.actuation is not None else None
+        return next(iter(self._sensor_errors.values()), None) or self._model_error or key_error
 
     def _extra(self) -> dict[str, float]:
         extra = {
@@ -121,6 +122,8 @@ class Agent:
             **{f"alarm.{sid}": float(on) for sid, on in self.local_alarms.items()},
             **self._camera_figures(),
         }
+        if self.actuation is not None:
+            extra.update({f"actuate.{k}": float(v) for k, v in self.actuation.counters.items()})
         if len(extra) > MAX_STATUS_EXTRA:
             # The hub refuses a status with more; the node's own figures and alarms come first and are kept.
             log.warning("status: %d health figures, sending the first %d", len(extra), MAX_STATUS_EXTRA)

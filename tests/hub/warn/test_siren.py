@@ -180,6 +180,7 @@ def test_siren_on_is_executed_acknowledged_and_ends_by_itself(site):
     assert site.siren.read_text() == "1"  # the ack comes after the relay is on, well inside its 2 s
     wait_until(lambda: site.siren.read_text() == "0", timeout=10, what="the siren's own timer switching it off")
     assert site.counters()["executed"] >= 1
+    assert site.node.call(lambda a: a._extra())["actuate.executed"] >= 1  # in the node's status figures
 
 
 def test_test_mode_exercises_the_test_output_and_never_the_siren(site):
