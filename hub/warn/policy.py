@@ -60,6 +60,10 @@ class Policy(BaseModel):
     areas: list[str] | None = Field(None, description="Only alarms in these GSO units (province or commune codes)")
     sms_encoding: SmsEncoding = Field("ucs2", description="ucs2 keeps the diacritics; gsm7 is unaccented and cheaper")
     quiet_hours: QuietHours | None = None
+    audio: str | None = Field(
+        None, max_length=120, description="Stored audio file the commune loudspeakers play for the warning"
+    )
+    audio_end: str | None = Field(None, max_length=120, description="... and for its end; unset: nothing is played")
 
     @field_validator("transitions", mode="before")
     @classmethod

@@ -258,7 +258,11 @@ class PublicWarnings:
         vi, en = warning_text(alarm, transition, self.config.link_base_url)
         audience = [r for r in self.recipients.in_area(batch["area"]) if r.role in policy.roles]
         rows, touched = [], set()
+        ended = transition in FOLLOW_UPS
         for recipient in audience:
+            audio = (policy.audio_end if ended else policy.audio) if recipient.role == "loudspeaker" else None
+            if recipient.role == "loudspeaker" and audio is None:
+                continue  # a loudspeaker has nothing to say without a recording for this change
             for name in policy.channels:
                 address = address_of(recipient, self.config.channel(name))
                 if address is None:
@@ -277,7 +281,8 @@ class PublicWarnings:
                     area=batch["area"],
                     created_at=datetime.fromtimestamp(batch["created_at"], UTC),
                     sms_encoding=policy.sms_encoding,
-                    siren=("off" if transition in FOLLOW_UPS else "on") if recipient.role == "siren" else None,
+                    siren=("off" if ended else "on") if recipient.role == "siren" else None,
+                    audio=audio,
                 )
                 rows.append(
                     {

@@ -342,3 +342,42 @@ def test_a_public_warning_is_published_as_cap_once_per_change_and_its_end_cancel
         assert svc.outbox.cap_active() == [] and svc.counters["cap_messages"] == 2
 
     asyncio.run(running(svc, body))
+
+
+class NodeFakeConfig(ChannelConfig):
+    type: Literal["fake_node"] = "fake_node"
+    address_field: ClassVar[str] = "node_id"
+
+
+def test_sirens_sound_and_stop_and_loudspeakers_play_the_policys_recording(tmp_path: Path) -> None:
+    devices = parse_recipients(
+        "\n".join(
+            [
+                "id,role,admin_code,node_id",
+                f"siren-1,siren,{COMMUNES[0]},pole-01",
+                f"loa-1,loudspeaker,{COMMUNES[0]},loa-01",
+            ]
+        ),
+        UNITS,
+    )
+    policy = Policy(
+        name="bd3-devices", rules=["flood_level"], roles=["siren", "loudspeaker"], channels=["node"],
+        approval="auto", audio="canh-bao-lu-bd3.mp3",
+    )  # fmt: skip
+    cfg = WarningsConfig(channels=[NodeFakeConfig(name="node", rate_limit_per_s=1000.0)], policies=[policy])
+    chan = FakeChannel(NodeFakeConfig(name="node", rate_limit_per_s=1000.0))
+    svc = PublicWarnings(cfg, tmp_path / "w.db", devices, channels={"node": chan})
+
+    async def body() -> None:
+        a = alarm()
+        svc.submit(a, Transition.CREATED, T0)
+        await until(lambda: len(chan.sent) == 2, "siren and loudspeaker")
+        by = {m.recipient_id: m for m in chan.sent}
+        assert (by["siren-1"].address, by["siren-1"].siren, by["siren-1"].audio) == ("pole-01", "on", None)
+        assert (by["loa-1"].address, by["loa-1"].siren, by["loa-1"].audio) == ("loa-01", None, "canh-bao-lu-bd3.mp3")
+        svc.submit(a.model_copy(update={"revision": 1, "state": AlarmState.CLEARED_UNACK}), Transition.CLEARED, T0)
+        await until(lambda: len(chan.sent) == 3, "the siren stopped")
+        assert (chan.sent[2].recipient_id, chan.sent[2].siren) == ("siren-1", "off")  # no end recording: silent
+        await until(lambda: svc.outbox.counts() == {"delivered": 3}, "three delivered")
+
+    asyncio.run(running(svc, body))
