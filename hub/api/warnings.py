@@ -178,8 +178,11 @@ def routes(ctx: ApiContext, warnings: PublicWarnings | None) -> list[Route]:  # 
     async def kannel_report(call: Call) -> web.StreamResponse:
         svc = service()
         q: DlrQuery = call.query
-        token = svc.config.dlr_token
-        if token is None or not hmac.compare_digest(q.key.encode(), token.encode()):
+        try:
+            token = svc.config.dlr_token.read() if svc.config.dlr_token is not None else None
+        except (OSError, ValueError):
+            token = None  # unreadable: refused like a missing one, and the hub's log says why at start
+        if token is None or len(token) < 16 or not hmac.compare_digest(q.key.encode(), token.encode()):
             raise ApiError(403, "wrong or missing key: delivery reports need the configured dlr_token")
         known = await asyncio.to_thread(svc.report, q.id, dlr_state(q.type), q.reply)
         # Kannel retries a report the hub did not answer 2xx; an unknown id will never become known, so it is

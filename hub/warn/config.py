@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
+from hub.secret import Secret
 from hub.warn.channels import CHANNELS, ChannelConfig
 from hub.warn.policy import Policy
 
@@ -57,11 +58,10 @@ class WarningsConfig(BaseModel):
         "report before it is sent again (channels that send reports only; the others resend at once)",
     )
     concurrency: int = Field(4, ge=1, le=64, description="Messages in flight per channel")
-    dlr_token: str | None = Field(
+    dlr_token: Secret | None = Field(
         None,
-        min_length=16,
-        description="Shared secret the SMS gateway puts in its delivery-report URL (the report endpoint has no "
-        "operator token); unset: reports are refused",
+        description="Shared secret (env or file, 16 characters or more) the SMS gateway puts in its delivery-report "
+        "URL (the report endpoint has no operator token); unset: reports are refused",
     )
 
     @model_validator(mode="after")

@@ -50,7 +50,7 @@ class Site:
                     approval="officer",
                 )
             ],
-            dlr_token=DLR_KEY,
+            dlr_token={"env": "IOCGW_TEST_DLR_KEY"},
         )
         rows = ["id,role,admin_code,phone"] + [f"r{k},resident,{COMMUNES[k % 2]},09{k:08d}" for k in range(4)]
         self.channel = FakeChannel(FakeConfig(name="sms", rate_limit_per_s=1000.0), reports=True)
@@ -103,7 +103,8 @@ class Site:
 
 
 @pytest.fixture
-def site(tmp_path: Path) -> Iterator[Site]:
+def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Site]:
+    monkeypatch.setenv("IOCGW_TEST_DLR_KEY", DLR_KEY)
     s = Site(tmp_path)
     yield s
     s.close()
