@@ -85,8 +85,10 @@ class HubState:
 
     def known_nodes(self) -> dict[str, NodeInfo]:
         sensors: dict[str, list[tuple[str, str, float]]] = {}
+        # Only sensors a node's config declared: one first met in telemetry has no quantity or interval yet, and
+        # the checks that read intervals (quality control, freshness) must not take it for a configured one.
         for node_id, sensor_id, quantity, interval_s in self.conn.execute(
-            "SELECT node_id, sensor_id, quantity, interval_s FROM sensors"
+            "SELECT node_id, sensor_id, quantity, interval_s FROM sensors WHERE interval_s IS NOT NULL"
         ):
             sensors.setdefault(node_id, []).append((sensor_id, quantity, interval_s))
         return {

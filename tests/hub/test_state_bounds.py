@@ -50,3 +50,19 @@ def test_an_in_memory_database_makes_no_file(tmp_path: Path, monkeypatch) -> Non
     db = open_db(":memory:")
     db.conn.execute("CREATE TABLE t (x)")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_sensor_first_met_in_telemetry_is_not_taken_for_a_configured_one(tmp_path: Path) -> None:
+    """A seeded node without sensors reports one: after a restart the registry must not hand quality control a
+    sensor without an interval (it crashed the hub's start: float(None))."""
+    from hub.quality.checker import intervals_from_nodes
+    from hub.store.state import NodeInfo
+
+    state = HubState(tmp_path / "hub.db")
+    state.register([NodeInfo("river-1", "Trạm 1", "00004", None, None, (("rain", "rainfall", 300.0),))])
+    state.persist(dead_letters=[], seen={"river-1": 1.0}, statuses={}, sensor_values={("river-1", "stage"): (1.0, 2.0)},
+                  dedupe={})  # fmt: skip
+    nodes = state.known_nodes()
+    assert nodes["river-1"].sensors == (("rain", "rainfall", 300.0),)
+    assert intervals_from_nodes(nodes.values()) == {("river-1", "rain"): 300.0}
+    state.close()
