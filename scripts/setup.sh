@@ -12,6 +12,9 @@ command -v mosquitto_pub >/dev/null 2>&1 || need_pkgs+=(mosquitto-clients)
 command -v influxd >/dev/null 2>&1 || [ -x /usr/bin/influxd ] || need_pkgs+=(influxdb)
 # The operator page is tested in a real headless browser (Playwright drives Debian's Chromium; nothing downloaded).
 [ -x /usr/bin/chromium ] || need_pkgs+=(chromium)
+# SMS warnings are tested through a real Kannel (bearerbox, smsbox) and its fake SMSC, shipped in kannel-extras.
+[ -x /usr/sbin/bearerbox ] || need_pkgs+=(kannel)
+[ -x /usr/lib/kannel/test/fakesmsc ] || need_pkgs+=(kannel-extras)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   echo "setup: installing ${need_pkgs[*]} from Debian's packages" >&2
   if [ "$(id -u)" -ne 0 ]; then
