@@ -14,6 +14,7 @@ from hub.api.auth import Role
 from hub.api.context import ApiContext
 from hub.api.routes import ApiError, Call, Route
 from hub.warn.cap import CONTENT_TYPE as CAP_CONTENT_TYPE
+from hub.warn.channels.sms_kannel import dlr_state
 from hub.warn.service import PublicWarnings
 
 BatchState = Literal["awaiting_approval", "approved", "expanded", "rejected", "superseded"]
@@ -108,15 +109,6 @@ class DlrQuery(BaseModel):
     id: str = Field(description="The message id the hub put in the report URL")
     type: int = Field(description="Kannel's DLR type: 1 delivered, 2 failed, 4 buffered, 8 at the SMSC, 16 rejected")
     reply: str = Field("", max_length=500, description="The SMSC's answer, if the gateway passes it")
-
-
-def dlr_state(code: int) -> str:
-    """Kannel's report type in the hub's terms."""
-    if code & 1:
-        return "delivered"
-    if code & (2 | 16):
-        return "failed"
-    return "sent"  # buffered at the SMSC or accepted by it: on its way
 
 
 def _service(warnings: PublicWarnings | None) -> PublicWarnings:

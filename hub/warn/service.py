@@ -157,7 +157,7 @@ class PublicWarnings:
     # -- the loop ---------------------------------------------------------------------------------------------------
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
-        reconciling = [n for n, c in self.channels.items() if getattr(c, "REPORTS", False)]
+        reconciling = [n for n, c in self.channels.items() if c.reports]
         recovered = self.outbox.recover(reconciling, self.config.reconcile_s, self.clock())
         if any(recovered.values()):
             log.warning("public warnings: messages cut short by a stop: %s", recovered)

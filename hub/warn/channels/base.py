@@ -66,6 +66,12 @@ class Channel(ABC):
     def name(self) -> str:
         return self.config.name
 
+    @property
+    def reports(self) -> bool:
+        """The provider reports delivery back to the hub (Kannel's dlr-url): a send that a crash cut short can then
+        wait for its report instead of being sent again. Default: no reports."""
+        return False
+
     async def start(self) -> None:  # noqa: B027 - optional hook
         """Open sessions, fetch tokens; default: nothing to do."""
 

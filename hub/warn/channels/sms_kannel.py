@@ -119,6 +119,10 @@ class KannelChannel(Channel):
         super().__init__(config)
         self._session: aiohttp.ClientSession | None = None
 
+    @property
+    def reports(self) -> bool:
+        return self.config.dlr_url is not None
+
     async def start(self) -> None:
         self._session = aiohttp.ClientSession(
             timeout=aiohttp.ClientTimeout(total=self.config.timeout_s), headers={"User-Agent": USER_AGENT}

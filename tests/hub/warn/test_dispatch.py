@@ -40,11 +40,9 @@ class FakeConfig(ChannelConfig):
 class FakeChannel(Channel):
     """Records what it is given; a script of outcomes per message id (an exception to raise) drives failures."""
 
-    REPORTS = False
-
     def __init__(self, config: ChannelConfig, *, reports: bool = False) -> None:
         super().__init__(config)
-        self.REPORTS = reports
+        self._reports = reports
         self.sent: list[WarningMessage] = []
         self.fail: dict[str, list[Exception]] = {}
         self.gate: asyncio.Event | None = None  # when set, sends wait for it (a send in flight at a crash)
@@ -58,7 +56,11 @@ class FakeChannel(Channel):
             raise script.pop(0)
         self.sent.append(message)
         self.arrived.set()
-        return Receipt("sent" if self.REPORTS else "delivered", provider_id=f"p-{len(self.sent)}")
+        return Receipt("sent" if self._reports else "delivered", provider_id=f"p-{len(self.sent)}")
+
+    @property
+    def reports(self) -> bool:
+        return self._reports
 
 
 def recipients(n_per_commune: int = 3) -> RecipientList:
