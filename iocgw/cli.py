@@ -312,6 +312,7 @@ def _add_bench(sub: Any, delegate: Delegate) -> None:
         ("hostile", "a hostile node among good ones: nothing lost, doubled or alarmed on"),
         ("forecast", "river-stage forecast skill: NSE and RMSE against persistence, threshold warnings"),
         ("public_page", "public status page: first paint in headless Chromium on a throttled 3G phone, bytes"),
+        ("warnings", "public warnings by SMS through Kannel: BĐ3 to SMS latency, fan-out across a hub SIGKILL"),
     ):
         delegate(bench.add_parser(name, help=help_text), f"bench.{name}")
 

@@ -152,6 +152,8 @@ sendsms-port = {self.sendsms_port}
 sendsms-interface = 127.0.0.1
 log-file = "{r}/smsbox.log"
 log-level = 0
+http-request-retry = 30
+http-queue-delay = 1
 
 group = sendsms-user
 username = {self.username}
