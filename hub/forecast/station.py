@@ -328,6 +328,36 @@ def _fit_horizon(
     return _judged(cfg, h, held, p_band, len(rows))
 
 
+def _if_better(
+    cfg: StationForecastConfig,
+    h: int,
+    rows: list[tuple[list[float], float]],
+    row_index: list[int],
+    own: list[float],
+    extra: int,
+    base: HorizonFit,
+) -> tuple[HorizonFit, float] | None:
+    """The regression on ``rows`` and its gain in held-out MSE over the same regression without its last ``extra``
+    predictors, on exactly these rows; None where it did not beat that (or persistence), or there are too few rows.
+    Its bands are classed by the size of the forecast change, not by the river's last 3 hours: with rain, measured
+    or forecast, the model forecasts rises while the river is still steady, and those err by as much as the storm
+    is misjudged."""
+    size = len(rows[0][0]) if rows else 0
+    if len(rows) < max(cfg.min_history_h // 2, 10 * size):
+        return None
+    try:
+        held = _held_out(rows, row_index, own, size, by_change=True)
+        plain = _held_out([(x[: size - extra], y) for x, y in rows], row_index, own, size - extra)
+    except ValueError:
+        return None
+    if not held.sse_model < plain.sse_model:
+        return None
+    fit = _judged(cfg, h, held, base.persistence_bands, len(rows))
+    if fit.method != "regression":
+        return None
+    return fit, 1.0 - held.sse_model / plain.sse_model
+
+
 def _with_rain(
     cfg: StationForecastConfig,
     own: list[float],
@@ -340,25 +370,10 @@ def _with_rain(
     """``base`` (the horizon fitted without rain), or the regression with the rain windows where that beat the
     regression without them on the same held-out hours (and beat persistence): rain is kept only where it helps."""
     rows, row_index = _rows(own, ups, lags, h, rain)
-    size = len(feature_names(lags, rain=True))
-    if len(rows) < max(cfg.min_history_h // 2, 10 * size):
+    better = _if_better(cfg, h, rows, row_index, own, len(RAIN_WINDOWS_H), base)
+    if better is None:
         return base
-    try:
-        # Bands classed by the size of the forecast change, not by the river's last 3 hours: with rain the model
-        # forecasts rises while the river is still steady, and those err by as much as the storm is misjudged.
-        held = _held_out(rows, row_index, own, size, by_change=True)
-        # The regression without rain, held out on exactly these rows: its predictors are the first ones.
-        plain = _held_out(
-            [(x[: size - len(RAIN_WINDOWS_H)], y) for x, y in rows], row_index, own, size - len(RAIN_WINDOWS_H)
-        )
-    except ValueError:
-        return base
-    if not held.sse_model < plain.sse_model:
-        return base
-    fit = _judged(cfg, h, held, base.persistence_bands, len(rows))
-    if fit.method != "regression":
-        return base
-    gain = 1.0 - held.sse_model / plain.sse_model
+    fit, gain = better
     note = f"rain: held-out MSE {gain * 100:.0f} % below the regression without it"
     return replace(fit, rain=True, without_rain=base, note=note)
 
@@ -377,20 +392,10 @@ def _with_rain_ahead(
     predictors on the same held-out hours (and beat persistence). A forecast that is often wrong earns a small
     coefficient, or none: the history judges the forecasts, not their issuer's reputation."""
     rows, row_index = _rows(own, ups, lags, h, rain, ahead)
-    size = len(feature_names(lags, rain is not None, rain_ahead=True))
-    if len(rows) < max(cfg.min_history_h // 2, 10 * size):
+    better = _if_better(cfg, h, rows, row_index, own, 1, base)
+    if better is None:
         return base
-    try:
-        held = _held_out(rows, row_index, own, size, by_change=True)
-        plain = _held_out([(x[:-1], y) for x, y in rows], row_index, own, size - 1, by_change=rain is not None)
-    except ValueError:
-        return base
-    if not held.sse_model < plain.sse_model:
-        return base
-    fit = _judged(cfg, h, held, base.persistence_bands, len(rows))
-    if fit.method != "regression":
-        return base
-    gain = 1.0 - held.sse_model / plain.sse_model
+    fit, gain = better
     note = f"rain forecast: held-out MSE {gain * 100:.0f} % below the fit without it"
     if base.note:
         note = f"{base.note}; {note}"
