@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, Protocol, TypeVar
 
 from pydantic import Field, field_validator, model_validator
 
@@ -119,22 +120,38 @@ def _add(issues: dict[tuple[str, datetime], Issue], number: int, row: ForecastRo
     return None
 
 
+class _Issued(Protocol):
+    issued: datetime
+
+
+R = TypeVar("R", bound=_Issued)
+I = TypeVar("I")  # noqa: E741 - an issue
+
+
+def group_issues(
+    rows: list[tuple[int, R]], add: Callable[[dict[tuple[str, datetime], I], int, R], Rejection | None]
+) -> tuple[list[I], list[Rejection]]:
+    """Rows grouped into issues by ``add`` (which refuses a row that contradicts its issue); a row issued in the
+    future is refused before: a typing slip or a wrong offset, not a forecast. Forecasts of levels and of rain alike."""
+    issues: dict[tuple[str, datetime], I] = {}
+    rejected = []
+    latest_ok = datetime.now(UTC) + FUTURE_SLACK
+    for number, row in rows:
+        if row.issued > latest_ok:
+            rejected.append(Rejection(number, f"issued ({row.issued.isoformat()}) is in the future"))
+            continue
+        refused = add(issues, number, row)
+        if refused is not None:
+            rejected.append(refused)
+    return list(issues.values()), rejected
+
+
 @FEED_KINDS.register("forecast", ForecastSource)
 class Forecasts(FeedKind):
     row_model = ForecastRow
 
     def check(self, rows: list[tuple[int, ForecastRow]], ctx: ImportContext) -> tuple[list[Issue], list[Rejection]]:
-        issues: dict[tuple[str, datetime], Issue] = {}
-        rejected = []
-        latest_ok = datetime.now(UTC) + FUTURE_SLACK
-        for number, row in rows:
-            if row.issued > latest_ok:
-                rejected.append(Rejection(number, f"issued ({row.issued.isoformat()}) is in the future"))
-                continue
-            refused = _add(issues, number, row)
-            if refused is not None:
-                rejected.append(refused)
-        return list(issues.values()), rejected
+        return group_issues(rows, _add)
 
     def commit(self, items: list[Issue], ctx: ImportContext) -> int:
         newest = self._stored_newest(items, ctx)

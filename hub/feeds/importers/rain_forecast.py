@@ -16,6 +16,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from hub.feeds.importers.base import FEED_KINDS, FeedKind, ImportContext, Rejection, SourceConfig
+from hub.feeds.importers.forecast import group_issues
 from hub.feeds.periods import VN_TZ
 from hub.feeds.rows import _Row
 from hub.forecast.base import HOUR
@@ -112,17 +113,7 @@ class RainForecasts(FeedKind):
     row_model = RainForecastRow
 
     def check(self, rows: list[tuple[int, RainForecastRow]], ctx: ImportContext) -> tuple[list[Issue], list[Rejection]]:
-        issues: dict[tuple[str, datetime], Issue] = {}
-        rejected = []
-        latest_ok = datetime.now(UTC) + FUTURE_SLACK
-        for number, row in rows:
-            if row.issued > latest_ok:
-                rejected.append(Rejection(number, f"issued ({row.issued.isoformat()}) is in the future"))
-                continue
-            refused = _add(issues, number, row)
-            if refused is not None:
-                rejected.append(refused)
-        return list(issues.values()), rejected
+        return group_issues(rows, _add)
 
     def commit(self, items: list[Issue], ctx: ImportContext) -> int:
         lines = [ln for issue in items for ln in rain_forecast_lines(issue.forecast(), issue.agency)]
