@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -26,7 +26,6 @@ from wire.messages import Identifier
 
 # More than the heaviest hour ever measured anywhere (about 305 mm): a unit or a decimal point typed wrong.
 MAX_MM_PER_HOUR = 350.0
-FUTURE_SLACK = timedelta(minutes=10)
 
 
 class RainForecastSource(SourceConfig):
