@@ -1,4 +1,5 @@
-// The operator page: token prompt, active alerts coloured by severity / QĐ 18/2021 risk colour, acknowledge, polling.
+// The operator page: token prompt, active alerts coloured by severity / QĐ 18/2021 risk colour, acknowledge, public
+// warnings to approve or reject with their delivery counts, polling.
 // Plain DOM and textContent only: alert text comes from devices and must never be parsed as HTML.
 "use strict";
 
@@ -36,13 +37,21 @@ function el(tag, text, cls) {
 
 class AuthError extends Error {}
 
+// Carries the HTTP status, so a caller can tell "not configured here" (404) from a failure.
+class HttpError extends Error {
+  constructor(status, message) {
+    super(message);
+    this.status = status;
+  }
+}
+
 async function api(path, options = {}) {
   const token = sessionStorage.getItem(TOKEN_KEY);
   const headers = { Authorization: `Bearer ${token}`, ...(options.body ? { "Content-Type": "application/json" } : {}) };
   const resp = await fetch(path, { ...options, headers });
   if (resp.status === 401) throw new AuthError("Mã truy cập không hợp lệ");
   const body = await resp.json().catch(() => ({}));
-  if (!resp.ok) throw new Error(errorText(resp.status, body));
+  if (!resp.ok) throw new HttpError(resp.status, errorText(resp.status, body));
   return body;
 }
 
@@ -69,6 +78,7 @@ function showLogin(message) {
   clearTimeout(timer);
   sessionStorage.removeItem(TOKEN_KEY);
   me = null;
+  resetWarnings();
   $("board").hidden = true;
   $("who").hidden = true;
   $("login").hidden = false;
@@ -279,10 +289,212 @@ function renderNodes(nodes) {
   );
 }
 
+// Public warnings (docs/warnings.md). null until known; false when the hub has none (no warnings section in its
+// config): from then on the page does not ask again and shows nothing of them.
+let warningsOn = null;
+const decided = new Set(); // batches this page just decided: a list fetched before the decision must not bring them back
+const ROLES = ["viewer", "officer", "hydrology", "admin"];
+const RECENT = 8;
+const BATCH_STATES = {
+  awaiting_approval: "Chờ duyệt",
+  approved: "Đã duyệt, đang tạo tin",
+  expanded: "Đã duyệt gửi",
+  rejected: "Không gửi",
+  superseded: "Thay bằng bản mới hơn",
+};
+const MESSAGE_STATES = {
+  queued: "Chờ gửi",
+  sending: "Đang gửi",
+  unknown: "Chờ báo cáo",
+  sent: "Đã gửi",
+  delivered: "Đã nhận",
+  failed: "Lỗi",
+};
+// Always shown once a batch went out, zeros included, so a column never shifts; the rest only when present.
+const COUNTED = ["queued", "sent", "delivered", "failed"];
+const TRANSITIONS = {
+  created: "Bắt đầu",
+  escalated: "Tăng mức",
+  deescalated: "Giảm mức",
+  updated: "Cập nhật",
+  cleared: "Kết thúc",
+};
+
+function mayDecide() {
+  // The hub's approve/reject need the officer role; each role may do what the ones before it may (hub/api/auth.py).
+  return !!me && ROLES.indexOf(me.role) >= ROLES.indexOf("officer");
+}
+
+function epoch(seconds) {
+  return seconds ? new Date(seconds * 1000).toLocaleString("vi-VN") : "";
+}
+
+function resetWarnings() {
+  warningsOn = null;
+  decided.clear();
+  $("warnings").hidden = true;
+  $("warn-pending").replaceChildren();
+  $("warn-recent").querySelector("tbody").replaceChildren();
+  $("warn-status").textContent = "";
+}
+
+function countsList(batch) {
+  const counts = batch.counts || {};
+  const states = [...COUNTED, ...Object.keys(counts).filter((s) => !COUNTED.includes(s) && counts[s] > 0)];
+  const ul = el("ul", null, "counts");
+  for (const state of states) {
+    const n = counts[state] || 0;
+    // A zero is greyed, so a red "Lỗi: 0" does not call for attention it does not need.
+    ul.append(el("li", `${MESSAGE_STATES[state] || state}: ${n}`, n ? `msg-${state}` : `msg-${state} zero`));
+  }
+  return ul;
+}
+
+function decisionText(batch) {
+  if (batch.state === "awaiting_approval") return "";
+  if (batch.decided_by) return `${batch.decided_by}, ${epoch(batch.decided_at)}`;
+  return batch.approval === "auto" ? "Gửi tự động" : "";
+}
+
+function pendingCard(batch) {
+  const card = el("article", null, "warn-batch");
+  card.dataset.batchId = batch.id;
+  card.append(el("h4", batch.alarm.message || batch.alarm.subject, "warn-message"));
+  const facts = el("p", null, "muted");
+  facts.textContent = [
+    `Chính sách: ${batch.policy}`,
+    `Khu vực: ${batch.area || "—"}`,
+    `Thay đổi: ${TRANSITIONS[batch.transition] || batch.transition}`,
+    `Chờ từ: ${epoch(batch.created_at)}`,
+  ].join(" · ");
+  card.append(facts);
+  // A held batch has no messages yet: the hub creates them, one per recipient and channel, once it is approved.
+  card.append(
+    el("p", batch.messages ? `Số tin sẽ gửi: ${batch.messages}` : "Số người nhận: tính khi duyệt gửi", "warn-count"),
+  );
+  if (!mayDecide()) {
+    card.append(el("p", "Cần quyền trực ban để duyệt", "muted"));
+    return card;
+  }
+  const label = el("label", "Ghi chú (không bắt buộc)");
+  const comment = el("input", null, "warn-comment");
+  comment.type = "text";
+  comment.maxLength = 2000;
+  label.append(comment);
+  const approve = el("button", "Duyệt gửi", "warn-approve");
+  const reject = el("button", "Không gửi", "warn-reject");
+  approve.type = reject.type = "button";
+  const error = el("div", null, "error");
+  error.setAttribute("role", "alert");
+  approve.addEventListener("click", () => decide(batch, true, card));
+  reject.addEventListener("click", () => decide(batch, false, card));
+  const actions = el("div", null, "warn-actions");
+  actions.append(approve, reject);
+  card.append(label, actions, error);
+  return card;
+}
+
+async function decide(batch, approve, card) {
+  const buttons = [...card.querySelectorAll("button")];
+  for (const b of buttons) b.disabled = true;
+  const comment = card.querySelector(".warn-comment").value.trim();
+  try {
+    await api(`/api/warnings/batches/${encodeURIComponent(batch.id)}/${approve ? "approve" : "reject"}`, {
+      method: "POST",
+      body: JSON.stringify({ comment }),
+    });
+    decided.add(batch.id);
+    card.remove();
+    const what = batch.alarm.message || batch.alarm.subject;
+    $("warn-status").textContent = `${approve ? "Đã duyệt gửi" : "Đã quyết định không gửi"}: ${what}`;
+  } catch (err) {
+    if (err instanceof AuthError) return showLogin("Phiên đã hết, vui lòng đăng nhập lại.");
+    card.querySelector(".error").textContent = err.message;
+    for (const b of buttons) b.disabled = false;
+    return;
+  }
+  // The new state and counts now rather than at the next cycle; a failure here is the cycle's to report.
+  refreshWarnings().catch(() => {});
+}
+
+function renderPending(batches) {
+  const box = $("warn-pending");
+  const shown = batches.filter((b) => !decided.has(b.id));
+  const seen = new Set();
+  for (const batch of shown) {
+    seen.add(batch.id);
+    // A card stays as it is while its batch waits, so a refresh never wipes a comment being typed.
+    const old = box.querySelector(`[data-batch-id="${CSS.escape(batch.id)}"]`);
+    box.append(old || pendingCard(batch));
+  }
+  for (const card of [...box.children]) if (!seen.has(card.dataset.batchId)) card.remove();
+  $("warn-pending-empty").hidden = shown.length > 0;
+}
+
+function renderRecent(batches) {
+  const tbody = $("warn-recent").querySelector("tbody");
+  tbody.replaceChildren(
+    ...batches.map((b) => {
+      const tr = el("tr");
+      tr.dataset.batchId = b.id;
+      const state = el("td");
+      state.append(el("span", BATCH_STATES[b.state] || b.state, `batch-state batch-${b.state}`));
+      const who = decisionText(b);
+      if (who) state.append(el("div", who, "muted"));
+      if (b.comment) state.append(el("div", b.comment, "muted warn-decision-comment"));
+      const counts = el("td");
+      if (b.state === "approved" || b.state === "expanded") counts.append(countsList(b));
+      else counts.append(el("span", "—", "muted"));
+      tr.append(
+        el("td", epoch(b.created_at)),
+        el("td", b.alarm.message || b.alarm.subject),
+        el("td", b.policy),
+        el("td", b.area || "—"),
+        state,
+        counts,
+      );
+      return tr;
+    }),
+  );
+  $("warn-recent-empty").hidden = batches.length > 0;
+}
+
+// The warnings API answers 404 on a hub without them, and Chromium logs every 4xx answer as a console error. /metrics
+// (open, always 200) carries the warnings' counters exactly when they are configured (hub/service.py), so the page
+// looks there first; only where /metrics is closed off (a proxy) does it ask the API and take the 404.
+async function warningsConfigured() {
+  try {
+    const resp = await fetch("/metrics", { cache: "no-store" });
+    if (resp.ok) return (await resp.text()).includes("iocgw_warn_total");
+  } catch {
+    // not reachable from here: the API itself will say
+  }
+  return true;
+}
+
+async function refreshWarnings() {
+  if (warningsOn === null) warningsOn = await warningsConfigured();
+  if (!warningsOn) return;
+  let pending;
+  try {
+    pending = await api("/api/warnings/batches?state=awaiting_approval");
+  } catch (err) {
+    if (!(err instanceof HttpError) || err.status !== 404) throw err;
+    warningsOn = false;
+    $("warnings").hidden = true;
+    return;
+  }
+  const recent = await api(`/api/warnings/batches?limit=${RECENT}`);
+  warningsOn = true;
+  renderPending(pending.batches);
+  renderRecent(recent.batches);
+  $("warnings").hidden = false;
+}
+
 async function refresh() {
   clearTimeout(timer);
   try {
-    const [alerts, nodes] = await Promise.all([api("/api/alerts?active=true"), api("/api/nodes")]);
+    const [alerts, nodes] = await Promise.all([api("/api/alerts?active=true"), api("/api/nodes"), refreshWarnings()]);
     renderAlerts(alerts.alerts);
     renderNodes(nodes.nodes);
     $("status").textContent = `${alerts.count} cảnh báo · cập nhật ${new Date().toLocaleTimeString("vi-VN")}`;
