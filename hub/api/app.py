@@ -51,7 +51,18 @@ def make_app(
 
     ``store_io``: where handlers run their SQLite reads (``ApiContext.read``); None: ``asyncio.to_thread``."""
     ctx = ApiContext(
-        pipeline, metrics, state, offline_after_s, engine, alerts, rules, auth, configs, models_dir, store_io
+        pipeline,
+        metrics,
+        state,
+        offline_after_s,
+        engine,
+        alerts,
+        rules,
+        auth,
+        configs,
+        models_dir,
+        store_io,
+        warnings_enabled=warnings is not None,
     )
     routes = [
         *node_routes.routes(ctx),

@@ -47,6 +47,7 @@ class ApiContext:
     configs: NodeConfigs | None = None
     models_dir: Path | None = None
     store_io: Executor | None = None
+    warnings_enabled: bool = False  # a warnings section is configured (hub/warn): clients show its views
 
     async def read(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """``fn(*args, **kwargs)`` off the event loop, on the API's store thread."""

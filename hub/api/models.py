@@ -181,6 +181,7 @@ class Whoami(_Body):
     name: str
     role: Role
     may: list[Ability] = Field(description="What the role may do, for clients that show only what works")
+    warnings: bool = Field(False, description="This hub sends public warnings: its /api/warnings routes answer")
 
 
 __all__ = [

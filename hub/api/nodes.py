@@ -84,7 +84,7 @@ def routes(ctx: ApiContext) -> list[Route]:
     async def whoami(call: Call) -> Whoami:
         assert call.principal is not None
         role = call.principal.role
-        return Whoami(name=call.principal.name, role=role, may=MAY[role])
+        return Whoami(name=call.principal.name, role=role, may=MAY[role], warnings=ctx.warnings_enabled)
 
     return [
         Route(

@@ -459,21 +459,10 @@ function renderRecent(batches) {
   $("warn-recent-empty").hidden = batches.length > 0;
 }
 
-// The warnings API answers 404 on a hub without them, and Chromium logs every 4xx answer as a console error. /metrics
-// (open, always 200) carries the warnings' counters exactly when they are configured (hub/service.py), so the page
-// looks there first; only where /metrics is closed off (a proxy) does it ask the API and take the 404.
-async function warningsConfigured() {
-  try {
-    const resp = await fetch("/metrics", { cache: "no-store" });
-    if (resp.ok) return (await resp.text()).includes("iocgw_warn_total");
-  } catch {
-    // not reachable from here: the API itself will say
-  }
-  return true;
-}
-
+// A hub without public warnings answers 404 on their routes (which a browser logs as an error): whoami says whether
+// this hub has them, so the page never asks one that does not.
 async function refreshWarnings() {
-  if (warningsOn === null) warningsOn = await warningsConfigured();
+  if (warningsOn === null) warningsOn = !!(me && me.warnings);
   if (!warningsOn) return;
   let pending;
   try {

@@ -72,7 +72,7 @@ class Site:
                 cfg, data / "warnings.db", parse_recipients("\n".join(rows), UNITS), channels={"sms": self.channel}
             )
         service = self.warnings
-        # As hub/service.py wires it: the page learns from /metrics whether the hub has public warnings.
+        # As hub/service.py wires it (the page learns from whoami whether the hub has public warnings).
         self.metrics = Metrics()
         if service is not None:
             self.metrics.extra.append(service.metric_lines)
