@@ -399,5 +399,6 @@ class ZaloChannel(Channel):
             log.error("zalo %s: could not save the new refresh token to %s: %s", self.name, self._store.path, exc)
         self._state = state
         self.refreshes += 1
-        log.info("zalo %s: access token refreshed, valid for %.0f s", self.name, lifetime)
+        # Not "token refreshed": the log redaction takes a long word after "token" for the token itself.
+        log.info("zalo %s: refreshed its access token, valid for %.0f s", self.name, lifetime)
         return state.access_token or ""
