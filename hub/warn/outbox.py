@@ -79,6 +79,12 @@ CREATE TABLE IF NOT EXISTS cap(
     xml BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS cap_alarm ON cap(alarm_id, sent);
+CREATE TABLE IF NOT EXISTS known(
+    kind TEXT NOT NULL,
+    key TEXT NOT NULL,
+    digest TEXT NOT NULL,
+    PRIMARY KEY (kind, key)
+);
 CREATE TABLE IF NOT EXISTS audit(
     ts REAL NOT NULL,
     actor TEXT NOT NULL,
@@ -350,6 +356,19 @@ class Outbox:
         text = detail if isinstance(detail, str) else json.dumps(detail, ensure_ascii=False, sort_keys=True)
         with self._tx() as db:
             db.execute("INSERT INTO audit VALUES (?, ?, ?, ?, ?)", (now or time.time(), actor, action, subject, text))
+
+    def changes(self, kind: str, digests: dict[str, str]) -> dict[str, list[str]]:
+        """What differs from the last call for ``kind`` (keys added, removed, changed), and remember ``digests``:
+        how a recipient list or the policies changed between two starts, for the audit trail."""
+        with self._tx() as db:
+            old = {r["key"]: r["digest"] for r in db.execute("SELECT key, digest FROM known WHERE kind = ?", (kind,))}
+            db.execute("DELETE FROM known WHERE kind = ?", (kind,))
+            db.executemany("INSERT INTO known VALUES (?, ?, ?)", [(kind, k, d) for k, d in digests.items()])
+        return {
+            "added": sorted(set(digests) - set(old)),
+            "removed": sorted(set(old) - set(digests)),
+            "changed": sorted(k for k in set(old) & set(digests) if old[k] != digests[k]),
+        }
 
     def audit_log(self, limit: int = 200) -> list[dict[str, Any]]:
         return self._rows("SELECT * FROM audit ORDER BY ts DESC LIMIT ?", (limit,))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import random
 import time
@@ -414,7 +415,13 @@ class PublicWarnings:
         return lines
 
 
-def open_public_warnings(config: WarningsConfig, db_path: Path, config_dir: Path | None = None) -> PublicWarnings:
+def open_public_warnings(
+    config: WarningsConfig,
+    db_path: Path,
+    config_dir: Path | None = None,
+    *,
+    channels: Mapping[str, Channel] | None = None,
+) -> PublicWarnings:
     """The service with its recipient list read (relative to the hub config's folder); each refused row is logged
     with its line and reason, and the load is recorded in the audit trail."""
     from hub.warn.recipients import load_recipients
@@ -427,6 +434,25 @@ def open_public_warnings(config: WarningsConfig, db_path: Path, config_dir: Path
         recipients = load_recipients(path, load_units())
         for line, reason in recipients.rejected:
             log.warning("public warnings: %s:%d: %s", path, line, reason)
-    service = PublicWarnings(config, db_path, recipients)
-    service.outbox.audit("hub", "load_recipients", str(path or "-"), recipients.summary())
+    service = PublicWarnings(config, db_path, recipients, channels=channels)
+    audit_changes(service, str(path or "-"))
     return service
+
+
+def audit_changes(service: PublicWarnings, source: str, shown: int = 20) -> None:
+    """Record in the audit trail what the recipient list and the policies are now, and what changed since the last
+    start: who was added, removed or changed (the first ``shown`` ids of each, and the counts)."""
+
+    def digest(model: Any) -> str:
+        return hashlib.sha256(model.model_dump_json().encode()).hexdigest()
+
+    outbox = service.outbox
+    people = outbox.changes("recipient", {r.id: digest(r) for r in service.recipients.recipients})
+    rules = outbox.changes("policy", {p.name: digest(p) for p in service.config.policies})
+    summary: dict[str, Any] = dict(service.recipients.summary())
+    for what, diff in (("recipients", people), ("policies", rules)):
+        for change, keys in diff.items():
+            if keys:
+                summary[f"{what}_{change}"] = len(keys)
+                summary[f"{what}_{change}_ids"] = keys[:shown]
+    outbox.audit("hub", "load", source, summary)

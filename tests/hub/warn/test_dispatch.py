@@ -383,3 +383,32 @@ def test_sirens_sound_and_stop_and_loudspeakers_play_the_policys_recording(tmp_p
         await until(lambda: svc.outbox.counts() == {"delivered": 3}, "three delivered")
 
     asyncio.run(running(svc, body))
+
+
+def test_each_start_audits_who_was_added_removed_or_changed_and_which_policies(tmp_path: Path) -> None:
+    import json
+
+    from hub.warn.service import open_public_warnings
+
+    csv = tmp_path / "recipients.csv"
+    csv.write_text(
+        f"id,role,admin_code,phone\na,resident,{COMMUNES[0]},0905000001\nb,resident,{COMMUNES[0]},0905000002\n"
+    )
+    cfg = config(AUTO).model_copy(update={"recipients": csv})
+    first = open_public_warnings(cfg, tmp_path / "w.db", channels={"sms": FakeChannel(FakeConfig(name="sms"))})
+    first.outbox.close()
+    csv.write_text(
+        f"id,role,admin_code,phone\na,resident,{COMMUNES[0]},0905000009\nc,resident,{COMMUNES[1]},0905000003\n"
+    )
+    second = open_public_warnings(
+        config(AUTO, OFFICER).model_copy(update={"recipients": csv}),
+        tmp_path / "w.db",
+        channels={"sms": FakeChannel(FakeConfig(name="sms"))},
+    )
+    newest, oldest = (json.loads(e["detail"]) for e in second.outbox.audit_log()[:2])
+    assert oldest["recipients_added_ids"] == ["a", "b"] and oldest["policies_added_ids"] == ["bd3"]
+    assert newest["recipients"] == 2
+    assert (newest["recipients_added_ids"], newest["recipients_removed_ids"]) == (["c"], ["b"])
+    assert newest["recipients_changed_ids"] == ["a"]  # a new phone number
+    assert newest["policies_added_ids"] == ["rain"] and "policies_changed" not in newest
+    second.outbox.close()
