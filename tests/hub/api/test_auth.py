@@ -71,7 +71,7 @@ def test_roles_are_ordered_viewer_officer_hydrology_admin():
 
 def test_whoami_names_the_holder_and_what_the_role_may_do(local_hub):
     body = local_hub.client(Role.OFFICER).get("/api/whoami").body
-    assert body == {"name": "officer-1", "role": "officer", "may": ["read", "acknowledge"]}
+    assert body == {"name": "officer-1", "role": "officer", "may": ["read", "acknowledge"], "warnings": False}
 
 
 def test_settings_keep_only_hashes_and_refuse_duplicates():
