@@ -16,6 +16,8 @@ _PATTERNS = [
     (re.compile(r"(?i)\b(bearer|token)(\s+)[A-Za-z0-9._~+/=-]{8,}"), r"\1\2[redacted]"),
     # ?token=..., &password=... in a URL
     (re.compile(r"(?i)([?&](?:token|access_token|password|secret|key)=)[^&\s'\"]+"), r"\1[redacted]"),
+    # Telegram's Bot API puts the bot's token in the path: https://api.telegram.org/bot123456:AAH.../sendMessage
+    (re.compile(r"(/bot)\d+:[A-Za-z0-9_-]+"), r"\1[redacted]"),
 ]
 
 

@@ -17,6 +17,7 @@ from plumbing.logredact import RedactSecrets, redact
         "Authorization: Basic dG9rLVNFQ1JFVC0xMjM0NTY=",
         "http://influx:8086/write?db=iocgw&token=tok-SECRET-123456&precision=ms",
         "sent Bearer tok-SECRET-123456 to the API",
+        "POST https://api.telegram.org/bot123456789:AAH-SECRET_x9/sendMessage failed: 502",
     ],
 )
 def test_credentials_are_redacted(text: str) -> None:
