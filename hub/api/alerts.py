@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 from hub.alerts.alarm import Alarm
+from hub.alerts.config import RuleTables
 from hub.alerts.rules.risk_level import MAX_RISK, risk_colour
 from hub.alerts.rules.severity import Severity
 from hub.alerts.store import AlertStore
@@ -12,6 +14,7 @@ from hub.api.auth import Role
 from hub.api.context import ApiContext
 from hub.api.models import AckRequest, AlertList, AlertOut, AlertQuery, Display
 from hub.api.routes import ApiError, Call, Route
+from hub.feeds.units import AdminUnits, load_units
 
 # The hub's own palette for severities; deliberately not the QĐ 18/2021 risk colours, which only risk levels wear.
 SEVERITY_COLOURS: dict[Severity, tuple[str, str]] = {
@@ -36,8 +39,49 @@ def display(alarm: Alarm) -> Display:
     return Display(fill=fill, text=text, label=alarm.severity.value, official=False)
 
 
-def alert_out(alarm: Alarm) -> AlertOut:
-    return AlertOut(**dict(alarm), display=display(alarm))
+# Rules whose subject is an area code: the subject's name is the area's.
+AREA_SUBJECTS = frozenset({"disaster_risk"})
+
+
+def area_name(units: AdminUnits | None, code: str | None) -> str | None:
+    """The unit's name, a commune with its province ("Phường Ba Đình, Thành phố Hà Nội"); None if unknown."""
+    if units is None or not code:
+        return None
+    unit = units.current.get(code) or units.retired.get(code)
+    if unit is None:
+        return None
+    if unit.code == unit.province_code:
+        return unit.name
+    province = units.current.get(unit.province_code) or units.retired.get(unit.province_code)
+    return f"{unit.name}, {province.name}" if province is not None else unit.name
+
+
+def subject_names(tables: RuleTables | None) -> dict[str, str]:
+    """Station and reservoir ids to their names, from the rule tables in force (overrides applied)."""
+    names: dict[str, str] = {}
+    if tables is None:
+        return names
+    if tables.flood is not None:
+        names.update({s.station_id: s.name for s in tables.flood.stations})
+    if tables.reservoirs is not None:
+        names.update({r.reservoir_id: r.name for r in tables.reservoirs.reservoirs})
+    return names
+
+
+def subject_name(alarm: Alarm, units: AdminUnits | None, names: dict[str, str]) -> str | None:
+    if alarm.rule in AREA_SUBJECTS:
+        return area_name(units, alarm.subject)
+    # dam_safety subjects are "<reservoir>/level", "<reservoir>/rise", ...: the reservoir is the part people know.
+    return names.get(alarm.subject) or names.get(alarm.subject.split("/", 1)[0])
+
+
+def alert_out(alarm: Alarm, units: AdminUnits | None = None, names: dict[str, str] | None = None) -> AlertOut:
+    return AlertOut(
+        **dict(alarm),
+        display=display(alarm),
+        area_name=area_name(units, alarm.area),
+        subject_name=subject_name(alarm, units, names or {}),
+    )
 
 
 def routes(ctx: ApiContext) -> list[Route]:
@@ -46,6 +90,12 @@ def routes(ctx: ApiContext) -> list[Route]:
             raise ApiError(404, "the alert engine is not configured (no alerts section in the hub config)")
         return ctx.alerts
 
+    def namer() -> Callable[[Alarm], AlertOut]:
+        # Built per request: a reload or a threshold override may rename a station. load_units() is cached.
+        units = load_units()
+        names = subject_names(ctx.rules.current if ctx.rules is not None else None)
+        return lambda alarm: alert_out(alarm, units, names)
+
     async def list_alerts(call: Call) -> AlertList:
         q: AlertQuery = call.query
         post_filter = q.severity is not None or q.area is not None
@@ -53,14 +103,15 @@ def routes(ctx: ApiContext) -> list[Route]:
         items = await ctx.read(store().alarms, active=q.active, rule=q.rule, area=q.area, limit=limit)
         if q.severity is not None:
             items = [a for a in items if a.severity in q.severity]
-        out = [alert_out(a) for a in items[: q.limit]]
+        out_ = namer()
+        out = [out_(a) for a in items[: q.limit]]
         return AlertList(count=len(out), alerts=out)
 
     async def get_alert(call: Call) -> AlertOut:
         alarm = await ctx.read(store().get, call.request.match_info["alarm_id"])
         if alarm is None:
             raise ApiError(404, "no such alert")
-        return alert_out(alarm)
+        return namer()(alarm)
 
     async def ack_alert(call: Call) -> AlertOut:
         store()
@@ -74,7 +125,7 @@ def routes(ctx: ApiContext) -> list[Route]:
         )
         if alarm is None:
             raise ApiError(404, "no such alert")
-        return alert_out(alarm)
+        return namer()(alarm)
 
     return [
         Route(

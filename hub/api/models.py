@@ -64,9 +64,15 @@ class Display(_Body):
 
 
 class AlertOut(Alarm):
-    """An alarm as stored, with its display colour."""
+    """An alarm as stored, with its display colour and the names of its area and subject."""
 
     display: Display
+    area_name: str | None = Field(
+        None, description="Name of the area's GSO unit, a commune with its province; null when the table lacks it"
+    )
+    subject_name: str | None = Field(
+        None, description="Station or reservoir name from the rule tables, or the area's name for disaster_risk"
+    )
 
 
 class AlertList(_Body):

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from hub.alerts.alarm import Alarm, AlarmState
+from hub.alerts.evaluate.base import Observation
 from hub.alerts.rules.risk_level import risk_colour
 from hub.alerts.rules.severity import Severity
-from hub.api.alerts import SEVERITY_COLOURS
+from hub.api.alerts import SEVERITY_COLOURS, alert_out
 from hub.api.auth import ApiSettings, Role
+from hub.feeds.units import load_units
 from tests.hub.api.support import LocalHub, api_section
 from wire import EventMessage
 
@@ -123,3 +126,48 @@ def test_alerts_routes_say_so_when_the_engine_is_not_configured(tmp_path):
         assert hub.client(Role.ADMIN).get("/api/nodes").status == 200
     finally:
         hub.close()
+
+
+def test_alerts_carry_the_names_of_their_area_and_subject(local_hub):
+    """Names from the GSO unit table and the rule tables, so a reader never has to know "01" or a station id."""
+    assert local_hub.engine is not None
+    local_hub.stage(9.7, T0)
+    reservoir = Observation("reservoir-001", "level", "reservoir_level", T0, 34.5)
+    local_hub.engine.process([reservoir], now=T0)
+    alerts = by_rule(local_hub.client(Role.VIEWER).get("/api/alerts?active=true"))
+    flood, risk, dam = alerts["flood_level"], alerts["disaster_risk"], alerts["dam_safety"]
+    assert (flood["area"], flood["area_name"]) == ("01", "Thành phố Hà Nội")
+    assert (flood["subject"], flood["subject_name"]) == ("hong-long-bien", "Hà Nội (Long Biên)")
+    assert (risk["subject"], risk["subject_name"]) == ("01", "Thành phố Hà Nội")
+    assert (dam["subject"], dam["area_name"], dam["subject_name"]) == (
+        "reservoir-001/level",
+        "Tỉnh Hà Tĩnh",
+        "Hồ chứa minh hoạ",
+    )
+    assert local_hub.client(Role.VIEWER).get(f"/api/alerts/{flood['id']}").body["area_name"] == "Thành phố Hà Nội"
+
+
+def test_a_commune_is_named_with_its_province_and_unknown_codes_have_no_name():
+    commune = Alarm(
+        id="a0",
+        rule="heavy_rain",
+        subject="gauge-x",
+        area="00004",
+        severity=Severity.MAJOR,
+        state=AlarmState.ACTIVE_UNACK,
+        started_at=T0,
+        updated_at=T0,
+    )
+    assert alert_out(commune, load_units(), {}).area_name == "Phường Ba Đình, Thành phố Hà Nội"
+    alarm = Alarm(
+        id="a1",
+        rule="heavy_rain",
+        subject="gauge-x",
+        area="99999",
+        severity=Severity.MAJOR,
+        state=AlarmState.ACTIVE_UNACK,
+        started_at=T0,
+        updated_at=T0,
+    )
+    out = alert_out(alarm, load_units(), {})
+    assert (out.area_name, out.subject_name) == (None, None)
