@@ -1,5 +1,5 @@
-// The operator page: token prompt, active alerts coloured by severity / QĐ 18/2021 risk colour, acknowledge, public
-// warnings to approve or reject with their delivery counts, polling.
+// The operator page: token prompt, active alerts in triage order coloured by severity / QĐ 18/2021 risk colour, counts
+// per severity and hazard, acknowledge, public warnings to approve or reject with their delivery counts, polling.
 // Plain DOM and textContent only: alert text comes from devices and must never be parsed as HTML.
 "use strict";
 
@@ -14,6 +14,42 @@ const RULES = {
   forest_fire_danger: "Cấp dự báo cháy rừng",
   disaster_risk: "Rủi ro thiên tai",
   data_freshness: "Mất dữ liệu",
+  data_quality: "Chất lượng dữ liệu",
+  node_offline: "Thiết bị mất kết nối",
+  flood_forecast: "Dự báo lũ",
+  reservoir_forecast: "Dự báo mực nước hồ",
+};
+// The words the public page uses for the same scale (hub/api/public_page.py SEVERITY_VI): one alarm, one name.
+const SEVERITY_VI = {
+  critical: "Rất nguy hiểm",
+  major: "Nguy hiểm",
+  minor: "Cảnh báo",
+  warning: "Chú ý",
+  info: "Thông tin",
+};
+const SEVERITY_ORDER = ["critical", "major", "minor", "warning", "info"];
+// Hazards an officer counts by: several rules watch the same one (a flood is measured and forecast).
+const HAZARD_OF = {
+  flood_level: "flood",
+  flood_forecast: "flood",
+  heavy_rain: "rain",
+  dam_safety: "dam",
+  reservoir_forecast: "dam",
+  camera_fire: "fire",
+  forest_fire_danger: "fire",
+  disaster_risk: "risk",
+  data_freshness: "data",
+  data_quality: "data",
+  node_offline: "data",
+};
+const HAZARDS = {
+  flood: "Lũ",
+  rain: "Mưa lớn",
+  dam: "Hồ đập",
+  fire: "Cháy rừng",
+  risk: "Rủi ro thiên tai",
+  data: "Chất lượng dữ liệu",
+  other: "Khác",
 };
 const STATES = {
   ACTIVE_UNACK: "Chưa xác nhận",
@@ -227,8 +263,31 @@ function rowFor(id) {
   return document.querySelector(`#alerts tbody tr[data-alert-id="${CSS.escape(id)}"]`);
 }
 
+// What a row shows; an unchanged signature leaves the row's cells alone, so a refresh redraws nothing it need not.
+function signature(alert) {
+  const { id, state, severity, level, message, subject_name, area_name, acked_by, acked_at, ack_comment } = alert;
+  const picture = alert.rule === "camera_fire" ? [alert.details.event_id, alert.details.snapshot] : null;
+  const shown = [id, state, severity, level, message, subject_name, area_name, acked_by, acked_at, ack_comment];
+  return JSON.stringify([...shown, alert.display, picture, !!me && me.may.includes("acknowledge")]);
+}
+
+// The code stays reachable (a tooltip) for whoever must look it up in a rule file or a log.
+function named(name, code) {
+  const td = el("td", name || code || "");
+  if (name && code) td.title = code;
+  return td;
+}
+
 function updateRow(tr, alert, force) {
-  const badge = el("span", alert.display.label, "badge");
+  const sig = signature(alert);
+  if (!force && tr.dataset.sig === sig) {
+    const event = tr.querySelector("td.event");
+    if (event && event.dataset.snapshot) showSnapshot(event.dataset.snapshot, event.querySelector("img"));
+    return;
+  }
+  // The risk levels' official name ("Cấp 3 · da cam"); the others their severity in words, never colour alone.
+  const badge = el("span", alert.display.official ? alert.display.label : SEVERITY_VI[alert.severity], "badge");
+  badge.dataset.severity = alert.severity;
   badge.style.backgroundColor = alert.display.fill;
   badge.style.color = alert.display.text;
   if (alert.display.official) badge.title = "Màu cấp độ rủi ro theo QĐ 18/2021/QĐ-TTg";
@@ -237,8 +296,8 @@ function updateRow(tr, alert, force) {
   const cells = [
     level,
     el("td", RULES[alert.rule] || alert.rule),
-    el("td", alert.subject),
-    el("td", alert.area || ""),
+    named(alert.subject_name, alert.subject),
+    named(alert.area_name, alert.area),
     el("td", alert.message),
     el("td", time(alert.started_at)),
     el("td", STATES[alert.state] || alert.state, "state"),
@@ -249,23 +308,48 @@ function updateRow(tr, alert, force) {
   const ack = keep ? tr.lastElementChild : ackCell(alert);
   tr.replaceChildren(...cells, ack);
   tr.dataset.state = alert.state;
+  tr.dataset.sig = sig;
   tr.style.borderLeft = `0.4rem solid ${alert.display.fill}`;
+}
+
+// Triage order: what still needs someone first, the most severe first, and within a severity what has waited
+// longest first (an alarm that has been open for hours without an answer is the one falling through the cracks).
+function triage(a, b) {
+  const unack = (x) => (x.state === "ACTIVE_UNACK" ? 0 : 1);
+  return (
+    unack(a) - unack(b) ||
+    SEVERITY_ORDER.indexOf(a.severity) - SEVERITY_ORDER.indexOf(b.severity) ||
+    Date.parse(a.started_at) - Date.parse(b.started_at) ||
+    (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)
+  );
+}
+
+// A row an officer is acting on: under the pointer, its note focused, or a note typed and not yet sent.
+function held(tbody) {
+  if (tbody.querySelector("tr:hover")) return true;
+  if (tbody.contains(document.activeElement) && document.activeElement !== document.body) return true;
+  return [...tbody.querySelectorAll(".ack-comment")].some((c) => c.value.trim() !== "");
 }
 
 function renderAlerts(alerts) {
   const tbody = $("alerts").querySelector("tbody");
+  const sorted = [...alerts].sort(triage);
   const seen = new Set();
-  for (const alert of alerts) {
+  // While a row is being acted on nothing moves: rows keep their places and new ones go last until it is let go.
+  const freeze = held(tbody);
+  for (const alert of sorted) {
     seen.add(alert.id);
     let tr = rowFor(alert.id);
-    if (!tr) {
+    const fresh = !tr;
+    if (fresh) {
       tr = el("tr");
       tr.dataset.alertId = alert.id;
     }
     updateRow(tr, alert, false);
-    tbody.append(tr); // appending an existing row moves it: the table follows the API's order
+    if (fresh || !freeze) tbody.append(tr); // appending an existing row moves it
   }
   for (const tr of [...tbody.rows]) if (!seen.has(tr.dataset.alertId)) tr.remove();
+  $("alerts").dataset.order = freeze ? "held" : "triage";
   // Forget the pictures no alert shows any more.
   const shown = new Set([...tbody.querySelectorAll("td[data-snapshot]")].map((td) => td.dataset.snapshot));
   for (const [path, entry] of snapshots) {
@@ -274,6 +358,31 @@ function renderAlerts(alerts) {
     snapshots.delete(path);
   }
   $("empty").hidden = alerts.length > 0;
+  renderCounts(alerts);
+}
+
+// Counts of the active alarms per severity and per hazard; "chưa xác nhận" counts the ones nobody has answered.
+function renderCounts(alerts) {
+  const active = alerts.filter((a) => a.state === "ACTIVE_UNACK" || a.state === "ACTIVE_ACK");
+  const item = (cls, key, label, list) => {
+    const unack = list.filter((a) => a.state === "ACTIVE_UNACK").length;
+    const li = el("li", `${label}: ${list.length}${unack ? ` (${unack} chưa xác nhận)` : ""}`, cls);
+    li.dataset.key = key;
+    li.dataset.count = String(list.length);
+    return li;
+  };
+  const bySeverity = SEVERITY_ORDER.map((s) =>
+    item(`count sev-${s}`, s, SEVERITY_VI[s], active.filter((a) => a.severity === s)),
+  );
+  const hazards = [...new Set(active.map((a) => HAZARD_OF[a.rule] || "other"))].sort(
+    (a, b) => Object.keys(HAZARDS).indexOf(a) - Object.keys(HAZARDS).indexOf(b),
+  );
+  const byHazard = hazards.map((h) =>
+    item("count", h, HAZARDS[h], active.filter((a) => (HAZARD_OF[a.rule] || "other") === h)),
+  );
+  $("count-severity").replaceChildren(...bySeverity);
+  $("count-hazard").replaceChildren(...byHazard);
+  $("counts").hidden = false;
 }
 
 function renderNodes(nodes) {
