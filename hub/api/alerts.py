@@ -1,18 +1,19 @@
-"""Alert routes: list and filter, one alert, acknowledge with a comment."""
+"""Alert routes: list and filter, one alert, acknowledge with a comment, one by one or in bulk."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
 
-from hub.alerts.alarm import Alarm
+from hub.alerts.alarm import Alarm, AlarmState
 from hub.alerts.config import RuleTables
+from hub.alerts.engine import AlertEngine
 from hub.alerts.rules.risk_level import MAX_RISK, risk_colour
 from hub.alerts.rules.severity import Severity
 from hub.alerts.store import AlertStore
 from hub.api.auth import Role
 from hub.api.context import ApiContext
-from hub.api.models import AckRequest, AlertList, AlertOut, AlertQuery, Display
+from hub.api.models import AckRequest, AlertList, AlertOut, AlertQuery, BulkAckRequest, Display
 from hub.api.routes import ApiError, Call, Route
 from hub.feeds.units import AdminUnits, load_units
 
@@ -56,6 +57,33 @@ def area_name(units: AdminUnits | None, code: str | None) -> str | None:
     return f"{unit.name}, {province.name}" if province is not None else unit.name
 
 
+def in_area(units: AdminUnits, code: str | None, area: str) -> bool:
+    """``code`` is ``area`` or one of its communes. By the unit table, not by prefix: GSO commune codes do not begin
+    with their province's code (Phường Ba Đình, 00004, is in Hà Nội, 01)."""
+    if code is None:
+        return False
+    if code == area:
+        return True
+    unit = units.current.get(code) or units.retired.get(code)
+    return unit is not None and unit.code != unit.province_code and unit.province_code == area
+
+
+def to_acknowledge(alarms: list[Alarm], body: BulkAckRequest, units: AdminUnits) -> list[str]:
+    """The ids a bulk acknowledgement takes: active, not yet acknowledged, of the rules asked for, in the area."""
+    wanted = set(body.rules)
+    return [
+        a.id
+        for a in alarms
+        if a.rule in wanted and a.state is AlarmState.ACTIVE_UNACK and in_area(units, a.area, body.area)
+    ]
+
+
+def acknowledge_all(engine: AlertEngine, ids: list[str], who: str, comment: str | None) -> list[Alarm]:
+    """One by one through the engine, as the single route does: each alarm gets its own event and audit."""
+    done = [engine.acknowledge(i, who, comment) for i in ids]
+    return [a for a in done if a is not None]
+
+
 def subject_names(tables: RuleTables | None) -> dict[str, str]:
     """Station and reservoir ids to their names, from the rule tables in force (overrides applied)."""
     names: dict[str, str] = {}
@@ -84,17 +112,25 @@ def alert_out(alarm: Alarm, units: AdminUnits | None = None, names: dict[str, st
     )
 
 
+def named_out(ctx: ApiContext) -> Callable[[Alarm], AlertOut]:
+    """``alert_out`` with the names in force. Built per request: a reload or a threshold override may rename a
+    station. load_units() is cached."""
+    units = load_units()
+    names = subject_names(ctx.rules.current if ctx.rules is not None else None)
+    return lambda alarm: alert_out(alarm, units, names)
+
+
 def routes(ctx: ApiContext) -> list[Route]:
     def store() -> AlertStore:
         if ctx.alerts is None:
             raise ApiError(404, "the alert engine is not configured (no alerts section in the hub config)")
         return ctx.alerts
 
-    def namer() -> Callable[[Alarm], AlertOut]:
-        # Built per request: a reload or a threshold override may rename a station. load_units() is cached.
-        units = load_units()
-        names = subject_names(ctx.rules.current if ctx.rules is not None else None)
-        return lambda alarm: alert_out(alarm, units, names)
+    def engine() -> AlertEngine:
+        store()
+        if ctx.engine is None:
+            raise ApiError(404, "the alert engine is not configured")
+        return ctx.engine
 
     async def list_alerts(call: Call) -> AlertList:
         q: AlertQuery = call.query
@@ -103,7 +139,7 @@ def routes(ctx: ApiContext) -> list[Route]:
         items = await ctx.read(store().alarms, active=q.active, rule=q.rule, area=q.area, limit=limit)
         if q.severity is not None:
             items = [a for a in items if a.severity in q.severity]
-        out_ = namer()
+        out_ = named_out(ctx)
         out = [out_(a) for a in items[: q.limit]]
         return AlertList(count=len(out), alerts=out)
 
@@ -111,21 +147,28 @@ def routes(ctx: ApiContext) -> list[Route]:
         alarm = await ctx.read(store().get, call.request.match_info["alarm_id"])
         if alarm is None:
             raise ApiError(404, "no such alert")
-        return namer()(alarm)
+        return named_out(ctx)(alarm)
 
     async def ack_alert(call: Call) -> AlertOut:
-        store()
-        if ctx.engine is None:
-            raise ApiError(404, "the alert engine is not configured")
         body: AckRequest = call.body
         # Through the engine, not the store: it owns the write connection and the in-memory active alarms. Not on
         # the API's store thread: the engine's lock may be held by the writer thread for a whole batch.
         alarm = await asyncio.to_thread(
-            ctx.engine.acknowledge, call.request.match_info["alarm_id"], call.who, body.comment
+            engine().acknowledge, call.request.match_info["alarm_id"], call.who, body.comment
         )
         if alarm is None:
             raise ApiError(404, "no such alert")
-        return namer()(alarm)
+        return named_out(ctx)(alarm)
+
+    async def bulk_ack(call: Call) -> AlertList:
+        acker = engine()
+        found = await ctx.read(store().alarms, active=True, limit=SCAN_LIMIT)
+        body: BulkAckRequest = call.body
+        ids = to_acknowledge(found, body, load_units())
+        done = await asyncio.to_thread(acknowledge_all, acker, ids, call.who, body.comment)
+        name = named_out(ctx)
+        out = [name(a) for a in done]
+        return AlertList(count=len(out), alerts=out)
 
     return [
         Route(
@@ -148,6 +191,20 @@ def routes(ctx: ApiContext) -> list[Route]:
             "alerts",
             response=AlertOut,
             errors=(404,),
+        ),
+        Route(
+            "POST",
+            "/api/alerts/ack",
+            bulk_ack,
+            "Acknowledge every active unacknowledged alert of some rules in one area, with one comment",
+            Role.OFFICER,
+            "alerts",
+            body=BulkAckRequest,
+            response=AlertList,
+            errors=(404, 422),
+            description="For one hazard in one area, e.g. every flood alarm of a province: the rules of the hazard "
+            "and a GSO code (a province's code takes its communes). Answers the alerts it acknowledged (none: "
+            "count 0); the token's name is recorded on each.",
         ),
         Route(
             "POST",

@@ -86,6 +86,18 @@ class AckRequest(_Body):
     comment: str | None = Field(None, max_length=2000, description="What was done, e.g. 'đã báo UBND xã'")
 
 
+class BulkAckRequest(_Body):
+    """Acknowledge every active unacknowledged alarm of some rules in one area; who is the token's name."""
+
+    rules: list[str] = Field(
+        min_length=1, max_length=20, description="The rules of one hazard, e.g. ['flood_level', 'flood_forecast']"
+    )
+    area: str = Field(
+        pattern=r"^[0-9]{2}([0-9]{3})?$", description="GSO code: a province ('42', with its communes) or a commune"
+    )
+    comment: str | None = Field(None, max_length=2000, description="What was done, recorded on each alarm")
+
+
 # -- nodes ----------------------------------------------------------------------------------------------------
 NodeHealth = Literal["ok", "degraded", "offline", "never_seen"]
 
@@ -198,6 +210,7 @@ __all__ = [
     "AlertQuery",
     "AuditList",
     "AuditQuery",
+    "BulkAckRequest",
     "DeadLetterList",
     "Display",
     "ErrorBody",

@@ -8,7 +8,7 @@ from hub.alerts.alarm import Alarm, AlarmState
 from hub.alerts.evaluate.base import Observation
 from hub.alerts.rules.risk_level import risk_colour
 from hub.alerts.rules.severity import Severity
-from hub.api.alerts import SEVERITY_COLOURS, alert_out
+from hub.api.alerts import SEVERITY_COLOURS, alert_out, in_area
 from hub.api.auth import ApiSettings, Role
 from hub.feeds.units import load_units
 from tests.hub.api.support import LocalHub, api_section
@@ -171,3 +171,49 @@ def test_a_commune_is_named_with_its_province_and_unknown_codes_have_no_name():
     )
     out = alert_out(alarm, load_units(), {})
     assert (out.area_name, out.subject_name) == (None, None)
+
+
+def test_bulk_acknowledge_takes_one_hazard_in_one_area(local_hub):
+    assert local_hub.engine is not None
+    local_hub.stage(9.7, T0)  # Hà Nội (01): flood and risk level
+    local_hub.engine.process([Observation("reservoir-001", "level", "reservoir_level", T0, 34.5)], now=T0)  # 42
+    viewer = local_hub.client(Role.VIEWER)
+    floods = {"rules": ["flood_level", "flood_forecast"], "area": "01", "comment": "đã báo các xã ven sông"}
+    assert viewer.post("/api/alerts/ack", floods).status == 403
+    officer = local_hub.client(Role.OFFICER)
+    assert officer.post("/api/alerts/ack", {**floods, "area": "42"}).body == {"count": 0, "alerts": []}
+
+    reply = officer.post("/api/alerts/ack", floods)
+    assert reply.status == 200 and reply.body["count"] == 1
+    (acked,) = reply.body["alerts"]
+    assert (acked["rule"], acked["state"], acked["acked_by"], acked["ack_comment"]) == (
+        "flood_level",
+        "ACTIVE_ACK",
+        "officer-1",
+        "đã báo các xã ven sông",
+    )
+    states = {a["rule"]: a["state"] for a in viewer.get("/api/alerts?active=true").body["alerts"]}
+    assert states == {"flood_level": "ACTIVE_ACK", "disaster_risk": "ACTIVE_UNACK", "dam_safety": "ACTIVE_UNACK"}
+    # Nothing left to take: the same request again acknowledges nothing (the first acknowledgement stands).
+    assert officer.post("/api/alerts/ack", floods).body["count"] == 0
+
+
+def test_bulk_acknowledge_refuses_what_is_not_one_hazard_in_one_area(local_hub):
+    officer = local_hub.client(Role.OFFICER)
+    for body, field in [
+        ({"rules": ["flood_level"], "area": "4"}, "area"),
+        ({"rules": ["flood_level"], "area": "001"}, "area"),
+        ({"rules": [], "area": "01"}, "rules"),
+        ({"rules": ["flood_level"]}, "area"),
+    ]:
+        reply = officer.post("/api/alerts/ack", body)
+        assert reply.status == 422, body
+        assert [p["field"] for p in reply.body["problems"]] == [field], body
+
+
+def test_an_area_takes_its_communes_by_the_unit_table_not_by_prefix():
+    units = load_units()
+    assert in_area(units, "00004", "01")  # Phường Ba Đình is in Hà Nội though its code does not begin with 01
+    assert not in_area(units, "00004", "42")
+    assert in_area(units, "01", "01") and in_area(units, "00004", "00004")
+    assert not in_area(units, "01", "00004") and not in_area(units, None, "01")
