@@ -115,6 +115,7 @@ function showLogin(message) {
   sessionStorage.removeItem(TOKEN_KEY);
   me = null;
   resetWarnings();
+  $("bulk-status").textContent = "";
   $("board").hidden = true;
   $("who").hidden = true;
   $("login").hidden = false;
@@ -359,6 +360,7 @@ function renderAlerts(alerts) {
   }
   $("empty").hidden = alerts.length > 0;
   renderCounts(alerts);
+  renderBulk(alerts);
 }
 
 // Counts of the active alarms per severity and per hazard; "chưa xác nhận" counts the ones nobody has answered.
@@ -383,6 +385,74 @@ function renderCounts(alerts) {
   $("count-severity").replaceChildren(...bySeverity);
   $("count-hazard").replaceChildren(...byHazard);
   $("counts").hidden = false;
+}
+
+// Bulk acknowledgement: one hazard in one area (POST /api/alerts/ack). The choices are the (hazard, area) pairs of
+// the alarms nobody has acknowledged; the list is rebuilt only when they change, so a refresh never resets a choice.
+const AREA_CODE = /^[0-9]{2}([0-9]{3})?$/;
+
+function renderBulk(alerts) {
+  const form = $("bulk");
+  if (!me || !me.may.includes("acknowledge")) {
+    form.hidden = true;
+    return;
+  }
+  const groups = new Map();
+  for (const a of alerts) {
+    const hazard = HAZARD_OF[a.rule];
+    if (a.state !== "ACTIVE_UNACK" || !hazard || !AREA_CODE.test(a.area || "")) continue;
+    const key = `${hazard}|${a.area}`;
+    const group = groups.get(key) || { hazard, name: a.area_name || a.area, n: 0 };
+    group.n += 1;
+    groups.set(key, group);
+  }
+  const hazards = Object.keys(HAZARDS);
+  const entries = [...groups].sort(
+    ([, a], [, b]) => hazards.indexOf(a.hazard) - hazards.indexOf(b.hazard) || a.name.localeCompare(b.name, "vi"),
+  );
+  const select = $("bulk-group");
+  const sig = JSON.stringify(entries.map(([key, g]) => [key, g.n, g.name]));
+  if (select.dataset.sig !== sig) {
+    const chosen = select.value;
+    select.replaceChildren(
+      ...entries.map(([key, g]) => {
+        const option = el("option", `${HAZARDS[g.hazard]} · ${g.name} (${g.n})`);
+        option.value = key;
+        return option;
+      }),
+    );
+    if (groups.has(chosen)) select.value = chosen;
+    select.dataset.sig = sig;
+  }
+  form.hidden = groups.size === 0 && !$("bulk-status").textContent;
+  $("bulk-button").disabled = groups.size === 0;
+}
+
+async function bulkAck() {
+  const [hazard, area] = $("bulk-group").value.split("|");
+  if (!hazard || !area) return;
+  const rules = Object.keys(HAZARD_OF).filter((rule) => HAZARD_OF[rule] === hazard);
+  const button = $("bulk-button");
+  button.disabled = true;
+  try {
+    const done = await api("/api/alerts/ack", {
+      method: "POST",
+      body: JSON.stringify({ rules, area, comment: $("bulk-comment").value.trim() || null }),
+    });
+    $("bulk-status").textContent = `Đã xác nhận ${done.count} cảnh báo`;
+    $("bulk-status").className = "";
+    $("bulk-comment").value = "";
+    for (const alert of done.alerts) {
+      const tr = rowFor(alert.id);
+      if (tr) updateRow(tr, alert, true);
+    }
+  } catch (err) {
+    if (err instanceof AuthError) return showLogin("Phiên đã hết, vui lòng đăng nhập lại.");
+    $("bulk-status").textContent = err.message;
+    $("bulk-status").className = "error";
+  } finally {
+    button.disabled = false;
+  }
 }
 
 function renderNodes(nodes) {
@@ -611,6 +681,10 @@ document.addEventListener("DOMContentLoaded", () => {
     signIn($("token").value.trim());
   });
   $("sign-out").addEventListener("click", () => showLogin(""));
+  $("bulk").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    bulkAck();
+  });
   const token = sessionStorage.getItem(TOKEN_KEY);
   if (token) signIn(token);
   else showLogin("");

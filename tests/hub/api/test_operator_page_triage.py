@@ -180,3 +180,29 @@ def test_rows_are_not_rebuilt_when_nothing_changed(local_hub, tmp_path):
         local_hub.stage(10.6, T0 + timedelta(minutes=30))
         expect(page.locator(f'#alerts tr[data-alert-id="{ids["flood_level"]}"] .badge')).to_have_text("Nguy hiểm")
         expect(page.locator('#alerts td[data-mark="kept"]')).to_have_count(0)
+
+
+def test_officer_acknowledges_one_hazard_in_one_area_at_once(local_hub, tmp_path):
+    from playwright.sync_api import expect
+
+    ids = raise_alarms(local_hub)
+    with officer_page(local_hub, tmp_path) as page:
+        options = page.locator("#bulk-group option")
+        expect(options).to_have_text(
+            ["Lũ · Thành phố Hà Nội (1)", "Hồ đập · Tỉnh Hà Tĩnh (1)", "Rủi ro thiên tai · Thành phố Hà Nội (1)"]
+        )
+        page.select_option("#bulk-group", label="Lũ · Thành phố Hà Nội (1)")
+        page.fill("#bulk-comment", "đã báo các xã ven sông")
+        page.click("#bulk-button")
+        expect(page.locator("#bulk-status")).to_have_text("Đã xác nhận 1 cảnh báo")
+        flood = page.locator(f'#alerts tr[data-alert-id="{ids["flood_level"]}"]')
+        expect(flood.locator(".state")).to_have_text("Đã xác nhận")
+        expect(flood).to_contain_text("đã báo các xã ven sông")
+        # The choice is gone once nothing of it is left; the other hazards are untouched.
+        expect(options).to_have_text(["Hồ đập · Tỉnh Hà Tĩnh (1)", "Rủi ro thiên tai · Thành phố Hà Nội (1)"])
+    stored = {a["rule"]: a for a in local_hub.client(Role.VIEWER).get("/api/alerts?active=true").body["alerts"]}
+    assert (stored["flood_level"]["acked_by"], stored["flood_level"]["ack_comment"]) == (
+        "officer-1",
+        "đã báo các xã ven sông",
+    )
+    assert stored["dam_safety"]["state"] == stored["disaster_risk"]["state"] == "ACTIVE_UNACK"
