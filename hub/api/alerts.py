@@ -96,28 +96,50 @@ def subject_names(tables: RuleTables | None) -> dict[str, str]:
     return names
 
 
-def subject_name(alarm: Alarm, units: AdminUnits | None, names: dict[str, str]) -> str | None:
+# Rules whose subject begins with a node id ("<node>/<sensor>", "<node>/<camera>/<label>"): named after the node.
+NODE_SUBJECTS = frozenset({"camera_fire", "data_freshness", "data_quality", "node_offline"})
+
+
+def subject_name(
+    alarm: Alarm, units: AdminUnits | None, names: dict[str, str], nodes: dict[str, str] | None = None
+) -> str | None:
     if alarm.rule in AREA_SUBJECTS:
         return area_name(units, alarm.subject)
+    head, _, rest = alarm.subject.partition("/")
+    if alarm.rule in NODE_SUBJECTS:
+        node = (nodes or {}).get(head)
+        return f"{node} · {rest}" if node and rest else node
     # dam_safety subjects are "<reservoir>/level", "<reservoir>/rise", ...: the reservoir is the part people know.
-    return names.get(alarm.subject) or names.get(alarm.subject.split("/", 1)[0])
+    return names.get(alarm.subject) or names.get(head)
 
 
-def alert_out(alarm: Alarm, units: AdminUnits | None = None, names: dict[str, str] | None = None) -> AlertOut:
+def alert_out(
+    alarm: Alarm,
+    units: AdminUnits | None = None,
+    names: dict[str, str] | None = None,
+    nodes: dict[str, str] | None = None,
+) -> AlertOut:
     return AlertOut(
         **dict(alarm),
         display=display(alarm),
         area_name=area_name(units, alarm.area),
-        subject_name=subject_name(alarm, units, names or {}),
+        subject_name=subject_name(alarm, units, names or {}, nodes),
     )
 
 
-def named_out(ctx: ApiContext) -> Callable[[Alarm], AlertOut]:
-    """``alert_out`` with the names in force. Built per request: a reload or a threshold override may rename a
-    station. load_units() is cached."""
+async def named_out(ctx: ApiContext) -> Callable[[Alarm], AlertOut]:
+    """``alert_out`` with the names in force. Built per request: a reload, a threshold override or a node's config
+    may rename a station or a node. load_units() is cached."""
     units = load_units()
     names = subject_names(ctx.rules.current if ctx.rules is not None else None)
-    return lambda alarm: alert_out(alarm, units, names)
+    known = await ctx.read(ctx.state.known_nodes)
+    nodes = {node_id: info.name for node_id, info in known.items() if info.name}
+    if ctx.engine is not None:
+        # A rain gauge is named after the node that carries it (the gauge table has no names of its own).
+        for gauge in ctx.engine.config.rain_gauges or []:
+            if gauge.node_id in nodes:
+                names.setdefault(gauge.gauge_id, nodes[gauge.node_id])
+    return lambda alarm: alert_out(alarm, units, names, nodes)
 
 
 def routes(ctx: ApiContext) -> list[Route]:
@@ -139,7 +161,7 @@ def routes(ctx: ApiContext) -> list[Route]:
         items = await ctx.read(store().alarms, active=q.active, rule=q.rule, area=q.area, limit=limit)
         if q.severity is not None:
             items = [a for a in items if a.severity in q.severity]
-        out_ = named_out(ctx)
+        out_ = await named_out(ctx)
         out = [out_(a) for a in items[: q.limit]]
         return AlertList(count=len(out), alerts=out)
 
@@ -147,7 +169,7 @@ def routes(ctx: ApiContext) -> list[Route]:
         alarm = await ctx.read(store().get, call.request.match_info["alarm_id"])
         if alarm is None:
             raise ApiError(404, "no such alert")
-        return named_out(ctx)(alarm)
+        return (await named_out(ctx))(alarm)
 
     async def ack_alert(call: Call) -> AlertOut:
         body: AckRequest = call.body
@@ -158,7 +180,7 @@ def routes(ctx: ApiContext) -> list[Route]:
         )
         if alarm is None:
             raise ApiError(404, "no such alert")
-        return named_out(ctx)(alarm)
+        return (await named_out(ctx))(alarm)
 
     async def bulk_ack(call: Call) -> AlertList:
         acker = engine()
@@ -166,7 +188,7 @@ def routes(ctx: ApiContext) -> list[Route]:
         body: BulkAckRequest = call.body
         ids = to_acknowledge(found, body, load_units())
         done = await asyncio.to_thread(acknowledge_all, acker, ids, call.who, body.comment)
-        name = named_out(ctx)
+        name = await named_out(ctx)
         out = [name(a) for a in done]
         return AlertList(count=len(out), alerts=out)
 

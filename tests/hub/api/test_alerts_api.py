@@ -11,6 +11,7 @@ from hub.alerts.rules.severity import Severity
 from hub.api.alerts import SEVERITY_COLOURS, alert_out, in_area
 from hub.api.auth import ApiSettings, Role
 from hub.feeds.units import load_units
+from hub.store.state import NodeInfo
 from tests.hub.api.support import LocalHub, api_section
 from wire import EventMessage
 
@@ -217,3 +218,39 @@ def test_an_area_takes_its_communes_by_the_unit_table_not_by_prefix():
     assert not in_area(units, "00004", "42")
     assert in_area(units, "01", "01") and in_area(units, "00004", "00004")
     assert not in_area(units, "01", "00004") and not in_area(units, None, "01")
+
+
+def test_node_subjects_are_named_after_the_node_in_the_registry(local_hub):
+    assert local_hub.engine is not None
+    local_hub.state.register([NodeInfo("cam-node-1", "Tháp canh Bạch Mã", "46")])
+    event = EventMessage(
+        node_id="cam-node-1",
+        seq=1,
+        ts=T0,
+        event_id="evt-0002",
+        phase="new",
+        camera="tower-1",
+        label="smoke",
+        score=0.9,
+        top_score=0.92,
+        box=(0.1, 0.1, 0.3, 0.3),
+        start=T0,
+        snapshot="iocgw/v1/cam-node-1/snapshot/tower-1/smoke",
+    )
+    local_hub.engine.process([], events=[event], now=T0)
+    camera = by_rule(local_hub.client(Role.VIEWER).get("/api/alerts?rule=camera_fire"))["camera_fire"]
+    assert (camera["subject"], camera["subject_name"]) == (
+        "cam-node-1/tower-1/smoke",
+        "Tháp canh Bạch Mã · tower-1/smoke",
+    )
+    # A node the registry does not know has no name: the page shows the id.
+    stray = Alarm(
+        id="a2",
+        rule="data_freshness",
+        subject="stray-node/stage",
+        severity=Severity.WARNING,
+        state=AlarmState.ACTIVE_UNACK,
+        started_at=T0,
+        updated_at=T0,
+    )
+    assert alert_out(stray, load_units(), {}, {"cam-node-1": "Tháp canh Bạch Mã"}).subject_name is None
