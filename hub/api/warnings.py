@@ -132,13 +132,17 @@ def routes(ctx: ApiContext, warnings: PublicWarnings | None) -> list[Route]:  # 
         body: DecisionRequest = call.body or DecisionRequest()
         bid = call.request.match_info["batch_id"]
         act = svc.approve if approve else svc.reject
+
+        def decide_and_view() -> dict[str, Any]:
+            return svc.batch_view(act(bid, call.who, body.comment))
+
         try:
-            row = await asyncio.to_thread(act, bid, call.who, body.comment)
+            view = await asyncio.to_thread(decide_and_view)
         except KeyError:
             raise ApiError(404, f"no batch {bid}") from None
         except ValueError as exc:
             raise ApiError(409, str(exc)) from None
-        return BatchOut(**svc.batch_view(row))
+        return BatchOut(**view)
 
     async def approve(call: Call) -> BatchOut:
         return await decide(call, True)

@@ -97,6 +97,7 @@ class PublicWarnings:
         self._closing = False
         self._random = random.Random()
         self._units: AdminUnits | None = None
+        self._states: dict[str, int] = {}  # messages per state, for /metrics (read off the loop, every second)
 
     # -- from the engine (any thread) ---------------------------------------------------------------------------
     def submit(self, alarm: Alarm, transition: Transition, now: datetime | None = None) -> list[str]:
@@ -159,34 +160,48 @@ class PublicWarnings:
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         reconciling = [n for n, c in self.channels.items() if c.reports]
-        recovered = self.outbox.recover(reconciling, self.config.reconcile_s, self.clock())
+        # SQLite never on the event loop (docs/concurrency.md): every outbox call below goes through a worker thread.
+        recovered = await asyncio.to_thread(self.outbox.recover, reconciling, self.config.reconcile_s, self.clock())
         if any(recovered.values()):
             log.warning("public warnings: messages cut short by a stop: %s", recovered)
-            self.outbox.audit("hub", "recover", "messages", recovered, self.clock())
+            await asyncio.to_thread(self.outbox.audit, "hub", "recover", "messages", recovered, self.clock())
         self._wake = {name: asyncio.Event() for name in self.channels}
         self._tasks.append(asyncio.create_task(self._expander(), name="warn-expander"))
         self._tasks.append(asyncio.create_task(self._reconciler(), name="warn-reconciler"))
+        self._tasks.append(asyncio.create_task(self._count_states(), name="warn-states"))
         for name, channel in self.channels.items():
             bucket = TokenBucket(channel.config.rate_limit_per_s, max(1, int(channel.config.rate_limit_per_s)))
             started = asyncio.Event()
             self._tasks.append(asyncio.create_task(self._starter(channel, started), name=f"warn-start-{name}"))
             for k in range(self.config.concurrency):
-                task = asyncio.create_task(self._worker(channel, bucket, started), name=f"warn-{name}-{k}")
+                task = asyncio.create_task(self._worker(channel, bucket, started), name=f"warn-send-{name}-{k}")
                 self._tasks.append(task)
         self._poke_expander()
 
     async def close(self) -> None:
+        """Stop: the workers finish the message each is sending (and record its outcome) rather than being cut off
+        mid-send, which would leave it to be sent again after the restart; the other tasks are cancelled."""
         self._closing = True
-        for t in self._tasks:
+        for event in self._wake.values():
+            event.set()
+        workers = [t for t in self._tasks if t.get_name().startswith("warn-send-")]
+        others = [t for t in self._tasks if t not in workers]
+        for t in others:
             t.cancel()
-        for t in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await t
+        drain_s = max((c.config.timeout_s for c in self.channels.values()), default=0.0) + 2.0
+        if workers:
+            _, late = await asyncio.wait(workers, timeout=drain_s)
+            for t in late:  # a provider that hangs past its own timeout: cut off, its message left to recover
+                t.cancel()
+        if self._tasks:
+            _, stuck = await asyncio.wait(self._tasks, timeout=5.0)
+            if stuck:
+                log.warning("public warnings: %d tasks did not stop", len(stuck))
         self._tasks.clear()
         for channel in self.channels.values():
             with contextlib.suppress(Exception):
                 await channel.close()
-        self.outbox.close()
+        await asyncio.to_thread(self.outbox.close)
 
     def _poke_expander(self) -> None:
         loop = self._loop
@@ -203,9 +218,9 @@ class PublicWarnings:
         while True:
             await self._expand.wait()
             self._expand.clear()
-            for batch in self.outbox.to_expand():
+            for batch in await asyncio.to_thread(self.outbox.to_expand):
                 try:
-                    touched = self._expand_batch(batch)
+                    touched = await asyncio.to_thread(self._expand_batch, batch)
                 except Exception:  # one bad batch (a policy removed from the config) must not stop the others
                     log.exception("public warnings: expanding batch %s failed", batch["id"])
                     continue
@@ -305,11 +320,16 @@ class PublicWarnings:
             )
         return touched
 
+    async def _count_states(self) -> None:
+        while True:
+            self._states = await asyncio.to_thread(self.outbox.counts)
+            await asyncio.sleep(1.0)
+
     async def _reconciler(self) -> None:
         """Messages a crash left without a verdict, whose report did not come within ``reconcile_s``: resent."""
         while True:
             await asyncio.sleep(min(5.0, self.config.reconcile_s))
-            if self.outbox.release_unknown(self.clock()):
+            if await asyncio.to_thread(self.outbox.release_unknown, self.clock()):
                 for name in self.channels:
                     self._poke(name)
 
@@ -330,32 +350,41 @@ class PublicWarnings:
         name = channel.name
         wake = self._wake[name]
         await started.wait()
-        while True:
+        while not self._closing:
             # The token first, then the claim: a message is marked sending only when it is about to be sent, so a
             # crash leaves at most ``concurrency`` messages per channel without a verdict.
             await bucket.acquire()
-            while not (due := self.outbox.claim(name, self.clock(), 1)):
+            while not self._closing and not (due := await asyncio.to_thread(self.outbox.claim, name, self.clock(), 1)):
                 wake.clear()
-                nxt = self.outbox.next_due(name)
-                timeout = None if nxt is None else max(0.05, nxt - self.clock())
+                nxt = await asyncio.to_thread(self.outbox.next_due, name)
+                # asyncio.timeout, not wait_for: Python 3.11's wait_for can swallow a cancellation that arrives as
+                # the awaited thing completes, and a worker that missed its cancellation kept close() waiting.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(wake.wait(), timeout)
+                    async with asyncio.timeout(None if nxt is None else max(0.05, nxt - self.clock())):
+                        await wake.wait()
+            if self._closing:
+                return
             await self._send_one(channel, due[0].id, due[0].body, due[0].attempts, due[0].created_at)
 
     async def _send_one(self, channel: Channel, mid: str, body: str, attempts: int, created: float) -> None:
         message = WarningMessage.model_validate_json(body)
         try:
-            receipt = await asyncio.wait_for(channel.send(message), channel.config.timeout_s + 1.0)
+            async with asyncio.timeout(channel.config.timeout_s + 1.0):
+                receipt = await channel.send(message)
         except (ChannelError, TimeoutError, OSError) as exc:
             retryable = not isinstance(exc, ChannelError) or exc.retryable
             after = exc.retry_after_s if isinstance(exc, ChannelError) else None
-            self._failed_attempt(mid, str(exc) or type(exc).__name__, retryable, after, attempts, created)
+            error = str(exc) or type(exc).__name__
+            await asyncio.to_thread(self._failed_attempt, mid, error, retryable, after, attempts, created)
             return
         except Exception as exc:  # a channel's bug: retried, logged, never kills the worker
             log.exception("public warnings: channel %s raised on %s", channel.name, mid)
-            self._failed_attempt(mid, f"{type(exc).__name__}: {exc}", True, None, attempts, created)
+            error = f"{type(exc).__name__}: {exc}"
+            await asyncio.to_thread(self._failed_attempt, mid, error, True, None, attempts, created)
             return
-        self.outbox.mark_sent(mid, receipt.state, receipt.provider_id, receipt.detail, self.clock())
+        await asyncio.to_thread(
+            self.outbox.mark_sent, mid, receipt.state, receipt.provider_id, receipt.detail, self.clock()
+        )
         self.counters["sent"] += 1
         self.counters["delivered"] += receipt.state == "delivered"
 
@@ -411,7 +440,8 @@ class PublicWarnings:
 
     def metric_lines(self) -> list[str]:
         lines = [f'iocgw_warn_total{{event="{k}"}} {v}' for k, v in sorted(self.counters.items())]
-        lines += [f'iocgw_warn_messages{{state="{s}"}} {n}' for s, n in sorted(self.outbox.counts().items())]
+        # /metrics is served on the event loop: the states counted every second off it, not a query here.
+        lines += [f'iocgw_warn_messages{{state="{s}"}} {n}' for s, n in sorted(self._states.items())]
         return lines
 
 
