@@ -57,6 +57,16 @@ def area_name(units: AdminUnits | None, code: str | None) -> str | None:
     return f"{unit.name}, {province.name}" if province is not None else unit.name
 
 
+def area_filter(area: str | None) -> tuple[str | None, Callable[[Alarm], bool]]:
+    """(the prefix the store filters by in SQL, a filter to apply after reading). A province's communes do not share
+    its code's prefix (00004 is in 01), so a 2-digit area is matched by the unit table after reading (its own code,
+    codes under its prefix, and its communes); a longer one by prefix in SQL."""
+    if area is None or len(area) != 2:
+        return area, lambda a: True
+    units = load_units()
+    return None, lambda a: (a.area or "").startswith(area) or in_area(units, a.area, area)
+
+
 def in_area(units: AdminUnits, code: str | None, area: str) -> bool:
     """``code`` is ``area`` or one of its communes. By the unit table, not by prefix: GSO commune codes do not begin
     with their province's code (Phường Ba Đình, 00004, is in Hà Nội, 01)."""
@@ -158,7 +168,9 @@ def routes(ctx: ApiContext) -> list[Route]:
         q: AlertQuery = call.query
         post_filter = q.severity is not None or q.area is not None
         limit = SCAN_LIMIT if post_filter else q.limit
-        items = await ctx.read(store().alarms, active=q.active, rule=q.rule, area=q.area, limit=limit)
+        sql_area, keep = area_filter(q.area)
+        items = [a for a in await ctx.read(store().alarms, active=q.active, rule=q.rule, area=sql_area, limit=limit)
+                 if keep(a)]  # fmt: skip
         if q.severity is not None:
             items = [a for a in items if a.severity in q.severity]
         out_ = await named_out(ctx)

@@ -254,3 +254,18 @@ def test_node_subjects_are_named_after_the_node_in_the_registry(local_hub):
         updated_at=T0,
     )
     assert alert_out(stray, load_units(), {}, {"cam-node-1": "Tháp canh Bạch Mã"}).subject_name is None
+
+
+def test_a_province_filter_takes_its_communes_whose_codes_do_not_share_its_prefix():
+    from hub.alerts.alarm import Alarm, AlarmState
+    from hub.api.alerts import area_filter
+
+    def alarm(area):
+        return Alarm(id="x", rule="flood_level", subject="s", area=area, severity=Severity.WARNING,
+                     state=AlarmState.ACTIVE_UNACK, started_at=T0, updated_at=T0)  # fmt: skip
+
+    sql, keep = area_filter("01")
+    assert sql is None  # not a prefix in SQL: Phường Ba Đình is 00004, in Hà Nội (01)
+    assert keep(alarm("01")) and keep(alarm("00004")) and not keep(alarm("46")) and not keep(alarm(None))
+    sql, keep = area_filter("00004")
+    assert sql == "00004" and keep(alarm("00004"))
