@@ -29,6 +29,22 @@ MAX_LEAD_H = 120
 FUTURE_SLACK = timedelta(minutes=10)
 
 
+def local_if_naive(value: datetime) -> datetime:
+    """A bulletin's time in UTC; one without an offset is Vietnam time (bulletins rarely say so)."""
+    return (value.replace(tzinfo=VN_TZ) if value.tzinfo is None else value).astimezone(UTC)
+
+
+def check_valid_time(issued: datetime, valid: datetime) -> None:
+    """A forecast value's time: on a whole hour, after its issue, at most MAX_LEAD_H later; ValueError saying why.
+    Forecasts of levels and of rain alike."""
+    if valid.minute or valid.second or valid.microsecond:
+        raise ValueError(f"valid ({valid.isoformat()}) must be on a whole hour: forecasts are hourly values")
+    if not valid > issued:
+        raise ValueError(f"valid ({valid.isoformat()}) must be after issued ({issued.isoformat()})")
+    if valid - issued > MAX_LEAD_H * HOUR:
+        raise ValueError(f"valid is more than {MAX_LEAD_H} h after issued: check the dates")
+
+
 class ForecastSource(SourceConfig):
     type: Literal["forecast"]
 
@@ -53,8 +69,7 @@ class ForecastRow(_Row):
     @field_validator("issued", "valid")
     @classmethod
     def _local_if_naive(cls, value: datetime) -> datetime:
-        # Bulletins are written in Vietnam time and rarely say so.
-        return (value.replace(tzinfo=VN_TZ) if value.tzinfo is None else value).astimezone(UTC)
+        return local_if_naive(value)
 
     @field_validator("level_m", "lower_m", "upper_m")
     @classmethod
@@ -65,12 +80,7 @@ class ForecastRow(_Row):
 
     @model_validator(mode="after")
     def _consistent(self) -> ForecastRow:
-        if self.valid.minute or self.valid.second or self.valid.microsecond:
-            raise ValueError(f"valid ({self.valid.isoformat()}) must be on a whole hour: forecasts are hourly values")
-        if not self.valid > self.issued:
-            raise ValueError(f"valid ({self.valid.isoformat()}) must be after issued ({self.issued.isoformat()})")
-        if self.valid - self.issued > MAX_LEAD_H * HOUR:
-            raise ValueError(f"valid is more than {MAX_LEAD_H} h after issued: check the dates")
+        check_valid_time(self.issued, self.valid)
         lower = self.lower_m if self.lower_m is not None else self.level_m
         upper = self.upper_m if self.upper_m is not None else self.level_m
         if not lower <= self.level_m <= upper:

@@ -10,18 +10,17 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from hub.feeds.importers.base import FEED_KINDS, FeedKind, ImportContext, Rejection, SourceConfig
-from hub.feeds.importers.forecast import group_issues
-from hub.feeds.periods import VN_TZ
+from hub.feeds.importers.forecast import check_valid_time, group_issues, local_if_naive
 from hub.feeds.rows import _Row
 from hub.forecast.base import HOUR
 from hub.forecast.rain_forecast import RainForecast
-from hub.forecast.rain_store import MAX_LEAD_H, rain_forecast_lines
+from hub.forecast.rain_store import rain_forecast_lines
 from wire.messages import Identifier
 
 # More than the heaviest hour ever measured anywhere (about 305 mm): a unit or a decimal point typed wrong.
@@ -51,7 +50,7 @@ class RainForecastRow(_Row):
     @field_validator("issued", "valid")
     @classmethod
     def _local_if_naive(cls, value: datetime) -> datetime:
-        return (value.replace(tzinfo=VN_TZ) if value.tzinfo is None else value).astimezone(UTC)
+        return local_if_naive(value)
 
     @field_validator("mm")
     @classmethod
@@ -64,12 +63,7 @@ class RainForecastRow(_Row):
 
     @model_validator(mode="after")
     def _consistent(self) -> RainForecastRow:
-        if self.valid.minute or self.valid.second or self.valid.microsecond:
-            raise ValueError(f"valid ({self.valid.isoformat()}) must be on a whole hour: forecasts are hourly values")
-        if not self.valid > self.issued:
-            raise ValueError(f"valid ({self.valid.isoformat()}) must be after issued ({self.issued.isoformat()})")
-        if self.valid - self.issued > MAX_LEAD_H * HOUR:
-            raise ValueError(f"valid is more than {MAX_LEAD_H} h after issued: check the dates")
+        check_valid_time(self.issued, self.valid)
         return self
 
 
