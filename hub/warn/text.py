@@ -10,18 +10,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 from hub.alerts.alarm import Alarm, Transition
+from hub.warn.cap import FAMILIES
 
 LOCAL = timedelta(hours=7)
 
-HAZARD = {
-    "flood_level": "flood",
-    "flood_forecast": "flood",
-    "heavy_rain": "rain",
-    "dam_safety": "dam",
-    "reservoir_forecast": "dam",
-    "forest_fire_danger": "fire",
-    "camera_fire": "fire",
-}
 HEADING_VI = {
     "flood_level": "CẢNH BÁO LŨ",
     "flood_forecast": "DỰ BÁO LŨ",
@@ -45,7 +37,11 @@ CHANGE_EN = {Transition.ESCALATED: "RAISED", Transition.DEESCALATED: "LOWERED", 
 
 
 def hazard(rule: str) -> str:
-    return HAZARD.get(rule, "other")
+    """flood, rain, dam, fire, risk, or other: the rule's family as CAP knows it (hub/warn/cap.py), one place."""
+    family = FAMILIES.get(rule)
+    if family is None or family.kind == "technical":
+        return "other"
+    return "fire" if family.hazard == "fire_seen" else family.hazard
 
 
 def warning_text(alarm: Alarm, transition: Transition, link: str = "") -> tuple[str, str]:
