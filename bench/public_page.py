@@ -52,18 +52,9 @@ from hub.api.context import ApiContext
 from hub.api.routes import endpoint
 from hub.metrics import Metrics
 from hub.store.state import HubState
+from testkit.browser import CHROMIUM, FLAGS, MISSING
 
 NAME = "public_page"
-CHROMIUM = Path("/usr/bin/chromium")
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 PHONE = {"width": 360, "height": 640}
 TARGET_PROFILE = "3g"
 TARGET_FCP_MS = 1000.0
@@ -236,7 +227,7 @@ def run(a: argparse.Namespace) -> dict[str, Any]:
     if loads < 1 or a.stations < 1 or not 0 <= a.warnings <= a.stations:
         raise ValueError("--loads and --stations must be at least 1, --warnings between 0 and --stations")
     if not CHROMIUM.exists():
-        raise RuntimeError(f"needs Debian's chromium at {CHROMIUM} (apt-get install -y chromium)")
+        raise RuntimeError(MISSING)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="iocgw-bench-public-") as tmp:
         engine, alerts, state = province(Path(tmp), a.stations, a.warnings)

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from hub.alerts.config import AlertsConfig
 from hub.alerts.notify.config import NotifyConfig
 from hub.api.auth import ApiSettings
+from hub.api.console_settings import ConsoleSettings
 from hub.secret import Secret
 from hub.warn.config import WarningsConfig
 from plumbing.configfile import load_yaml_model
@@ -137,6 +138,9 @@ class HubConfig(_Section):
     )
     api: ApiSettings | None = Field(
         None, description="Operator API tokens and roles (docs/api.md); unset: every protected /api route answers 503"
+    )
+    console: ConsoleSettings = Field(
+        ConsoleSettings(), description="The operator page: sign-in, map tiles, live cameras (docs/console.md)"
     )
     models_dir: Path | None = Field(
         None, description="Model files served to nodes at /models/<name>/<version>/<file> (docs/remote-config.md)"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import Executor
 from pathlib import Path
 from typing import Any
@@ -12,20 +13,27 @@ from hub.alerts.engine import AlertEngine
 from hub.alerts.store import AlertStore
 from hub.alerts.threshold_overrides import RuleManager
 from hub.api import alerts as alert_routes
+from hub.api import cameras as camera_routes
+from hub.api import events as event_routes
+from hub.api import map_points as map_routes
 from hub.api import node_config as node_config_routes
 from hub.api import nodes as node_routes
 from hub.api import openapi
 from hub.api import public_page as public_routes
 from hub.api import releases as release_routes
+from hub.api import session as session_routes
+from hub.api import situation as situation_routes
 from hub.api import snapshots as snapshot_routes
 from hub.api import thresholds as threshold_routes
 from hub.api import warnings as warning_routes
 from hub.api import web as page_routes
 from hub.api.auth import ApiSettings
+from hub.api.console_settings import ConsoleSettings
 from hub.api.context import ApiContext, Health
 from hub.api.routes import Call, Route, endpoint, json_errors
 from hub.metrics import Metrics
 from hub.remote_config import NodeConfigs
+from hub.store.influx_query import InfluxReader
 from hub.store.state import HubState
 from hub.warn.service import PublicWarnings
 
@@ -46,6 +54,9 @@ def make_app(
     models_dir: Path | None = None,
     store_io: Executor | None = None,
     warnings: PublicWarnings | None = None,
+    console: ConsoleSettings | None = None,
+    influx: Callable[[], InfluxReader] | None = None,
+    session_key: bytes | None = None,
 ) -> web.Application:
     """``auth`` None refuses every /api route (503) but the API description; /healthz, /metrics and / stay open.
 
@@ -63,6 +74,9 @@ def make_app(
         models_dir,
         store_io,
         warnings_enabled=warnings is not None,
+        console=console or ConsoleSettings(),
+        influx=influx,
+        **({"session_key": session_key} if session_key is not None else {}),
     )
     routes = [
         *node_routes.routes(ctx),
@@ -73,7 +87,12 @@ def make_app(
         *release_routes.routes(ctx),
         *warning_routes.routes(ctx, warnings),
         *public_routes.routes(ctx),
-        *page_routes.routes(),
+        *session_routes.routes(ctx),
+        *event_routes.routes(ctx),
+        *situation_routes.routes(ctx),
+        *map_routes.routes(ctx),
+        *camera_routes.routes(ctx),
+        *page_routes.routes(ctx),
     ]
     document: dict[str, Any] = {}
 

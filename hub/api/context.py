@@ -6,7 +6,8 @@ import asyncio
 import functools
 from collections.abc import Callable
 from concurrent.futures import Executor
-from dataclasses import dataclass
+import secrets
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
@@ -14,8 +15,10 @@ from hub.alerts.engine import AlertEngine
 from hub.alerts.store import AlertStore
 from hub.alerts.threshold_overrides import RuleManager
 from hub.api.auth import ApiSettings
+from hub.api.console_settings import ConsoleSettings
 from hub.metrics import Metrics
 from hub.remote_config import NodeConfigs
+from hub.store.influx_query import InfluxReader
 from hub.store.state import HubState
 
 T = TypeVar("T")
@@ -48,6 +51,10 @@ class ApiContext:
     models_dir: Path | None = None
     store_io: Executor | None = None
     warnings_enabled: bool = False  # a warnings section is configured (hub/warn): clients show its views
+    console: ConsoleSettings = field(default_factory=ConsoleSettings)
+    # A fresh reader of the hub's InfluxDB (blocking: call it and query in a worker thread); None: no stored series.
+    influx: Callable[[], InfluxReader] | None = None
+    session_key: bytes = field(default_factory=lambda: secrets.token_bytes(32))  # signs sign-in cookies
 
     async def read(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """``fn(*args, **kwargs)`` off the event loop, on the API's store thread."""

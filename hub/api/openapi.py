@@ -59,7 +59,7 @@ def build(routes: list[Route]) -> dict[str, Any]:
     schemas = _Schemas(routes)
     paths: dict[str, dict[str, Any]] = {}
     for r in routes:
-        paths.setdefault(r.path, {})[r.method.lower()] = _operation(r, schemas)
+        paths.setdefault(documented(r.path), {})[r.method.lower()] = _operation(r, schemas)
     return {
         "openapi": "3.1.0",
         "info": {
@@ -101,7 +101,7 @@ def _operation(r: Route, schemas: _Schemas) -> dict[str, Any]:
 def _parameters(r: Route, schemas: _Schemas) -> list[dict[str, Any]]:
     params = [
         {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
-        for name in re.findall(r"{(\w+)}", r.path)
+        for name in re.findall(r"{(\w+)}", documented(r.path))
     ]
     if r.query is None:
         return params
@@ -151,5 +151,10 @@ def _is_array(schema: dict[str, Any]) -> bool:
 
 
 def _operation_id(r: Route) -> str:
-    words = re.sub(r"[{}]", "", r.path).strip("/").replace("-", "_").split("/") or ["index"]
+    words = re.sub(r"[{}]", "", documented(r.path)).strip("/").replace("-", "_").split("/") or ["index"]
     return r.method.lower() + "_" + "_".join(w for w in words if w) if r.path != "/" else "get_page"
+
+
+def documented(path: str) -> str:
+    """aiohttp's ``{name:regex}`` as OpenAPI writes a path parameter: ``{name}``."""
+    return re.sub(r"{(\w+):[^}]+}", r"{\1}", path)

@@ -1,5 +1,7 @@
-// The operator page: token prompt, active alerts in triage order coloured by severity / QĐ 18/2021 risk colour, counts
-// per severity and hazard, acknowledge, public warnings to approve or reject with their delivery counts, polling.
+// The operator page's shell and its alerts view: sign-in, the views' registry and router (#<view>/<arg> links can be
+// shared), active alerts in triage order coloured by severity / QĐ 18/2021 risk colour, counts per severity and
+// hazard, acknowledge, public warnings to approve or reject with their delivery counts. The other views (situation,
+// map, cameras, nodes) live in their own scripts and use the helpers below (api, el, registerView, loadScript).
 // Plain DOM and textContent only: alert text comes from devices and must never be parsed as HTML.
 "use strict";
 
@@ -57,10 +59,74 @@ const STATES = {
   CLEARED_UNACK: "Đã hết, chưa xác nhận",
   CLEARED_ACK: "Đã hết, đã xác nhận",
 };
-const HEALTH = { ok: "Tốt", degraded: "Có lỗi", offline: "Mất kết nối", never_seen: "Chưa kết nối" };
 
 let me = null;
 let timer = null;
+// Wall display (?wall=1): no controls, large type; it refreshes itself like every view.
+const WALL = params.get("wall") === "1";
+
+// Views by name: { refresh(section, arg), show?(section, arg), hide?(section) }; "alerts" is app.js's own.
+const VIEWS = new Map();
+let current = { name: "alerts", arg: "" };
+
+function registerView(name, view) {
+  VIEWS.set(name, view);
+}
+
+function route() {
+  const [name, ...rest] = decodeURIComponent(location.hash.replace(/^#/, "")).split("/");
+  return VIEWS.has(name) ? { name, arg: rest.join("/") } : { name: "alerts", arg: "" };
+}
+
+function showView() {
+  const next = route();
+  const before = current;
+  current = next;
+  for (const section of document.querySelectorAll("main .view")) section.hidden = section.id !== `view-${next.name}`;
+  for (const a of document.querySelectorAll("#views a")) {
+    if (a.dataset.view === next.name) a.setAttribute("aria-current", "page");
+    else a.removeAttribute("aria-current");
+  }
+  if (before.name !== next.name) VIEWS.get(before.name)?.hide?.($(`view-${before.name}`));
+  VIEWS.get(next.name)?.show?.($(`view-${next.name}`), next.arg);
+  if (me) refresh();
+}
+
+// A vendored library (hub/web/vendor), loaded the first time a view needs it: the alerts view paints without it.
+const loaded = new Map();
+
+function loadScript(path) {
+  if (!loaded.has(path)) {
+    loaded.set(
+      path,
+      new Promise((resolve, reject) => {
+        const node = document.createElement("script");
+        node.src = `/web/${path}`;
+        node.onload = resolve;
+        node.onerror = () => reject(new Error(`không tải được ${path}`));
+        document.head.append(node);
+      }),
+    );
+  }
+  return loaded.get(path);
+}
+
+function loadStyle(path) {
+  if (!loaded.has(path)) {
+    loaded.set(
+      path,
+      new Promise((resolve, reject) => {
+        const node = document.createElement("link");
+        node.rel = "stylesheet";
+        node.href = `/web/${path}`;
+        node.onload = resolve;
+        node.onerror = () => reject(new Error(`không tải được ${path}`));
+        document.head.append(node);
+      }),
+    );
+  }
+  return loaded.get(path);
+}
 
 const $ = (id) => document.getElementById(id);
 
@@ -117,6 +183,7 @@ function showLogin(message) {
   resetWarnings();
   $("bulk-status").textContent = "";
   $("board").hidden = true;
+  $("views").hidden = true;
   $("who").hidden = true;
   $("login").hidden = false;
   $("login-error").textContent = message || "";
@@ -136,7 +203,8 @@ async function signIn(token) {
   $("who").hidden = false;
   $("who-name").textContent = `${me.name} (${me.role})`;
   $("board").hidden = false;
-  refresh();
+  $("views").hidden = false;
+  showView();
 }
 
 function time(iso) {
@@ -455,19 +523,6 @@ async function bulkAck() {
   }
 }
 
-function renderNodes(nodes) {
-  const tbody = $("nodes").querySelector("tbody");
-  tbody.replaceChildren(
-    ...nodes.map((n) => {
-      const tr = el("tr");
-      tr.append(el("td", n.name ? `${n.name} (${n.node_id})` : n.node_id));
-      tr.append(el("td", HEALTH[n.health] || n.health, `health-${n.health}`));
-      tr.append(el("td", n.problems.join("; ")));
-      return tr;
-    }),
-  );
-}
-
 // Public warnings (docs/warnings.md). null until known; false when the hub has none (no warnings section in its
 // config): from then on the page does not ask again and shows nothing of them.
 let warningsOn = null;
@@ -659,13 +714,21 @@ async function refreshWarnings() {
   $("warnings").hidden = false;
 }
 
+registerView("alerts", {
+  async refresh() {
+    const [alerts] = await Promise.all([api("/api/alerts?active=true"), refreshWarnings()]);
+    renderAlerts(alerts.alerts);
+    return `${alerts.count} cảnh báo`;
+  },
+});
+
 async function refresh() {
   clearTimeout(timer);
+  const { name, arg } = current;
   try {
-    const [alerts, nodes] = await Promise.all([api("/api/alerts?active=true"), api("/api/nodes"), refreshWarnings()]);
-    renderAlerts(alerts.alerts);
-    renderNodes(nodes.nodes);
-    $("status").textContent = `${alerts.count} cảnh báo · cập nhật ${new Date().toLocaleTimeString("vi-VN")}`;
+    const summary = await VIEWS.get(name).refresh($(`view-${name}`), arg);
+    const at = `cập nhật ${new Date().toLocaleTimeString("vi-VN")}`;
+    $("status").textContent = summary ? `${summary} · ${at}` : at;
     $("status").className = "";
   } catch (err) {
     if (err instanceof AuthError) return showLogin("Phiên đã hết, vui lòng đăng nhập lại.");
@@ -676,6 +739,8 @@ async function refresh() {
 }
 
 document.addEventListener("DOMContentLoaded", () => {
+  if (WALL) document.body.classList.add("wall");
+  window.addEventListener("hashchange", showView);
   $("login-form").addEventListener("submit", (ev) => {
     ev.preventDefault();
     signIn($("token").value.trim());

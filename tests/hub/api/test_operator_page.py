@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from pathlib import Path
 
 import paho.mqtt.publish as mqtt_publish
 import pytest
@@ -13,25 +12,13 @@ from hub.alerts.rules.risk_level import risk_colour
 from hub.alerts.rules.severity import Severity
 from hub.api.alerts import SEVERITY_COLOURS
 from hub.api.auth import Role
+from testkit.browser import CHROMIUM, FLAGS, MISSING
 from tests.hub.api.support import TOKENS, Client, api_section, seed_nodes, write_rules
 from tests.hub.test_snapshots import tiny_jpeg
 from tests.support.wait import wait_until
 from wire import Reading
 
-CHROMIUM = Path("/usr/bin/chromium")
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium (apt-get install -y chromium)"
-)
+pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason=MISSING)
 
 
 def rgb(hex_colour: str) -> str:

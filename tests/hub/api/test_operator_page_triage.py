@@ -15,15 +15,13 @@ import pytest
 
 from hub.alerts.evaluate.base import Observation
 from hub.api.auth import Role
+from testkit.browser import CHROMIUM, FLAGS, MISSING
 from tests.hub.api.support import TOKENS, LocalHub
-from tests.hub.api.test_operator_page import CHROMIUM, FLAGS
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
 
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium (apt-get install -y chromium)"
-)
+pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason=MISSING)
 
 T0 = datetime(2026, 10, 1, 3, 0, tzinfo=UTC)
 # What an English build of the page would show; none of it may reach the officer.

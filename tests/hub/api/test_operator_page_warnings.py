@@ -26,16 +26,14 @@ from hub.warn.config import WarningsConfig
 from hub.warn.policy import Policy
 from hub.warn.recipients import parse_recipients
 from hub.warn.service import PublicWarnings
+from testkit.browser import CHROMIUM, FLAGS, MISSING
 from tests.hub.api.support import TOKENS, Client, Pipeline, ServerThread, api_section, write_rules
-from tests.hub.api.test_operator_page import CHROMIUM, FLAGS
 from tests.hub.warn.test_dispatch import COMMUNES, UNITS, FakeChannel, FakeConfig
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
 
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium (apt-get install -y chromium)"
-)
+pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason=MISSING)
 
 T0 = datetime(2026, 10, 28, 3, 0, tzinfo=UTC)
 RECIPIENTS = 4

@@ -32,18 +32,9 @@ from hub.api.context import ApiContext
 from hub.api.routes import endpoint, json_errors
 from hub.metrics import Metrics
 from hub.store.state import HubState
+from testkit.browser import CHROMIUM, FLAGS, MISSING
 from tests.hub.api.support import RESERVOIR, STATION, Client, Pipeline, ServerThread, api_section
 
-CHROMIUM = Path("/usr/bin/chromium")
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 # Chrome DevTools' "Fast 3G" preset (front_end/core/sdk/NetworkManager.ts, renamed "Slow 4G" in 2024):
 # 1.6 Mbit/s x 0.9 down, 750 kbit/s x 0.9 up, 150 ms x 3.75 request latency. The benchmark (bench/public_page.py)
 # times the paint under this and slower profiles; here it only makes the functional checks run on a slow link.
@@ -364,9 +355,7 @@ def test_page_fits_the_size_budget() -> None:
     assert len(status.model_dump_json().encode()) < 100_000
 
 
-pytestmark_chromium = pytest.mark.skipif(
-    not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium (apt-get install -y chromium)"
-)
+pytestmark_chromium = pytest.mark.skipif(not CHROMIUM.exists(), reason=MISSING)
 
 
 @pytestmark_chromium
