@@ -7,8 +7,8 @@ from typing import Any
 from aiohttp import web
 
 from hub.api.app import ROUTES
-from hub.api.openapi import documented
 from hub.api.auth import Role
+from hub.api.openapi import documented
 
 
 def served(app: web.Application) -> set[tuple[str, str]]:
