@@ -179,7 +179,15 @@ class Pipeline:
 class LocalHub:
     """The engine, stores and rule manager wired as hub.service wires them, with the API served from a thread."""
 
-    def __init__(self, tmp_path: Path, *, auth: ApiSettings | None = None, alerts: bool = True) -> None:
+    def __init__(
+        self,
+        tmp_path: Path,
+        *,
+        auth: ApiSettings | None = None,
+        alerts: bool = True,
+        app_options: dict[str, Any] | None = None,
+    ) -> None:
+        """``app_options``: more of make_app's keywords (console=, influx=, ...) for the views that need them."""
         self.dir = tmp_path
         data = tmp_path / "data"
         self.state = HubState(data / "hub.db")
@@ -208,6 +216,7 @@ class LocalHub:
             alerts=self.alert_store,
             rules=self.rules,
             auth=auth,
+            **(app_options or {}),
         )
         self.server = ServerThread(app).start()
         self.base = f"http://127.0.0.1:{self.server.port}"
