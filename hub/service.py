@@ -20,6 +20,7 @@ from hub.alerts.notify.dispatcher import Dispatcher
 from hub.alerts.store import AlertStore
 from hub.alerts.threshold_overrides import RuleManager, ThresholdStore
 from hub.api.app import make_app
+from hub.api.session import load_session_key
 from hub.config import HubConfig
 from hub.forecast.service import POLL_S as FORECAST_POLL_S
 from hub.forecast.service import ForecastJob, open_forecast_job
@@ -211,10 +212,7 @@ class Hub:
             task = self._every(FORECAST_POLL_S, lambda: self._forecast(fjob), "forecasts")
             self._jobs.append(asyncio.create_task(task, name="forecasts"))
         if self.quality_config is not None:
-            influx = self.config.influx
-            token = influx.token.read() if influx.token else None
-            reader = InfluxReader(influx.url, influx.database, timeout=influx.timeout_s, token=token)
-            job = CompletenessJob(reader, retention_policy=influx.retention_policy)
+            job = CompletenessJob(self._influx_reader(), retention_policy=self.config.influx.retention_policy)
             period = self.quality_config.completeness.every_s
             self._jobs.append(
                 asyncio.create_task(
@@ -287,12 +285,21 @@ class Hub:
             models_dir=self._models_dir(),
             store_io=self._api_io,
             warnings=self.warnings,
+            console=self.config.console,
+            influx=self._influx_reader,
+            session_key=load_session_key(self.config.data_dir / "console-session.key"),
         )
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         await web.SockSite(self._runner, sock).start()
         self.http_port = self._runner.addresses[0][1]
         log.info("hub HTTP on %s:%s", self.config.http.host, self.http_port)
+
+    def _influx_reader(self) -> InfluxReader:
+        """A reader of the hub's own InfluxDB, for the console's charts (blocking: the API calls it in a thread)."""
+        influx = self.config.influx
+        token = influx.token.read() if influx.token else None
+        return InfluxReader(influx.url, influx.database, timeout=influx.timeout_s, token=token)
 
     def _models_dir(self) -> Path | None:
         d = self.config.models_dir
