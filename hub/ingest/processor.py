@@ -400,6 +400,9 @@ class Processor:
             "zones": ",".join(msg.zones),
             "seq": msg.seq,
         }
+        # The box (normalised 0-1) so the operator page can draw it over the snapshot (hub/api/cameras.py).
+        for name, value in zip(("box_ymin", "box_xmin", "box_ymax", "box_xmax"), msg.box, strict=True):
+            fields[name] = float(value)
         if msg.snapshot:
             # The API path of the JPEG (hub/api/snapshots.py), so a dashboard can link straight to it.
             fields["snapshot"] = f"/api/snapshots/{msg.node_id}/{msg.camera}/{msg.label}"

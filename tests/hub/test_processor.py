@@ -119,6 +119,7 @@ def test_camera_event_carries_position_and_snapshot_link():
     assert len(batch.lines) == 1, batch.dead_letters
     assert 'snapshot="/api/snapshots/cam-1/north/smoke"' in batch.lines[0]
     assert "lat=18.34" in batch.lines[0] and "lon=105.9" in batch.lines[0]
+    assert "box_ymin=0.1,box_xmin=0.1,box_ymax=0.3,box_xmax=0.3" in batch.lines[0]
 
 
 NOW = 1795305600.0  # 2026-11-22T00:00:00Z, the hub clock in these tests
