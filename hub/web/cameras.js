@@ -15,6 +15,7 @@
     unknown: { text: "Chưa có trạng thái", mark: "?" },
   };
   const DAY_MS = 24 * 3600 * 1000;
+  const LANE_ORDER = ["fire", "smoke"]; // the timeline's lanes: what calls for a patrol first
   const num = new Intl.NumberFormat("vi-VN", { maximumFractionDigits: 1 });
   const score = new Intl.NumberFormat("vi-VN", { minimumFractionDigits: 2, maximumFractionDigits: 2 });
   const clock = new Intl.DateTimeFormat("vi-VN", { hour: "2-digit", minute: "2-digit" });
@@ -57,9 +58,9 @@
     const timelineTitle = el("h3", "Dòng thời gian 24 giờ qua");
     const timeline = el("div", null, "cam-timeline");
     timeline.setAttribute("role", "img");
-    const track = el("div", null, "cam-track");
+    const lanes = el("div", null, "cam-lanes");
     const axis = el("div", null, "cam-axis");
-    timeline.append(track, axis);
+    timeline.append(lanes, axis);
     const historyTitle = el("h3", "Lịch sử phát hiện (24 giờ)");
     const table = el("table", null, "cam-events");
     const head = el("tr");
@@ -83,7 +84,7 @@
     layout.append(detail, list);
     section.replaceChildren(layout);
     parts = { detail, title, meta, snapshot, box, boxLabel, caption, controls, liveButton, liveStatus, liveBox };
-    Object.assign(parts, { timeline, track, axis, tbody, empty, pick, grid, none });
+    Object.assign(parts, { timeline, lanes, axis, tbody, empty, pick, grid, none });
   }
 
   function stateBadge(state) {
@@ -178,13 +179,15 @@
       : "Ảnh mới nhất từ camera.";
   }
 
+  // One lane per kind of detection (Lửa, Khói, ...), named at its left, so marks of different kinds never hide each
+  // other; a mark carries its kind's first letter too, and its times as a tooltip.
   function renderTimeline(events, now) {
-    const { timeline, track, axis } = parts;
+    const { timeline, lanes, axis } = parts;
     const from = now - DAY_MS;
     const sig = JSON.stringify([Math.floor(now / 60000), events.map((e) => [e.event_id, e.start, e.end, e.label])]);
     if (timeline.dataset.sig === sig) return;
     timeline.dataset.sig = sig;
-    const marks = [];
+    const byLabel = new Map();
     for (const e of events) {
       const start = Math.max(from, Date.parse(e.start));
       const end = e.end ? Date.parse(e.end) : now;
@@ -192,12 +195,25 @@
       const mark = el("span", e.label_vi.charAt(0), "cam-mark");
       mark.dataset.label = e.label;
       mark.dataset.eventId = e.event_id;
-      mark.style.left = `${((start - from) / DAY_MS) * 100}%`;
+      // Kept inside the track: a detection of the last minutes would otherwise hang past its right end.
+      mark.style.left = `min(${((start - from) / DAY_MS) * 100}%, calc(100% - 1.2rem))`;
       mark.style.width = `${Math.max(0.6, ((Math.min(end, now) - start) / DAY_MS) * 100)}%`;
       mark.title = `${e.label_vi}: ${time(e.start)}${e.end ? ` – ${time(e.end)}` : " (đang diễn ra)"}`;
-      marks.push(mark);
+      if (!byLabel.has(e.label)) byLabel.set(e.label, { name: e.label_vi, marks: [] });
+      byLabel.get(e.label).marks.push(mark);
     }
-    track.replaceChildren(...marks);
+    const rank = (label) => (LANE_ORDER.includes(label) ? LANE_ORDER.indexOf(label) : LANE_ORDER.length);
+    const labels = [...byLabel.keys()].sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
+    lanes.replaceChildren(
+      ...labels.map((label) => {
+        const lane = el("div", null, "cam-lane");
+        lane.dataset.label = label;
+        const track = el("div", null, "cam-track");
+        track.append(...byLabel.get(label).marks);
+        lane.append(el("span", byLabel.get(label).name, "cam-lane-name"), track);
+        return lane;
+      }),
+    );
     const ticks = [];
     for (let h = 0; h <= 24; h += 6) {
       const tick = el("span", h === 24 ? "bây giờ" : clock.format(new Date(from + h * 3600 * 1000)), "cam-tick");
@@ -205,7 +221,8 @@
       ticks.push(tick);
     }
     axis.replaceChildren(...ticks);
-    timeline.setAttribute("aria-label", `${marks.length} phát hiện trong 24 giờ qua`);
+    const count = labels.reduce((n, label) => n + byLabel.get(label).marks.length, 0);
+    timeline.setAttribute("aria-label", `${count} phát hiện trong 24 giờ qua`);
   }
 
   function renderHistory(events) {
