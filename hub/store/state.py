@@ -27,9 +27,21 @@ SCHEMA = [
     """CREATE TABLE IF NOT EXISTS snapshots (
         node_id TEXT NOT NULL, camera TEXT NOT NULL, label TEXT NOT NULL, received REAL NOT NULL,
         jpeg BLOB NOT NULL, size INTEGER NOT NULL, PRIMARY KEY (node_id, camera, label))""",
+    # The last few distinct errors each node reported (its status's last_error), for the technician's view: a
+    # status carries only the current one, and a fault that comes and goes would otherwise leave no trace.
+    """CREATE TABLE IF NOT EXISTS node_errors (
+        node_id TEXT NOT NULL, error TEXT NOT NULL, first_reported REAL NOT NULL, last_reported REAL NOT NULL,
+        reports INTEGER NOT NULL, PRIMARY KEY (node_id, error))""",
 ]
 
 DEAD_LETTER_KEEP_BYTES = 64 * 1024
+# Distinct errors kept per node, the most recently reported: enough to see a fault that comes back, bounded so a
+# node reporting a new text every minute (a counter in the message) cannot grow the file.
+ERRORS_KEPT_PER_NODE = 5
+# A node's dead letters are looked for among this many of the newest (the topic is not indexed).
+DEAD_LETTERS_SCANNED = 5000
+NODE_COLUMNS = ("node_id", "name", "admin_code", "lat", "lon", "last_seen", "state", "last_status")
+BATTERY = "battery_voltage"  # wire.Quantity.BATTERY_VOLTAGE; the store does not import the wire package
 
 
 @dataclass(frozen=True)
@@ -108,6 +120,48 @@ class HubState:
             out.append(item)
         return out
 
+    def node_overview(self, node_id: str | None = None) -> list[dict[str, object]]:
+        """``nodes()`` (or the one ``node_id``) with, per node, its most recently reported error and its battery's
+        latest reading, in one query (the console asks every few seconds, for hundreds of nodes). The battery is the
+        registered sensor of quantity battery_voltage heard last; ``latest_error`` is {error, first_reported,
+        last_reported, reports}."""
+        where = "" if node_id is None else "WHERE n.node_id = ? "
+        cur = self.conn.execute(
+            "SELECT n.node_id, n.name, n.admin_code, n.lat, n.lon, n.last_seen, n.state, n.last_status, "
+            "e.error, e.first_reported, e.last_reported, e.reports, b.sensor_id, b.last_value, b.last_seen "
+            "FROM nodes n LEFT JOIN (SELECT node_id, error, first_reported, last_reported, reports, row_number() "
+            "OVER (PARTITION BY node_id ORDER BY last_reported DESC, rowid DESC) AS k FROM node_errors) e "
+            "ON e.node_id = n.node_id AND e.k = 1 "
+            "LEFT JOIN (SELECT node_id, sensor_id, last_value, last_seen, row_number() "
+            "OVER (PARTITION BY node_id ORDER BY last_seen DESC) AS k FROM sensors "
+            "WHERE quantity = ? AND last_value IS NOT NULL) b ON b.node_id = n.node_id AND b.k = 1 "
+            f"{where}ORDER BY n.node_id",
+            (BATTERY,) if node_id is None else (BATTERY, node_id),
+        )
+        out: list[dict[str, object]] = []
+        for row in cur.fetchall():
+            item = dict(zip(NODE_COLUMNS, row[:8], strict=True))
+            item["last_status"] = json.loads(row[7]) if row[7] else None
+            error, first, last, reports, sensor_id, volts, at = row[8:]
+            item["latest_error"] = (
+                None
+                if error is None
+                else {"error": error, "first_reported": first, "last_reported": last, "reports": reports}
+            )
+            item["battery"] = None if sensor_id is None else {"sensor_id": sensor_id, "volts": volts, "at": at}
+            out.append(item)
+        return out
+
+    def node_errors(self, node_id: str) -> list[dict[str, object]]:
+        """The node's kept errors, the most recently reported first."""
+        cur = self.conn.execute(
+            "SELECT error, first_reported, last_reported, reports FROM node_errors WHERE node_id = ? "
+            "ORDER BY last_reported DESC, rowid DESC",
+            (node_id,),
+        )
+        cols = [d[0] for d in cur.description]
+        return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+
     # -- what a flush persists, in one transaction --------------------------------------------------------
     def persist(
         self,
@@ -142,6 +196,7 @@ class HubState:
                 "UPDATE nodes SET state = ?, last_status = ? WHERE node_id = ?",
                 [(state, status, node) for node, (state, status) in statuses.items()],
             )
+            self._remember_errors(c, statuses, seen)
             c.executemany(
                 "INSERT INTO sensors (node_id, sensor_id, last_seen, last_value) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT(node_id, sensor_id) DO UPDATE SET last_seen = excluded.last_seen, "
@@ -160,6 +215,29 @@ class HubState:
                 "received = CASE WHEN jpeg = excluded.jpeg THEN received ELSE excluded.received END, "
                 "jpeg = excluded.jpeg, size = excluded.size",
                 [(n, cam, lab, t, jpeg, len(jpeg)) for (n, cam, lab), (t, jpeg) in (snapshots or {}).items()],
+            )
+
+    @staticmethod
+    def _remember_errors(c: sqlite3.Connection, statuses: dict[str, tuple[str, str]], seen: dict[str, float]) -> None:
+        """Each status's last_error into the node's kept errors, dated by when the hub received it (the hub's clock,
+        as last_seen is), then the node's oldest beyond ERRORS_KEPT_PER_NODE dropped. Only the batch's latest
+        status per node is seen here: at heartbeat intervals that is every one."""
+        now = time.time()
+        for node, (_state, status) in statuses.items():
+            error = json.loads(status).get("last_error")
+            if not error:
+                continue
+            at = seen.get(node, now)
+            c.execute(
+                "INSERT INTO node_errors (node_id, error, first_reported, last_reported, reports) "
+                "VALUES (?, ?, ?, ?, 1) ON CONFLICT(node_id, error) DO UPDATE SET "
+                "last_reported = max(last_reported, excluded.last_reported), reports = reports + 1",
+                (node, error, at, at),
+            )
+            c.execute(
+                "DELETE FROM node_errors WHERE node_id = ? AND rowid NOT IN (SELECT rowid FROM node_errors "
+                "WHERE node_id = ? ORDER BY last_reported DESC, rowid DESC LIMIT ?)",
+                (node, node, ERRORS_KEPT_PER_NODE),
             )
 
     def load_dedupe(self) -> dict[str, tuple[int, list[int]]]:
@@ -218,6 +296,18 @@ class HubState:
     def dead_letters(self, limit: int = 100) -> list[dict[str, object]]:
         cur = self.conn.execute(
             "SELECT id, received, topic, reason, payload_size FROM dead_letters ORDER BY id DESC LIMIT ?", (limit,)
+        )
+        cols = [d[0] for d in cur.description]
+        return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+
+    def dead_letters_of(self, node_id: str, limit: int = 10) -> list[dict[str, object]]:
+        """The newest dead letters on the node's topics (<prefix>/v1/<node_id>/...), among the newest
+        DEAD_LETTERS_SCANNED of all: bounded work for a table that is not indexed by node."""
+        cur = self.conn.execute(
+            "SELECT id, received, topic, reason, payload_size FROM dead_letters "
+            "WHERE id > (SELECT coalesce(max(id), 0) FROM dead_letters) - ? AND instr('/' || topic, ?) > 0 "
+            "ORDER BY id DESC LIMIT ?",
+            (DEAD_LETTERS_SCANNED, f"/v1/{node_id}/", limit),
         )
         cols = [d[0] for d in cur.description]
         return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
