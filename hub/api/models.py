@@ -100,20 +100,59 @@ class BulkAckRequest(_Body):
 
 # -- nodes ----------------------------------------------------------------------------------------------------
 NodeHealth = Literal["ok", "degraded", "offline", "never_seen"]
+NodeLink = Literal["online", "offline", "stopped", "silent", "never_seen"]
+
+
+class NodeError(_Body):
+    """One distinct error text a node reported in its status (last_error), with when the hub heard it."""
+
+    error: str
+    first_reported: float = Field(description="Unix time the hub first received a status with this error")
+    last_reported: float = Field(description="Unix time of the latest status with this error")
+    reports: int = Field(description="Statuses that carried it")
+    current: bool = Field(False, description="The node's latest status still reports it")
+
+
+class NodeBattery(_Body):
+    """The latest reading of the node's battery / supply voltage sensor (quantity battery_voltage)."""
+
+    sensor_id: str
+    volts: float
+    at: float = Field(description="Unix time of the reading (the node's clock)")
+
+
+class NodeCamera(_Body):
+    """A camera's figures from the node's status (extra cam.<camera>.*); null when the node did not send one."""
+
+    camera: str
+    fps: float | None = Field(None, description="Frames analysed per second")
+    infer_ms: float | None = Field(None, description="Mean inference time per frame, milliseconds")
+    connected: bool | None = Field(None, description="The stream is connected")
+    reconnects: float | None = Field(None, description="Stream reconnections since the node started")
+    errors: float | None = Field(None, description="Publishing errors since the node started")
 
 
 class NodeOut(_Body):
     node_id: str
     name: str | None = None
     admin_code: str | None = None
+    area_name: str | None = Field(None, description="Name of the node's GSO unit; null when the table lacks it")
     lat: float | None = None
     lon: float | None = None
     last_seen: float | None = Field(None, description="Unix time of the node's last message")
+    last_seen_ago_s: float | None = Field(None, description="Seconds since last_seen by the hub's clock")
     state: str | None = Field(None, description="Last state the node reported: online, offline, stopped")
     last_status: dict[str, Any] | None = Field(None, description="The node's last status message")
     online: bool = Field(description="Heard from within registry.offline_after_s and not reported offline")
     health: NodeHealth
+    link: NodeLink = Field(
+        description="online; offline: the broker delivered its last will (connection lost); stopped: it said "
+        "goodbye; silent: nothing heard for registry.offline_after_s; never_seen: no message yet",
+    )
     problems: list[str] = Field(default_factory=list, description="Why the health is not ok")
+    battery: NodeBattery | None = None
+    cameras: list[NodeCamera] = Field(default_factory=list, description="From the last status, by camera id")
+    latest_error: NodeError | None = Field(None, description="The error most recently reported, current or not")
 
 
 class NodeList(_Body):
@@ -135,6 +174,13 @@ class DeadLetter(_Body):
 class DeadLetterList(_Body):
     count: int = Field(description="Dead letters stored in all")
     items: list[DeadLetter]
+
+
+class NodeDetail(NodeOut):
+    """One node with its kept errors and its recent dead letters."""
+
+    errors: list[NodeError] = Field(description="The last distinct errors reported, most recent first (at most 5)")
+    dead_letters: list[DeadLetter] = Field(description="The newest messages on its topics the hub could not use")
 
 
 # -- thresholds -----------------------------------------------------------------------------------------------

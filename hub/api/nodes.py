@@ -10,10 +10,26 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict
 
+from hub.api.alerts import area_name
 from hub.api.auth import Role
 from hub.api.context import ApiContext
-from hub.api.models import Ability, DeadLetterList, LimitQuery, NodeHealth, NodeList, NodeOut, Whoami
-from hub.api.routes import Call, Route
+from hub.api.models import (
+    Ability,
+    DeadLetter,
+    DeadLetterList,
+    LimitQuery,
+    NodeBattery,
+    NodeCamera,
+    NodeDetail,
+    NodeError,
+    NodeHealth,
+    NodeLink,
+    NodeList,
+    NodeOut,
+    Whoami,
+)
+from hub.api.routes import ApiError, Call, Route
+from hub.feeds.units import AdminUnits, load_units
 
 MAY: dict[Role, list[Ability]] = {
     Role.VIEWER: ["read"],
@@ -32,19 +48,23 @@ class HealthOut(BaseModel):
     mqtt_connected: bool
 
 
-def node_out(item: dict[str, Any], now: float, offline_after_s: float) -> NodeOut:
-    """A registry row with whether the node is online and how healthy it looks."""
+def node_out(item: dict[str, Any], now: float, offline_after_s: float, units: AdminUnits | None = None) -> NodeOut:
+    """A registry row with whether the node is online, how healthy it looks, and its figures for the console."""
+    item = dict(item)
     last = item.get("last_seen")
     state = item.get("state")
     status = item.get("last_status") or {}
+    latest, battery = item.pop("latest_error", None), item.pop("battery", None)
     problems: list[str] = []
     health: NodeHealth
+    link: NodeLink
     if not isinstance(last, float | int):
-        online, health = False, "never_seen"
+        online, health, link = False, "never_seen", "never_seen"
         problems.append("no message from this node yet")
     else:
         fresh = now - last < offline_after_s
         online = fresh and state not in ("offline", "stopped")
+        link = state if state in ("offline", "stopped") else ("online" if fresh else "silent")
         if not fresh:
             problems.append(f"silent for {now - last:.0f} s (offline after {offline_after_s:.0f} s)")
         if state in ("offline", "stopped"):
@@ -54,7 +74,38 @@ def node_out(item: dict[str, Any], now: float, offline_after_s: float) -> NodeOu
         if status.get("outbox_dropped"):
             problems.append(f"outbox dropped {status['outbox_dropped']} messages")
         health = "offline" if not online else ("degraded" if problems else "ok")
-    return NodeOut(**item, online=online, health=health, problems=problems)
+    return NodeOut(
+        **item,
+        area_name=area_name(units, item.get("admin_code")),
+        last_seen_ago_s=max(0.0, now - last) if isinstance(last, float | int) else None,
+        online=online,
+        health=health,
+        link=link,
+        problems=problems,
+        battery=NodeBattery(**battery) if battery and battery.get("volts") is not None else None,
+        cameras=cameras(status.get("extra") or {}),
+        latest_error=error_out(latest, status) if latest else None,
+    )
+
+
+def error_out(row: dict[str, Any], status: dict[str, Any]) -> NodeError:
+    return NodeError(**row, current=row["error"] == status.get("last_error"))
+
+
+# The per-camera figures the edge agent publishes as extra cam.<camera>.<figure> (edge/camera/pipeline.py stats()).
+CAMERA_FIGURES = ("fps", "infer_ms", "connected", "reconnects", "errors")
+
+
+def cameras(extra: dict[str, float]) -> list[NodeCamera]:
+    """Per camera, by id. A camera id may itself hold dots; the figure's name is after the last one."""
+    found: dict[str, dict[str, Any]] = {}
+    for key, value in extra.items():
+        if not key.startswith("cam."):
+            continue
+        camera, _, figure = key[4:].rpartition(".")
+        if camera and figure in CAMERA_FIGURES:
+            found.setdefault(camera, {})[figure] = bool(value) if figure == "connected" else value
+    return [NodeCamera(camera=camera, **figures) for camera, figures in sorted(found.items())]
 
 
 def routes(ctx: ApiContext) -> list[Route]:
@@ -70,9 +121,28 @@ def routes(ctx: ApiContext) -> list[Route]:
         return web.Response(text=text, content_type="text/plain", charset="utf-8")
 
     async def nodes(call: Call) -> NodeList:
-        items = await ctx.read(ctx.state.nodes)
-        now = time.time()
-        return NodeList(nodes=[node_out(item, now, ctx.offline_after_s) for item in items])
+        items = await ctx.read(ctx.state.node_overview)
+        now, units = time.time(), load_units()
+        return NodeList(nodes=[node_out(item, now, ctx.offline_after_s, units) for item in items])
+
+    def one_node(node_id: str) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]] | None:
+        rows = ctx.state.node_overview(node_id)
+        if not rows:
+            return None
+        return rows[0], ctx.state.node_errors(node_id), ctx.state.dead_letters_of(node_id)
+
+    async def node(call: Call) -> NodeDetail:
+        found = await ctx.read(one_node, call.request.match_info["node_id"])
+        if found is None:
+            raise ApiError(404, "no such node")
+        item, errors, letters = found
+        out = node_out(item, time.time(), ctx.offline_after_s, load_units())
+        status = item.get("last_status") or {}
+        return NodeDetail(
+            **out.model_dump(),
+            errors=[error_out(e, status) for e in errors],
+            dead_letters=[DeadLetter(**d) for d in letters],
+        )
 
     def letters(limit: int) -> dict[str, object]:
         return {"count": ctx.state.dead_letter_count(), "items": ctx.state.dead_letters(limit)}
@@ -123,6 +193,16 @@ def routes(ctx: ApiContext) -> list[Route]:
             Role.VIEWER,
             "nodes",
             response=NodeList,
+        ),
+        Route(
+            "GET",
+            "/api/nodes/{node_id}",
+            node,
+            "One node with its figures, its last few distinct errors and its recent dead letters",
+            Role.VIEWER,
+            "nodes",
+            response=NodeDetail,
+            errors=(404,),
         ),
         Route(
             "GET",
