@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import http.client
 import logging
 import re
 import time
@@ -66,6 +67,9 @@ class CameraList(BaseModel):
     cameras: list[CameraOut]
     count: int
     events: bool = Field(description="False when the hub has no InfluxDB to read events from, or it did not answer")
+    live_max_s: float = Field(
+        description="A live view ends after this many seconds (the page says so, and offers more)"
+    )
 
 
 class EventsQuery(BaseModel):
@@ -223,7 +227,7 @@ def routes(ctx: ApiContext) -> list[Route]:
             return None
         try:
             return await asyncio.to_thread(influx_rows, q)
-        except (OSError, RuntimeError, ValueError) as exc:
+        except (OSError, http.client.HTTPException, RuntimeError, ValueError) as exc:
             log.warning("camera events: InfluxDB query failed (%s)", exc)
             return None
 
@@ -240,7 +244,7 @@ def routes(ctx: ApiContext) -> list[Route]:
             ),
         )
         out = assemble(nodes, snapshots, rows or [], live_cameras, time.time(), ctx.offline_after_s)
-        return CameraList(cameras=out, count=len(out), events=rows is not None)
+        return CameraList(cameras=out, count=len(out), events=rows is not None, live_max_s=ctx.console.live_max_s)
 
     async def events(call: Call) -> CameraEvents:
         info = call.request.match_info
@@ -266,6 +270,8 @@ def routes(ctx: ApiContext) -> list[Route]:
         configured = live_cameras.get((info["node_id"], info["camera"]))
         if configured is None:
             raise ApiError(404, "this camera has no live view configured on the hub")
+        if call.request.method == "HEAD":  # says a view exists without opening the camera or taking a viewer's place
+            return web.Response(content_type="multipart/x-mixed-replace", headers={"Cache-Control": "no-store"})
         return await relay.relay(call.request, configured)
 
     return [

@@ -24,6 +24,8 @@
   let parts = null; // the view's fixed elements, made once
   let selected = null; // { node, camera } from the link
   let live = null; // the live <img> while one is open
+  let liveTimer = null; // ends the page's side of a view when the hub ends it (live_max_s)
+  let liveMaxS = 600;
 
   const keyOf = (c) => `${c.node_id}/${c.camera}`;
   const cameraPath = (node, camera) => `/api/cameras/${encodeURIComponent(node)}/${encodeURIComponent(camera)}`;
@@ -266,6 +268,11 @@
       liveStatus.textContent = "Không xem được: camera không phản hồi hoặc đã đủ người xem. Thử lại sau.";
     });
     live = img;
+    // The hub closes the stream after live_max_s; the last frame would stay up looking live, so the page says so.
+    liveTimer = setTimeout(() => {
+      stopLive();
+      parts.liveStatus.textContent = `Đã hết thời gian xem (${Math.round(liveMaxS / 60)} phút). Bấm để xem tiếp.`;
+    }, liveMaxS * 1000);
     img.src = liveUrl();
     liveBox.replaceChildren(img);
     liveBox.hidden = false;
@@ -278,6 +285,7 @@
     if (!parts) return;
     const img = live;
     live = null;
+    clearTimeout(liveTimer);
     if (img) {
       img.removeAttribute("src");
       img.remove();
@@ -343,6 +351,7 @@
       if (!parts) build(section);
       select(arg);
       const list = await api("/api/cameras");
+      liveMaxS = list.live_max_s;
       renderGrid(list.cameras);
       const camera = selected
         ? list.cameras.find((c) => c.node_id === selected.node && c.camera === selected.camera)

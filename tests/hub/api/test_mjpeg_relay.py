@@ -133,6 +133,22 @@ def test_a_camera_that_goes_away_ends_the_view_cleanly(tmp_path, monkeypatch, ca
         hub.close()
 
 
+def test_a_view_ends_after_its_time_and_head_opens_nothing(tmp_path, monkeypatch, camera):
+    hub = hub_for(tmp_path, monkeypatch, camera.url, live_max_s=0.5)
+    try:
+        # HEAD says a view exists without contacting the camera.
+        head = hub.client(Role.VIEWER).call("HEAD", LIVE)
+        assert head.status == 200 and head.headers["Content-Type"].startswith("multipart/x-mixed-replace")
+        assert camera.authorizations == []
+        conn, resp = open_live(hub)
+        body = resp.read()  # ends by itself, cleanly, while the camera would go on
+        assert body.count(SOI) >= 1 and resp.isclosed()
+        conn.close()
+        wait_until(lambda: camera.closed_streams == 1, what="the camera's stream closed")
+    finally:
+        hub.close()
+
+
 def test_refusals_name_neither_the_camera_nor_its_login(tmp_path, monkeypatch, camera, caplog):
     caplog.set_level(logging.DEBUG)
     hub = hub_for(tmp_path, monkeypatch, camera.url, password="a-wrong-password")
