@@ -309,7 +309,10 @@
     parts.box.hidden = true;
     parts.caption.textContent = "";
     parts.tbody.dataset.sig = "";
+    parts.tbody.replaceChildren();
     parts.timeline.dataset.sig = "";
+    parts.lanes.replaceChildren();
+    parts.controls.hidden = true;
   }
 
   async function renderDetail(camera, eventsOn) {

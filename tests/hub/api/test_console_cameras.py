@@ -256,6 +256,11 @@ def test_page_shows_the_snapshot_with_its_box_the_history_and_the_live_view(
             for secret in (USER, PASSWORD, str(camera.port)):
                 assert secret not in html
 
+            # On a phone: one column, nothing wider than the screen, the box still on the fire.
+            page.set_viewport_size({"width": 375, "height": 800})
+            wait_until(lambda: page.evaluate("document.documentElement.scrollWidth") <= 375, what="no sideways scroll")
+            wait_until(box_in_picture, timeout=10, what="the box on the phone-sized picture")
+
             # Leaving the view drops the picture, and the camera sees its connection close.
             page.click('#views a[data-view="alerts"]')
             expect(view.locator(".cam-live-img")).to_have_count(0)

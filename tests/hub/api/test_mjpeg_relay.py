@@ -97,6 +97,7 @@ def test_frames_arrive_with_the_cameras_credentials_sent_upstream_only(tmp_path,
             "Tháp canh 1",
             True,
         )
+        assert listing.body["events"] is False  # no InfluxDB here: the list comes from the config alone
         assert_hidden(camera, str(listing.body), str(listing.headers))
         described = hub.client(None).get("/api/openapi.json")
         assert LIVE.replace("cam-node-1/thap-1", "{node_id}/{camera}") in described.body["paths"]
