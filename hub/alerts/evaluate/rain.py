@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import bisect
 import math
+from collections.abc import Mapping
 
 from hub.alerts.alarm import Condition
 from hub.alerts.config import RainGauge
@@ -19,9 +20,15 @@ KEEP_MS = 7 * 24 * HOUR_MS  # the longest duration class the bands look at, plus
 class RainEvaluator(Evaluator):
     rule = "heavy_rain"
 
-    def __init__(self, gauges: list[RainGauge], bands: RainBands) -> None:
+    def __init__(self, gauges: list[RainGauge], bands: RainBands, names: Mapping[str, str] | None = None) -> None:
+        """``names``: node id -> the node's name in the registry. The message calls a gauge after its node, as an
+        officer knows the place ("Mưa lớn tại Trạm Kim Long"), and by its gauge id only when the node has no name."""
         self.by_sensor = {(g.node_id, g.sensor_id): g for g in gauges}
         self.bands = bands
+        self.names = dict(names or {})
+
+    def place(self, gauge: RainGauge) -> str:
+        return self.names.get(gauge.node_id) or gauge.gauge_id
 
     def sensors(self) -> set[tuple[str, str]]:
         return set(self.by_sensor)
@@ -66,7 +73,7 @@ class RainEvaluator(Evaluator):
                 severity=SEVERITY.get(level, Severity.INFO),
                 level=level,
                 value=round(acc24, 1),
-                message=f"Mưa lớn tại {gauge.gauge_id}: {acc12:.0f} mm/12 h, {acc24:.0f} mm/24 h, cấp {level}",
+                message=f"Mưa lớn tại {self.place(gauge)}: {acc12:.0f} mm/12 h, {acc24:.0f} mm/24 h, cấp {level}",
                 details={"acc_12h_mm": round(acc12, 1), "acc_24h_mm": round(acc24, 1), "days_heavy": days},
             ),
             obs.ts,
