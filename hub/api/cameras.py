@@ -209,8 +209,13 @@ def assemble(
     return out
 
 
-def routes(ctx: ApiContext) -> list[Route]:
-    relay = LiveRelay(ctx.console.live_max_viewers, ctx.console.live_max_s)
+def live_relay(ctx: ApiContext) -> LiveRelay:
+    """The live views' relay for ``routes``; the app calls its ``close_all`` on shutdown."""
+    return LiveRelay(ctx.console.live_max_viewers, ctx.console.live_max_s)
+
+
+def routes(ctx: ApiContext, relay: LiveRelay | None = None) -> list[Route]:
+    views = relay or live_relay(ctx)
     live_cameras: dict[tuple[str, str], LiveCamera] = {(c.node_id, c.camera): c for c in ctx.console.cameras}
 
     def influx_rows(q: str) -> list[dict[str, Any]]:
@@ -272,7 +277,7 @@ def routes(ctx: ApiContext) -> list[Route]:
             raise ApiError(404, "this camera has no live view configured on the hub")
         if call.request.method == "HEAD":  # says a view exists without opening the camera or taking a viewer's place
             return web.Response(content_type="multipart/x-mixed-replace", headers={"Cache-Control": "no-store"})
-        return await relay.relay(call.request, configured)
+        return await views.relay(call.request, configured)
 
     return [
         Route(

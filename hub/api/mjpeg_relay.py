@@ -33,6 +33,13 @@ class LiveRelay:
         self.max_viewers = max_viewers
         self.max_s = max_s
         self.viewers = 0
+        self._upstreams: set[aiohttp.ClientResponse] = set()
+
+    def close_all(self) -> None:
+        """Ends every open view now, cleanly (for the app's on_shutdown: aiohttp would otherwise wait for each
+        stream up to its shutdown timeout before the hub can stop)."""
+        for upstream in list(self._upstreams):
+            upstream.close()
 
     async def relay(self, request: web.Request, camera: LiveCamera) -> web.StreamResponse:
         """Raises ApiError (429, 502, 503, 504) before the stream starts; once started, it ends quietly."""
@@ -67,7 +74,11 @@ class LiveRelay:
                 if upstream.status != 200 or not kind.lower().startswith("multipart/x-mixed-replace"):
                     log.warning("live view of %s: the camera answered %d, not an MJPEG stream", who, upstream.status)
                     raise ApiError(502, "the camera did not send an MJPEG stream")
-                return await self._copy(request, upstream, kind, who)
+                self._upstreams.add(upstream)
+                try:
+                    return await self._copy(request, upstream, kind, who)
+                finally:
+                    self._upstreams.discard(upstream)
 
     async def _copy(
         self, request: web.Request, upstream: aiohttp.ClientResponse, kind: str, who: str

@@ -10,12 +10,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from aiohttp import web
 
 from hub.api.auth import ApiSettings, Role
 from hub.api.console_settings import ConsoleSettings, LiveCamera
+from hub.api.mjpeg_relay import LiveRelay
 from hub.secret import Secret
 from simulators.camera.guarded import GuardedCamera
-from tests.hub.api.support import TOKENS, LocalHub, api_section
+from tests.hub.api.support import TOKENS, LocalHub, ServerThread, api_section
 from tests.support.wait import wait_until
 
 USER = "cam-admin-7f3e"
@@ -148,6 +150,33 @@ def test_a_view_ends_after_its_time_and_head_opens_nothing(tmp_path, monkeypatch
         wait_until(lambda: camera.closed_streams == 1, what="the camera's stream closed")
     finally:
         hub.close()
+
+
+def test_close_all_ends_open_views_for_a_prompt_shutdown(camera):
+    # The relay in an app of its own (hub/api/app.py calls close_all from its on_shutdown); the login is in the URL
+    # this time, which the relay must send as Basic auth and not as part of the URL.
+    relay = LiveRelay(max_viewers=2, max_s=600)
+    url = camera.url.replace("://", f"://{USER}:{PASSWORD}@")
+    source = LiveCamera(node_id="n", camera="c", mjpeg_url=url)
+
+    async def view(request: web.Request) -> web.StreamResponse:
+        return await relay.relay(request, source)
+
+    app = web.Application()
+    app.router.add_get("/live", view)
+    server = ServerThread(app).start()
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+        conn.request("GET", "/live")
+        resp = conn.getresponse()
+        read_frames(resp, 1)
+        server.loop.call_soon_threadsafe(relay.close_all)
+        resp.read()  # the view ends, cleanly (http.client raises on a truncated chunked body)
+        wait_until(lambda: camera.open_streams == 0 and relay.viewers == 0, what="the view ended at both ends")
+        assert camera.authorizations == ["Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()]
+        conn.close()
+    finally:
+        server.stop()
 
 
 def test_refusals_name_neither_the_camera_nor_its_login(tmp_path, monkeypatch, camera, caplog):
