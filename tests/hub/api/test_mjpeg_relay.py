@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import http.client
 import logging
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -215,3 +216,20 @@ def test_an_unreachable_camera_is_a_502_that_names_no_address(tmp_path, monkeypa
     finally:
         hub.close()
     assert_hidden(gone, caplog.text)
+
+
+def test_a_camera_that_never_answers_is_a_504_after_the_connect_timeout(tmp_path, monkeypatch, caplog):
+    caplog.set_level(logging.DEBUG)
+    # A listening socket nobody serves: the TCP connection is made (by the kernel), no HTTP answer ever comes.
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(4)
+        port = silent.getsockname()[1]
+        hub = hub_for(tmp_path, monkeypatch, f"http://127.0.0.1:{port}/mjpeg")
+        try:
+            reply = hub.client(Role.VIEWER).get(LIVE)
+            assert reply.status == 504 and reply.body["error"] == "the camera did not answer in time"
+            assert str(port) not in str(reply.body) + str(reply.headers) + caplog.text
+            assert "live view of cam-node-1/thap-1: the camera did not answer within 5 s" in caplog.text
+        finally:
+            hub.close()
