@@ -27,7 +27,7 @@ from hub.api.routes import Call, Route
 from hub.feeds.units import AdminUnits, load_units
 
 PointKind = Literal["station", "reservoir", "rain_gauge", "camera", "area", "node"]
-Link = Literal["online", "offline", "never_seen"]
+Link = Literal["online", "offline", "stopped", "silent", "never_seen"]  # /api/nodes' words for the same states
 KIND_ORDER: dict[str, int] = {
     k: i for i, k in enumerate(("area", "station", "reservoir", "rain_gauge", "camera", "node"))
 }
@@ -38,7 +38,7 @@ TECHNICAL = NODE_SUBJECTS - {"camera_fire"}
 # No active alarm: green, a colour neither the severity palette nor the QĐ 18/2021 levels use. A node that is not
 # heard from and has no alarm is grey: its level is unknown, not normal.
 QUIET = ("#43A047", "#FFFFFF", "Bình thường")
-SILENT = ("#9E9E9E", "#000000", "Không có số liệu (mất kết nối)")
+UNKNOWN = ("#9E9E9E", "#000000", "Không rõ (thiết bị không trực tuyến)")
 DECIMALS = 5  # about a metre: enough for a map, and it keeps the answer small
 
 
@@ -47,7 +47,7 @@ class _Body(BaseModel):
 
 
 class MapSwatch(_Body):
-    key: str = Field(description="severity, risk level (1-5), 'quiet' or 'silent'")
+    key: str = Field(description="severity, risk level (1-5), 'quiet' or 'unknown'")
     words: str = Field(description="What the colour means, in Vietnamese")
     fill: str = Field(description="#RRGGBB")
     text: str = Field(description="Text colour on that fill")
@@ -59,8 +59,8 @@ class MapLegend(_Body):
 
     severities: list[MapSwatch] = Field(description="Most severe first")
     risk: list[MapSwatch] = Field(description="QĐ 18/2021/QĐ-TTg risk levels 1-5")
-    quiet: MapSwatch
-    silent: MapSwatch
+    quiet: MapSwatch = Field(description="No active alarm, the node online")
+    unknown: MapSwatch = Field(description="No active alarm, the node not online: its level is not known")
 
 
 class MapAlarm(_Body):
@@ -116,7 +116,7 @@ LEGEND = MapLegend(
     ],
     risk=[_swatch(str(c.level), (c.hex, c.text_hex, f"Cấp {c.level} · {c.name_vi}")) for c in RISK_COLOURS],
     quiet=_swatch("quiet", QUIET),
-    silent=_swatch("silent", SILENT),
+    unknown=_swatch("unknown", UNKNOWN),
 )
 
 
@@ -191,12 +191,15 @@ class _Draft:
 
 
 def link_of(row: dict[str, Any], now: float, offline_after_s: float) -> Link:
-    """The rule /api/nodes applies: heard within ``offline_after_s`` and not reported offline or stopped."""
+    """As /api/nodes says it: what the node last reported (offline: its last will; stopped: a goodbye), else online
+    while heard within ``offline_after_s`` and silent after."""
     last = row.get("last_seen")
     if not isinstance(last, float | int):
         return "never_seen"
-    fresh = now - last < offline_after_s
-    return "online" if fresh and row.get("state") not in ("offline", "stopped") else "offline"
+    state = row.get("state")
+    if state == "offline" or state == "stopped":
+        return state
+    return "online" if now - last < offline_after_s else "silent"
 
 
 def status_cameras(row: dict[str, Any]) -> list[str]:

@@ -15,7 +15,15 @@
     camera: { words: "Camera", shape: "triangle", size: 9, go: "Xem camera" },
     node: { words: "Thiết bị", shape: "hexagon", size: 7, go: "Xem thiết bị" },
   };
-  const LINKS = { online: "Đang kết nối", offline: "Mất kết nối", never_seen: "Chưa từng kết nối" };
+  // The nodes view's words for the same link states.
+  const LINKS = {
+    online: "Trực tuyến",
+    offline: "Mất kết nối",
+    silent: "Không có tín hiệu",
+    stopped: "Đã dừng",
+    never_seen: "Chưa từng kết nối",
+  };
+  const OFFLINE_WORDS = ["offline", "silent", "stopped", "never_seen"].map((k) => LINKS[k].toLowerCase()).join(", ");
   const LABEL_ZOOM = 11; // names on every point from this zoom; below it, only when there are few points
   const FEW = 40;
   const FOCUS_ZOOM = 13;
@@ -89,21 +97,22 @@
     return span;
   }
 
-  function silent(point) {
+  function unheard(point) {
     return !!point.link && point.link !== "online";
   }
 
-  // What a point's marker wears: the worst alarm's colour, else green (quiet) or grey (not heard from: unknown).
+  // What a point's marker wears: the worst alarm's colour, else green (quiet) or grey (its node is not online, so its
+  // level is unknown rather than normal).
   function looks(point, palette) {
     if (point.level) return { fill: point.level.fill, words: point.level.words, key: point.level.severity };
-    if (silent(point)) return { fill: palette.silent.fill, words: palette.silent.words, key: "silent" };
+    if (unheard(point)) return { fill: palette.unknown.fill, words: palette.unknown.words, key: "unknown" };
     return { fill: palette.quiet.fill, words: palette.quiet.words, key: "quiet" };
   }
 
   function labelText(point) {
     const parts = [point.name];
     if (point.level) parts.push(point.level.words);
-    if (silent(point)) parts.push(LINKS[point.link].toLowerCase());
+    if (unheard(point)) parts.push(LINKS[point.link].toLowerCase());
     return parts.join(" · ");
   }
 
@@ -177,10 +186,10 @@
         control.addTo(map);
       }
     }
-    const { severities, risk, quiet, silent: grey } = data.legend;
+    const { severities, risk, quiet, unknown } = data.legend;
     // Text colours by fill: the hub's legend says which colour reads on which.
-    const text = new Map([...severities, ...risk, quiet, grey].map((s) => [s.fill, s.text]));
-    const palette = { quiet, silent: grey, text };
+    const text = new Map([...severities, ...risk, quiet, unknown].map((s) => [s.fill, s.text]));
+    const palette = { quiet, unknown, text };
     view = { map, canvas, legend, unplaced, markers: new Map(), fitted: false, palette, areas: {}, unplacedSig: "" };
     map.on("zoomend", showLabels);
     drawLegend(legend, data);
@@ -195,7 +204,7 @@
     const levels = el("ul");
     for (const s of data.legend.severities) levels.append(item(swatchSvg("circle", s.fill), s.words));
     levels.append(item(swatchSvg("circle", data.legend.quiet.fill), data.legend.quiet.words));
-    levels.append(item(swatchSvg("circle", data.legend.silent.fill, "#555"), data.legend.silent.words));
+    levels.append(item(swatchSvg("circle", data.legend.unknown.fill, "#555"), data.legend.unknown.words));
     const risk = el("ul");
     for (const s of data.legend.risk) risk.append(item(swatchSvg("octagon", s.fill), s.words));
     const kinds = el("ul");
@@ -212,7 +221,7 @@
       risk,
       el("h3", "Loại điểm"),
       kinds,
-      el("p", "Viền nét đứt: thiết bị mất kết nối.", "muted"),
+      el("p", `Viền nét đứt: thiết bị không trực tuyến (${OFFLINE_WORDS}).`, "muted"),
       el("p", `${base} ${bounds}`, "muted"),
     );
   }
@@ -240,7 +249,7 @@
   }
 
   function styleOf(point, look) {
-    const off = silent(point);
+    const off = unheard(point);
     const under = (KINDS[point.kind] || KINDS.node).under;
     return {
       fillColor: look.fill,
@@ -335,7 +344,7 @@
       a.href = p.href;
       a.title = p.id;
       const kind = KINDS[p.kind] || KINDS.node;
-      li.append(swatchSvg(kind.shape, look.fill, silent(p) ? "#555" : null), a);
+      li.append(swatchSvg(kind.shape, look.fill, unheard(p) ? "#555" : null), a);
       li.append(el("span", ` ${kind.words} · `, "muted"), badge(look.words, look.fill, view.palette));
       if (p.area) li.append(el("span", ` · ${view.areas[p.area] || p.area}`, "muted"));
       list.append(li);

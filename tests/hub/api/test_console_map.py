@@ -40,6 +40,7 @@ NODES = [
     NodeInfo("reservoir-001", "Đập hồ minh hoạ", "42"),  # no position: listed beside the map
     NodeInfo("ridge-cam-01", "Chòi canh Hương Sơn", "42", 18.5160, 105.4290),
     NodeInfo("relay-01", "Trạm chuyển tiếp", "42", 18.3400, 105.9000),
+    NodeInfo("pump-01", "Trạm bơm Yên Sở", "01", 20.9700, 105.8700),  # registered, never heard from
 ]
 YELLOW, DARK_RED, QUIET, GREY, RISK_1 = "#FFEB3B", "#B71C1C", "#43A047", "#9E9E9E", "#87CEFA"
 ENGLISH = re.compile(r"\b(critical|major|minor|warning|info|flood_level|dam_safety|never_seen|online)\b", re.I)
@@ -55,7 +56,7 @@ def seed(hub: LocalHub) -> None:
     status = {"node_id": "ridge-cam-01", "state": "online", "extra": {"cam.ridge.fps": 4.5, "cam.ridge.infer_ms": 80}}
     hub.state.persist(
         dead_letters=[],
-        seen={n.node_id: time.time() for n in NODES},
+        seen={n.node_id: time.time() for n in NODES if n.node_id != "pump-01"},
         statuses={"ridge-cam-01": ("online", json.dumps(status))},
         sensor_values={},
         dedupe={},
@@ -84,6 +85,7 @@ def test_points_named_placed_and_coloured_by_the_alarms_on_them(hub):
         "reservoir:reservoir-001",
         "camera:ridge-cam-01/ridge",
         "node:relay-01",
+        "node:pump-01",
     }
     long_bien = found["station:hong-long-bien"]
     assert long_bien["name"] == "Hà Nội (Long Biên)" and long_bien["kind"] == "station"
@@ -96,6 +98,7 @@ def test_points_named_placed_and_coloured_by_the_alarms_on_them(hub):
     camera = found["camera:ridge-cam-01/ridge"]
     assert camera["name"] == "Camera ridge · Chòi canh Hương Sơn" and camera["href"] == "#cameras/ridge-cam-01/ridge"
     assert found["node:relay-01"]["name"] == "Trạm chuyển tiếp" and found["node:relay-01"]["href"] == "#nodes/relay-01"
+    assert found["node:pump-01"]["link"] == "never_seen"
     assert body["tiles_url"] is None and body["legend"]["quiet"]["fill"] == QUIET
 
     # BĐ1 at Long Biên: the station turns yellow with its level in words, and Hà Nội wears its QĐ 18/2021 risk level.
@@ -236,6 +239,11 @@ def test_markers_wear_their_level_in_colour_shape_and_words(hub, tmp_path):
         labels = page.locator("#view-map .map-label")
         expect(labels.filter(has_text="Hà Nội (Long Biên) · Báo động I (BĐ1)")).to_be_visible()
         expect(labels.filter(has_text="Sơn Tây")).to_be_visible()
+        # Never heard from: grey (its level is unknown, not normal), a dashed outline, and said beside it.
+        pump = marker(page, "node:pump-01")
+        expect(pump).to_have_attribute("fill", GREY)
+        expect(pump).to_have_attribute("stroke-dasharray", "3 2")
+        expect(labels.filter(has_text="Trạm bơm Yên Sở · chưa từng kết nối")).to_be_visible()
         # The reservoir's node has no position: it is listed beside the map, not dropped.
         unplaced = page.locator("#map-unplaced")
         expect(unplaced.locator("h2")).to_have_text("Chưa có toạ độ (1)")
