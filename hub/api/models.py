@@ -153,6 +153,10 @@ class NodeOut(_Body):
     battery: NodeBattery | None = None
     cameras: list[NodeCamera] = Field(default_factory=list, description="From the last status, by camera id")
     latest_error: NodeError | None = Field(None, description="The error most recently reported, current or not")
+    last_drop_at: float | None = Field(
+        None, description="Unix time the hub saw the node's outbox_dropped count grow, the latest such time"
+    )
+    dropping: bool = Field(False, description="outbox_dropped grew within the last 24 hours")
 
 
 class NodeList(_Body):

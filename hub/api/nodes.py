@@ -48,13 +48,18 @@ class HealthOut(BaseModel):
     mqtt_connected: bool
 
 
+# A node whose outbox dropped messages this recently is dropping them: its count only ever grows, so the count alone
+# would keep a node that overflowed once, long ago, among those needing someone.
+DROPPING_WINDOW_S = 24 * 3600
+
+
 def node_out(item: dict[str, Any], now: float, offline_after_s: float, units: AdminUnits | None = None) -> NodeOut:
     """A registry row with whether the node is online, how healthy it looks, and its figures for the console."""
     item = dict(item)
     last = item.get("last_seen")
     state = item.get("state")
     status = item.get("last_status") or {}
-    latest, battery = item.pop("latest_error", None), item.pop("battery", None)
+    latest, battery, drop = item.pop("latest_error", None), item.pop("battery", None), item.get("last_drop_at")
     problems: list[str] = []
     health: NodeHealth
     link: NodeLink
@@ -85,6 +90,7 @@ def node_out(item: dict[str, Any], now: float, offline_after_s: float, units: Ad
         battery=NodeBattery(**battery) if battery and battery.get("volts") is not None else None,
         cameras=cameras(status.get("extra") or {}),
         latest_error=error_out(latest, status) if latest else None,
+        dropping=bool(status.get("outbox_dropped")) and drop is not None and now - drop < DROPPING_WINDOW_S,
     )
 
 

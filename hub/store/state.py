@@ -32,6 +32,9 @@ SCHEMA = [
     """CREATE TABLE IF NOT EXISTS node_errors (
         node_id TEXT NOT NULL, error TEXT NOT NULL, first_reported REAL NOT NULL, last_reported REAL NOT NULL,
         reports INTEGER NOT NULL, PRIMARY KEY (node_id, error))""",
+    # When each node's outbox_dropped count last grew: the count is since the node's outbox was made, so without
+    # this a node that dropped messages once, months ago, would look like one dropping them now.
+    """CREATE TABLE IF NOT EXISTS node_drops (node_id TEXT PRIMARY KEY, dropped INTEGER NOT NULL, grew_at REAL)""",
 ]
 
 DEAD_LETTER_KEEP_BYTES = 64 * 1024
@@ -124,17 +127,19 @@ class HubState:
         """``nodes()`` (or the one ``node_id``) with, per node, its most recently reported error and its battery's
         latest reading, in one query (the console asks every few seconds, for hundreds of nodes). The battery is the
         registered sensor of quantity battery_voltage heard last; ``latest_error`` is {error, first_reported,
-        last_reported, reports}."""
+        last_reported, reports}; ``last_drop_at`` when its outbox_dropped count last grew."""
         where = "" if node_id is None else "WHERE n.node_id = ? "
         cur = self.conn.execute(
             "SELECT n.node_id, n.name, n.admin_code, n.lat, n.lon, n.last_seen, n.state, n.last_status, "
-            "e.error, e.first_reported, e.last_reported, e.reports, b.sensor_id, b.last_value, b.last_seen "
+            "e.error, e.first_reported, e.last_reported, e.reports, b.sensor_id, b.last_value, b.last_seen, "
+            "d.grew_at "
             "FROM nodes n LEFT JOIN (SELECT node_id, error, first_reported, last_reported, reports, row_number() "
             "OVER (PARTITION BY node_id ORDER BY last_reported DESC, rowid DESC) AS k FROM node_errors) e "
             "ON e.node_id = n.node_id AND e.k = 1 "
             "LEFT JOIN (SELECT node_id, sensor_id, last_value, last_seen, row_number() "
             "OVER (PARTITION BY node_id ORDER BY last_seen DESC) AS k FROM sensors "
             "WHERE quantity = ? AND last_value IS NOT NULL) b ON b.node_id = n.node_id AND b.k = 1 "
+            "LEFT JOIN node_drops d ON d.node_id = n.node_id "
             f"{where}ORDER BY n.node_id",
             (BATTERY,) if node_id is None else (BATTERY, node_id),
         )
@@ -142,7 +147,7 @@ class HubState:
         for row in cur.fetchall():
             item = dict(zip(NODE_COLUMNS, row[:8], strict=True))
             item["last_status"] = json.loads(row[7]) if row[7] else None
-            error, first, last, reports, sensor_id, volts, at = row[8:]
+            error, first, last, reports, sensor_id, volts, at, item["last_drop_at"] = row[8:]
             item["latest_error"] = (
                 None
                 if error is None
@@ -196,7 +201,7 @@ class HubState:
                 "UPDATE nodes SET state = ?, last_status = ? WHERE node_id = ?",
                 [(state, status, node) for node, (state, status) in statuses.items()],
             )
-            self._remember_errors(c, statuses, seen)
+            self._remember_health(c, statuses, seen)
             c.executemany(
                 "INSERT INTO sensors (node_id, sensor_id, last_seen, last_value) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT(node_id, sensor_id) DO UPDATE SET last_seen = excluded.last_seen, "
@@ -218,16 +223,27 @@ class HubState:
             )
 
     @staticmethod
-    def _remember_errors(c: sqlite3.Connection, statuses: dict[str, tuple[str, str]], seen: dict[str, float]) -> None:
-        """Each status's last_error into the node's kept errors, dated by when the hub received it (the hub's clock,
-        as last_seen is), then the node's oldest beyond ERRORS_KEPT_PER_NODE dropped. Only the batch's latest
-        status per node is seen here: at heartbeat intervals that is every one."""
+    def _remember_health(c: sqlite3.Connection, statuses: dict[str, tuple[str, str]], seen: dict[str, float]) -> None:
+        """From each status: its last_error into the node's kept errors, and whether its outbox_dropped count grew;
+        dated by when the hub received it (the hub's clock, as last_seen is). The oldest errors beyond
+        ERRORS_KEPT_PER_NODE go. Only the batch's latest status per node is seen here: at heartbeat intervals that
+        is every one."""
         now = time.time()
-        for node, (_state, status) in statuses.items():
-            error = json.loads(status).get("last_error")
+        for node, (_state, text) in statuses.items():
+            status = json.loads(text)
+            at = seen.get(node, now)
+            dropped = status.get("outbox_dropped")
+            if isinstance(dropped, int):
+                # A first count above zero is dated now: when it grew before the hub heard of it is not known.
+                c.execute(
+                    "INSERT INTO node_drops (node_id, dropped, grew_at) VALUES (?, ?, ?) "
+                    "ON CONFLICT(node_id) DO UPDATE SET grew_at = CASE WHEN excluded.dropped > dropped "
+                    "THEN excluded.grew_at ELSE grew_at END, dropped = excluded.dropped",
+                    (node, dropped, at if dropped > 0 else None),
+                )
+            error = status.get("last_error")
             if not error:
                 continue
-            at = seen.get(node, now)
             c.execute(
                 "INSERT INTO node_errors (node_id, error, first_reported, last_reported, reports) "
                 "VALUES (?, ?, ?, ?, 1) ON CONFLICT(node_id, error) DO UPDATE SET "
