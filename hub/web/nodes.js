@@ -14,7 +14,7 @@
     never_seen: "Chưa từng kết nối",
   };
   // Why a node is listed early: the order a technician goes through them (rank(), below).
-  const RANK_WORDS = ["Mất liên lạc", "Đang báo lỗi", "Đang bỏ tin", "Đã dừng", "Chưa từng kết nối", "Bình thường"];
+  const RANK_WORDS = ["Mất liên lạc", "Đang báo lỗi", "Bỏ tin trong 24 giờ qua", "Đã dừng", "Chưa từng kết nối", "Bình thường"];
   // Status figures (extra) with a name a technician reads; the others are shown by their key.
   const FIGURES = {
     read_errors: "Lần đọc cảm biến lỗi",
@@ -35,7 +35,7 @@
   function rank(n) {
     if (n.link === "offline" || n.link === "silent") return 0;
     if (currentError(n)) return 1;
-    if (statusOf(n).outbox_dropped > 0) return 2;
+    if (n.dropping) return 2;
     if (n.link === "stopped") return 3;
     if (n.link === "never_seen") return 4;
     return 5;
@@ -124,6 +124,8 @@
       n.last_seen,
       s.outbox_depth,
       s.outbox_dropped,
+      n.dropping,
+      n.last_drop_at,
       n.battery,
       n.cameras,
       s.software,
@@ -159,7 +161,12 @@
 
     const queue = cell(COLUMNS[4], "node-queue");
     if (s.outbox_depth !== undefined) queue.append(el("div", `${num.format(s.outbox_depth)} chờ gửi`));
-    if (s.outbox_dropped) queue.append(el("div", `${num.format(s.outbox_dropped)} tin bị bỏ`, "node-bad"));
+    if (s.outbox_dropped) {
+      // Counted since the node's outbox was made: the last time it grew says whether it is dropping now.
+      const dropped = el("div", `${num.format(s.outbox_dropped)} tin bị bỏ`, n.dropping ? "node-bad" : "muted");
+      if (n.last_drop_at) dropped.title = `Lần cuối tăng: ${at(n.last_drop_at)}`;
+      queue.append(dropped);
+    }
     if (!queue.childElementCount) queue.textContent = "—";
 
     const power = cell(COLUMNS[5], "node-battery");
@@ -328,6 +335,7 @@
       ["Đĩa còn trống", s.disk_free_bytes !== undefined ? bytes(s.disk_free_bytes) : null],
       ["Tin chờ gửi", s.outbox_depth !== undefined ? num.format(s.outbox_depth) : null],
       ["Tin bị bỏ", s.outbox_dropped !== undefined ? num.format(s.outbox_dropped) : null],
+      ["Lần cuối bỏ tin", n.last_drop_at ? at(n.last_drop_at) : null],
       [
         "Pin / nguồn",
         n.battery ? `${battery(n)} (cảm biến ${n.battery.sensor_id}, đo lúc ${at(n.battery.at)})` : "Không có số đo",
