@@ -118,9 +118,27 @@ def test_link_states_and_a_missing_node(local_hub):
     viewer = local_hub.client(Role.VIEWER)
     nodes = by_id(viewer)
     assert {k: n["link"] for k, n in nodes.items()} == {"gone": "offline", "quiet": "silent", "up": "online"}
+    assert [n["dropping"] for n in nodes.values()] == [False, False, False]
     assert 3590 < nodes["quiet"]["last_seen_ago_s"] < 3700
     assert viewer.get("/api/nodes/nobody").status == 404
     assert viewer.get("/api/nodes/up").body["errors"] == []
+
+    # The outbox's dropped count is since the outbox was made: only one that grew lately says it is dropping now.
+    def dropped(count: int, at: float) -> None:
+        status = json.dumps({"state": "online", "outbox_dropped": count})
+        local_hub.state.persist(
+            dead_letters=[], seen={"up": at}, statuses={"up": ("online", status)}, sensor_values={}, dedupe={}
+        )
+
+    dropped(0, now - 3 * 86400)
+    dropped(2, now - 2 * 86400)
+    dropped(2, now)
+    up = by_id(viewer)["up"]
+    assert up["last_drop_at"] == now - 2 * 86400 and up["dropping"] is False
+    assert up["problems"] == ["outbox dropped 2 messages"], "as before: the count is still shown"
+    dropped(5, now)
+    up = by_id(viewer)["up"]
+    assert up["last_drop_at"] == now and up["dropping"] is True
 
 
 # -- what real nodes report --------------------------------------------------------------------------------------
@@ -231,6 +249,8 @@ def test_statuses_over_mqtt_cameras_errors_and_dead_letters(tmp_path, make_hub, 
     assert [e["current"] for e in node["errors"]] == [True, False, False, False, False]
     assert node["errors"][0]["reports"] == 2 and node["latest_error"] == node["errors"][0]
     assert node["problems"] == [f"last error: {errors[2]}", "outbox dropped 4 messages"]
+    # Dated when the hub first saw the count, not moved by the statuses that repeat it.
+    assert node["dropping"] is True and node["last_drop_at"] < node["errors"][1]["first_reported"]
     [letter] = node["dead_letters"]
     assert letter["topic"] == "iocgw/v1/cam-node-1/telemetry" and letter["payload_size"] == len(b"{not json")
 
@@ -334,7 +354,7 @@ def test_the_view_in_chromium(tmp_path, make_hub, mosquitto):
             expect(row("hue-err-01").locator(".node-link-state")).to_have_text("Trực tuyếnĐang báo lỗi")
             expect(row("hue-err-01").locator(".node-errors")).to_contain_text("RS-485: no reply from logger")
             expect(row("hue-err-01").locator(".node-errors")).to_contain_text("Cấu hình bị từ chối: config v8")
-            expect(row("hue-drop-01").locator(".node-link-state")).to_contain_text("Đang bỏ tin")
+            expect(row("hue-drop-01").locator(".node-link-state")).to_contain_text("Bỏ tin trong 24 giờ qua")
             expect(row("hue-drop-01").locator(".node-queue")).to_have_text("120 chờ gửi3 tin bị bỏ")
             ok = row("hue-ok-01")
             expect(ok.locator(".node-name")).to_have_text("Trạm Kim Longhue-ok-01")
