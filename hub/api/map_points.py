@@ -39,6 +39,8 @@ TECHNICAL = NODE_SUBJECTS - {"camera_fire"}
 # heard from and has no alarm is grey: its level is unknown, not normal.
 QUIET = ("#43A047", "#FFFFFF", "Bình thường")
 UNKNOWN = ("#9E9E9E", "#000000", "Không rõ (thiết bị không trực tuyến)")
+# An area at its fire danger level is shown by the situation's fire view; at its risk level, by the alerts.
+FIRE_VIEW = "#situation/fire"
 DECIMALS = 5  # about a metre: enough for a map, and it keeps the answer small
 
 
@@ -186,7 +188,7 @@ class _Draft:
             link=self.link,
             level=level,
             also=[MapAlarm(rule=a.rule, severity=a.severity, words=level_words(a)) for a in others],
-            href=self.href,
+            href=FIRE_VIEW if self.worst is not None and self.worst.rule == "forest_fire_danger" else self.href,
         )
 
 

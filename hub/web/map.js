@@ -311,13 +311,13 @@
   function update(data) {
     view.areas = data.areas || {};
     const placed = data.points.filter((p) => p.lat != null && p.lon != null);
-    const shifts = spreads(placed);
+    const shifts = spreads(placed.filter((p) => !(KINDS[p.kind] || KINDS.node).under));
     const seen = new Set();
     for (const point of placed) {
       seen.add(point.id);
       const entry = view.markers.get(point.id) || { point };
       entry.point = point;
-      place(entry, point, shifts.get(point.id));
+      place(entry, point, shifts.get(point.id) || [0, 0]);
       view.markers.set(point.id, entry);
     }
     for (const [id, entry] of view.markers) {
