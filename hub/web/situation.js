@@ -18,7 +18,8 @@
   const OLD_MS = 3 * 3600 * 1000; // a reading older than this is flagged as old beside its time
 
   let built = null; // { section, note, panels: {sub: element}, chart: {...} }
-  let chart = null; // { id, plot, key }
+  let chart = null; // { id, plot, key, shape }
+  let wanted = null; // the station the latest refresh asked for: a slower answer for another is dropped
 
   function num(v, digits) {
     if (v === null || v === undefined) return "—";
@@ -222,7 +223,9 @@
       tr.append(td);
       tbody.append(tr);
     }
-    await refreshChart(stationId);
+    // A link to a station no longer in the table is answered from the list, without asking for it (a 404).
+    const known = !stationId || data.stations.some((s) => s.station_id === stationId);
+    await refreshChart(stationId, known);
     const alarmed = data.stations.filter((s) => s.reached > 0).length;
     return `${data.count} trạm thủy văn · ${alarmed} trạm trên báo động`;
   }
@@ -299,7 +302,7 @@
             const ctx = u.ctx;
             const px = devicePixelRatio || 1;
             ctx.save();
-            ctx.font = `${12 * px}px sans-serif`;
+            ctx.font = `${(WALL ? 18 : 12) * px}px sans-serif`;
             ctx.fillStyle = "#222";
             ctx.textAlign = "left";
             for (const l of lines) {
@@ -335,28 +338,37 @@
     return parts.join(" · ");
   }
 
-  async function refreshChart(stationId) {
+  function notFound(stationId) {
     const c = built.chart;
+    dropChart();
+    c.panel.hidden = false;
+    c.title.textContent = "Không tìm thấy trạm";
+    c.title.title = "";
+    c.figures.textContent = `Không có trạm "${stationId}" trong bảng mực nước báo động.`;
+    c.legend.replaceChildren();
+    c.forecastNote.textContent = "";
+    c.empty.textContent = "";
+  }
+
+  async function refreshChart(stationId, known) {
+    const c = built.chart;
+    wanted = stationId;
     if (!stationId) {
       c.panel.hidden = true;
       dropChart();
       return;
     }
+    if (!known) return notFound(stationId);
     let d;
     try {
       d = await api(`/api/situation/rivers/${encodeURIComponent(stationId)}`);
     } catch (err) {
       if (!(err instanceof HttpError) || err.status !== 404) throw err;
-      dropChart();
-      c.panel.hidden = false;
-      c.title.textContent = "Không tìm thấy trạm";
-      c.figures.textContent = `Không có trạm "${stationId}" trong bảng mực nước báo động.`;
-      c.legend.replaceChildren();
-      c.forecastNote.textContent = "";
-      c.empty.textContent = "";
+      if (wanted === stationId) notFound(stationId);
       return;
     }
     await Promise.all([loadScript("vendor/uplot/uPlot.iife.min.js"), loadStyle("vendor/uplot/uPlot.min.css")]);
+    if (wanted !== stationId) return;
     const s = d.station;
     c.panel.hidden = false;
     c.title.textContent = `Sông ${s.river} tại ${s.name}`;

@@ -420,6 +420,10 @@ def test_page_rivers_worst_first_and_the_station_chart_with_its_bd_lines(fed_hub
         expect(chart.locator(".bd-legend li")).to_have_text(
             ["BĐ1: 2,00 m (nét đứt)", "BĐ2: 3,00 m (nét đứt)", "BĐ3: 4,00 m (nét đứt)", "Lũ lịch sử: 5,00 m (chấm)"]
         )
+        # A shared link to a station no longer in the table says so (and the page logs no error for it).
+        page.evaluate("() => { location.hash = '#situation/rivers/da-bo'; }")
+        expect(chart.locator("h3")).to_have_text("Không tìm thấy trạm")
+        expect(chart.locator("canvas")).to_have_count(0)
 
 
 @pytest.mark.skipif(not CHROMIUM.exists(), reason=MISSING)
