@@ -163,6 +163,14 @@ class NodeList(_Body):
     nodes: list[NodeOut]
 
 
+class NodeListQuery(_Body):
+    brief: bool = Field(
+        False,
+        description="true: each last_status without its extra figures and models (the console's list, every few "
+        "seconds: the cameras are in `cameras`, the rest in GET /api/nodes/{node_id})",
+    )
+
+
 class LimitQuery(_Body):
     limit: int = Field(100, ge=1, le=1000)
 

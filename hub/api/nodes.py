@@ -25,6 +25,7 @@ from hub.api.models import (
     NodeHealth,
     NodeLink,
     NodeList,
+    NodeListQuery,
     NodeOut,
     Whoami,
 )
@@ -98,6 +99,10 @@ def error_out(row: dict[str, Any], status: dict[str, Any]) -> NodeError:
     return NodeError(**row, current=row["error"] == status.get("last_error"))
 
 
+# What ?brief=true leaves out of each last_status: up to 256 figures a node, read from `cameras` or the node's own
+# GET /api/nodes/{node_id}.
+BULKY = frozenset({"extra", "models"})
+
 # The per-camera figures the edge agent publishes as extra cam.<camera>.<figure> (edge/camera/pipeline.py stats()).
 CAMERA_FIGURES = ("fps", "infer_ms", "connected", "reconnects", "errors")
 
@@ -114,6 +119,31 @@ def cameras(extra: dict[str, float]) -> list[NodeCamera]:
     return [NodeCamera(camera=camera, **figures) for camera, figures in sorted(found.items())]
 
 
+def node_list(ctx: ApiContext, brief: bool) -> NodeList:
+    """Every node; built on the store thread with its query: for 500 nodes the models take longer than the SQL."""
+    items, now, units = ctx.state.node_overview(), time.time(), load_units()
+    out = [node_out(item, now, ctx.offline_after_s, units) for item in items]
+    if brief:
+        for node in out:
+            if node.last_status:
+                node.last_status = {k: v for k, v in node.last_status.items() if k not in BULKY}
+    return NodeList(nodes=out)
+
+
+def node_detail(ctx: ApiContext, node_id: str) -> NodeDetail | None:
+    """One node with its kept errors and its recent dead letters; None for a node the hub does not know."""
+    rows = ctx.state.node_overview(node_id)
+    if not rows:
+        return None
+    out = node_out(rows[0], time.time(), ctx.offline_after_s, load_units())
+    status = out.last_status or {}
+    return NodeDetail(
+        **out.model_dump(),
+        errors=[error_out(e, status) for e in ctx.state.node_errors(node_id)],
+        dead_letters=[DeadLetter.model_validate(d) for d in ctx.state.dead_letters_of(node_id)],
+    )
+
+
 def routes(ctx: ApiContext) -> list[Route]:
     async def healthz(call: Call) -> web.StreamResponse:
         health = ctx.pipeline.health()
@@ -126,32 +156,15 @@ def routes(ctx: ApiContext) -> list[Route]:
         text = await asyncio.to_thread(ctx.metrics.render)
         return web.Response(text=text, content_type="text/plain", charset="utf-8")
 
-    def listing() -> NodeList:
-        # Built on the store thread with the query: for 500 nodes the models take longer than the SQL.
-        items, now, units = ctx.state.node_overview(), time.time(), load_units()
-        return NodeList(nodes=[node_out(item, now, ctx.offline_after_s, units) for item in items])
-
     async def nodes(call: Call) -> NodeList:
-        return await ctx.read(listing)
-
-    def one_node(node_id: str) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]] | None:
-        rows = ctx.state.node_overview(node_id)
-        if not rows:
-            return None
-        return rows[0], ctx.state.node_errors(node_id), ctx.state.dead_letters_of(node_id)
+        q: NodeListQuery = call.query
+        return await ctx.read(node_list, ctx, q.brief)
 
     async def node(call: Call) -> NodeDetail:
-        found = await ctx.read(one_node, call.request.match_info["node_id"])
+        found = await ctx.read(node_detail, ctx, call.request.match_info["node_id"])
         if found is None:
             raise ApiError(404, "no such node")
-        item, errors, letters = found
-        out = node_out(item, time.time(), ctx.offline_after_s, load_units())
-        status = item.get("last_status") or {}
-        return NodeDetail(
-            **out.model_dump(),
-            errors=[error_out(e, status) for e in errors],
-            dead_letters=[DeadLetter(**d) for d in letters],
-        )
+        return found
 
     def letters(limit: int) -> dict[str, object]:
         return {"count": ctx.state.dead_letter_count(), "items": ctx.state.dead_letters(limit)}
@@ -201,7 +214,9 @@ def routes(ctx: ApiContext) -> list[Route]:
             "Registered and heard nodes, online or not, with their health",
             Role.VIEWER,
             "nodes",
+            query=NodeListQuery,
             response=NodeList,
+            errors=(422,),
         ),
         Route(
             "GET",
