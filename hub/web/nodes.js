@@ -1,7 +1,7 @@
 // The technician's view (view "nodes"): each node's link, queue, power, cameras, versions and errors, the nodes that
 // need someone first; #nodes/<node_id> opens that node's panel with its error history and dead letters
-// (docs/console-nodes.md). Data: GET /api/nodes every refresh, GET /api/nodes/<id> while a panel is open. Rows are
-// kept per node id and redrawn only when what they show changes, so 500 nodes refresh cheaply.
+// (docs/console-nodes.md). Data: GET /api/nodes?brief=true every refresh, GET /api/nodes/<id> while a panel is open.
+// Rows are kept per node id and redrawn only when what they show changes, so 500 nodes refresh cheaply.
 // In a closure: every view's script shares the page's global scope with app.js.
 "use strict";
 
@@ -421,7 +421,8 @@
   registerView("nodes", {
     async refresh(section, arg) {
       await loadStyle("nodes.css");
-      const { nodes } = await api("/api/nodes");
+      // Brief: without each status's figures (up to 256 a node); the panel asks for its node's in full.
+      const { nodes } = await api("/api/nodes?brief=true");
       const selected = arg || null;
       const problems = renderList(section, nodes, selected);
       await renderPanel(section, selected, selected && rows.has(selected));
