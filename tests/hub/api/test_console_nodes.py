@@ -251,6 +251,10 @@ def test_statuses_over_mqtt_cameras_errors_and_dead_letters(tmp_path, make_hub, 
     assert node["problems"] == [f"last error: {errors[2]}", "outbox dropped 4 messages"]
     # Dated when the hub first saw the count, not moved by the statuses that repeat it.
     assert node["dropping"] is True and node["last_drop_at"] < node["errors"][1]["first_reported"]
+    brief = {n["node_id"]: n for n in viewer.get("/api/nodes?brief=true").body["nodes"]}["cam-node-1"]
+    assert "extra" not in brief["last_status"] and brief["last_status"]["last_error"] == errors[2]
+    assert brief["cameras"] == node["cameras"] and "extra" in by_id(viewer)["cam-node-1"]["last_status"]
+    assert viewer.get("/api/nodes?brief=maybe").status == 422
     [letter] = node["dead_letters"]
     assert letter["topic"] == "iocgw/v1/cam-node-1/telemetry" and letter["payload_size"] == len(b"{not json")
 
