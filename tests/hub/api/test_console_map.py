@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import yaml
 
+from hub.alerts.config import RainGauge
 from hub.alerts.evaluate.base import Observation
 from hub.api.auth import ApiSettings, Role
 from hub.api.console_settings import ConsoleSettings
@@ -146,6 +147,24 @@ def test_a_node_going_offline_colours_a_plain_node_but_never_a_station(hub):
     station = found["station:hong-long-bien"]
     assert station["level"]["rule"] == "flood_level"  # still the river's level, not the link's
     assert station["also"] == [{"rule": "node_offline", "severity": "major", "words": "Nguy hiểm"}]
+
+
+def test_a_rain_gauge_is_named_after_its_node_and_wears_its_heavy_rain_level(hub):
+    assert hub.engine is not None and hub.rules is not None
+    # The hub config's alerts.rain_gauges, as a reload would bring them: the engine re-reads them on every load.
+    hub.engine.config.rain_gauges = [RainGauge(gauge_id="mua-yen-so", node_id="pump-01", sensor_id="rain")]
+    hub.rules.reload("test")
+    found, body = points(hub)
+    gauge = found["rain_gauge:mua-yen-so"]
+    assert (gauge["name"], gauge["kind"], gauge["href"]) == (
+        "Trạm bơm Yên Sở",
+        "rain_gauge",
+        "#situation/rain/mua-yen-so",
+    )
+    assert body["areas"][gauge["area"]] == "Thành phố Hà Nội" and "node:pump-01" not in found  # the gauge is the node
+    hub.engine.process([Observation("pump-01", "rain", "rainfall", T0, 130.0)], now=T0)
+    found, _ = points(hub)
+    assert found["rain_gauge:mua-yen-so"]["level"]["rule"] == "heavy_rain"
 
 
 def test_six_hundred_points_stay_small(tmp_path):
