@@ -78,6 +78,9 @@ class AlertEngine:
         self.counters = {"observations": 0, "findings": 0, "alarms_changed": 0, "events": 0, "future_ignored": 0}
         self.counters["flagged_ignored"] = 0
         self.flagged = FlaggedReadings()
+        # Told the ids of alarms that changed, after each commit (the console's push). Called under the engine's lock
+        # from whichever thread committed: a listener must be quick and thread-safe, and never call the engine.
+        self.listeners: list[Callable[[list[str]], None]] = []
         self.load(tables)
 
     def load(self, tables: RuleTables) -> None:
@@ -251,6 +254,7 @@ class AlertEngine:
             self._has_pending = self._has_pending or bool(alarm_lines)
             self.counters["alarms_changed"] += len(changed)
             self._dispatch(events)
+            self._tell([a.id for a, _ in changed])
         if not self._has_pending:
             return lines
         # Alarm lines come back through pending_lines (with any a crash left behind) until lines_stored().
@@ -296,6 +300,15 @@ class AlertEngine:
             return
         self.store.mark_dispatched([e[0] for e in events])
 
+    def _tell(self, ids: list[str]) -> None:
+        if not ids:
+            return
+        for listener in self.listeners:
+            try:
+                listener(ids)
+            except Exception:  # a listener's problem must never stop evaluation
+                log.exception("an alarm listener failed")
+
     def redispatch(self) -> int:
         """Hand over events stored but not yet dispatched (after a crash between commit and dispatch)."""
         with self._lock:
@@ -319,6 +332,7 @@ class AlertEngine:
                 if updated.state.active:
                     self.alarms[updated.key] = updated
                 self._dispatch(events)
+                self._tell([updated.id])
             return updated
 
 

@@ -31,6 +31,7 @@ from hub.api.auth import ApiSettings
 from hub.api.console_settings import ConsoleSettings
 from hub.api.context import ApiContext, Health
 from hub.api.routes import Call, Route, endpoint, json_errors
+from hub.api.session_cookie import SessionCookies
 from hub.metrics import Metrics
 from hub.remote_config import NodeConfigs
 from hub.store.influx_query import InfluxReader
@@ -38,6 +39,7 @@ from hub.store.state import HubState
 from hub.warn.service import PublicWarnings
 
 ROUTES = web.AppKey("routes", list[Route])
+FEED = web.AppKey("feed", event_routes.AlarmFeed)
 
 
 def make_app(
@@ -78,6 +80,10 @@ def make_app(
         influx=influx,
         **({"session_key": session_key} if session_key is not None else {}),
     )
+    sessions = SessionCookies(ctx.session_key, ctx.console)
+    feed = event_routes.AlarmFeed()
+    if engine is not None:
+        engine.listeners.append(feed.publish)
     routes = [
         *node_routes.routes(ctx),
         *node_config_routes.routes(ctx),
@@ -87,8 +93,8 @@ def make_app(
         *release_routes.routes(ctx),
         *warning_routes.routes(ctx, warnings),
         *public_routes.routes(ctx),
-        *session_routes.routes(ctx),
-        *event_routes.routes(ctx),
+        *session_routes.routes(ctx, sessions),
+        *event_routes.routes(ctx, feed),
         *situation_routes.routes(ctx),
         *map_routes.routes(ctx),
         *camera_routes.routes(ctx),
@@ -103,10 +109,16 @@ def make_app(
 
     routes.append(Route("GET", "/api/openapi.json", describe, "This API description (OpenAPI 3.1)", None, "meta"))
     app = web.Application(middlewares=[json_errors])
+
+    async def end_streams(app: web.Application) -> None:
+        feed.close_all()
+
+    app.on_shutdown.append(end_streams)
+    app[FEED] = feed
     for route in routes:
         if route.method == "GET":  # add_get also answers HEAD, as the hub always did for /healthz
-            app.router.add_get(route.path, endpoint(route, auth))
+            app.router.add_get(route.path, endpoint(route, auth, sessions))
         else:
-            app.router.add_route(route.method, route.path, endpoint(route, auth))
+            app.router.add_route(route.method, route.path, endpoint(route, auth, sessions))
     app[ROUTES] = routes
     return app

@@ -12,7 +12,9 @@ from pydantic import BaseModel, ValidationError
 
 from hub.api.auth import ApiSettings, ApiToken, Role, bearer
 from hub.api.models import ErrorBody, Problem
+from hub.api.session_cookie import COOKIE, CSRF_HEADER, CSRF_VALUE, SessionCookies
 
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 log = logging.getLogger(__name__)
 
 NO_AUTH = (
@@ -93,15 +95,23 @@ def problems_of(exc: ValidationError, drop_prefix: tuple[str, ...] = ()) -> list
     return out
 
 
-def _authorise(route: Route, request: web.Request, auth: ApiSettings | None) -> ApiToken | None:
+def _authorise(
+    route: Route, request: web.Request, auth: ApiSettings | None, sessions: SessionCookies | None
+) -> ApiToken | None:
     if route.role is None:
         return None
     if auth is None:
         raise ApiError(503, NO_AUTH)
     token = bearer(request.headers.get("Authorization"))
-    principal = auth.lookup(token) if token else None
+    if token is not None or sessions is None:
+        principal = auth.lookup(token) if token else None
+    else:
+        principal = sessions.holder(request.cookies.get(COOKIE), auth)
+        unsafe = request.method not in SAFE_METHODS
+        if principal is not None and unsafe and request.headers.get(CSRF_HEADER) != CSRF_VALUE:
+            raise ApiError(403, f"a change made with the session cookie needs the header {CSRF_HEADER}: {CSRF_VALUE}")
     if principal is None:
-        raise ApiError(401, "send a valid token: Authorization: Bearer <token>")
+        raise ApiError(401, "sign in (POST /api/session) or send a valid token: Authorization: Bearer <token>")
     if not principal.role.allows(route.role):
         raise ApiError(403, f"this needs the {route.role.value} role; {principal.name} is {principal.role.value}")
     return principal
@@ -126,12 +136,15 @@ async def _parse(route: Route, request: web.Request) -> tuple[Any, Any]:
     return query, body
 
 
-def endpoint(route: Route, auth: ApiSettings | None) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
-    """The aiohttp handler of ``route``: role check, validation, then the route's handler."""
+def endpoint(
+    route: Route, auth: ApiSettings | None, sessions: SessionCookies | None = None
+) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    """The aiohttp handler of ``route``: role check (a bearer token, or else a session cookie), validation, then the
+    route's handler."""
 
     async def handle(request: web.Request) -> web.StreamResponse:
         try:
-            principal = _authorise(route, request, auth)
+            principal = _authorise(route, request, auth, sessions)
             query, body = await _parse(route, request)
             result = await route.handler(Call(request, principal, query, body))
         except ApiError as exc:

@@ -5,9 +5,9 @@
 // Plain DOM and textContent only: alert text comes from devices and must never be parsed as HTML.
 "use strict";
 
-const TOKEN_KEY = "iocgw.token";
 const params = new URLSearchParams(location.search);
-const REFRESH_MS = Math.max(1000, Number(params.get("refresh_ms")) || 3000);
+// Alarms are pushed (openEvents); this slower poll brings the readings, nodes and anything a lost push missed.
+const REFRESH_MS = Math.max(250, Number(params.get("refresh_ms")) || 10000);
 const RULES = {
   flood_level: "Lũ (mực nước)",
   heavy_rain: "Mưa lớn",
@@ -89,7 +89,7 @@ function showView() {
   }
   if (before.name !== next.name) VIEWS.get(before.name)?.hide?.($(`view-${before.name}`));
   VIEWS.get(next.name)?.show?.($(`view-${next.name}`), next.arg);
-  if (me) refresh();
+  soon();
 }
 
 // A vendored library (hub/web/vendor), loaded the first time a view needs it: the alerts view paints without it.
@@ -147,11 +147,12 @@ class HttpError extends Error {
   }
 }
 
+// Authenticated by the session cookie (HttpOnly: this script never sees it). The header marks the request as the
+// page's own: the hub refuses a change made with the cookie without it (a cross-site form cannot add it).
 async function api(path, options = {}) {
-  const token = sessionStorage.getItem(TOKEN_KEY);
-  const headers = { Authorization: `Bearer ${token}`, ...(options.body ? { "Content-Type": "application/json" } : {}) };
-  const resp = await fetch(path, { ...options, headers });
-  if (resp.status === 401) throw new AuthError("Mã truy cập không hợp lệ");
+  const headers = { "X-Requested-With": "iocgw", ...(options.body ? { "Content-Type": "application/json" } : {}) };
+  const resp = await fetch(path, { ...options, headers, credentials: "same-origin" });
+  if (resp.status === 401) throw new AuthError("Phiên đăng nhập đã hết");
   const body = await resp.json().catch(() => ({}));
   if (!resp.ok) throw new HttpError(resp.status, errorText(resp.status, body));
   return body;
@@ -178,7 +179,7 @@ function errorText(status, body) {
 
 function showLogin(message) {
   clearTimeout(timer);
-  sessionStorage.removeItem(TOKEN_KEY);
+  closeEvents();
   me = null;
   resetWarnings();
   $("bulk-status").textContent = "";
@@ -191,12 +192,27 @@ function showLogin(message) {
   $("token").focus();
 }
 
+// The token is sent once, here; the hub answers with the session cookie and the page forgets the token.
 async function signIn(token) {
-  sessionStorage.setItem(TOKEN_KEY, token);
+  let session;
   try {
-    me = await api("/api/whoami");
+    session = await api("/api/session", { method: "POST", body: JSON.stringify({ token }) });
   } catch (err) {
     showLogin(err instanceof AuthError ? "Mã truy cập không đúng." : `Không kết nối được: ${err.message}`);
+    return;
+  }
+  if (session) start();
+}
+
+// A shared link (/#map, /#situation/rivers/...) opens here: signed in already, the view shows at once; if not, the
+// sign-in form comes first and the same view after it (the hash is kept).
+async function start() {
+  try {
+    const session = await api("/api/session");
+    if (!session.signed_in) return showLogin("");
+    me = await api("/api/whoami");
+  } catch (err) {
+    showLogin(err instanceof AuthError ? "" : `Không kết nối được: ${err.message}`);
     return;
   }
   $("login").hidden = true;
@@ -204,7 +220,41 @@ async function signIn(token) {
   $("who-name").textContent = `${me.name} (${me.role})`;
   $("board").hidden = false;
   $("views").hidden = false;
+  openEvents();
   showView();
+}
+
+async function signOut() {
+  try {
+    await api("/api/session", { method: "DELETE" });
+  } finally {
+    showLogin("");
+  }
+}
+
+// Alarm changes pushed by the hub (server-sent events): the view refreshes at once, not at the next poll. A refresh
+// already under way finishes first, then one more runs, so a burst of changes costs at most two.
+let events = null;
+let refreshing = null;
+let again = false;
+
+function openEvents() {
+  closeEvents();
+  events = new EventSource("/api/events");
+  events.addEventListener("alerts", () => soon());
+  // After a reconnect (hub restarted, link back) anything missed meanwhile is fetched.
+  events.addEventListener("open", () => soon());
+}
+
+function closeEvents() {
+  if (events) events.close();
+  events = null;
+}
+
+function soon() {
+  if (!me) return;
+  if (refreshing) again = true;
+  else refresh();
 }
 
 function time(iso) {
@@ -224,7 +274,7 @@ function snapshotPath(topic) {
 
 async function fetchSnapshot(path) {
   const cached = snapshots.get(path) || {};
-  const headers = { Authorization: `Bearer ${sessionStorage.getItem(TOKEN_KEY)}` };
+  const headers = {};
   if (cached.etag) headers["If-None-Match"] = cached.etag;
   const resp = await fetch(path, { headers, cache: "no-store" });
   if (resp.status === 304 && cached.url) return cached.url;
@@ -657,9 +707,9 @@ function renderPending(batches) {
   const seen = new Set();
   for (const batch of shown) {
     seen.add(batch.id);
-    // A card stays as it is while its batch waits, so a refresh never wipes a comment being typed.
-    const old = box.querySelector(`[data-batch-id="${CSS.escape(batch.id)}"]`);
-    box.append(old || pendingCard(batch));
+    // A card stays where it is while its batch waits: a refresh never wipes a comment being typed, and never moves
+    // the card either (moving an element takes the focus from the comment field, so the next keys went nowhere).
+    if (!box.querySelector(`[data-batch-id="${CSS.escape(batch.id)}"]`)) box.append(pendingCard(batch));
   }
   for (const card of [...box.children]) if (!seen.has(card.dataset.batchId)) card.remove();
   $("warn-pending-empty").hidden = shown.length > 0;
@@ -725,32 +775,43 @@ registerView("alerts", {
 async function refresh() {
   clearTimeout(timer);
   const { name, arg } = current;
-  try {
-    const summary = await VIEWS.get(name).refresh($(`view-${name}`), arg);
-    const at = `cập nhật ${new Date().toLocaleTimeString("vi-VN")}`;
-    $("status").textContent = summary ? `${summary} · ${at}` : at;
-    $("status").className = "";
-  } catch (err) {
-    if (err instanceof AuthError) return showLogin("Phiên đã hết, vui lòng đăng nhập lại.");
-    $("status").textContent = `Lỗi cập nhật: ${err.message}`;
-    $("status").className = "error";
+  refreshing = (async () => {
+    try {
+      const summary = await VIEWS.get(name).refresh($(`view-${name}`), arg);
+      const at = `cập nhật ${new Date().toLocaleTimeString("vi-VN")}`;
+      $("status").textContent = summary ? `${summary} · ${at}` : at;
+      $("status").className = "";
+    } catch (err) {
+      if (err instanceof AuthError) return showLogin("Phiên đã hết, vui lòng đăng nhập lại.");
+      $("status").textContent = `Lỗi cập nhật: ${err.message}`;
+      $("status").className = "error";
+    }
+  })();
+  await refreshing;
+  refreshing = null;
+  if (!me) return;
+  if (again) {
+    again = false;
+    refresh();
+    return;
   }
   timer = setTimeout(refresh, REFRESH_MS);
 }
 
 document.addEventListener("DOMContentLoaded", () => {
-  if (WALL) document.body.classList.add("wall");
+  if (WALL) {
+    document.documentElement.classList.add("wall");
+    document.body.classList.add("wall");
+  }
   window.addEventListener("hashchange", showView);
   $("login-form").addEventListener("submit", (ev) => {
     ev.preventDefault();
     signIn($("token").value.trim());
   });
-  $("sign-out").addEventListener("click", () => showLogin(""));
+  $("sign-out").addEventListener("click", () => signOut());
   $("bulk").addEventListener("submit", (ev) => {
     ev.preventDefault();
     bulkAck();
   });
-  const token = sessionStorage.getItem(TOKEN_KEY);
-  if (token) signIn(token);
-  else showLogin("");
+  start();
 });

@@ -89,6 +89,9 @@ class Reply:
     headers: dict[str, str]
 
 
+STREAMS = ("text/event-stream", "multipart/x-mixed-replace")
+
+
 class Client:
     """urllib, so tests read like the curl examples in docs/api.md."""
 
@@ -110,7 +113,10 @@ class Client:
             req.add_header("Authorization", f"Bearer {self.token}")
         try:
             with urllib.request.urlopen(req, timeout=10) as resp:
-                status, payload, headers = resp.status, resp.read(), dict(resp.headers)
+                status, headers = resp.status, dict(resp.headers)
+                # A stream (server-sent events, a live MJPEG view) never ends: its status and headers are the answer.
+                streaming = headers.get("Content-Type", "").startswith(STREAMS)
+                payload = b"" if streaming else resp.read()
         except urllib.error.HTTPError as exc:
             status, payload, headers = exc.code, exc.read(), dict(exc.headers)
         text = payload.decode("utf-8")

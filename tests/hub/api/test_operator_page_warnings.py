@@ -213,7 +213,16 @@ def test_an_officer_rejects_a_held_warning_and_nothing_is_sent(tmp_path: Path, s
     batch = site.waiting()
     with signed_in(tmp_path, site.base, Role.OFFICER) as (page, problems, asked):
         card = page.locator(f'#warn-pending .warn-batch[data-batch-id="{batch["id"]}"]')
-        card.locator(".warn-comment").fill("báo động giả: cảm biến hỏng")
+        comment = card.locator(".warn-comment")
+        comment.focus()
+        # Refreshes come and go while the officer types: the field keeps the focus (a moved card lost it, and the
+        # keys typed next went nowhere).
+        for _ in range(2):
+            with page.expect_response(lambda r: "/api/warnings/batches?state=awaiting_approval" in r.url):
+                pass
+        page.wait_for_function("document.activeElement && document.activeElement.matches('.warn-comment')")
+        comment.press_sequentially("báo động giả: cảm biến hỏng")
+        expect(comment).to_have_value("báo động giả: cảm biến hỏng")
         card.get_by_role("button", name="Không gửi").click()
         expect(card).to_have_count(0)
         recent = page.locator(f'#warn-recent tbody tr[data-batch-id="{batch["id"]}"]')
