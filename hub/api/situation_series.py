@@ -19,7 +19,9 @@ from typing import Any
 from hub.forecast.store import Queryable, to_ms
 
 TREND_WINDOW = timedelta(hours=3)  # as the flood rule's rate of rise (hub/alerts/evaluate/flood.py)
-TREND_STEP = "10m"
+# Six 30-minute means a sensor: what a slope over 3 h needs, and a third of the rows 10-minute means would bring back
+# (with 500 stations that answer is most of the list's time).
+TREND_STEP_MS = 30 * 60 * 1000
 LATEST_WITHIN = timedelta(hours=72)  # an older reading is not shown as the current one
 TRUSTED = "\"quality\" <> 'bad'"
 
@@ -58,15 +60,20 @@ def recent(db: Queryable, measurement: str, now: datetime, only: Key | None = No
     out = {_key(r): Recent(int(r["time"]), float(r["value"])) for r in db.query(q_last) if r.get("value") is not None}
     if not out:
         return out
+    # From a bucket boundary, so only the newest bucket is partial; each mean is placed at the middle of the time its
+    # readings span (the newest bucket's ends at the newest reading), not at its bucket's start, or a partial bucket
+    # would bend the slope.
+    start = (to_ms(now - TREND_WINDOW) // TREND_STEP_MS) * TREND_STEP_MS
     q_means = (
         f'SELECT mean("value") AS "value" FROM "{measurement}" WHERE {trusted} '
-        f"AND time > {to_ms(now - TREND_WINDOW)}ms AND time <= {end}ms "
-        f'GROUP BY time({TREND_STEP}), "node_id", "sensor_id" fill(none)'
+        f"AND time >= {start}ms AND time <= {end}ms "
+        f'GROUP BY time({TREND_STEP_MS // 60_000}m), "node_id", "sensor_id" fill(none)'
     )
     for r in db.query(q_means):
         item = out.get(_key(r))
         if item is not None and r.get("value") is not None:
-            item.means.append((int(r["time"]), float(r["value"])))
+            t = int(r["time"])
+            item.means.append(((t + min(t + TREND_STEP_MS, item.last_ms)) // 2, float(r["value"])))
     return out
 
 

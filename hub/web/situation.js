@@ -147,14 +147,15 @@
 
   // Rows keyed by id, kept while their figures hold; put in the API's order without touching rows already there.
   function syncRows(tbody, items, idOf, attr, fill) {
-    const seen = new Set();
+    const key = `data-${attr}`;
+    const before = new Map([...tbody.children].map((tr) => [tr.getAttribute(key), tr]));
     const rows = items.map((item) => {
       const id = idOf(item);
-      seen.add(id);
-      let tr = tbody.querySelector(`tr[data-${attr}="${CSS.escape(id)}"]`);
+      let tr = before.get(id);
+      before.delete(id);
       if (!tr) {
         tr = el("tr");
-        tr.setAttribute(`data-${attr}`, id);
+        tr.setAttribute(key, id);
       }
       const sig = JSON.stringify(item);
       if (tr.dataset.sig !== sig) {
@@ -163,8 +164,8 @@
       }
       return tr;
     });
-    for (const tr of [...tbody.children]) if (!seen.has(tr.getAttribute(`data-${attr}`))) tr.remove();
-    const inOrder = rows.every((tr, i) => tbody.children[i] === tr);
+    for (const tr of before.values()) tr.remove();
+    const inOrder = tbody.children.length === rows.length && rows.every((tr, i) => tbody.children[i] === tr);
     if (!inOrder) tbody.append(...rows);
   }
 
