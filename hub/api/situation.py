@@ -50,6 +50,9 @@ NOTES: dict[str, str | None] = {
 REACHED_VI = {0: "Dưới BĐ1", 1: "Trên BĐ1", 2: "Trên BĐ2", 3: "Trên BĐ3"}
 ABOVE_PEAK_VI = "Vượt lũ lịch sử"
 SOURCE_VI = {"official": "Bản tin dự báo chính thức", "model": "Dự báo của hệ thống"}
+# The hub's methods (hub/forecast/station.py joins them with "+" when some hours fell back to persistence); an official
+# forecast's method is its issuing agency, shown as it is.
+METHOD_VI = {"regression": "hồi quy", "persistence": "giữ xu thế hiện tại", "mass_balance": "cân bằng nước hồ"}
 # NĐ 114/2018's named levels, lowest first, with the band each one starts (hub/alerts/rules/dam_safety.py).
 NAMED_LEVELS: tuple[tuple[str, str], ...] = (
     ("dead_level_m", "Mực nước chết"),
@@ -112,6 +115,7 @@ class ForecastOut(BaseModel):
     source: str = Field(description="official (imported) or model (the hub's own)")
     source_vi: str
     method: str
+    method_vi: str
     issued: AwareDatetime
     t: list[int] = Field(description="Epoch seconds of each valid time")
     level_m: list[float]
@@ -281,6 +285,7 @@ def forecast_out(f: Forecast) -> ForecastOut:
         source=f.source,
         source_vi=SOURCE_VI.get(f.source, f.source),
         method=f.method,
+        method_vi=" + ".join(METHOD_VI.get(m, m) for m in f.method.split("+")) if f.source == "model" else f.method,
         issued=f.issued,
         t=[int(p.valid.timestamp()) for p in points],
         level_m=[round(p.level_m, 2) for p in points],

@@ -377,7 +377,7 @@
     c.figures.textContent = stationFigures(s);
     const f = d.forecast;
     c.forecastNote.textContent = f
-      ? `${f.source_vi} (${f.method}), phát hành lúc ${time(f.issued)}: đường gạch chấm, dải tô nhạt là khoảng tin cậy 80 %.`
+      ? `${f.source_vi} (${f.method_vi}), phát hành lúc ${time(f.issued)}: đường gạch chấm, dải tô nhạt là khoảng tin cậy 80 %.`
       : "Chưa có bản tin dự báo cho trạm này.";
     c.empty.textContent = d.measured.t.length ? "" : "Chưa có số đo trong 72 giờ qua.";
     const key = JSON.stringify([d.station.bd_m, d.station.historical_peak_m, d.measured.t.length, d.measured.t.at(-1), d.measured.v.at(-1), f && f.issued]);

@@ -257,6 +257,7 @@ def test_river_detail_has_72h_means_and_the_forecast(fed_hub):
     assert max(measured["v"]) == pytest.approx(2.3, abs=0.02) and 99.0 not in measured["v"]
     forecast = body["forecast"]
     assert (forecast["source"], forecast["method"], len(forecast["t"])) == ("model", "regression", 6)
+    assert forecast["method_vi"] == "hồi quy"
     assert forecast["level_m"][-1] == pytest.approx(3.2) and forecast["upper_m"][-1] == pytest.approx(3.6)
     assert client.get("/api/situation/rivers/no-such-station").status == 404
     empty = client.get("/api/situation/rivers/bo-phu-oc").body
@@ -410,7 +411,7 @@ def test_page_rivers_worst_first_and_the_station_chart_with_its_bd_lines(fed_hub
         )
         labels = chart.locator(".u-legend .u-series th")
         expect(labels).to_contain_text(["Mực nước đo", "BĐ1", "BĐ2", "BĐ3", "Dự báo"])
-        expect(chart.locator(".forecast-note")).to_contain_text("Dự báo của hệ thống")
+        expect(chart.locator(".forecast-note")).to_contain_text("Dự báo của hệ thống (hồi quy)")
         page.wait_for_function("() => document.querySelector('#situation-chart canvas') !== null")
         assert canvas_drawn(page)
         # Another station from the list: the same chart area, now for it.
