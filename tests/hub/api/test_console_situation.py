@@ -301,6 +301,42 @@ def test_rain_accumulations_and_band_per_gauge(fed_hub):
     assert (a_luoi["name"], a_luoi["acc_1h_mm"], a_luoi["acc_3h_mm"], a_luoi["band"]) == ("mua-a-luoi", 0.0, 2.5, 0)
 
 
+# -- through a real hub ------------------------------------------------------------------------------------------
+def test_readings_from_an_edge_node_reach_the_rivers_list_through_a_real_hub(tmp_path, make_hub, make_node):
+    """The layout the API reads is the one the ingest writes: an edge agent's readings over MQTT, stored by the hub,
+    read back through the hub's own InfluxDB reader."""
+    from tests.hub.api.support import write_rules
+    from tests.support.wait import wait_until
+    from wire import Reading
+
+    hub = make_hub(alerts=write_rules(tmp_path / "rules"), api=api_section())
+    api = Client(f"http://127.0.0.1:{hub.http_port}").as_(Role.VIEWER)
+    node = make_node("river-longbien-01")
+    now = datetime.now(UTC)
+    readings = [
+        Reading(
+            sensor_id="stage",
+            quantity="water_level",
+            value=9.3 + 0.1 * k,
+            unit="m",
+            ts=now - timedelta(minutes=50 - 10 * k),
+        )
+        for k in range(6)
+    ]
+    node.call(lambda a: a.record(readings))
+
+    def long_bien() -> dict | None:
+        body = api.get("/api/situation/rivers").body
+        row = body["stations"][0]
+        return row if body["series"] == "ok" and row["level_m"] == 9.8 else None
+
+    row = wait_until(long_bien, what="Long Biên's newest level in the rivers list")
+    assert (row["reached_vi"], row["trend_vi"]) == ("Trên BĐ1", "lên")
+    assert row["trend_m_per_h"] == pytest.approx(0.6, abs=0.05)
+    detail = api.get("/api/situation/rivers/hong-long-bien").body
+    assert detail["measured"]["v"][-1] == 9.8 and len(detail["measured"]["v"]) == 6
+
+
 # -- the heavy-rain alarm's words ----------------------------------------------------------------------------------
 def test_a_rain_alarm_names_the_gauge_after_its_node_not_its_id():
     from hub.alerts.config import RainGauge
