@@ -12,7 +12,7 @@ import http.client
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 from pydantic import AwareDatetime, BaseModel, Field
 
@@ -270,13 +270,13 @@ def worst_first(s: RiverRow) -> tuple[int, int, float, str]:
     return (0, -s.reached, -height, s.name)
 
 
+ROW_FIELDS = set(RiverRow.model_fields)
+
+
 def rivers_out(tables: RuleTables | None, recent: dict[series.Key, series.Recent]) -> list[RiverRow]:
     stations = tables.flood.stations if tables is not None and tables.flood is not None else []
     out = [river_out(s, recent.get((s.node_id, s.sensor_id)) if s.node_id and s.sensor_id else None) for s in stations]
     return sorted((RiverRow.model_validate(s.model_dump(include=ROW_FIELDS)) for s in out), key=worst_first)
-
-
-ROW_FIELDS = set(RiverRow.model_fields)
 
 
 def forecast_out(f: Forecast) -> ForecastOut:
@@ -298,7 +298,7 @@ def reservoir_out(
     r: Reservoir,
     level: series.Recent | None,
     flows: dict[tuple[str, str], tuple[int, float]],
-    plan: dict | None,
+    plan: dict[str, Any] | None,
 ) -> ReservoirOut:
     value = level.last if level is not None else None
     state = reservoir_state(value, r) if value is not None else None
@@ -332,7 +332,7 @@ def reservoir_out(
     )
 
 
-def release_out(r: Reservoir, plan: dict | None) -> ReleaseOut | None:
+def release_out(r: Reservoir, plan: dict[str, Any] | None) -> ReleaseOut | None:
     """A plan recorded through PUT /api/reservoirs/{id}/release, as the engine keeps it (hub/alerts/engine.py)."""
     if not plan or not plan.get("open"):
         return None
