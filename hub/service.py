@@ -144,6 +144,7 @@ class Hub:
             areas=areas,
             intervals=intervals,
             positions=positions,
+            names={n.node_id: n.name for n in nodes.values() if n.name},
             notify=self._notify,
             notify_on=self.config.notify.transitions() if self.config.notify else NOTIFY_ON,
         )

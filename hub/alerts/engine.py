@@ -51,6 +51,7 @@ class AlertEngine:
         areas: dict[str, str],
         intervals: dict[tuple[str, str], float],
         positions: dict[str, tuple[float, float]] | None = None,
+        names: dict[str, str] | None = None,
         notify: Notify | None = None,
         notify_on: Iterable[Transition] = NOTIFY_ON,
         now: datetime | None = None,
@@ -61,6 +62,7 @@ class AlertEngine:
         self.store = store
         self.areas = areas
         self.positions = positions or {}
+        self.names = names or {}  # node id -> its name in the registry, for messages that name a place
         self.notify = notify
         # Still needed with one concurrency story per process: the ingest writer thread evaluates batches (process,
         # tick, lines_stored) while acknowledgements, release plans, rule reloads and the escalation check come
@@ -89,7 +91,7 @@ class AlertEngine:
         if tables.flood is not None:
             evaluators.append(FloodEvaluator(tables.flood, tables.risk))
         if self.config.rain_gauges:
-            evaluators.append(RainEvaluator(self.config.rain_gauges, tables.rain))
+            evaluators.append(RainEvaluator(self.config.rain_gauges, tables.rain, names=self.names))
         if tables.reservoirs is not None:
             evaluators.append(DamEvaluator(tables.reservoirs))
         if self.config.fire_areas:

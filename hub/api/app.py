@@ -28,6 +28,7 @@ from hub.api import thresholds as threshold_routes
 from hub.api import warnings as warning_routes
 from hub.api import web as page_routes
 from hub.api.auth import ApiSettings
+from hub.api.compression import compress
 from hub.api.console_settings import ConsoleSettings
 from hub.api.context import ApiContext, Health
 from hub.api.routes import Call, Route, endpoint, json_errors
@@ -82,6 +83,7 @@ def make_app(
     )
     sessions = SessionCookies(ctx.session_key, ctx.console)
     feed = event_routes.AlarmFeed()
+    camera_relay = camera_routes.live_relay(ctx)
     if engine is not None:
         engine.listeners.append(feed.publish)
     routes = [
@@ -97,7 +99,7 @@ def make_app(
         *event_routes.routes(ctx, feed),
         *situation_routes.routes(ctx),
         *map_routes.routes(ctx),
-        *camera_routes.routes(ctx),
+        *camera_routes.routes(ctx, camera_relay),
         *page_routes.routes(ctx),
     ]
     document: dict[str, Any] = {}
@@ -108,10 +110,12 @@ def make_app(
         return web.json_response(document)
 
     routes.append(Route("GET", "/api/openapi.json", describe, "This API description (OpenAPI 3.1)", None, "meta"))
-    app = web.Application(middlewares=[json_errors])
+    app = web.Application(middlewares=[json_errors, compress])
 
     async def end_streams(app: web.Application) -> None:
+        # Open event streams and live views would otherwise hold the stop for aiohttp's shutdown timeout (60 s).
         feed.close_all()
+        camera_relay.close_all()
 
     app.on_shutdown.append(end_streams)
     app[FEED] = feed

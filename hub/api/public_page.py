@@ -34,6 +34,7 @@ from hub.alerts.rules.flood_levels import FloodStation, rate_of_rise_m_per_h
 from hub.alerts.rules.risk_level import MAX_RISK, risk_colour
 from hub.alerts.rules.severity import Severity
 from hub.api.alerts import SEVERITY_COLOURS
+from hub.api.compression import accepts_gzip
 from hub.api.context import ApiContext
 from hub.api.routes import Call, Route
 from hub.feeds.units import AdminUnits, load_units
@@ -521,23 +522,6 @@ def render_page(status: PublicStatus, page_assets: Assets | None = None) -> str:
 # -- routes -------------------------------------------------------------------------------------------------------
 
 
-def _accepts_gzip(header: str) -> bool:
-    """RFC 9110 Accept-Encoding: gzip named with a weight above 0, or not named and ``*`` above 0."""
-    weights: dict[str, float] = {}
-    for part in header.lower().split(","):
-        coding, _, params = part.partition(";")
-        q = 1.0
-        for param in params.split(";"):
-            name, _, value = param.strip().partition("=")
-            if name == "q":
-                try:
-                    q = float(value)
-                except ValueError:
-                    q = 0.0  # a weight that cannot be read is no consent
-        weights[coding.strip()] = q
-    return weights.get("gzip", weights.get("*", 0.0)) > 0
-
-
 def _answer(call: Call, body: bytes, content_type: str, csp: str | None = None) -> web.Response:
     headers = {
         "Cache-Control": CACHE_CONTROL,
@@ -548,7 +532,7 @@ def _answer(call: Call, body: bytes, content_type: str, csp: str | None = None) 
     if csp is not None:
         headers["Content-Security-Policy"] = csp
     resp = web.Response(body=body, content_type=content_type, charset="utf-8", headers=headers)
-    if _accepts_gzip(call.request.headers.get("Accept-Encoding", "")):
+    if accepts_gzip(call.request.headers.get("Accept-Encoding", "")):
         resp.enable_compression(ContentCoding.gzip)
     return resp
 

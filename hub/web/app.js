@@ -180,6 +180,8 @@ function errorText(status, body) {
 function showLogin(message) {
   clearTimeout(timer);
   closeEvents();
+  // The open view lets go of what it holds (a live camera stream) before the board is hidden.
+  if (me) VIEWS.get(current.name)?.hide?.($(`view-${current.name}`));
   me = null;
   resetWarnings();
   $("bulk-status").textContent = "";

@@ -338,24 +338,31 @@ def test_readings_from_an_edge_node_reach_the_rivers_list_through_a_real_hub(tmp
 
 
 # -- the heavy-rain alarm's words ----------------------------------------------------------------------------------
-def test_a_rain_alarm_names_the_gauge_after_its_node_not_its_id():
-    from hub.alerts.config import RainGauge
-    from hub.alerts.evaluate.base import Context
-    from hub.alerts.evaluate.rain import RainEvaluator
-    from hub.alerts.rules.heavy_rain import RainBands
+def test_a_rain_alarm_names_the_gauge_after_its_node_not_its_id(tmp_path):
+    """Through the engine, as hub.service builds it: the registry's node names reach the rain rule."""
+    from hub.alerts.config import AlertsConfig, RuleTables
+    from hub.alerts.engine import AlertEngine
+    from hub.alerts.store import AlertStore
 
     gauges = [
-        RainGauge(gauge_id="river-kimlong-01", node_id="river-kimlong-01", sensor_id="rain"),
-        RainGauge(gauge_id="mua-a-luoi", node_id="rain-aluoi-01", sensor_id="rain"),
+        {"gauge_id": "river-kimlong-01", "node_id": "river-kimlong-01", "sensor_id": "rain"},
+        {"gauge_id": "mua-a-luoi", "node_id": "rain-aluoi-01", "sensor_id": "rain"},
     ]
-    ev = RainEvaluator(gauges, RainBands(), names={"river-kimlong-01": "Trạm Kim Long"})
-    t = datetime(2026, 10, 1, 3, 0, tzinfo=UTC)
-    ctx = Context(now=t, state={}, areas={}, hazards={}, fire_levels={})
-    ev.on_observation(Observation("river-kimlong-01", "rain", "rainfall", t, 80.0), ctx)
-    ev.on_observation(Observation("rain-aluoi-01", "rain", "rainfall", t, 80.0), ctx)
-    named, unnamed = (f.condition.message for f in ctx.findings)
-    assert named == "Mưa lớn tại Trạm Kim Long: 80 mm/12 h, 80 mm/24 h, cấp 1"
-    assert unnamed.startswith("Mưa lớn tại mua-a-luoi:")  # a node without a name: the gauge's id, not the node's
+    config = AlertsConfig.model_validate({"rain_gauges": gauges, "freshness": {"enabled": False}})
+    store = AlertStore(tmp_path / "alerts.db")
+    engine = AlertEngine(
+        config, RuleTables(), store, areas={}, intervals={}, names={"river-kimlong-01": "Trạm Kim Long"}
+    )
+    try:
+        t = datetime(2026, 10, 1, 3, 0, tzinfo=UTC)
+        engine.process([Observation("river-kimlong-01", "rain", "rainfall", t, 80.0)], now=t)
+        engine.process([Observation("rain-aluoi-01", "rain", "rainfall", t, 80.0)], now=t)
+        messages = {a.subject: a.message for a in engine.active()}
+        assert messages["river-kimlong-01"] == "Mưa lớn tại Trạm Kim Long: 80 mm/12 h, 80 mm/24 h, cấp 1"
+        # A node without a name: the gauge's id, not the node's.
+        assert messages["mua-a-luoi"].startswith("Mưa lớn tại mua-a-luoi:")
+    finally:
+        store.close()
 
 
 # -- without InfluxDB, and at scale ------------------------------------------------------------------------------

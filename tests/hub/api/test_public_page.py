@@ -28,6 +28,7 @@ from hub.alerts.threshold_overrides import RuleManager, ThresholdStore
 from hub.api import alerts as alert_routes
 from hub.api import openapi, public_page
 from hub.api.auth import ApiSettings
+from hub.api.compression import accepts_gzip
 from hub.api.context import ApiContext
 from hub.api.routes import endpoint, json_errors
 from hub.metrics import Metrics
@@ -428,4 +429,4 @@ def test_page_on_a_throttled_phone(hub: PublicHub) -> None:
     ],
 )
 def test_gzip_only_when_accepted(header: str, gzip_ok: bool) -> None:
-    assert public_page._accepts_gzip(header) is gzip_ok
+    assert accepts_gzip(header) is gzip_ok
