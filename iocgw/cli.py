@@ -313,6 +313,7 @@ def _add_bench(sub: Any, delegate: Delegate) -> None:
         ("forecast", "river-stage forecast skill: NSE and RMSE against persistence, threshold warnings"),
         ("public_page", "public status page: first paint in headless Chromium on a throttled 3G phone, bytes"),
         ("warnings", "public warnings by SMS through Kannel: BĐ3 to SMS latency, fan-out across a hub SIGKILL"),
+        ("console", "operator console at 500 stations: first paint, update, bytes, alarm to page; --screenshots DIR"),
     ):
         delegate(bench.add_parser(name, help=help_text), f"bench.{name}")
 
