@@ -87,7 +87,7 @@ class AlertEngine:
 
     def load(self, tables: RuleTables) -> None:
         """Swap in new rule tables (a reload); state and alarms carry over."""
-        evaluators: list[Evaluator] = [CameraEvaluator(tables.camera)]
+        evaluators: list[Evaluator] = [CameraEvaluator(tables.camera, names=self.names)]
         if tables.flood is not None:
             evaluators.append(FloodEvaluator(tables.flood, tables.risk))
         if self.config.rain_gauges:

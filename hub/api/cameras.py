@@ -13,6 +13,7 @@ from typing import Any, Literal
 from aiohttp import web
 from pydantic import BaseModel, Field
 
+from hub.alerts.rules.camera import LABEL_VI
 from hub.api.auth import Role
 from hub.api.console_settings import LiveCamera
 from hub.api.context import ApiContext
@@ -24,8 +25,6 @@ from wire.messages import IDENTIFIER_PATTERN
 
 log = logging.getLogger(__name__)
 
-# What an officer reads for a detector's label; an unknown label is shown as it is.
-LABEL_VI = {"fire": "Lửa", "smoke": "Khói", "flood": "Ngập", "person": "Người", "vehicle": "Phương tiện"}
 KNOWN_DAYS = 7  # a camera whose last event is older than this and that no status or config names is not listed
 MAX_POINTS = 5000  # event points read for one camera's history (an event is several: new, updates, end)
 IDENT = re.compile(IDENTIFIER_PATTERN)

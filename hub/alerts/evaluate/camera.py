@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from hub.alerts.alarm import Condition
 from hub.alerts.evaluate.base import Context, Evaluator
-from hub.alerts.rules.camera import CameraSeverityTable, camera_alert_severity
+from hub.alerts.rules.camera import LABEL_VI, CameraSeverityTable, camera_alert_severity
 from hub.alerts.rules.severity import Severity
 from wire import EventMessage
 from wire.messages import EventPhase
@@ -13,8 +15,10 @@ from wire.messages import EventPhase
 class CameraEvaluator(Evaluator):
     rule = "camera_fire"
 
-    def __init__(self, table: CameraSeverityTable) -> None:
+    def __init__(self, table: CameraSeverityTable, names: Mapping[str, str] | None = None) -> None:
+        """``names``: node id -> the node's name in the registry, so the message names the place, not the id."""
         self.table = table
+        self.names = dict(names or {})
 
     def on_event(self, event: EventMessage, ctx: Context) -> None:
         area = ctx.area_of(event.node_id)
@@ -32,8 +36,15 @@ class CameraEvaluator(Evaluator):
                 severity=Severity.INFO if ended else severity,
                 level=danger,
                 value=event.top_score,
-                message=f"Camera {event.camera} ({event.node_id}) thấy {event.label}, điểm {event.top_score:.2f}",
+                message=camera_message(event, self.names.get(event.node_id)),
                 details={"event_id": event.event_id, "snapshot": event.snapshot, "zones": event.zones},
             ),
             event.ts,
         )
+
+
+def camera_message(event: EventMessage, node_name: str | None) -> str:
+    """ "Camera thap-1 (Chòi canh Bạch Mã) thấy lửa, điểm 0.91": the label in Vietnamese, the node by its name."""
+    label = LABEL_VI.get(event.label, event.label)
+    label = label[0].lower() + label[1:] if label else label
+    return f"Camera {event.camera} ({node_name or event.node_id}) thấy {label}, điểm {event.top_score:.2f}"

@@ -10,6 +10,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from hub.alerts.rules.severity import Severity
 from plumbing.configfile import load_yaml_model
 
+# What an officer reads for a detector's label (alarm messages, the console); an unknown label is shown as it is.
+LABEL_VI = {"fire": "Lửa", "smoke": "Khói", "flood": "Ngập", "person": "Người", "vehicle": "Phương tiện"}
+
 
 class CameraSeverityTable(BaseModel):
     """Which detections alert, and how severe they are at each fire-danger level."""

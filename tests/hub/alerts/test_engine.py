@@ -33,7 +33,7 @@ LONG_BIEN = FloodStation(
 )
 
 
-def make_engine(tmp_path, sink, notify_on=None, **config):
+def make_engine(tmp_path, sink, notify_on=None, names=None, **config):
     tables = RuleTables(
         flood=FloodStationTable(stations=[LONG_BIEN]), nesterov={"Hà Tĩnh": NesterovConfig(province="Hà Tĩnh")}
     )
@@ -46,6 +46,7 @@ def make_engine(tmp_path, sink, notify_on=None, **config):
         intervals={},
         notify=sink.extend,
         now=T0,
+        names=names,
         **({"notify_on": notify_on} if notify_on is not None else {}),
     )
 
@@ -128,7 +129,7 @@ def test_forest_fire_danger_and_camera_severity(tmp_path):
         humidity=SensorRef(node_id="wx-1", sensor_id="rh"),
         rain=SensorRef(node_id="wx-1", sensor_id="rain"),
     )
-    engine = make_engine(tmp_path, sink, fire_areas=[area])
+    engine = make_engine(tmp_path, sink, names={"cam-1": "Chòi canh Vũ Quang"}, fire_areas=[area])
     # 13:00 local = 06:00 UTC. 35 °C / 30 % RH every day: d13 = 56.2 * 0.7 = 39.3 hPa, term ~1,376 per day.
     for day in range(8):
         t = datetime(2026, 4, 1 + day, 6, 0, tzinfo=UTC)
@@ -153,6 +154,8 @@ def test_forest_fire_danger_and_camera_severity(tmp_path):
     engine.process([], events=[event])
     cam = [a for _, a, t in sink if a.rule == "camera_fire"]
     assert cam and cam[0].level == 5 and cam[0].severity >= Severity.MAJOR
+    # In Vietnamese, the node by its registry name: what the officer knows the tower as.
+    assert cam[0].message == "Camera tower (Chòi canh Vũ Quang) thấy khói, điểm 0.85"
     engine.process([], events=[event.model_copy(update={"phase": "end", "seq": 2})])
     assert engine.store.get(cam[0].id).state is AlarmState.CLEARED_UNACK
     # a day of rain >= 5 mm resets the index
