@@ -90,7 +90,7 @@ class RiverRow(BaseModel):
     bd_m: list[float] = Field(description="BĐ1, BĐ2, BĐ3 in force (m, the station's datum)")
     level_m: float | None = Field(None, description="The newest trusted reading (m), within the last 72 h")
     at: AwareDatetime | None = Field(None, description="When it was measured")
-    trend_m_per_h: float | None = Field(None, description="Least-squares slope of the readings of the 3 h up to the newest")
+    trend_m_per_h: float | None = Field(None, description="Least-squares slope of the 3 h of readings up to the newest")
     trend_vi: str | None = Field(None, description="lên / xuống / đứng (under 1 cm/h either way)")
     reached: int | None = Field(None, description="BĐ level reached, 0-3")
     reached_vi: str | None = Field(None, description="Dưới BĐ1, Trên BĐ1 ... Vượt lũ lịch sử")
