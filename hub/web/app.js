@@ -428,6 +428,9 @@ function updateRow(tr, alert, force) {
   const keep = !force && tr.dataset.state === alert.state && tr.lastElementChild;
   const ack = keep ? tr.lastElementChild : ackCell(alert);
   tr.replaceChildren(...cells, ack);
+  // Each cell names its column: on a phone the rows become cards and the header is not shown (style.css).
+  const heads = $("alerts").tHead.rows[0].cells;
+  for (const [i, td] of [...tr.cells].entries()) if (heads[i]) td.dataset.label = heads[i].textContent;
   tr.dataset.state = alert.state;
   tr.dataset.sig = sig;
   tr.style.borderLeft = `0.4rem solid ${alert.display.fill}`;
