@@ -461,18 +461,23 @@ function renderAlerts(alerts) {
   const seen = new Set();
   // While a row is being acted on nothing moves: rows keep their places and new ones go last until it is let go.
   const freeze = held(tbody);
+  const rows = [];
+  const existing = new Map([...tbody.rows].map((tr) => [tr.dataset.alertId, tr]));
   for (const alert of sorted) {
     seen.add(alert.id);
-    let tr = rowFor(alert.id);
-    const fresh = !tr;
-    if (fresh) {
+    let tr = existing.get(alert.id);
+    if (!tr) {
       tr = el("tr");
       tr.dataset.alertId = alert.id;
+      if (freeze) tbody.append(tr); // held: a new row goes last, the others stay where they are
     }
     updateRow(tr, alert, false);
-    if (fresh || !freeze) tbody.append(tr); // appending an existing row moves it
+    rows.push(tr);
   }
   for (const tr of [...tbody.rows]) if (!seen.has(tr.dataset.alertId)) tr.remove();
+  // Moved only when the order changed: re-appending 200 unchanged rows on every refresh cost a layout each time.
+  const inOrder = tbody.rows.length === rows.length && rows.every((tr, i) => tbody.rows[i] === tr);
+  if (!freeze && !inOrder) tbody.append(...rows);
   $("alerts").dataset.order = freeze ? "held" : "triage";
   // Forget the pictures no alert shows any more.
   const shown = new Set([...tbody.querySelectorAll("td[data-snapshot]")].map((td) => td.dataset.snapshot));
