@@ -16,7 +16,7 @@ import yaml
 
 from hub.api.auth import Role
 from simulators.camera.guarded import GuardedCamera
-from testkit.browser import CHROMIUM, FLAGS, MISSING
+from testkit.browser import CHROMIUM, MISSING, chromium_page
 from tests.hub.api.support import TOKENS, Client, api_section, write_rules
 from tests.support.wait import wait_until
 
@@ -175,96 +175,82 @@ def test_list_and_history_from_what_the_node_sent(tmp_path, make_hub, mosquitto,
 def test_page_shows_the_snapshot_with_its_box_the_history_and_the_live_view(
     tmp_path, make_hub, mosquitto, monkeypatch, camera
 ):
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     api = start_hub(tmp_path, make_hub, monkeypatch, camera)
     feed(mosquitto.port, camera.jpegs[0])
     fed(api)
 
-    problems: list[str] = []
-    with sync_playwright() as p:
-        browser = p.chromium.launch_persistent_context(
-            str(tmp_path / "chromium-profile"),
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=FLAGS,
-            viewport={"width": 1400, "height": 900},
-        )
-        try:
-            page = browser.new_page()
-            page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
-            page.on("pageerror", lambda e: problems.append(str(e)))
-            # A shared link straight to the camera: sign-in first, then the camera.
-            page.goto(f"{api.base}/?refresh_ms=300#cameras/{NODE}/{CAM}")
-            page.fill("#token", TOKENS[Role.VIEWER])
-            page.click("#login-form button")
-            view = page.locator("#view-cameras")
+    with chromium_page(tmp_path / "chromium-profile") as (page, problems):
+        # A shared link straight to the camera: sign-in first, then the camera.
+        page.goto(f"{api.base}/?refresh_ms=300#cameras/{NODE}/{CAM}")
+        page.fill("#token", TOKENS[Role.VIEWER])
+        page.click("#login-form button")
+        view = page.locator("#view-cameras")
 
-            # The cards: names, not ids, where the hub has them; state and last detection in words.
-            cards = view.locator(".cam-card")
-            expect(cards).to_have_count(2)
-            expect(cards.nth(0)).to_contain_text("Đồi thông phía bắc")
-            expect(cards.nth(0)).to_contain_text("Tháp canh Hương Sơn")
-            expect(cards.nth(0)).to_contain_text("✔ Đang hoạt động")
-            expect(cards.nth(0)).to_contain_text("Lửa (điểm 0,91)")
-            expect(cards.nth(1)).to_contain_text("Khói")
+        # The cards: names, not ids, where the hub has them; state and last detection in words.
+        cards = view.locator(".cam-card")
+        expect(cards).to_have_count(2)
+        expect(cards.nth(0)).to_contain_text("Đồi thông phía bắc")
+        expect(cards.nth(0)).to_contain_text("Tháp canh Hương Sơn")
+        expect(cards.nth(0)).to_contain_text("✔ Đang hoạt động")
+        expect(cards.nth(0)).to_contain_text("Lửa (điểm 0,91)")
+        expect(cards.nth(1)).to_contain_text("Khói")
 
-            # The snapshot, and the fire's box where the node put it (fractions of the picture), labelled.
-            expect(view.locator(".cam-title")).to_have_text("Đồi thông phía bắc")
-            snapshot = view.locator(".cam-snapshot")
-            expect(snapshot).to_be_visible()
-            assert snapshot.evaluate("img => img.complete && img.naturalWidth") == 320
-            box = view.locator(".cam-box")
-            expect(box).to_be_visible()
-            expect(box.locator(".cam-box-label")).to_have_text("Lửa 0,91")
+        # The snapshot, and the fire's box where the node put it (fractions of the picture), labelled.
+        expect(view.locator(".cam-title")).to_have_text("Đồi thông phía bắc")
+        snapshot = view.locator(".cam-snapshot")
+        expect(snapshot).to_be_visible()
+        assert snapshot.evaluate("img => img.complete && img.naturalWidth") == 320
+        box = view.locator(".cam-box")
+        expect(box).to_be_visible()
+        expect(box.locator(".cam-box-label")).to_have_text("Lửa 0,91")
 
-            def box_in_picture() -> list[float] | None:
-                pic, drawn = snapshot.bounding_box(), box.bounding_box()
-                if not pic or not drawn or pic["width"] < 50:
-                    return None
-                got = [
-                    (drawn["y"] - pic["y"]) / pic["height"],
-                    (drawn["x"] - pic["x"]) / pic["width"],
-                    (drawn["y"] + drawn["height"] - pic["y"]) / pic["height"],
-                    (drawn["x"] + drawn["width"] - pic["x"]) / pic["width"],
-                ]
-                return got if all(abs(g - w) < 0.01 for g, w in zip(got, FIRE_BOX, strict=True)) else None
+        def box_in_picture() -> list[float] | None:
+            pic, drawn = snapshot.bounding_box(), box.bounding_box()
+            if not pic or not drawn or pic["width"] < 50:
+                return None
+            got = [
+                (drawn["y"] - pic["y"]) / pic["height"],
+                (drawn["x"] - pic["x"]) / pic["width"],
+                (drawn["y"] + drawn["height"] - pic["y"]) / pic["height"],
+                (drawn["x"] + drawn["width"] - pic["x"]) / pic["width"],
+            ]
+            return got if all(abs(g - w) < 0.01 for g, w in zip(got, FIRE_BOX, strict=True)) else None
 
-            wait_until(box_in_picture, timeout=10, what=f"the box drawn at {FIRE_BOX} of the picture")
+        wait_until(box_in_picture, timeout=10, what=f"the box drawn at {FIRE_BOX} of the picture")
 
-            # The history, newest first, and one mark per detection on the 24-hour timeline.
-            rows = view.locator(".cam-events tbody tr")
-            expect(rows).to_have_count(2)
-            expect(rows.nth(0)).to_contain_text("Lửa")
-            expect(rows.nth(0)).to_contain_text("Đang diễn ra")
-            expect(rows.nth(1)).to_contain_text("Khói")
-            marks = view.locator(".cam-timeline .cam-mark")
-            expect(marks).to_have_count(2)
-            expect(marks.nth(0)).to_have_text("L")
-            expect(marks.nth(1)).to_have_text("K")
+        # The history, newest first, and one mark per detection on the 24-hour timeline.
+        rows = view.locator(".cam-events tbody tr")
+        expect(rows).to_have_count(2)
+        expect(rows.nth(0)).to_contain_text("Lửa")
+        expect(rows.nth(0)).to_contain_text("Đang diễn ra")
+        expect(rows.nth(1)).to_contain_text("Khói")
+        marks = view.locator(".cam-timeline .cam-mark")
+        expect(marks).to_have_count(2)
+        expect(marks.nth(0)).to_have_text("L")
+        expect(marks.nth(1)).to_have_text("K")
 
-            # The live view on demand, relayed by the hub (the page never has the camera's address).
-            assert camera.open_streams == 0
-            view.locator(".cam-live-button").click()
-            live = view.locator(".cam-live-img")
-            expect(live).to_be_visible()
-            wait_until(lambda: live.evaluate("img => img.naturalWidth") == 320, timeout=15, what="a live frame")
-            assert live.get_attribute("src") == f"/api/cameras/{NODE}/{CAM}/live"
-            assert camera.open_streams == 1
-            expect(view.locator(".cam-live-status")).to_have_text("Đang xem trực tiếp")
-            html = page.content()
-            for secret in (USER, PASSWORD, str(camera.port)):
-                assert secret not in html
+        # The live view on demand, relayed by the hub (the page never has the camera's address).
+        assert camera.open_streams == 0
+        view.locator(".cam-live-button").click()
+        live = view.locator(".cam-live-img")
+        expect(live).to_be_visible()
+        wait_until(lambda: live.evaluate("img => img.naturalWidth") == 320, timeout=15, what="a live frame")
+        assert live.get_attribute("src") == f"/api/cameras/{NODE}/{CAM}/live"
+        assert camera.open_streams == 1
+        expect(view.locator(".cam-live-status")).to_have_text("Đang xem trực tiếp")
+        html = page.content()
+        for secret in (USER, PASSWORD, str(camera.port)):
+            assert secret not in html
 
-            # On a phone: one column, nothing wider than the screen, the box still on the fire.
-            page.set_viewport_size({"width": 375, "height": 800})
-            wait_until(lambda: page.evaluate("document.documentElement.scrollWidth") <= 375, what="no sideways scroll")
-            wait_until(box_in_picture, timeout=10, what="the box on the phone-sized picture")
+        # On a phone: one column, nothing wider than the screen, the box still on the fire.
+        page.set_viewport_size({"width": 375, "height": 800})
+        wait_until(lambda: page.evaluate("document.documentElement.scrollWidth") <= 375, what="no sideways scroll")
+        wait_until(box_in_picture, timeout=10, what="the box on the phone-sized picture")
 
-            # Leaving the view drops the picture, and the camera sees its connection close.
-            page.click('#views a[data-view="alerts"]')
-            expect(view.locator(".cam-live-img")).to_have_count(0)
-            wait_until(lambda: camera.open_streams == 0, timeout=20, what="the camera's stream closed")
-        finally:
-            browser.close()
+        # Leaving the view drops the picture, and the camera sees its connection close.
+        page.click('#views a[data-view="alerts"]')
+        expect(view.locator(".cam-live-img")).to_have_count(0)
+        wait_until(lambda: camera.open_streams == 0, timeout=20, what="the camera's stream closed")
     assert problems == [], "no console errors"

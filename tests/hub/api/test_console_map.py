@@ -26,7 +26,7 @@ from hub.alerts.evaluate.base import Observation
 from hub.api.auth import ApiSettings, Role
 from hub.api.console_settings import ConsoleSettings
 from hub.store.state import NodeInfo
-from testkit.browser import CHROMIUM, FLAGS, MISSING
+from testkit.browser import CHROMIUM, MISSING, chromium_page
 from tests.hub.api.support import STATION, TOKENS, LocalHub, api_section
 
 if TYPE_CHECKING:
@@ -212,30 +212,16 @@ browser = pytest.mark.skipif(not CHROMIUM.exists(), reason=MISSING)
 @contextmanager
 def map_page(hub: LocalHub, tmp_path: Path, arg: str = "", requests: list[str] | None = None) -> Iterator[Page]:
     """Signed in as an officer on #map[/arg]; every URL the page asks for goes into ``requests``."""
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
-    problems: list[str] = []
-    with sync_playwright() as p:
-        context = p.chromium.launch_persistent_context(
-            str(tmp_path / "chromium-profile"),
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=FLAGS,
-            viewport={"width": 1400, "height": 900},
-        )
-        try:
-            page = context.new_page()
-            page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
-            page.on("pageerror", lambda e: problems.append(str(e)))
-            if requests is not None:
-                page.on("request", lambda r: requests.append(r.url))
-            page.goto(f"{hub.base}/?refresh_ms=300#map{'/' + arg if arg else ''}")
-            page.fill("#token", TOKENS[Role.OFFICER])
-            page.click("#login-form button")
-            expect(page.locator("#who-name")).to_have_text("officer-1 (officer)")
-            yield page
-        finally:
-            context.close()
+    with chromium_page(tmp_path / "chromium-profile") as (page, problems):
+        if requests is not None:
+            page.on("request", lambda r: requests.append(r.url))
+        page.goto(f"{hub.base}/?refresh_ms=300#map{'/' + arg if arg else ''}")
+        page.fill("#token", TOKENS[Role.OFFICER])
+        page.click("#login-form button")
+        expect(page.locator("#who-name")).to_have_text("officer-1 (officer)")
+        yield page
     assert problems == [], "no console errors"
 
 

@@ -16,7 +16,7 @@ import yaml
 from hub.api.auth import Role
 from hub.store.state import ERRORS_KEPT_PER_NODE, HubState
 from plumbing.version import __version__
-from testkit.browser import CHROMIUM, FLAGS, MISSING
+from testkit.browser import CHROMIUM, MISSING, chromium_page
 from testkit.localsvc import free_port
 from tests.hub.api.support import TOKENS, Client, api_section
 from tests.support.processes import AgentThread
@@ -318,7 +318,7 @@ def sign_in(page: Page) -> None:
 
 @pytest.mark.skipif(not CHROMIUM.exists(), reason=MISSING)
 def test_the_view_in_chromium(tmp_path, make_hub, mosquitto):
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     fleet = [
         {"node_id": node, "site": {"name": name, "admin_code": HUE}, "sensors": [battery_sensor(12.0)]}
@@ -328,92 +328,78 @@ def test_the_view_in_chromium(tmp_path, make_hub, mosquitto):
     base = f"http://127.0.0.1:{hub.http_port}"
     feed_fleet(Publisher(mosquitto.port), Client(base).as_(Role.VIEWER))
 
-    problems: list[str] = []
-    with sync_playwright() as p:
-        browser = p.chromium.launch_persistent_context(
-            str(tmp_path / "chromium-profile"),
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=FLAGS,
-            viewport={"width": 1400, "height": 900},
-        )
-        try:
-            page = browser.new_page()
-            page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
-            page.on("pageerror", lambda e: problems.append(str(e)))
-            page.goto(f"{base}/?refresh_ms=300#nodes")
-            sign_in(page)
+    with chromium_page(tmp_path / "chromium-profile") as (page, problems):
+        page.goto(f"{base}/?refresh_ms=300#nodes")
+        sign_in(page)
 
-            rows = page.locator("#nodes tbody tr")
-            expect(rows).to_have_count(len(ORDER))
-            assert rows.evaluate_all("rs => rs.map(r => r.dataset.nodeId)") == ORDER
+        rows = page.locator("#nodes tbody tr")
+        expect(rows).to_have_count(len(ORDER))
+        assert rows.evaluate_all("rs => rs.map(r => r.dataset.nodeId)") == ORDER
 
-            def row(node: str) -> Locator:
-                return page.locator(f'#nodes tbody tr[data-node-id="{node}"]')
+        def row(node: str) -> Locator:
+            return page.locator(f'#nodes tbody tr[data-node-id="{node}"]')
 
-            expect(row("hue-off-01").locator(".node-link-state")).to_have_text("Mất kết nối")
-            expect(row("hue-stop-01").locator(".node-link-state")).to_have_text("Đã dừng")
-            expect(row("hue-never-01").locator(".node-link-state")).to_have_text("Chưa từng kết nối")
-            expect(row("hue-never-01").locator(".node-seen")).to_have_text("Chưa nhận tin nào")
-            expect(row("hue-err-01").locator(".node-link-state")).to_have_text("Trực tuyếnĐang báo lỗi")
-            expect(row("hue-err-01").locator(".node-errors")).to_contain_text("RS-485: no reply from logger")
-            expect(row("hue-err-01").locator(".node-errors")).to_contain_text("Cấu hình bị từ chối: config v8")
-            expect(row("hue-drop-01").locator(".node-link-state")).to_contain_text("Bỏ tin trong 24 giờ qua")
-            expect(row("hue-drop-01").locator(".node-queue")).to_have_text("120 chờ gửi3 tin bị bỏ")
-            ok = row("hue-ok-01")
-            expect(ok.locator(".node-name")).to_have_text("Trạm Kim Longhue-ok-01")
-            expect(ok.locator("td").nth(1)).to_have_text("Thành phố Huế")
-            expect(ok.locator(".node-link-state")).to_have_text("Trực tuyến")
-            expect(ok.locator(".node-seen")).to_have_text("vừa xong")
-            assert ok.locator(".node-seen").get_attribute("title"), "the time itself, on hover"
-            expect(ok.locator(".node-battery")).to_have_text("12,6 V")
-            expect(ok.locator(".node-version")).to_have_text("iocgw 1.4.0")
-            expect(row("cam-node-1").locator(".node-cameras")).to_have_text("thap-1 · 4,8 khung/giây · suy luận 85 ms")
-            expect(page.locator("#status")).to_contain_text("7 thiết bị · 5 cần chú ý")
+        expect(row("hue-off-01").locator(".node-link-state")).to_have_text("Mất kết nối")
+        expect(row("hue-stop-01").locator(".node-link-state")).to_have_text("Đã dừng")
+        expect(row("hue-never-01").locator(".node-link-state")).to_have_text("Chưa từng kết nối")
+        expect(row("hue-never-01").locator(".node-seen")).to_have_text("Chưa nhận tin nào")
+        expect(row("hue-err-01").locator(".node-link-state")).to_have_text("Trực tuyếnĐang báo lỗi")
+        expect(row("hue-err-01").locator(".node-errors")).to_contain_text("RS-485: no reply from logger")
+        expect(row("hue-err-01").locator(".node-errors")).to_contain_text("Cấu hình bị từ chối: config v8")
+        expect(row("hue-drop-01").locator(".node-link-state")).to_contain_text("Bỏ tin trong 24 giờ qua")
+        expect(row("hue-drop-01").locator(".node-queue")).to_have_text("120 chờ gửi3 tin bị bỏ")
+        ok = row("hue-ok-01")
+        expect(ok.locator(".node-name")).to_have_text("Trạm Kim Longhue-ok-01")
+        expect(ok.locator("td").nth(1)).to_have_text("Thành phố Huế")
+        expect(ok.locator(".node-link-state")).to_have_text("Trực tuyến")
+        expect(ok.locator(".node-seen")).to_have_text("vừa xong")
+        assert ok.locator(".node-seen").get_attribute("title"), "the time itself, on hover"
+        expect(ok.locator(".node-battery")).to_have_text("12,6 V")
+        expect(ok.locator(".node-version")).to_have_text("iocgw 1.4.0")
+        expect(row("cam-node-1").locator(".node-cameras")).to_have_text("thap-1 · 4,8 khung/giây · suy luận 85 ms")
+        expect(page.locator("#status")).to_contain_text("7 thiết bị · 5 cần chú ý")
 
-            # The filter finds a station by its name without marks; the rest are hidden, not removed.
-            page.fill("#node-filter", "vy da")
-            expect(page.locator("#nodes tbody tr:visible")).to_have_count(1)
-            expect(page.locator("#nodes tbody tr:visible")).to_have_attribute("data-node-id", "hue-drop-01")
-            page.fill("#node-filter", "")
-            expect(page.locator("#nodes tbody tr:visible")).to_have_count(len(ORDER))
+        # The filter finds a station by its name without marks; the rest are hidden, not removed.
+        page.fill("#node-filter", "vy da")
+        expect(page.locator("#nodes tbody tr:visible")).to_have_count(1)
+        expect(page.locator("#nodes tbody tr:visible")).to_have_attribute("data-node-id", "hue-drop-01")
+        page.fill("#node-filter", "")
+        expect(page.locator("#nodes tbody tr:visible")).to_have_count(len(ORDER))
 
-            # A node's link opens its panel, and the address can be shared.
-            row("hue-err-01").locator("a.node-link").click()
-            expect(page).to_have_url(f"{base}/?refresh_ms=300#nodes/hue-err-01")
-            panel = page.locator("#node-detail")
-            expect(panel.locator("h3")).to_have_text("Trạm Phú Hội (hue-err-01)")
-            history = panel.locator(".node-error-table tbody tr")
-            expect(history).to_have_count(2)
-            expect(history.nth(0)).to_contain_text("RS-485: no reply from logger")
-            expect(history.nth(0)).to_contain_text("Đang báo")
-            expect(history.nth(1)).to_contain_text("SD card: read-only")
-            expect(history.nth(1)).to_contain_text("Đã hết")
-            expect(panel.locator(".node-letters")).to_contain_text("iocgw/v1/hue-err-01/telemetry")
-            expect(panel.locator(".node-models")).to_contain_text("fire3")
-            expect(panel.locator(".node-facts")).to_contain_text("Phiên bản cấu hìnhv7")
-            expect(panel.locator(".node-facts")).to_contain_text("Cấu hình mới bị từ chốiconfig v8 refused")
-            expect(panel.locator(".node-facts")).to_contain_text("Thời gian chạy1 ngày 2 giờ")
-            expect(panel.locator(".node-facts")).to_contain_text("Đĩa còn trống5 GB")
-            expect(row("hue-err-01")).to_have_attribute("aria-current", "true")
-            panel.locator("a.node-close").click()
-            expect(panel).to_be_hidden()
+        # A node's link opens its panel, and the address can be shared.
+        row("hue-err-01").locator("a.node-link").click()
+        expect(page).to_have_url(f"{base}/?refresh_ms=300#nodes/hue-err-01")
+        panel = page.locator("#node-detail")
+        expect(panel.locator("h3")).to_have_text("Trạm Phú Hội (hue-err-01)")
+        history = panel.locator(".node-error-table tbody tr")
+        expect(history).to_have_count(2)
+        expect(history.nth(0)).to_contain_text("RS-485: no reply from logger")
+        expect(history.nth(0)).to_contain_text("Đang báo")
+        expect(history.nth(1)).to_contain_text("SD card: read-only")
+        expect(history.nth(1)).to_contain_text("Đã hết")
+        expect(panel.locator(".node-letters")).to_contain_text("iocgw/v1/hue-err-01/telemetry")
+        expect(panel.locator(".node-models")).to_contain_text("fire3")
+        expect(panel.locator(".node-facts")).to_contain_text("Phiên bản cấu hìnhv7")
+        expect(panel.locator(".node-facts")).to_contain_text("Cấu hình mới bị từ chốiconfig v8 refused")
+        expect(panel.locator(".node-facts")).to_contain_text("Thời gian chạy1 ngày 2 giờ")
+        expect(panel.locator(".node-facts")).to_contain_text("Đĩa còn trống5 GB")
+        expect(row("hue-err-01")).to_have_attribute("aria-current", "true")
+        panel.locator("a.node-close").click()
+        expect(panel).to_be_hidden()
 
-            # Straight from a shared link, on a phone: the panel opens on its node, and nothing is wider than it.
-            phone = browser.new_page()
-            phone.set_viewport_size({"width": 375, "height": 740})
-            phone.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
-            phone.on("pageerror", lambda e: problems.append(str(e)))
-            phone.goto(f"{base}/?refresh_ms=300#nodes/cam-node-1")
-            sign_in(phone)
-            cams = phone.locator("#node-detail .node-camera-table tbody tr")
-            expect(cams).to_have_count(1)
-            expect(cams).to_contain_text("thap-1")
-            expect(cams).to_contain_text("4,8")
-            expect(phone.locator("#node-detail h3")).to_have_text("Chòi canh Bạch Mã (cam-node-1)")
-            assert phone.evaluate("document.documentElement.scrollWidth") <= 375
-            phone.goto(f"{base}/?refresh_ms=300#nodes/no-such-node")
-            expect(phone.locator("#node-detail")).to_contain_text("Không tìm thấy thiết bị “no-such-node”.")
-        finally:
-            browser.close()
+        # Straight from a shared link, on a phone: the panel opens on its node, and nothing is wider than it.
+        phone = page.context.new_page()
+        phone.set_viewport_size({"width": 375, "height": 740})
+        phone.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+        phone.on("pageerror", lambda e: problems.append(str(e)))
+        phone.goto(f"{base}/?refresh_ms=300#nodes/cam-node-1")
+        sign_in(phone)
+        cams = phone.locator("#node-detail .node-camera-table tbody tr")
+        expect(cams).to_have_count(1)
+        expect(cams).to_contain_text("thap-1")
+        expect(cams).to_contain_text("4,8")
+        expect(phone.locator("#node-detail h3")).to_have_text("Chòi canh Bạch Mã (cam-node-1)")
+        assert phone.evaluate("document.documentElement.scrollWidth") <= 375
+        phone.goto(f"{base}/?refresh_ms=300#nodes/no-such-node")
+        expect(phone.locator("#node-detail")).to_contain_text("Không tìm thấy thiết bị “no-such-node”.")
     assert problems == [], "no console errors"

@@ -18,7 +18,7 @@ from hub.api.auth import ApiSettings, Role
 from hub.api.console_settings import ConsoleSettings
 from hub.api.session import load_session_key
 from hub.api.session_cookie import COOKIE, SessionCookies
-from testkit.browser import CHROMIUM, FLAGS, MISSING
+from testkit.browser import CHROMIUM, FLAGS, MISSING, chromium_page
 from tests.hub.api.support import TOKENS, LocalHub, api_section
 
 if TYPE_CHECKING:
@@ -181,25 +181,10 @@ def test_alarm_changes_are_pushed_to_open_streams(local_hub):
 
 @contextmanager
 def browser_page(tmp_path: Path, url: str) -> Iterator[tuple[Page, list[str]]]:
-    from playwright.sync_api import sync_playwright
 
-    problems: list[str] = []
-    with sync_playwright() as p:
-        context = p.chromium.launch_persistent_context(
-            str(tmp_path / "chromium-profile"),
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=FLAGS,
-            viewport={"width": 1400, "height": 900},
-        )
-        try:
-            page = context.new_page()
-            page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
-            page.on("pageerror", lambda e: problems.append(str(e)))
-            page.goto(url)
-            yield page, problems
-        finally:
-            context.close()
+    with chromium_page(tmp_path / "chromium-profile") as (page, problems):
+        page.goto(url)
+        yield page, problems
 
 
 @pytest.mark.skipif(not CHROMIUM.exists(), reason=MISSING)

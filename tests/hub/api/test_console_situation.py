@@ -35,7 +35,7 @@ from hub.store.influx import InfluxWriter, Outcome
 from hub.store.influx_query import InfluxReader
 from hub.store.line_protocol import line
 from hub.store.state import HubState, NodeInfo
-from testkit.browser import CHROMIUM, FLAGS, MISSING
+from testkit.browser import CHROMIUM, MISSING, chromium_page
 from tests.hub.api.support import TOKENS, Client, Pipeline, ServerThread, api_section
 
 if TYPE_CHECKING:
@@ -410,28 +410,14 @@ def test_the_rivers_list_of_500_stations_stays_small():
 # -- the page ------------------------------------------------------------------------------------------------------
 @contextmanager
 def officer_page(hub: SituationHub, tmp_path: Path, hash_: str, width: int = 1400) -> Iterator[Page]:
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
-    problems: list[str] = []
-    with sync_playwright() as p:
-        browser = p.chromium.launch_persistent_context(
-            str(tmp_path / "chromium-profile"),
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=FLAGS,
-            viewport={"width": width, "height": 900},
-        )
-        try:
-            page = browser.new_page()
-            page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
-            page.on("pageerror", lambda e: problems.append(str(e)))
-            page.goto(f"{hub.base}/?refresh_ms=300#{hash_}")
-            page.fill("#token", TOKENS[Role.OFFICER])
-            page.click("#login-form button")
-            expect(page.locator("#who-name")).to_have_text("officer-1 (officer)")
-            yield page
-        finally:
-            browser.close()
+    with chromium_page(tmp_path / "chromium-profile", width, 900) as (page, problems):
+        page.goto(f"{hub.base}/?refresh_ms=300#{hash_}")
+        page.fill("#token", TOKENS[Role.OFFICER])
+        page.click("#login-form button")
+        expect(page.locator("#who-name")).to_have_text("officer-1 (officer)")
+        yield page
     assert problems == [], "no console errors"
 
 

@@ -12,7 +12,7 @@ from hub.alerts.rules.risk_level import risk_colour
 from hub.alerts.rules.severity import Severity
 from hub.api.alerts import SEVERITY_COLOURS
 from hub.api.auth import Role
-from testkit.browser import CHROMIUM, FLAGS, MISSING
+from testkit.browser import CHROMIUM, MISSING, chromium_page
 from tests.hub.api.support import TOKENS, Client, api_section, seed_nodes, write_rules
 from tests.hub.test_snapshots import tiny_jpeg
 from tests.support.wait import wait_until
@@ -52,7 +52,7 @@ def camera_event(port: int) -> None:
 
 
 def test_page_shows_coloured_alerts_and_acknowledges(tmp_path, make_hub, make_node, mosquitto):
-    from playwright.sync_api import Locator, expect, sync_playwright
+    from playwright.sync_api import Locator, expect
 
     # The node's area (from the registry) lets the engine raise Hà Nội's disaster risk level beside the flood alarm.
     registry = seed_nodes(tmp_path / "nodes")
@@ -72,65 +72,55 @@ def test_page_shows_coloured_alerts_and_acknowledges(tmp_path, make_hub, make_no
     picture = "/api/snapshots/cam-node-1/thap-1/smoke"
     wait_until(lambda: api.call("HEAD", picture).status == 200, what="the camera snapshot stored")
 
-    problems: list[str] = []
-    with sync_playwright() as p:
-        browser = p.chromium.launch_persistent_context(
-            str(tmp_path / "chromium-profile"), executable_path=str(CHROMIUM), headless=True, args=FLAGS
+    with chromium_page(tmp_path / "chromium-profile") as (page, problems):
+        page.goto(f"{api.base}/?refresh_ms=500")
+
+        # The page loads without a token and asks for one; a wrong one is refused.
+        expect(page.locator("#login")).to_be_visible()
+        page.fill("#token", "not-a-token")
+        page.click("#login-form button")
+        expect(page.locator("#login-error")).to_have_text("Mã truy cập không đúng.")
+        page.fill("#token", TOKENS[Role.OFFICER])
+        page.click("#login-form button")
+        expect(page.locator("#who-name")).to_have_text("officer-1 (officer)")
+
+        def row(rule: str) -> Locator:
+            return page.locator(f'#alerts tr[data-alert-id="{alerts[rule]["id"]}"]')
+
+        risk_badge = row("disaster_risk").locator(".badge")
+        expect(risk_badge).to_have_text("Cấp 1 · xanh dương nhạt")
+        expect(risk_badge).to_have_css("background-color", rgb(risk_colour(1).hex))
+        expect(row("disaster_risk")).to_contain_text("Cấp độ rủi ro thiên tai 1 (xanh dương nhạt)")
+        flood_badge = row("flood_level").locator(".badge")
+        expect(flood_badge).to_have_css("background-color", rgb(SEVERITY_COLOURS[Severity.WARNING][0]))
+        expect(row("flood_level")).to_contain_text("Lũ (mực nước)")
+        expect(row("camera_fire")).to_contain_text("Sự kiện: evt-0001")
+        expect(row("camera_fire")).to_contain_text("iocgw/v1/cam-node-1/snapshot/thap-1/smoke")
+        snapshot = row("camera_fire").locator(".snapshot img")
+        expect(snapshot).to_be_visible()  # shown once loaded: fetched with the token, decoded by the browser
+        assert snapshot.evaluate("img => img.complete && img.naturalWidth") > 0
+
+        flood = row("flood_level")
+        # A note longer than the hub takes: the real hub answers 422 and the officer reads why, in Vietnamese.
+        flood.locator(".ack-comment").fill("x" * 2100)
+        flood.locator(".ack-button").click()
+        expect(flood.locator(".error")).to_contain_text("Dữ liệu không hợp lệ: ghi chú:")
+        expect(flood.locator(".error")).to_contain_text("2000")
+        flood.locator(".ack-comment").fill("đã báo UBND phường")
+        flood.locator(".ack-button").click()
+        expect(flood.locator(".state")).to_have_text("Đã xác nhận")
+        stored = api.get(f"/api/alerts/{alerts['flood_level']['id']}").body
+        assert (stored["state"], stored["acked_by"], stored["ack_comment"]) == (
+            "ACTIVE_ACK",
+            "officer-1",
+            "đã báo UBND phường",
         )
-        try:
-            page = browser.new_page()
-            page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
-            page.on("pageerror", lambda e: problems.append(str(e)))
-            page.goto(f"{api.base}/?refresh_ms=500")
+        expect(flood).to_contain_text("officer-1")
 
-            # The page loads without a token and asks for one; a wrong one is refused.
-            expect(page.locator("#login")).to_be_visible()
-            page.fill("#token", "not-a-token")
-            page.click("#login-form button")
-            expect(page.locator("#login-error")).to_have_text("Mã truy cập không đúng.")
-            page.fill("#token", TOKENS[Role.OFFICER])
-            page.click("#login-form button")
-            expect(page.locator("#who-name")).to_have_text("officer-1 (officer)")
-
-            def row(rule: str) -> Locator:
-                return page.locator(f'#alerts tr[data-alert-id="{alerts[rule]["id"]}"]')
-
-            risk_badge = row("disaster_risk").locator(".badge")
-            expect(risk_badge).to_have_text("Cấp 1 · xanh dương nhạt")
-            expect(risk_badge).to_have_css("background-color", rgb(risk_colour(1).hex))
-            expect(row("disaster_risk")).to_contain_text("Cấp độ rủi ro thiên tai 1 (xanh dương nhạt)")
-            flood_badge = row("flood_level").locator(".badge")
-            expect(flood_badge).to_have_css("background-color", rgb(SEVERITY_COLOURS[Severity.WARNING][0]))
-            expect(row("flood_level")).to_contain_text("Lũ (mực nước)")
-            expect(row("camera_fire")).to_contain_text("Sự kiện: evt-0001")
-            expect(row("camera_fire")).to_contain_text("iocgw/v1/cam-node-1/snapshot/thap-1/smoke")
-            snapshot = row("camera_fire").locator(".snapshot img")
-            expect(snapshot).to_be_visible()  # shown once loaded: fetched with the token, decoded by the browser
-            assert snapshot.evaluate("img => img.complete && img.naturalWidth") > 0
-
-            flood = row("flood_level")
-            # A note longer than the hub takes: the real hub answers 422 and the officer reads why, in Vietnamese.
-            flood.locator(".ack-comment").fill("x" * 2100)
-            flood.locator(".ack-button").click()
-            expect(flood.locator(".error")).to_contain_text("Dữ liệu không hợp lệ: ghi chú:")
-            expect(flood.locator(".error")).to_contain_text("2000")
-            flood.locator(".ack-comment").fill("đã báo UBND phường")
-            flood.locator(".ack-button").click()
-            expect(flood.locator(".state")).to_have_text("Đã xác nhận")
-            stored = api.get(f"/api/alerts/{alerts['flood_level']['id']}").body
-            assert (stored["state"], stored["acked_by"], stored["ack_comment"]) == (
-                "ACTIVE_ACK",
-                "officer-1",
-                "đã báo UBND phường",
-            )
-            expect(flood).to_contain_text("officer-1")
-
-            # The token lives in sessionStorage: a reload does not ask again.
-            page.reload()
-            expect(page.locator("#who-name")).to_have_text("officer-1 (officer)")
-            expect(page.locator("#login")).to_be_hidden()
-        finally:
-            browser.close()
+        # The token lives in sessionStorage: a reload does not ask again.
+        page.reload()
+        expect(page.locator("#who-name")).to_have_text("officer-1 (officer)")
+        expect(page.locator("#login")).to_be_hidden()
     # The errors expected: the 401 of the wrong token and the 422 of the over-long note tried above.
     expected = [m for m in problems if "status of 401" in m or "status of 422" in m]
     assert len(expected) == 2, problems

@@ -15,7 +15,7 @@ import pytest
 
 from hub.alerts.evaluate.base import Observation
 from hub.api.auth import Role
-from testkit.browser import CHROMIUM, FLAGS, MISSING
+from testkit.browser import CHROMIUM, MISSING, chromium_page
 from tests.hub.api.support import TOKENS, LocalHub
 
 if TYPE_CHECKING:
@@ -42,28 +42,14 @@ def raise_alarms(hub: LocalHub) -> dict[str, str]:
 
 @contextmanager
 def officer_page(hub: LocalHub, tmp_path: Path) -> Iterator[Page]:
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
-    problems: list[str] = []
-    with sync_playwright() as p:
-        browser = p.chromium.launch_persistent_context(
-            str(tmp_path / "chromium-profile"),
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=FLAGS,
-            viewport={"width": 1400, "height": 900},
-        )
-        try:
-            page = browser.new_page()
-            page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
-            page.on("pageerror", lambda e: problems.append(str(e)))
-            page.goto(f"{hub.base}/?refresh_ms=300")
-            page.fill("#token", TOKENS[Role.OFFICER])
-            page.click("#login-form button")
-            expect(page.locator("#who-name")).to_have_text("officer-1 (officer)")
-            yield page
-        finally:
-            browser.close()
+    with chromium_page(tmp_path / "chromium-profile") as (page, problems):
+        page.goto(f"{hub.base}/?refresh_ms=300")
+        page.fill("#token", TOKENS[Role.OFFICER])
+        page.click("#login-form button")
+        expect(page.locator("#who-name")).to_have_text("officer-1 (officer)")
+        yield page
     assert problems == [], "no console errors"
 
 

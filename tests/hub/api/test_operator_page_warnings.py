@@ -26,7 +26,7 @@ from hub.warn.config import WarningsConfig
 from hub.warn.policy import Policy
 from hub.warn.recipients import parse_recipients
 from hub.warn.service import PublicWarnings
-from testkit.browser import CHROMIUM, FLAGS, MISSING
+from testkit.browser import CHROMIUM, MISSING, chromium_page
 from tests.hub.api.support import TOKENS, Client, Pipeline, ServerThread, api_section, write_rules
 from tests.hub.warn.test_dispatch import COMMUNES, UNITS, FakeChannel, FakeConfig
 
@@ -133,26 +133,16 @@ def site(tmp_path: Path) -> Iterator[Site]:
 def signed_in(tmp_path: Path, base: str, role: Role) -> Iterator[tuple[Page, list[str], list[str]]]:
     """The page in Chromium, signed in with ``role``'s token; yields it, its console errors and the warnings
     requests it made."""
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
-    problems: list[str] = []
     asked: list[str] = []
-    with sync_playwright() as p:
-        browser = p.chromium.launch_persistent_context(
-            str(tmp_path / "chromium-profile"), executable_path=str(CHROMIUM), headless=True, args=FLAGS
-        )
-        try:
-            page = browser.new_page()
-            page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
-            page.on("pageerror", lambda e: problems.append(str(e)))
-            page.on("request", lambda r: asked.append(r.url) if "/api/warnings/" in r.url else None)
-            page.goto(f"{base}/?refresh_ms=300")
-            page.fill("#token", TOKENS[role])
-            page.click("#login-form button")
-            expect(page.locator("#who-name")).to_have_text(f"{role.value}-1 ({role.value})")
-            yield page, problems, asked
-        finally:
-            browser.close()
+    with chromium_page(tmp_path / "chromium-profile") as (page, problems):
+        page.on("request", lambda r: asked.append(r.url) if "/api/warnings/" in r.url else None)
+        page.goto(f"{base}/?refresh_ms=300")
+        page.fill("#token", TOKENS[role])
+        page.click("#login-form button")
+        expect(page.locator("#who-name")).to_have_text(f"{role.value}-1 ({role.value})")
+        yield page, problems, asked
 
 
 def test_an_officer_approves_a_held_warning_and_reads_its_delivery(tmp_path: Path, site: Site) -> None:
