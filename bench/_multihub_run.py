@@ -70,6 +70,9 @@ class Run:
         self.a, self.setup, self.mode, self.influx = a, setup, mode, influx
         self.db = f"multihub_{work.name.replace('-', '_')}"
         self.receiver = WebhookReceiver(a.secret)
+        # A hub killed in the middle of a delivery resets its connection: one line, not socketserver's traceback
+        # (the delivery stays pending in the hub's queue and is sent again after its restart).
+        self.receiver.server.handle_error = _broken_delivery  # type: ignore[method-assign]
         group = f"mh-{work.name}" if mode.hubs > 1 else None
         self.hubs = []
         for i in range(mode.hubs):
@@ -269,6 +272,10 @@ class Run:
         """Readings the hubs' quality control flagged: 'measurement/node/sensor/epoch ms' -> the check."""
         rows = self.reader.query(f'SELECT "qc", "node_id", "sensor_id" FROM {self.source} WHERE "qc" =~ /.+/')
         return {f"{r['measurement']}/{r['node_id']}/{r['sensor_id']}/{r['time']}": str(r["qc"]) for r in rows}
+
+
+def _broken_delivery(request: Any, client_address: Any) -> None:
+    log(f"a webhook delivery from {client_address} broke off (its hub was killed)")
 
 
 def _key_fields(alarm: dict[str, Any], transition: str) -> dict[str, Any]:
