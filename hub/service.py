@@ -273,7 +273,10 @@ class Hub:
         self._start_jobs()
         # The API's SQLite reads run on this one thread: each read connection is used by one thread at a time.
         self._api_io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hub-api-store")
-        app = make_app(
+        session_key = await asyncio.to_thread(load_session_key, self.config.data_dir / "console-session.key")
+        # Built in a worker thread: building reads files (the public page's assets, the unit tables).
+        app = await asyncio.to_thread(
+            make_app,
             self.pipeline,
             self.metrics,
             self.read_state,
@@ -288,7 +291,7 @@ class Hub:
             warnings=self.warnings,
             console=self.config.console,
             influx=self._influx_reader,
-            session_key=load_session_key(self.config.data_dir / "console-session.key"),
+            session_key=session_key,
         )
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
