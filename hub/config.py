@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 from enum import StrEnum
 from pathlib import Path
+from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -16,6 +18,8 @@ from hub.warn.config import WarningsConfig
 from plumbing.configfile import load_yaml_model
 from wire.nodeconfig import TlsSettings
 
+log = logging.getLogger(__name__)
+
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -27,7 +31,14 @@ class HubMqtt(_Section):
     prefix: str = "iocgw"
     client_id: str = Field("iocgw-hub-1", description="Fixed, so the broker keeps this hub's session while it is away")
     shared_group: str | None = Field(None, description="MQTT v5 shared-subscription group, to split load over hubs")
-    session_expiry_s: int = Field(7 * 86_400, ge=0, description="How long the broker queues for this hub while away")
+    session_expiry_s: int = Field(
+        7 * 86_400,
+        ge=0,
+        description="How long the broker keeps this hub's session, and queues for it, while it is away. Unset: 7 days "
+        "for a hub on its own (the broker holds its messages while it restarts); 0 with shared_group, because the "
+        "broker goes on handing a dead member's session its share of new messages for as long as the session lives, "
+        "while the nodes' outboxes keep what no hub has confirmed and resend it (docs/scaling.md)",
+    )
     receive_maximum: int = Field(
         4000, ge=10, le=65_535, description="Unacknowledged messages the broker may have in flight to this hub"
     )
@@ -37,6 +48,27 @@ class HubMqtt(_Section):
     tls: TlsSettings | None = Field(
         None, description="TLS with a client certificate (iocgw provision hub; docs/security.md); unset: plain TCP"
     )
+
+    # A shared-group member's session outliving this long keeps taking new messages after a crash past the nodes'
+    # default confirm timeout (wire/nodeconfig OutboxSettings.confirm_timeout_s), so their resends land there again.
+    LONG_SHARED_SESSION_S: ClassVar[int] = 60
+
+    @model_validator(mode="after")
+    def _short_session_in_a_shared_group(self) -> HubMqtt:
+        """A hub in a shared group defaults to session expiry 0; a long one set explicitly is kept, with a warning."""
+        if not self.shared_group:
+            return self
+        if "session_expiry_s" not in self.model_fields_set:
+            self.session_expiry_s = 0
+        elif self.session_expiry_s > self.LONG_SHARED_SESSION_S:
+            log.warning(
+                "mqtt.session_expiry_s is %d s with shared_group %r: after a crash the broker goes on handing this "
+                "hub's session its share of new messages for that long, and they wait for the nodes' resends "
+                "(docs/scaling.md); leave it unset (0) unless the nodes use confirm: broker",
+                self.session_expiry_s,
+                self.shared_group,
+            )
+        return self
 
 
 class InfluxApi(StrEnum):
