@@ -82,7 +82,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--session-expiry-s",
         type=int,
         default=None,
-        help="mqtt.session_expiry_s of the shared runs' hubs (default: the hub's own, 7 days)",
+        help="mqtt.session_expiry_s of the shared runs' hubs (default: the hub's own, 0 in a shared group)",
     )
     p.add_argument("--drain-timeout", type=float, default=120.0, help="longest wait for node outboxes, s (120)")
     p.add_argument("--timeout", type=float, default=600.0, help="longest wait for one replay or settling, s (600)")
