@@ -15,6 +15,8 @@ command -v influxd >/dev/null 2>&1 || [ -x /usr/bin/influxd ] || need_pkgs+=(inf
 # SMS warnings are tested through a real Kannel (bearerbox, smsbox) and its fake SMSC, shipped in kannel-extras.
 [ -x /usr/sbin/bearerbox ] || need_pkgs+=(kannel)
 [ -x /usr/lib/kannel/test/fakesmsc ] || need_pkgs+=(kannel-extras)
+# The clustered alert store (docs/scaling-alerts-design.md) is tested on a real PostgreSQL (testkit.localsvc).
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || command -v initdb >/dev/null 2>&1 || need_pkgs+=(postgresql)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   echo "setup: installing ${need_pkgs[*]} from Debian's packages" >&2
   if [ "$(id -u)" -ne 0 ]; then

@@ -15,6 +15,7 @@ import subprocess
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 
 def free_port() -> int:
@@ -222,3 +223,157 @@ bind-address = "127.0.0.1:{self.rpc_port}"
                 return bool(resp.status == 204)
         except OSError:
             return False
+
+
+def _pg_bindir() -> Path:
+    """The newest installed PostgreSQL's programs: Debian's /usr/lib/postgresql/<version>/bin, else the PATH's."""
+    debian = sorted(Path("/usr/lib/postgresql").glob("*/bin/postgres"), key=lambda p: int(p.parts[-3]))
+    if debian:
+        return debian[-1].parent
+    found = shutil.which("initdb")
+    if found is None:
+        raise ServiceError("PostgreSQL is not installed (apt-get install postgresql)")
+    return Path(found).parent
+
+
+def _children(pid: int) -> list[int]:
+    """The live (not zombie) processes whose parent is ``pid``."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[1]) == pid and fields[0] != "Z":
+                found.append(int(stat.parent.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+class PostgreSQL(LocalService):
+    """A PostgreSQL cluster of its own (Debian's ``postgresql``): initdb on first start, one database ``iocgw``.
+
+    Listens on 127.0.0.1 on its own port, its unix socket in its own folder; ``fsync`` and ``synchronous_commit``
+    on, as in production: a test that kills it relies on a committed row surviving. PostgreSQL refuses to run as
+    root, so under root the cluster lives in a folder of its own under the system temp dir owned by the ``postgres``
+    user (the package creates it; a test's tmp_path is not reachable by another user), and the server runs as that
+    user through ``setpriv``, which execs, so that the process this class signals is the postmaster itself.
+    ``kill()`` SIGKILLs the postmaster and all its backends at once (its process group), as a power cut does;
+    ``stop()`` is a fast shutdown (SIGINT: clients are disconnected, not waited for).
+    """
+
+    name = "postgresql"
+    user = "iocgw"
+    database = "iocgw"
+
+    def __init__(self, root: Path, port: int | None = None) -> None:
+        super().__init__(root, port)
+        self.bindir = _pg_bindir()
+        self._as_root = os.geteuid() == 0
+        if self._as_root:
+            import pwd
+            import tempfile
+            import weakref
+
+            try:
+                pw = pwd.getpwnam("postgres")
+            except KeyError as exc:
+                raise ServiceError("no 'postgres' user to run PostgreSQL as (apt-get install postgresql)") from exc
+            self._owner = (pw.pw_uid, pw.pw_gid)
+            self.cluster = Path(tempfile.mkdtemp(prefix="iocgw-pg-"))
+            os.chown(self.cluster, *self._owner)
+            weakref.finalize(self, shutil.rmtree, str(self.cluster), True)
+            link = self.root / "cluster"
+            with contextlib.suppress(OSError):  # only a pointer for whoever looks into root
+                link.unlink(missing_ok=True)
+                link.symlink_to(self.cluster)
+        else:
+            self.cluster = self.root
+        self.data_dir = self.cluster / "data"
+        self._create_database = False
+
+    @property
+    def dsn(self) -> str:
+        return f"postgresql://{self.user}@127.0.0.1:{self.port}/{self.database}?connect_timeout=5"
+
+    def _prefix(self) -> list[str]:
+        if not self._as_root:
+            return []
+        return ["setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups", "--"]
+
+    def write_config(self) -> Path:
+        if not (self.data_dir / "PG_VERSION").exists():
+            cmd = [str(self.bindir / "initdb"), "-D", str(self.data_dir), "-A", "trust", "-U", self.user]
+            cmd += ["-E", "UTF8", "--locale=C"]
+            proc = subprocess.run(
+                self._prefix() + cmd, cwd=self.cluster, capture_output=True, text=True, timeout=120, check=False
+            )
+            if proc.returncode != 0:
+                raise ServiceError(f"initdb exited with {proc.returncode}: {proc.stdout}{proc.stderr}")
+            self._create_database = True
+        return self.data_dir
+
+    def command(self, config: Path) -> list[str]:
+        settings = {
+            "listen_addresses": "127.0.0.1",
+            "port": str(self.port),
+            "unix_socket_directories": str(self.cluster),
+            "fsync": "on",
+            "synchronous_commit": "on",
+            "full_page_writes": "on",
+            "logging_collector": "off",
+        }
+        args = [arg for key, value in settings.items() for arg in ("-c", f"{key}={value}")]
+        return [*self._prefix(), str(self.bindir / "postgres"), "-D", str(config), *args]
+
+    def _connect(self, dbname: str) -> Any:
+        import psycopg
+
+        return psycopg.connect(
+            host="127.0.0.1", port=self.port, user=self.user, dbname=dbname, connect_timeout=1, autocommit=True
+        )
+
+    def ready(self) -> bool:
+        # The port opens before crash recovery ends ("the database system is starting up"): ready means a session.
+        import psycopg
+
+        try:
+            with self._connect("postgres"):
+                return True
+        except psycopg.OperationalError:
+            return False
+
+    def start(self, timeout: float = 60.0) -> None:
+        super().start(timeout)
+        if self._create_database:
+            with self._connect("postgres") as conn:
+                conn.execute(f'CREATE DATABASE "{self.database}"')
+            self._create_database = False
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Fast shutdown (SIGINT): a checkpoint, then exit, without waiting for clients to disconnect."""
+        self._signal(signal.SIGINT, timeout)
+
+    def kill(self) -> None:
+        """SIGKILL to the postmaster and every backend at once, as a power cut; returns once none is left, so it can
+        start again (a new postmaster refuses to while an old backend still holds the shared memory). Each backend
+        is a session of its own (PostgreSQL calls setsid), so they are found as the postmaster's children, the
+        postmaster stopped first so that it forks no more."""
+        doomed: list[int] = []
+        if self.proc is not None and self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.proc.pid, signal.SIGSTOP)
+            doomed = _children(self.proc.pid)
+            for pid in doomed:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+        self._signal(signal.SIGKILL, 5)
+        deadline = time.monotonic() + 10
+        while any(_alive(pid) for pid in doomed):
+            if time.monotonic() > deadline:
+                raise ServiceError(f"backends of the killed PostgreSQL are still alive: {doomed}")
+            time.sleep(0.01)

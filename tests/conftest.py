@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from testkit.localsvc import InfluxDB, Mosquitto
+from testkit.localsvc import InfluxDB, Mosquitto, PostgreSQL
 from tests.support.processes import AgentThread, HubProcess
 from wire import Reading
 from wire.nodeconfig import NodeConfig
@@ -30,6 +30,15 @@ def influx(tmp_path: Path) -> Iterator[InfluxDB]:
     db.start()
     yield db
     db.kill()
+
+
+@pytest.fixture
+def postgres(tmp_path: Path) -> Iterator[PostgreSQL]:
+    """A PostgreSQL cluster of the test's own (initdb, then the server as the postgres user when root); its dsn."""
+    pg = PostgreSQL(tmp_path / "postgresql")
+    pg.start()
+    yield pg
+    pg.kill()
 
 
 @pytest.fixture
