@@ -1,0 +1,285 @@
+"""The alert engine's state in PostgreSQL: AlertStore's interface and semantics, for several hubs sharing one truth.
+
+The first building block of design (iii) in docs/scaling-alerts-design.md (one alert-engine leader with a hot
+standby): alarms, rule state, the notification outbox (``alarm_events``) and the alarm lines still to write to InfluxDB
+live in PostgreSQL, so that a standby taking over continues from the same state and every hub's API reads the same
+alarms. SQLite (hub/alerts/store.py) stays the one-hub store; tests/hub/alerts/test_store.py runs the same contract
+against both.
+
+Two additions for the leader, both inside ``commit()``'s transaction:
+
+- ``node_seq``: per node, the highest message sequence the engine has evaluated (``commit(..., node_seq={node:
+  seq})``, only ever advanced), so that a new leader can skip what its predecessor already committed;
+- fencing: ``commit(..., epoch=N)`` first reads the leadership epoch (``leader_epoch``, one row; a new leader
+  takes the next one with ``new_epoch()``) under a share lock and raises ``StaleEpoch`` if it has moved past N: a leader
+  that was paused or cut off cannot write once another took over. The share lock orders the two: a ``new_epoch()``
+  waits for a commit in flight, and a commit after it sees the new epoch.
+
+One connection, autocommit, every write an explicit transaction (nothing partial is ever visible). The connection is
+not silently re-opened: for the leader, a lost connection is lost leadership (its advisory lock dies with it); the
+caller opens a new store. Bodies are stored as the same JSON text as in SQLite (not jsonb: jsonb reorders object
+keys and refuses NaN, and rule state must come back exactly as it was put); ``updated_at`` is a ``timestamptz`` and
+the area a column of its own, for the API's queries.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Protocol
+
+import psycopg
+from psycopg import sql
+
+from hub.alerts.alarm import Alarm, Transition
+
+if TYPE_CHECKING:
+    from hub.alerts.store import AlertStore
+
+DEFAULT_SCHEMA = "iocgw_alerts"
+# Any constant: serialises creating the schema when several hubs start at once (CREATE ... IF NOT EXISTS is not
+# safe against a concurrent twin in PostgreSQL: one of them fails on the catalog's unique index).
+_SCHEMA_LOCK = 0x10C6_A1E7
+
+SCHEMA = [
+    """CREATE TABLE IF NOT EXISTS alarms (
+        id TEXT PRIMARY KEY, rule TEXT NOT NULL, subject TEXT NOT NULL, area TEXT, active BOOLEAN NOT NULL,
+        started_at TIMESTAMPTZ NOT NULL, updated_at TIMESTAMPTZ NOT NULL, body TEXT NOT NULL)""",
+    # At most one active alarm per rule and subject: the database enforces what the engine promises.
+    "CREATE UNIQUE INDEX IF NOT EXISTS one_active ON alarms (rule, subject) WHERE active",
+    "CREATE INDEX IF NOT EXISTS alarms_by_time ON alarms (updated_at)",
+    "CREATE TABLE IF NOT EXISTS rule_state (key TEXT PRIMARY KEY, body TEXT NOT NULL)",
+    """CREATE TABLE IF NOT EXISTS alarm_events (
+        id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, alarm_id TEXT NOT NULL, revision INTEGER NOT NULL,
+        transition TEXT NOT NULL, body TEXT NOT NULL, dispatched BOOLEAN NOT NULL DEFAULT FALSE,
+        UNIQUE (alarm_id, revision, transition))""",
+    "CREATE INDEX IF NOT EXISTS undispatched ON alarm_events (id) WHERE NOT dispatched",
+    # Alarm lines for InfluxDB, kept until the hub has stored them (see store.py). Ids come from a sequence, so
+    # "everything up to id N" is only exact with one writer at a time: the leader, which the epoch fences.
+    "CREATE TABLE IF NOT EXISTS pending_lines (id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, line TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS node_seq (node_id TEXT PRIMARY KEY, seq BIGINT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS leader_epoch (id INTEGER PRIMARY KEY CHECK (id = 1), epoch BIGINT NOT NULL)",
+    "INSERT INTO leader_epoch (id, epoch) VALUES (1, 0) ON CONFLICT (id) DO NOTHING",
+]
+
+# Found dead within about 10 s when the peer vanishes without closing the socket (a host down, a cable cut).
+_KEEPALIVE = {"keepalives": "1", "keepalives_idle": "5", "keepalives_interval": "2", "keepalives_count": "3"}
+
+
+class StaleEpoch(RuntimeError):
+    """A commit fenced off: another leader took a higher epoch since this one's was issued. Nothing was written."""
+
+    def __init__(self, epoch: int, current: int) -> None:
+        super().__init__(
+            f"alert store: commit with leadership epoch {epoch} refused, the store is at epoch {current} "
+            "(another hub became the alert leader; this one must stop)"
+        )
+        self.epoch = epoch
+        self.current = current
+
+
+class AlertStoreLike(Protocol):
+    """What the engine and the API use of a store; AlertStore (SQLite) and PgAlertStore both are one."""
+
+    def active_alarms(self) -> dict[tuple[str, str], Alarm]: ...
+    def rule_state(self) -> dict[str, Any]: ...
+    def commit(
+        self,
+        alarms: list[tuple[Alarm, Transition]],
+        state: dict[str, Any],
+        notify: set[Transition],
+        lines: list[str] | None = None,
+    ) -> list[tuple[int, Alarm, Transition]]: ...
+    def pending_lines(self) -> tuple[int, list[str]]: ...
+    def lines_stored(self, up_to_id: int) -> None: ...
+    def undispatched(self) -> list[tuple[int, Alarm, Transition]]: ...
+    def mark_dispatched(self, event_ids: list[int]) -> None: ...
+    def alarms(
+        self, *, active: bool | None = None, rule: str | None = None, area: str | None = None, limit: int = 200
+    ) -> list[Alarm]: ...
+    def get(self, alarm_id: str) -> Alarm | None: ...
+    def close(self) -> None: ...
+
+
+class PgAlertStore:
+    """AlertStore on PostgreSQL. ``dsn``: a libpq connection string or URI; ``schema``: where its tables live
+    (created if missing, with the schema itself), so that several stores can share a database."""
+
+    def __init__(self, dsn: str, *, schema: str = DEFAULT_SCHEMA, application_name: str = "iocgw-alerts") -> None:
+        given = psycopg.conninfo.conninfo_to_dict(dsn)
+        params = {k: v for k, v in {**_KEEPALIVE, "application_name": application_name}.items() if k not in given}
+        self.conn = psycopg.connect(psycopg.conninfo.make_conninfo(dsn, **params), autocommit=True)
+        self.schema = schema
+        try:
+            with self.conn.transaction():
+                self.conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
+                self.conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
+            self.conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(schema)))
+            with self.conn.transaction():
+                self.conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
+                for stmt in SCHEMA:
+                    self.conn.execute(stmt)
+        except BaseException:
+            self.conn.close()
+            raise
+
+    @contextmanager
+    def _tx(self) -> Iterator[psycopg.Cursor[Any]]:
+        with self.conn.transaction(), self.conn.cursor() as cur:
+            yield cur
+
+    def _all(self, query: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        return self.conn.execute(query, args).fetchall()
+
+    def active_alarms(self) -> dict[tuple[str, str], Alarm]:
+        alarms = [Alarm.model_validate_json(r[0]) for r in self._all("SELECT body FROM alarms WHERE active")]
+        return {a.key: a for a in alarms}
+
+    def rule_state(self) -> dict[str, Any]:
+        return {k: json.loads(v) for k, v in self._all("SELECT key, body FROM rule_state")}
+
+    def commit(
+        self,
+        alarms: list[tuple[Alarm, Transition]],
+        state: dict[str, Any],
+        notify: set[Transition],
+        lines: list[str] | None = None,
+        *,
+        node_seq: dict[str, int] | None = None,
+        epoch: int | None = None,
+    ) -> list[tuple[int, Alarm, Transition]]:
+        """Store changed alarms, changed rule state, the events to notify, the alarm lines and the nodes' evaluated
+        sequences, in one transaction (AlertStore.commit).
+
+        Returns the new events (id, alarm, transition) to hand to the notifier; an event already stored (a message
+        replayed after a crash, or by the next leader) is not returned again. With ``epoch``, raises StaleEpoch
+        (and writes nothing) when the store's leadership epoch is past it.
+        """
+        events: list[tuple[int, Alarm, Transition]] = []
+        with self._tx() as c:
+            if epoch is not None:
+                self._check_epoch(c, epoch)
+            for alarm, transition in alarms:
+                body = alarm.model_dump_json()
+                c.execute(
+                    "INSERT INTO alarms (id, rule, subject, area, active, started_at, updated_at, body) "
+                    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO UPDATE SET area = excluded.area, "
+                    "active = excluded.active, updated_at = excluded.updated_at, body = excluded.body",
+                    (
+                        alarm.id,
+                        alarm.rule,
+                        alarm.subject,
+                        alarm.area,
+                        alarm.state.active,
+                        alarm.started_at,
+                        alarm.updated_at,
+                        body,
+                    ),
+                )
+                if transition in notify:
+                    c.execute(
+                        "INSERT INTO alarm_events (alarm_id, revision, transition, body) VALUES (%s, %s, %s, %s) "
+                        "ON CONFLICT (alarm_id, revision, transition) DO NOTHING RETURNING id",
+                        (alarm.id, alarm.revision, transition.value, body),
+                    )
+                    row = c.fetchone()
+                    if row is not None:
+                        events.append((int(row[0]), alarm, transition))
+            if lines:
+                c.executemany("INSERT INTO pending_lines (line) VALUES (%s)", [(x,) for x in lines])
+            if state:
+                c.executemany(
+                    "INSERT INTO rule_state (key, body) VALUES (%s, %s) "
+                    "ON CONFLICT (key) DO UPDATE SET body = excluded.body",
+                    [(k, json.dumps(v)) for k, v in state.items()],
+                )
+            if node_seq:
+                c.executemany(
+                    "INSERT INTO node_seq (node_id, seq) VALUES (%s, %s) "
+                    "ON CONFLICT (node_id) DO UPDATE SET seq = GREATEST(node_seq.seq, excluded.seq)",
+                    sorted(node_seq.items()),  # one lock order for every writer
+                )
+        return events
+
+    @staticmethod
+    def _check_epoch(c: psycopg.Cursor[Any], epoch: int) -> None:
+        # FOR SHARE: new_epoch() (an UPDATE of this row) waits until this transaction ends, and this one waits for
+        # a new_epoch() in flight, then sees its result.
+        row = c.execute("SELECT epoch FROM leader_epoch WHERE id = 1 FOR SHARE").fetchone()
+        current = int(row[0]) if row is not None else 0
+        if current > epoch:
+            raise StaleEpoch(epoch, current)
+        if current < epoch:
+            raise ValueError(f"alert store: leadership epoch {epoch} was never issued (the store is at {current})")
+
+    def epoch(self) -> int:
+        """The current leadership epoch (0: no leader ever took one)."""
+        return int(self._all("SELECT epoch FROM leader_epoch WHERE id = 1")[0][0])
+
+    def new_epoch(self) -> int:
+        """Take the next leadership epoch: from now on, commits with an older one raise StaleEpoch."""
+        with self._tx() as c:
+            row = c.execute("UPDATE leader_epoch SET epoch = epoch + 1 WHERE id = 1 RETURNING epoch").fetchone()
+        assert row is not None
+        return int(row[0])
+
+    def node_seqs(self) -> dict[str, int]:
+        """Per node, the highest message sequence committed as evaluated."""
+        return {str(n): int(s) for n, s in self._all("SELECT node_id, seq FROM node_seq")}
+
+    def node_seq(self, node_id: str) -> int | None:
+        rows = self._all("SELECT seq FROM node_seq WHERE node_id = %s", (node_id,))
+        return int(rows[0][0]) if rows else None
+
+    def pending_lines(self) -> tuple[int, list[str]]:
+        """(highest id, lines) not yet confirmed as stored in InfluxDB."""
+        rows = self._all("SELECT id, line FROM pending_lines ORDER BY id")
+        return (int(rows[-1][0]) if rows else 0), [r[1] for r in rows]
+
+    def lines_stored(self, up_to_id: int) -> None:
+        with self._tx() as c:
+            c.execute("DELETE FROM pending_lines WHERE id <= %s", (up_to_id,))
+
+    def undispatched(self) -> list[tuple[int, Alarm, Transition]]:
+        rows = self._all("SELECT id, body, transition FROM alarm_events WHERE NOT dispatched ORDER BY id")
+        return [(int(r[0]), Alarm.model_validate_json(r[1]), Transition(r[2])) for r in rows]
+
+    def mark_dispatched(self, event_ids: list[int]) -> None:
+        if event_ids:
+            with self._tx() as c:
+                c.execute("UPDATE alarm_events SET dispatched = TRUE WHERE id = ANY(%s)", (list(event_ids),))
+
+    def alarms(
+        self, *, active: bool | None = None, rule: str | None = None, area: str | None = None, limit: int = 200
+    ) -> list[Alarm]:
+        where: list[sql.Composable] = []
+        args: list[Any] = []
+        if active is not None:
+            where.append(sql.SQL("active = %s"))
+            args.append(active)
+        if rule is not None:
+            where.append(sql.SQL("rule = %s"))
+            args.append(rule)
+        if area is not None:
+            # A prefix of the GSO code (province, district, commune), in SQL before the LIMIT, as in store.py.
+            where.append(sql.SQL("starts_with(coalesce(area, ''), %s)"))
+            args.append(area)
+        query: sql.Composable = sql.SQL("SELECT body FROM alarms")
+        if where:
+            query += sql.SQL(" WHERE ") + sql.SQL(" AND ").join(where)
+        query += sql.SQL(" ORDER BY updated_at DESC LIMIT %s")
+        return [Alarm.model_validate_json(r[0]) for r in self.conn.execute(query, (*args, limit)).fetchall()]
+
+    def get(self, alarm_id: str) -> Alarm | None:
+        rows = self._all("SELECT body FROM alarms WHERE id = %s", (alarm_id,))
+        return Alarm.model_validate_json(rows[0][0]) if rows else None
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+if TYPE_CHECKING:  # mypy checks that both stores keep the one interface
+
+    def _both_are_stores(sqlite: AlertStore, pg: PgAlertStore) -> list[AlertStoreLike]:
+        return [sqlite, pg]
