@@ -25,7 +25,7 @@ the area a column of its own, for the API's queries.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -115,7 +115,9 @@ class PgAlertStore:
             with self.conn.transaction():
                 self.conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
                 self.conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
-            self.conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(schema)))
+            # Then public: what other parts keep there (hub.alerts.leader's leadership_fence) resolves through the
+            # store's connection, so that a fence can run inside the store's own transaction.
+            self.conn.execute(sql.SQL("SET search_path TO {}, public").format(sql.Identifier(schema)))
             with self.conn.transaction():
                 self.conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
                 for stmt in SCHEMA:
@@ -148,16 +150,21 @@ class PgAlertStore:
         *,
         node_seq: dict[str, int] | None = None,
         epoch: int | None = None,
+        fence: Callable[[psycopg.Cursor[Any]], object] | None = None,
     ) -> list[tuple[int, Alarm, Transition]]:
         """Store changed alarms, changed rule state, the events to notify, the alarm lines and the nodes' evaluated
         sequences, in one transaction (AlertStore.commit).
 
         Returns the new events (id, alarm, transition) to hand to the notifier; an event already stored (a message
         replayed after a crash, or by the next leader) is not returned again. With ``epoch``, raises StaleEpoch
-        (and writes nothing) when the store's leadership epoch is past it.
+        (and writes nothing) when the store's leadership epoch is past it. ``fence``, if given, is called first
+        in the transaction with its cursor, and whatever it raises aborts the commit: the hook for a leadership
+        kept elsewhere, e.g. ``fence=leadership.check`` of hub.alerts.leader.AlertLeadership.
         """
         events: list[tuple[int, Alarm, Transition]] = []
         with self._tx() as c:
+            if fence is not None:
+                fence(c)
             if epoch is not None:
                 self._check_epoch(c, epoch)
             for alarm, transition in alarms:

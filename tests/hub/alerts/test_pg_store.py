@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 import psycopg
 import pytest
 
+from hub.alerts import leader
 from hub.alerts.alarm import NOTIFY_ON, Alarm, Condition, Transition, apply_condition
 from hub.alerts.pg_store import PgAlertStore, StaleEpoch
 from testkit.localsvc import PostgreSQL
@@ -96,6 +97,25 @@ def test_a_new_epoch_waits_for_a_commit_in_flight(pg_cluster: PostgreSQL, pg_sch
         leader.commit([], {"late": 1}, set(), epoch=epoch)
     leader.close()
     successor.close()
+
+
+def test_a_fence_hook_runs_first_in_the_commit(pg_cluster: PostgreSQL, pg_schema: str) -> None:
+    """hub.alerts.leader's fence (its own leadership row, in public) through the store's connection and transaction."""
+    with psycopg.connect(pg_cluster.dsn, autocommit=True) as admin:
+        leader.ensure_schema(admin)
+        admin.execute(
+            "INSERT INTO leadership (key, epoch, holder, since) VALUES (%s, 1, 'hub-1', now()) "
+            "ON CONFLICT (key) DO UPDATE SET epoch = 1",
+            (leader.ALERT_LEADER_KEY,),
+        )
+        store = PgAlertStore(pg_cluster.dsn, schema=pg_schema)
+        store.commit([created("s1")], {"k": 1}, set(NOTIFY_ON), fence=lambda c: leader.fence(c, 1))
+        admin.execute("UPDATE leadership SET epoch = 2 WHERE key = %s", (leader.ALERT_LEADER_KEY,))
+        with pytest.raises(leader.StaleEpoch):
+            store.commit([created("s2")], {"k": 2}, set(NOTIFY_ON), ["l"], fence=lambda c: leader.fence(c, 1))
+        assert set(store.active_alarms()) == {("flood_level", "s1")}
+        assert store.rule_state() == {"k": 1} and store.pending_lines()[1] == [] and len(store.undispatched()) == 1
+        store.close()
 
 
 def test_several_hubs_open_a_new_store_at_once(pg_cluster: PostgreSQL, pg_schema: str) -> None:
