@@ -47,7 +47,7 @@ EXTRAS = ("edge", "camera", "hub", "sim", "train", "dev")
 
 # Top-level modules a started role must not have loaded.
 HARNESS = {"testkit", "bench", "tests", "pytest", "hypothesis"}
-HUB_LIBS = {"hub", "aiohttp", "grafana_client", "grafana_foundation_sdk", "cryptography", "openpyxl"}
+HUB_LIBS = {"hub", "aiohttp", "grafana_client", "grafana_foundation_sdk", "cryptography", "openpyxl", "psycopg"}
 FRAME_LIBS = {"cv2", "numpy", "openvino", "ai_edge_litert", "tflite_runtime"}
 TRAIN_LIBS = {"tensorflow", "nncf", "keras"}
 FORBIDDEN_LOADED = {
@@ -57,7 +57,7 @@ FORBIDDEN_LOADED = {
 }
 # Distributions a role's install must not contain at all.
 FORBIDDEN_INSTALLED = {
-    "edge": {"aiohttp", "grafana-client", "grafana-foundation-sdk", "cryptography", "openpyxl", "numpy"}
+    "edge": {"aiohttp", "grafana-client", "grafana-foundation-sdk", "cryptography", "openpyxl", "numpy", "psycopg"}
     | {"opencv-python-headless", "openvino", "ai-edge-litert", "tensorflow-cpu", "jsonschema", "sqlite-utils"},
     "camera": {"aiohttp", "grafana-client", "grafana-foundation-sdk", "openpyxl", "tensorflow-cpu", "jsonschema"}
     | {"sqlite-utils"},
