@@ -32,6 +32,12 @@ Numbers, and why they are safe (TCP connections; a unix socket has no such failu
 - The client side notices a dead server or network by libpq's keepalives (1 s idle, 1 s interval, 2 probes) and
   ``tcp_user_timeout`` 2 s, then reports the loss (``on_loss``) and reconnects every ``retry_s``.
 
+Measured (tests/hub/alerts/test_leader.py, 2-core machine, PostgreSQL 15): a clean stop hands over in 150-210 ms, a
+SIGKILLed leader process is replaced in 155-220 ms (both: the standby's next ``poll_s`` try, plus about 5 ms to
+bump the epoch); the leader learns that PostgreSQL was SIGKILLed within 6-11 ms, a terminated session within 5 ms.
+A leader cut off from the server without a socket closing (its link down; a dead host, as the server sees it):
+it stops believing after 1.8-2.0 s, reports the loss after 2.5-2.7 s, and the standby leads after 5.0-5.2 s.
+
 The only event these bounds cannot see is the server ending the session by itself (``pg_terminate_backend``, a
 crash and restart) while the network to the leader is down at that same moment: the leader then believes for up to
 ``lease_s`` more, and the fence still refuses its writes.
@@ -90,20 +96,20 @@ CLIENT_TCP_SETTINGS: dict[str, Any] = {
 GAIN_LOCK_TIMEOUT = "5s"
 
 SCHEMA = """
-CREATE TABLE IF NOT EXISTS leadership (
+CREATE TABLE IF NOT EXISTS public.leadership (
     key bigint PRIMARY KEY,
     epoch bigint NOT NULL,
     holder text NOT NULL,
     since timestamptz NOT NULL
 );
-CREATE OR REPLACE FUNCTION leadership_fence(lock_key bigint, our_epoch bigint) RETURNS bigint
+CREATE OR REPLACE FUNCTION public.leadership_fence(lock_key bigint, our_epoch bigint) RETURNS bigint
 LANGUAGE plpgsql AS $fence$
 DECLARE
     stored bigint;
 BEGIN
     -- FOR SHARE: a new leader's increment waits for this transaction to end, so a write fenced by the old epoch
     -- is either committed before the new epoch exists or refused.
-    SELECT epoch INTO stored FROM leadership WHERE key = lock_key FOR SHARE;
+    SELECT epoch INTO stored FROM public.leadership WHERE key = lock_key FOR SHARE;
     IF stored IS DISTINCT FROM our_epoch THEN
         RAISE EXCEPTION 'fenced: leadership % is at epoch %, this writer holds epoch %', lock_key, stored, our_epoch
             USING ERRCODE = 'IOF01';
@@ -125,7 +131,10 @@ class StaleEpoch(NotLeader):
 
 
 def ensure_schema(conn: psycopg.Connection[Any]) -> None:
-    """The ``leadership`` table and the ``leadership_fence`` function, in one transaction (idempotent)."""
+    """The ``leadership`` table and the ``leadership_fence`` function, in one transaction (idempotent).
+
+    Both in the schema ``public`` by name, whatever the connection's search path: every hub's writers find them
+    there (PgAlertStore's search path is its own schema, then public)."""
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK_KEY,))
         conn.execute(SCHEMA)
@@ -142,7 +151,7 @@ def fence(target: Target, epoch: int, key: int = ALERT_LEADER_KEY) -> None:
     if conn.autocommit and conn.info.transaction_status == pq.TransactionStatus.IDLE:
         raise ValueError("the fence must be inside the writer's transaction")
     try:
-        target.execute("SELECT leadership_fence(%s, %s)", (key, epoch))
+        target.execute("SELECT public.leadership_fence(%s, %s)", (key, epoch))
     except psycopg.Error as exc:
         if exc.sqlstate == FENCE_SQLSTATE:
             raise StaleEpoch(exc.diag.message_primary or str(exc)) from exc
@@ -295,9 +304,9 @@ class AlertLeadership:
             ensure_schema(conn)
             with conn.transaction():
                 row = conn.execute(
-                    "INSERT INTO leadership (key, epoch, holder, since) VALUES (%s, 1, %s, now())"
+                    "INSERT INTO public.leadership AS l (key, epoch, holder, since) VALUES (%s, 1, %s, now())"
                     " ON CONFLICT (key) DO UPDATE"
-                    " SET epoch = leadership.epoch + 1, holder = excluded.holder, since = excluded.since"
+                    " SET epoch = l.epoch + 1, holder = excluded.holder, since = excluded.since"
                     " RETURNING epoch",
                     (self.key, self.hub_id),
                 ).fetchone()
@@ -329,7 +338,7 @@ class AlertLeadership:
                 if self._stopping.is_set():
                     break
                 sent = time.monotonic()
-                row = conn.execute("SELECT epoch FROM leadership WHERE key = %s", (self.key,)).fetchone()
+                row = conn.execute("SELECT epoch FROM public.leadership WHERE key = %s", (self.key,)).fetchone()
                 if row is None or int(row[0]) != epoch:
                     return f"the stored epoch is {None if row is None else row[0]}, not {epoch}"
                 with self._cond:

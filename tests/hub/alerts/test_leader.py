@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -132,7 +134,7 @@ def standing_by(admin: psycopg.Connection[Any], hub_id: str) -> bool:
 
 
 def stored(admin: psycopg.Connection[Any]) -> tuple[int, str]:
-    row = admin.execute("SELECT epoch, holder FROM leadership WHERE key = %s", (ALERT_LEADER_KEY,)).fetchone()
+    row = admin.execute("SELECT epoch, holder FROM public.leadership WHERE key = %s", (ALERT_LEADER_KEY,)).fetchone()
     assert row is not None
     return int(row[0]), str(row[1])
 
@@ -362,3 +364,39 @@ def test_a_new_leader_waits_for_a_write_fenced_by_the_old_epoch(
         with contextlib.suppress(Exception):
             a.stop()
         b.stop()
+
+
+def _namespaces_available() -> bool:
+    if os.geteuid() != 0 or not all(shutil.which(tool) for tool in ("unshare", "nsenter", "ip")):
+        return False
+    probe = ["unshare", "-n", "ip", "link", "add", "probe-a", "type", "veth", "peer", "name", "probe-b"]
+    return subprocess.run(probe, capture_output=True, timeout=10, check=False).returncode == 0
+
+
+@pytest.mark.skipif(not _namespaces_available(), reason="needs root, network namespaces and veth (unshare, ip)")
+def test_a_cut_off_leader_stops_believing_before_the_standby_takes_over() -> None:
+    """A dead host, as PostgreSQL sees it: the leader's link goes down (leader_proc.py partition), no socket closes.
+    The server gives up the session by its TCP keepalive (about 5 s); the leader must stop believing before that."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)}
+    run = subprocess.run(
+        ["unshare", "-n", sys.executable, "-m", "tests.hub.alerts.leader_proc", "partition"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=False,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    got = json.loads(run.stdout.strip().splitlines()[-1])
+    print(
+        f"\ncut-off leader: believed for {1000 * got['far_belief_end_s']:.0f} ms, on_loss after"
+        f" {1000 * got['far_on_loss_s']:.0f} ms; the standby led after {1000 * got['near_leads_s']:.0f} ms"
+    )
+    assert got["near_epoch"] == got["far_epoch"] + 1
+    assert got["far_belief_end_s"] < got["near_leads_s"], "two hubs believed they led"
+    assert got["far_on_loss_s"] < got["near_leads_s"]
+    assert got["far_belief_end_s"] <= 2.0 + 0.5  # the lease (2 s) from its last probe, plus the 50 ms look
+    assert got["far_loss_reason"].startswith("session lost")
+    # Not before the server's keepalive gave up (the cut was silent, as a dead host is), and within issue 17's 10 s.
+    assert 4.0 <= got["near_leads_s"] < 10.0
