@@ -246,43 +246,49 @@ class AlertLeadership:
         self._thread.start()
 
     def stop(self, timeout: float = 15.0) -> None:
-        """Step down (``on_loss``, then the lock released) and end the thread. Idempotent."""
-        self._stopping.set()
+        """Step down (``on_loss``, then the lock released) and end the thread. Idempotent; from a callback it only
+        asks (the loop ends once the callback returns)."""
+        with self._cond:
+            first = not self._stopping.is_set()
+            self._stopping.set()
         if self._thread is None:
             return
-        with contextlib.suppress(OSError):
+        if first:
             os.write(self._wake_w, b"x")
+        if threading.current_thread() is self._thread:
+            return
         self._thread.join(timeout)
         if self._thread.is_alive():
             log.warning("leadership of %s: the thread did not end within %s s", self.hub_id, timeout)
+        elif self._wake_r >= 0:
+            # Closed here, once the thread is gone, never by it: a second stop() must not write to a reused number.
+            os.close(self._wake_r)
+            os.close(self._wake_w)
+            self._wake_r = self._wake_w = -1
 
     # --- the loop (leadership thread) -----------------------------------------------------------------------------
 
     def _run(self) -> None:
-        try:
-            while not self._stopping.is_set():
-                try:
-                    conn = psycopg.connect(
-                        self.dsn,
-                        autocommit=True,
-                        application_name=f"iocgw-leader:{self.hub_id}"[:63],
-                        options=" ".join(
-                            f"-c {k}={v}" for k, v in {**SERVER_TCP_SETTINGS, "lock_timeout": GAIN_LOCK_TIMEOUT}.items()
-                        ),
-                        **CLIENT_TCP_SETTINGS,
-                    )
-                except psycopg.Error as exc:
-                    log.debug("leadership of %s: no connection: %s", self.hub_id, exc)
-                else:
-                    with conn:
-                        try:
-                            self._session(conn)
-                        except Exception:  # a bug of ours must not end the candidacy for good
-                            log.exception("leadership of %s: the session ended by an error", self.hub_id)
-                self._idle(None, self.retry_s)
-        finally:
-            os.close(self._wake_r)
-            os.close(self._wake_w)
+        while not self._stopping.is_set():
+            try:
+                conn = psycopg.connect(
+                    self.dsn,
+                    autocommit=True,
+                    application_name=f"iocgw-leader:{self.hub_id}"[:63],
+                    options=" ".join(
+                        f"-c {k}={v}" for k, v in {**SERVER_TCP_SETTINGS, "lock_timeout": GAIN_LOCK_TIMEOUT}.items()
+                    ),
+                    **CLIENT_TCP_SETTINGS,
+                )
+            except psycopg.Error as exc:
+                log.debug("leadership of %s: no connection: %s", self.hub_id, exc)
+            else:
+                with conn:
+                    try:
+                        self._session(conn)
+                    except Exception:  # a bug of ours must not end the candidacy for good
+                        log.exception("leadership of %s: the session ended by an error", self.hub_id)
+            self._idle(None, self.retry_s)
 
     def _idle(self, conn: psycopg.Connection[Any] | None, timeout: float) -> None:
         """Wait ``timeout``, or less: stop() was called, or the server sent something (most likely: it closed)."""

@@ -400,3 +400,20 @@ def test_a_cut_off_leader_stops_believing_before_the_standby_takes_over() -> Non
     assert got["far_loss_reason"].startswith("session lost")
     # Not before the server's keepalive gave up (the cut was silent, as a dead host is), and within issue 17's 10 s.
     assert 4.0 <= got["near_leads_s"] < 10.0
+
+
+def test_stop_from_a_callback_steps_down_and_releases_the_lock(
+    postgres: PostgreSQL, admin: psycopg.Connection[Any]
+) -> None:
+    """A consumer that cannot lead may call stop() from on_gain: it returns at once, the loop ends after it."""
+    losses: list[tuple[int, str]] = []
+    a: AlertLeadership = AlertLeadership(postgres.dsn, "hub-a", on_loss=lambda e, r: losses.append((e, r)))
+    a.on_gain = lambda epoch: a.stop()
+    a.start()
+    wait_until(lambda: losses, timeout=10, what="on_loss")
+    assert losses == [(1, "stopped")]
+    a.stop()  # joins the ended thread; a second call does nothing more
+    a.stop()
+    assert not a.is_leader
+    assert holders(admin) == []
+    assert stored(admin) == (1, "hub-a")
