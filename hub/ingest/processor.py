@@ -153,22 +153,34 @@ class Processor:
     def handle(self, topic: str, payload: bytes, batch: Batch) -> None:
         """Put one message into ``batch``; never raises for bad input."""
         batch.messages += 1
+        decoded = self.decode(topic, payload, batch)
+        if decoded is not None:
+            self.accept(decoded[0], decoded[1], topic, payload, batch)
+
+    def decode(self, topic: str, payload: bytes, batch: Batch) -> tuple[TopicParts, _NodeMessage] | None:
+        """The first half of ``handle``: the topic and the validated message of a node, or None for a message that
+        is dead-lettered here (size, topic, schema), ignored (our own configs and acks) or a snapshot (kept in
+        ``batch``). Lets a caller look at the message's node and sequence before ``accept`` (hub/alerts/source.py)."""
         if len(payload) > self.max_payload_bytes:
             self._dead(batch, topic, payload, f"payload of {len(payload)} bytes exceeds {self.max_payload_bytes}")
-            return
+            return None
         try:
             parts = self._topic_cache.get(topic)
             if parts is None:
                 parts = self._parse_topic(topic)
             if parts.channel in (Channel.CONFIG, Channel.ACK):
-                return  # our own messages to nodes, seen through a wide subscription
+                return None  # our own messages to nodes, seen through a wide subscription
             if parts.channel is Channel.SNAPSHOT:
                 self._snapshot(parts, topic, payload, batch)
-                return
+                return None
             msg = parse_message(parts.channel, payload)
         except (ValidationError, ValueError) as exc:
             self._dead(batch, topic, payload, describe_error(exc))
-            return
+            return None
+        return parts, msg
+
+    def accept(self, parts: TopicParts, msg: _NodeMessage, topic: str, payload: bytes, batch: Batch) -> None:
+        """The second half of ``handle``: admit a decoded message (node, dedupe, time) and add what it carries."""
         admin = self._admit(msg, parts, topic, payload, batch)
         if admin is None:
             return
