@@ -1,9 +1,13 @@
-"""Durable delivery of alarm notifications: a SQLite queue, one worker per target, retries, rate limits, escalation.
+"""Durable delivery of alarm notifications: a queue, one worker per target, retries, rate limits, escalation.
 
 Every notification is a row (one per alarm change and target) written before anything is sent, and stays until
 it is delivered or marked failed, so a hub restart resends what was pending. Each target has its own worker that
 sends its rows oldest first, one at a time: a target that is down or slow holds up only its own rows, and an
 older state of an alarm never arrives after a newer one (which matters for retained MQTT topics).
+
+The queue is a ``DeliveryQueue`` (delivery_queue.py): one hub's SQLite file by default, or ``PgQueue``
+(pg_queue.py) in PostgreSQL, where several dispatchers may share it and a worker claims a row with a lease before
+sending it.
 """
 
 from __future__ import annotations
@@ -12,52 +16,33 @@ import asyncio
 import contextlib
 import logging
 import random
-import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from pydantic import ValidationError
 
-from hub.alerts.alarm import Alarm, AlarmState, Transition
+from hub.alerts.alarm import Alarm, Transition
 from hub.alerts.notify.base import Notification, Notifier, NotifyError
 from hub.alerts.notify.config import NotifyConfig
+from hub.alerts.notify.delivery_queue import (
+    FAILED,
+    SENT,
+    Delivery,
+    DeliveryQueue,
+    QueuedRow,
+    SqliteQueue,
+)
 from hub.alerts.notify.ratelimit import TokenBucket
 from hub.alerts.notify.registry import build_notifier
-from plumbing.sqlite import Database, open_db, transaction
+from plumbing.sqlite import Database
 
 log = logging.getLogger(__name__)
 
-PENDING, SENT, FAILED = "pending", "sent", "failed"
 _PRUNE_EVERY_S = 3600.0
-
-_SCHEMA = (
-    """CREATE TABLE IF NOT EXISTS deliveries (
-        id INTEGER PRIMARY KEY,
-        target TEXT NOT NULL,
-        notification_id TEXT NOT NULL,
-        alarm_id TEXT NOT NULL,
-        payload TEXT NOT NULL,
-        status TEXT NOT NULL,
-        attempts INTEGER NOT NULL DEFAULT 0,
-        created REAL NOT NULL,
-        next_at REAL NOT NULL,
-        done_at REAL,
-        last_error TEXT,
-        UNIQUE (target, notification_id))""",
-    "CREATE INDEX IF NOT EXISTS deliveries_queue ON deliveries (target, status, id)",
-    "CREATE INDEX IF NOT EXISTS deliveries_alarm ON deliveries (alarm_id)",
-    # When each alarm last became ACTIVE_UNACK (created or escalated): the start of its escalation wait.
-    """CREATE TABLE IF NOT EXISTS escalation_clocks (
-        alarm_id TEXT PRIMARY KEY, revision INTEGER NOT NULL, transition TEXT NOT NULL, since REAL NOT NULL)""",
-    # Escalations done, so each happens once per alarm revision and route, across restarts too.
-    """CREATE TABLE IF NOT EXISTS escalations (
-        alarm_id TEXT NOT NULL, revision INTEGER NOT NULL, route TEXT NOT NULL, at REAL NOT NULL,
-        PRIMARY KEY (alarm_id, revision, route))""",
-)
 
 
 @dataclass
@@ -71,55 +56,32 @@ class TargetStats:
     oldest_pending_s: float = 0.0
 
 
-@dataclass(frozen=True)
-class Delivery:
-    """One row of the queue, for inspection."""
-
-    id: int
-    target: str
-    notification_id: str
-    alarm_id: str
-    status: str
-    attempts: int
-    created: float
-    next_at: float
-    done_at: float | None
-    last_error: str | None
-
-
-@dataclass(frozen=True)
-class _Row:
-    id: int
-    target: str
-    attempts: int
-    created: float
-    next_at: float
-    payload: str
-
-
 class Dispatcher:
     """Routes alarm changes to targets and delivers them durably.
 
-    Lifecycle: ``Dispatcher(config, db_path)`` (no I/O: the queue file is opened on first use), ``await start()``
+    Lifecycle: ``Dispatcher(config, db_path)`` (no I/O: the queue file is opened on first use) or
+    ``Dispatcher(config, queue=PgQueue(...))``, ``await start()``
     on the hub's event loop, then ``submit`` and ``check_escalations`` as alarms change, ``await close()`` at
-    shutdown (rows not yet delivered stay pending and go out after the next start). Delivery is at least once:
-    receivers drop duplicates by notification id.
+    shutdown (rows not yet delivered stay pending and go out after the next start; the dispatcher closes its
+    queue). Delivery is at least once: receivers drop duplicates by notification id. Several dispatchers (hubs) may
+    share a ``PgQueue``: each row still goes out once, except one a hub was sending when it died (pg_queue.py).
 
     One concurrency model: the workers are asyncio tasks on the hub's loop, and everything that blocks runs in a
-    worker thread (``asyncio.to_thread``): the queue's SQLite statements here, the SMTP exchange and the wait for
+    worker thread (``asyncio.to_thread``): the queue's statements here, the SMTP exchange and the wait for
     an MQTT PUBACK in the notifiers. The only callers from another thread are ``submit`` and
     ``check_escalations`` (the hub's ingest writer thread, through the alert engine): synchronous, they only write
     rows and wake the workers with ``loop.call_soon_threadsafe``, never waiting for a target. ``stats`` and
     ``deliveries`` are synchronous reads: the hub calls them off the loop (/metrics does).
     """
 
-    def __init__(self, config: NotifyConfig, db_path: Path | str) -> None:
+    def __init__(
+        self, config: NotifyConfig, db_path: Path | str | None = None, *, queue: DeliveryQueue | None = None
+    ) -> None:
+        if (db_path is None) == (queue is None):
+            raise ValueError("give the dispatcher a db_path (SQLite) or a queue, not both")
         self.config = config
-        self.db_path = Path(db_path)
-        self._db: Database | None = None  # opened by the first call that needs it, under the lock
-        # One connection, used from the writer thread (submit) and from to_thread workers (the loop's statements):
-        # the lock keeps one statement or transaction on it at a time.
-        self._lock = threading.Lock()
+        self.db_path = Path(db_path) if db_path is not None else None  # the SQLite queue's file, if that is the queue
+        self.queue: DeliveryQueue = queue if queue is not None else SqliteQueue(Path(db_path or ""))
         self.notifiers: dict[str, Notifier] = {t.name: build_notifier(t) for t in config.targets}
         self._buckets = {n: TokenBucket(config.rate_per_min(n) / 60.0, config.rate_limit_burst) for n in self.notifiers}
         self._wake = {name: asyncio.Event() for name in self.notifiers}
@@ -160,13 +122,7 @@ class Dispatcher:
                     await notifier.close()
             except Exception as exc:  # closing one target must not keep the others open
                 log.warning("closing notify target %s: %s", notifier.name, exc)
-        await asyncio.to_thread(self._close_db)
-
-    def _close_db(self) -> None:
-        with self._lock:
-            if self._db is not None:
-                self._db.conn.close()
-                self._db = None
+        await asyncio.to_thread(self.queue.close)
 
     # -- accepting work (any thread) ----------------------------------------------------------------------
     def submit(self, alarm: Alarm, transition: Transition, now: datetime | None = None) -> int:
@@ -178,14 +134,8 @@ class Dispatcher:
         """
         when = now or datetime.now(UTC)
         targets = self._routed(alarm, transition)
-        with self._guard() as c:
-            if transition is Transition.CLEARED:
-                told = {
-                    r[0] for r in c.execute("SELECT DISTINCT target FROM deliveries WHERE alarm_id = ?", (alarm.id,))
-                }
-                targets += [t for t in self.notifiers if t in told and t not in targets]
-            queued = self._insert(c, [Notification.make(alarm, transition, t, when) for t in targets])
-            self._track_escalation_clock(c, alarm, transition)
+        self._refuse_if_closed()
+        queued = self.queue.enqueue(alarm, transition, targets, list(self.notifiers), when)
         self._wake_targets(queued)
         return len(queued)
 
@@ -198,36 +148,8 @@ class Dispatcher:
         routes = [(self.config.route_key(i), r) for i, r in enumerate(self.config.routes) if r.escalate_after_s]
         if not routes:
             return 0
-        at = now.timestamp()
-        queued: list[str] = []
-        with self._guard() as c:
-            for alarm in active_alarms:
-                if alarm.state is not AlarmState.ACTIVE_UNACK:
-                    continue
-                clock = c.execute(
-                    "SELECT revision, transition, since FROM escalation_clocks WHERE alarm_id = ?", (alarm.id,)
-                ).fetchone()
-                if clock is None:  # created before this queue existed: its wait began when it started
-                    revision, transition, since = 0, Transition.CREATED, alarm.started_at.timestamp()
-                else:
-                    revision, transition, since = int(clock[0]), Transition(clock[1]), float(clock[2])
-                if alarm.revision < revision:
-                    continue  # an older copy of the alarm than the one that started the wait
-                for key, route in routes:
-                    assert route.escalate_after_s is not None
-                    if not route.selects(alarm) or at - since < route.escalate_after_s:
-                        continue
-                    done = c.execute(
-                        "INSERT OR IGNORE INTO escalations VALUES (?, ?, ?, ?)", (alarm.id, revision, key, at)
-                    ).rowcount
-                    if not done:
-                        continue
-                    notes = [
-                        Notification.make(alarm, transition, t, now, escalation_key=f"{revision}.{key}")
-                        for t in route.escalate_to
-                    ]
-                    queued += self._insert(c, notes)
-                    log.info("escalating %s %s (%s) to %s", alarm.rule, alarm.subject, alarm.id, route.escalate_to)
+        self._refuse_if_closed()
+        queued = self.queue.escalate(active_alarms, routes, now)
         self._wake_targets(queued)
         return len(queued)
 
@@ -235,14 +157,7 @@ class Dispatcher:
     def stats(self) -> dict[str, TargetStats]:
         """Per target: sent, failed and retried since start; pending rows and the age of the oldest."""
         now = time.time()
-        with self._lock:
-            rows = (
-                self._database()
-                .conn.execute(
-                    "SELECT target, count(*), min(created) FROM deliveries WHERE status = ? GROUP BY target", (PENDING,)
-                )
-                .fetchall()
-            )
+        rows = self.queue.pending_by_target()
         out = {name: TargetStats(s.sent, s.failed, s.retried) for name, s in self._counters.items()}
         for target, count, oldest in rows:
             stats = out.setdefault(target, TargetStats())
@@ -252,13 +167,7 @@ class Dispatcher:
 
     def deliveries(self, status: str | None = None, target: str | None = None, limit: int = 100) -> list[Delivery]:
         """Queue rows, newest first, optionally of one status and target (e.g. the failed ones for an API)."""
-        sql = (
-            "SELECT id, target, notification_id, alarm_id, status, attempts, created, next_at, done_at, last_error "
-            "FROM deliveries WHERE (? IS NULL OR status = ?) AND (? IS NULL OR target = ?) ORDER BY id DESC LIMIT ?"
-        )
-        with self._lock:
-            rows = self._database().conn.execute(sql, (status, status, target, target, limit)).fetchall()
-        return [Delivery(*row) for row in rows]
+        return self.queue.deliveries(status, target, limit)
 
     def metric_lines(self, prefix: str = "iocgw_hub_notify") -> list[str]:
         """The stats in Prometheus text format, labelled by target."""
@@ -290,30 +199,19 @@ class Dispatcher:
                 async with asyncio.timeout(remaining):
                     await self._progress.wait()
 
-    # -- queue helpers (blocking: the caller's thread, or a to_thread worker for the loop) ----------------
+    # -- helpers ----------------------------------------------------------------------------------------
     def _database(self) -> Database:
-        """The queue, opened on first use (never again after close); the caller holds the lock."""
-        if self._db is None:
-            if self._closed:
-                raise RuntimeError("dispatcher is closed")
-            db = open_db(self.db_path)
-            for statement in _SCHEMA:
-                db.conn.execute(statement)
-            self._db = db
-        return self._db
+        """The SQLite queue's open file (opened on first use). Kept for callers from before the queue moved to
+        delivery_queue.py; the queue's own statements go through ``SqliteQueue._database``."""
+        if not isinstance(self.queue, SqliteQueue):
+            raise TypeError("this dispatcher's queue is not SQLite")
+        with self.queue.lock:
+            return self.queue._database()
 
-    @contextlib.contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        with self._lock, transaction(self._database()) as c:
-            yield c
-
-    @contextlib.contextmanager
-    def _guard(self) -> Iterator[sqlite3.Connection]:
-        """New work: refused once close() has begun."""
+    def _refuse_if_closed(self) -> None:
+        """New work is refused once close() has begun."""
         if self._closed:
             raise RuntimeError("dispatcher is closed")
-        with self._write() as c:
-            yield c
 
     def _routed(self, alarm: Alarm, transition: Transition) -> list[str]:
         targets: list[str] = []
@@ -321,30 +219,6 @@ class Dispatcher:
             if route.matches(alarm, transition):
                 targets += [t for t in route.targets if t not in targets]
         return targets
-
-    def _insert(self, c: sqlite3.Connection, notes: list[Notification]) -> list[str]:
-        """Insert rows for the notifications not queued before; the targets of those inserted."""
-        now = time.time()
-        inserted = []
-        for note in notes:
-            cur = c.execute(
-                "INSERT OR IGNORE INTO deliveries "
-                "(target, notification_id, alarm_id, payload, status, created, next_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (note.target, note.id, note.alarm.id, note.model_dump_json(), PENDING, now, now),
-            )
-            if cur.rowcount:
-                inserted.append(note.target)
-        return inserted
-
-    def _track_escalation_clock(self, c: sqlite3.Connection, alarm: Alarm, transition: Transition) -> None:
-        if transition in (Transition.CREATED, Transition.ESCALATED):
-            c.execute(
-                "INSERT OR REPLACE INTO escalation_clocks VALUES (?, ?, ?, ?)",
-                (alarm.id, alarm.revision, transition.value, alarm.updated_at.timestamp()),
-            )
-        elif transition is Transition.CLEARED:
-            c.execute("DELETE FROM escalation_clocks WHERE alarm_id = ?", (alarm.id,))
-            c.execute("DELETE FROM escalations WHERE alarm_id = ?", (alarm.id,))
 
     def _wake_targets(self, targets: Iterable[str]) -> None:
         names = {t for t in targets if t in self._wake}
@@ -362,48 +236,11 @@ class Dispatcher:
             self._wake[name].set()
 
     def _pending_count(self) -> int:
-        marks = ",".join("?" * len(self.notifiers))
-        with self._lock:
-            row = (
-                self._database()
-                .conn.execute(
-                    f"SELECT count(*) FROM deliveries WHERE status = ? AND target IN ({marks})",
-                    (PENDING, *self.notifiers),
-                )
-                .fetchone()
-            )
-        return int(row[0])
-
-    def _head(self, target: str) -> _Row | None:
-        with self._lock:
-            row = (
-                self._database()
-                .conn.execute(
-                    "SELECT id, target, attempts, created, next_at, payload FROM deliveries "
-                    "WHERE target = ? AND status = ? ORDER BY id LIMIT 1",
-                    (target, PENDING),
-                )
-                .fetchone()
-            )
-        return None if row is None else _Row(*row)
-
-    def _mark_done(self, row_id: int, status: str, error: str | None, attempted: bool) -> None:
-        with self._write() as c:
-            c.execute(
-                "UPDATE deliveries SET status = ?, attempts = attempts + ?, done_at = ?, last_error = ? WHERE id = ?",
-                (status, int(attempted), time.time(), error, row_id),
-            )
-
-    def _mark_retry(self, row_id: int, attempts: int, next_at: float, error: str) -> None:
-        with self._write() as c:
-            c.execute(
-                "UPDATE deliveries SET attempts = ?, next_at = ?, last_error = ? WHERE id = ?",
-                (attempts, next_at, error, row_id),
-            )
+        return self.queue.pending_count(list(self.notifiers))
 
     # -- a row's outcome (the loop: counters and events belong to it) -------------------------------------
-    async def _finish(self, row: _Row, status: str, error: str | None, attempted: bool = True) -> None:
-        await asyncio.to_thread(self._mark_done, row.id, status, error, attempted)
+    async def _finish(self, row: QueuedRow, status: str, error: str | None, attempted: bool = True) -> None:
+        await asyncio.to_thread(self.queue.mark_done, row.id, status, error, attempted)
         stats = self._counters.setdefault(row.target, TargetStats())
         if status == SENT:
             stats.sent += 1
@@ -414,7 +251,7 @@ class Dispatcher:
         if time.time() - self._pruned_at > _PRUNE_EVERY_S:
             await asyncio.to_thread(self._prune)
 
-    async def _failed_attempt(self, row: _Row, error: str, retryable: bool, retry_after_s: float | None) -> None:
+    async def _failed_attempt(self, row: QueuedRow, error: str, retryable: bool, retry_after_s: float | None) -> None:
         now = time.time()
         deadline = row.created + self.config.max_age_s
         if not retryable or now >= deadline:
@@ -423,7 +260,7 @@ class Dispatcher:
         attempts = row.attempts + 1
         delay = retry_after_s if retry_after_s is not None else self._backoff(attempts)
         next_at = min(now + delay, deadline)  # a last try at the deadline rather than none
-        await asyncio.to_thread(self._mark_retry, row.id, attempts, next_at, error)
+        await asyncio.to_thread(self.queue.mark_retry, row.id, attempts, next_at, error)
         self._counters[row.target].retried += 1
         log.info("notification to %s failed (attempt %d), retrying in %.1f s: %s", row.target, attempts, delay, error)
 
@@ -434,26 +271,11 @@ class Dispatcher:
 
     def _fail_orphans(self) -> list[tuple[str, int]]:
         """Pending rows of targets no longer in the config are marked failed, so they are counted, not lost."""
-        marks = ",".join("?" * len(self.notifiers))
-        with self._write() as c:
-            orphans = c.execute(
-                f"SELECT target, count(*) FROM deliveries WHERE status = ? AND target NOT IN ({marks}) GROUP BY target",
-                (PENDING, *self.notifiers),
-            ).fetchall()
-            c.execute(
-                f"UPDATE deliveries SET status = ?, done_at = ?, last_error = 'target no longer configured' "
-                f"WHERE status = ? AND target NOT IN ({marks})",
-                (FAILED, time.time(), PENDING, *self.notifiers),
-            )
-        return [(str(target), int(count)) for target, count in orphans]
+        return self.queue.fail_orphans(list(self.notifiers))
 
     def _prune(self) -> None:
         now = time.time()
-        with self._write() as c:
-            c.execute("DELETE FROM deliveries WHERE status = ? AND done_at < ?", (SENT, now - self.config.keep_sent_s))
-            c.execute(
-                "DELETE FROM deliveries WHERE status = ? AND done_at < ?", (FAILED, now - self.config.keep_failed_s)
-            )
+        self.queue.prune(self.config.keep_sent_s, self.config.keep_failed_s)
         self._pruned_at = now
 
     # -- the worker ---------------------------------------------------------------------------------------
@@ -473,6 +295,28 @@ class Dispatcher:
             async with asyncio.timeout(seconds):
                 await wake.wait()
 
+    async def _due_head(self, name: str, wake: asyncio.Event) -> QueuedRow | None:
+        """The target's oldest pending row once it is due; None after a wait (the caller looks again)."""
+        poll = self.queue.idle_poll_s  # None: only this hub adds rows, and its submit wakes us
+        wake.clear()  # before reading, so a row written after the read still wakes us
+        row = await asyncio.to_thread(self.queue.head, name)
+        if row is None:
+            if poll is None:
+                await wake.wait()
+            else:
+                await self._nap(wake, poll)
+            return None
+        if row.busy_s > 0:
+            # Another dispatcher on the queue is sending it: wait for its outcome or the end of its lease, never
+            # skipping ahead (rows of a target go out in order).
+            await self._nap(wake, row.busy_s if poll is None else min(row.busy_s, poll))
+            return None
+        now = time.time()
+        if row.next_at > now:
+            await self._nap(wake, row.next_at - now)
+            return None
+        return row
+
     async def _work(self, name: str) -> None:
         notifier = self.notifiers[name]
         # Notifiers keep to timeout_s themselves; this guard only stops a broken one from hanging its worker.
@@ -483,37 +327,43 @@ class Dispatcher:
             delay = min(delay * 2, self.config.retry_max_s)
         wake = self._wake[name]
         while not self._closed:
-            wake.clear()  # before reading, so a row written after the read still wakes us
-            row = await asyncio.to_thread(self._head, name)
-            if row is None:
-                await wake.wait()
-                continue
-            now = time.time()
-            if row.next_at > now:
-                await self._nap(wake, row.next_at - now)
-                continue
-            if row.attempts == 0 and now - row.created >= self.config.max_age_s:
-                await self._finish(
-                    row, FAILED, "expired before the first attempt (queued longer than max_age_s)", False
-                )
-                continue
             try:
-                notification = Notification.model_validate_json(row.payload)
-            except ValidationError as exc:
-                await self._finish(row, FAILED, f"unreadable queue row: {exc}", False)
-                continue
-            await self._buckets[name].acquire()
-            try:
-                # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation that races
-                # with the send finishing, and close() would then wait for this worker forever.
-                async with asyncio.timeout(guard_s):
-                    await notifier.send(notification)
-            except NotifyError as exc:
-                await self._failed_attempt(row, str(exc), exc.retryable, exc.retry_after_s)
-            except TimeoutError:
-                await self._failed_attempt(row, f"no result within {guard_s:g} s", True, None)
-            except Exception as exc:  # a notifier bug must not end the worker: the row is retried
-                log.exception("notify target %s raised", name)
-                await self._failed_attempt(row, f"{type(exc).__name__}: {exc}", True, None)
-            else:
-                await self._finish(row, SENT, None)
+                await self._attempt_next(name, notifier, wake, guard_s)
+            except Exception:  # the queue failed (e.g. a lost PostgreSQL connection): look again after a pause
+                log.exception("notify target %s: the queue failed", name)
+                await self._nap(wake, self.config.retry_max_s)
+
+    async def _attempt_next(self, name: str, notifier: Notifier, wake: asyncio.Event, guard_s: float) -> None:
+        """One step of a worker: wait for the head row to be due, then one attempt at it (or its expiry)."""
+        row = await self._due_head(name, wake)
+        if row is None:
+            return
+        now = time.time()
+        if row.attempts == 0 and now - row.created >= self.config.max_age_s:
+            await self._finish(row, FAILED, "expired before the first attempt (queued longer than max_age_s)", False)
+            return
+        try:
+            notification = Notification.model_validate_json(row.payload)
+        except ValidationError as exc:
+            await self._finish(row, FAILED, f"unreadable queue row: {exc}", False)
+            return
+        await self._buckets[name].acquire()
+        # Claimed for one attempt: on a shared queue the lease (at least guard_s) keeps other dispatchers off it
+        # while this one sends, and lets one of them retry it once the lease has run out if this hub died.
+        # False: another dispatcher took it or finished it meanwhile.
+        if not await asyncio.to_thread(self.queue.claim, row, guard_s):
+            return
+        try:
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation that races with the
+            # send finishing, and close() would then wait for this worker forever.
+            async with asyncio.timeout(guard_s):
+                await notifier.send(notification)
+        except NotifyError as exc:
+            await self._failed_attempt(row, str(exc), exc.retryable, exc.retry_after_s)
+        except TimeoutError:
+            await self._failed_attempt(row, f"no result within {guard_s:g} s", True, None)
+        except Exception as exc:  # a notifier bug must not end the worker: the row is retried
+            log.exception("notify target %s raised", name)
+            await self._failed_attempt(row, f"{type(exc).__name__}: {exc}", True, None)
+        else:
+            await self._finish(row, SENT, None)

@@ -1,6 +1,7 @@
 """The dispatcher: durable queue, independent targets, retries, rate limit, routing, escalation.
 
-Every target is a real local server; time for escalation is passed in, delivery time is real but short.
+Every target is a real local server; time for escalation is passed in, delivery time is real but short. Each test
+runs on both queues (``new_queue``, conftest.py): one hub's SQLite file and PostgreSQL (a real cluster).
 """
 
 from __future__ import annotations
@@ -9,7 +10,6 @@ import asyncio
 import itertools
 import time
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,6 +18,7 @@ from hub.alerts.alarm import Condition, Transition, acknowledge, apply_condition
 from hub.alerts.notify import Dispatcher, NotifyConfig
 from hub.alerts.rules.severity import Severity
 from testkit.localsvc import free_port
+from tests.hub.alerts.notify.conftest import NewQueue
 from tests.hub.alerts.notify.stubs import T0, VI_MESSAGE, Answer, HttpStub, SmtpSink, eventually, make_alarm, run
 
 FAST = {"retry_initial_s": 0.05, "retry_max_s": 0.2}
@@ -37,7 +38,7 @@ def notify_config(targets: list[dict[str, Any]], routes: list[dict[str, Any]] | 
     return NotifyConfig.model_validate({"targets": targets, "routes": routes, **FAST, **over})
 
 
-def test_a_hanging_webhook_does_not_delay_email_or_the_caller(tmp_path: Path):
+def test_a_hanging_webhook_does_not_delay_email_or_the_caller(new_queue: NewQueue):
     sink = SmtpSink().start()
 
     async def main():
@@ -45,7 +46,7 @@ def test_a_hanging_webhook_does_not_delay_email_or_the_caller(tmp_path: Path):
         mail = {"type": "smtp", "name": "mail", "host": "127.0.0.1", "port": sink.port, "security": "none"}
         mail |= {"sender": "ioc@hanoi.example", "to": ["duty@hanoi.example"]}
         cfg = notify_config([hook("ops", stub.url(), timeout_s=5), mail])
-        d = Dispatcher(cfg, tmp_path / "notify.db")
+        d = Dispatcher(cfg, queue=new_queue())
         await d.start()
         try:
             began = time.monotonic()
@@ -68,13 +69,13 @@ def test_a_hanging_webhook_does_not_delay_email_or_the_caller(tmp_path: Path):
     assert VI_MESSAGE in mail.message().get_content()
 
 
-def test_pending_deliveries_survive_a_restart(tmp_path: Path):
+def test_pending_deliveries_survive_a_restart(new_queue: NewQueue):
     port = free_port()
     cfg = notify_config([hook("ops", f"http://127.0.0.1:{port}/hook")])
     alarm = make_alarm()
 
     async def first_run():
-        d = Dispatcher(cfg, tmp_path / "notify.db")
+        d = Dispatcher(cfg, queue=new_queue())
         await d.start()
         try:
             assert d.submit(alarm, Transition.CREATED) == 1
@@ -85,7 +86,7 @@ def test_pending_deliveries_survive_a_restart(tmp_path: Path):
 
     async def second_run():
         stub = await HttpStub(port=port).start()
-        d = Dispatcher(cfg, tmp_path / "notify.db")
+        d = Dispatcher(cfg, queue=new_queue())
         try:
             assert d.stats()["ops"].pending == 1
             await d.start()
@@ -103,10 +104,10 @@ def test_pending_deliveries_survive_a_restart(tmp_path: Path):
     assert seen.json()["alarm"]["id"] == alarm.id
 
 
-def test_server_error_is_retried_with_the_same_id(tmp_path: Path):
+def test_server_error_is_retried_with_the_same_id(new_queue: NewQueue):
     async def main():
         stub = await HttpStub(answers=[Answer(500), Answer(200)]).start()
-        d = Dispatcher(notify_config([hook("ops", stub.url())]), tmp_path / "notify.db")
+        d = Dispatcher(notify_config([hook("ops", stub.url())]), queue=new_queue())
         await d.start()
         try:
             d.submit(make_alarm(), Transition.CREATED)
@@ -122,10 +123,10 @@ def test_server_error_is_retried_with_the_same_id(tmp_path: Path):
     run(main())
 
 
-def test_too_many_requests_waits_as_retry_after_says(tmp_path: Path):
+def test_too_many_requests_waits_as_retry_after_says(new_queue: NewQueue):
     async def main():
         stub = await HttpStub(answers=[Answer(429, headers={"Retry-After": "1"}), Answer(200)]).start()
-        d = Dispatcher(notify_config([hook("ops", stub.url())]), tmp_path / "notify.db")
+        d = Dispatcher(notify_config([hook("ops", stub.url())]), queue=new_queue())
         await d.start()
         try:
             d.submit(make_alarm(), Transition.CREATED)
@@ -139,12 +140,12 @@ def test_too_many_requests_waits_as_retry_after_says(tmp_path: Path):
     run(main())
 
 
-def test_final_errors_and_expired_rows_are_failed_and_counted(tmp_path: Path):
+def test_final_errors_and_expired_rows_are_failed_and_counted(new_queue: NewQueue):
     async def main():
         bad = await HttpStub(default=Answer(400, {"error": "schema"})).start()
         down = await HttpStub(default=Answer(503)).start()
         cfg = notify_config([hook("bad", bad.url()), hook("down", down.url())], max_age_s=0.4)
-        d = Dispatcher(cfg, tmp_path / "notify.db")
+        d = Dispatcher(cfg, queue=new_queue())
         await d.start()
         try:
             d.submit(make_alarm(), Transition.CREATED)
@@ -163,11 +164,11 @@ def test_final_errors_and_expired_rows_are_failed_and_counted(tmp_path: Path):
     run(main())
 
 
-def test_rate_limit_defers_rather_than_drops(tmp_path: Path):
+def test_rate_limit_defers_rather_than_drops(new_queue: NewQueue):
     async def main():
         stub = await HttpStub().start()
         cfg = notify_config([hook("ops", stub.url(), rate_limit_per_min=600)], rate_limit_burst=1)  # 10 a second
-        d = Dispatcher(cfg, tmp_path / "notify.db")
+        d = Dispatcher(cfg, queue=new_queue())
         await d.start()
         try:
             for i in range(5):
@@ -186,7 +187,7 @@ def test_rate_limit_defers_rather_than_drops(tmp_path: Path):
     run(main())
 
 
-def test_routing_by_severity_rule_and_area_and_clears_reach_whoever_was_told(tmp_path: Path):
+def test_routing_by_severity_rule_and_area_and_clears_reach_whoever_was_told(new_queue: NewQueue):
     dead = f"http://127.0.0.1:{free_port()}/hook"
     cfg = notify_config(
         [hook("ops", dead), hook("board", dead), hook("province", dead)],
@@ -198,7 +199,7 @@ def test_routing_by_severity_rule_and_area_and_clears_reach_whoever_was_told(tmp
     )
 
     async def main():
-        d = Dispatcher(cfg, tmp_path / "notify.db")  # not started: rows only, nothing is sent
+        d = Dispatcher(cfg, queue=new_queue())  # not started: rows only, nothing is sent
         try:
             pending = lambda: {t: s.pending for t, s in d.stats().items()}  # noqa: E731
             minor = make_alarm(Severity.MINOR)
@@ -226,14 +227,14 @@ def cond(severity: Severity, level: int) -> Condition:
     return Condition(active=True, severity=severity, level=level, value=11.2, message=VI_MESSAGE)
 
 
-def test_escalation_fires_once_per_revision_after_the_delay(tmp_path: Path):
+def test_escalation_fires_once_per_revision_after_the_delay(new_queue: NewQueue):
     async def main():
         stub = await HttpStub().start()
         cfg = notify_config(
             [hook("ops", stub.url("/ops")), hook("director", stub.url("/director"))],
             routes=[{"name": "flood", "targets": ["ops"], "escalate_after_s": 600, "escalate_to": ["director"]}],
         )
-        d = Dispatcher(cfg, tmp_path / "notify.db")
+        d = Dispatcher(cfg, queue=new_queue())
         await d.start()
         try:
             alarm = make_alarm()
@@ -270,10 +271,10 @@ def test_escalation_fires_once_per_revision_after_the_delay(tmp_path: Path):
     assert len({n["id"] for n in director}) == 3
 
 
-def test_submit_from_another_thread_wakes_the_worker(tmp_path: Path):
+def test_submit_from_another_thread_wakes_the_worker(new_queue: NewQueue):
     async def main():
         stub = await HttpStub().start()
-        d = Dispatcher(notify_config([hook("ops", stub.url())]), tmp_path / "notify.db")
+        d = Dispatcher(notify_config([hook("ops", stub.url())]), queue=new_queue())
         await d.start()
         try:
             await asyncio.sleep(0)  # let the worker reach its idle wait
@@ -290,7 +291,7 @@ def test_submit_from_another_thread_wakes_the_worker(tmp_path: Path):
     run(main())
 
 
-def test_a_target_that_cannot_start_does_not_stop_the_others(tmp_path: Path, monkeypatch):
+def test_a_target_that_cannot_start_does_not_stop_the_others(new_queue: NewQueue, monkeypatch):
     monkeypatch.delenv("IOCGW_TEST_HOOK_SECRET")
     monkeypatch.setenv("OTHER_SECRET", "x")
 
@@ -298,7 +299,7 @@ def test_a_target_that_cannot_start_does_not_stop_the_others(tmp_path: Path, mon
         stub = await HttpStub().start()
         broken = hook("broken", stub.url("/broken"))  # its secret's variable is not set: start() fails
         fine = hook("fine", stub.url("/fine"), secret={"env": "OTHER_SECRET"})
-        d = Dispatcher(notify_config([broken, fine]), tmp_path / "notify.db")
+        d = Dispatcher(notify_config([broken, fine]), queue=new_queue())
         await d.start()
         try:
             d.submit(make_alarm(), Transition.CREATED)
