@@ -18,6 +18,7 @@ import pytest
 
 from hub.alerts.engine import AlertEngine
 from hub.alerts.evaluate.base import Observation
+from hub.alerts.notify.delivery_queue import SqliteQueue
 from hub.alerts.notify.dispatcher import Dispatcher
 from hub.alerts.store import AlertStore
 from hub.alerts.threshold_overrides import RuleManager, ThresholdStore
@@ -80,7 +81,8 @@ class LoopWatch:
                 if name.startswith("__") or not callable(member) or isinstance(member, staticmethod | classmethod):
                     continue
                 monkeypatch.setattr(cls, name, self._guard(f"{cls.__name__}.{name}", member))
-        monkeypatch.setattr(Dispatcher, "_database", self._guard("Dispatcher._database", Dispatcher._database))
+        # The notification queue's statements, wherever they are issued from (the dispatcher's workers, submit).
+        monkeypatch.setattr(SqliteQueue, "_database", self._guard("SqliteQueue._database", SqliteQueue._database))
         for name in ("read_bytes", "read_text"):
             monkeypatch.setattr(pathlib.Path, name, self._guard(f"Path.{name}", getattr(pathlib.Path, name)))
 

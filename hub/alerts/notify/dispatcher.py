@@ -38,7 +38,6 @@ from hub.alerts.notify.delivery_queue import (
 )
 from hub.alerts.notify.ratelimit import TokenBucket
 from hub.alerts.notify.registry import build_notifier
-from plumbing.sqlite import Database
 
 log = logging.getLogger(__name__)
 
@@ -200,14 +199,6 @@ class Dispatcher:
                     await self._progress.wait()
 
     # -- helpers ----------------------------------------------------------------------------------------
-    def _database(self) -> Database:
-        """The SQLite queue's open file (opened on first use). Kept for callers from before the queue moved to
-        delivery_queue.py; the queue's own statements go through ``SqliteQueue._database``."""
-        if not isinstance(self.queue, SqliteQueue):
-            raise TypeError("this dispatcher's queue is not SQLite")
-        with self.queue.lock:
-            return self.queue._database()
-
     def _refuse_if_closed(self) -> None:
         """New work is refused once close() has begun."""
         if self._closed:
