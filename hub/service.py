@@ -10,6 +10,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
@@ -37,6 +38,10 @@ from hub.store.state import HubState, NodeInfo
 from hub.warn.service import PublicWarnings, open_public_warnings
 from plumbing import systemd
 
+if TYPE_CHECKING:  # psycopg is loaded only in cluster mode (alerts.cluster)
+    from hub.alerts.cluster import ClusterAlerts
+    from hub.alerts.pg_store import AlertStoreLike
+
 log = logging.getLogger(__name__)
 
 # At shutdown, how long the notification workers may go on delivering what is queued (alarms raised by the last
@@ -62,7 +67,7 @@ class Hub:
     pipeline: IngestPipeline
     configs: NodeConfigs
     rules: RuleManager
-    alert_store: AlertStore  # the API's read-only connection to alerts.db
+    alert_store: AlertStoreLike  # the API's read-only connection to alerts.db (PostgreSQL in cluster mode)
 
     def __init__(self, config: HubConfig, config_dir: Path | None = None) -> None:
         self.config = config
@@ -71,6 +76,7 @@ class Hub:
         self.dispatcher: Dispatcher | None = None
         self.warnings: PublicWarnings | None = None
         self.engine: AlertEngine | None = None
+        self.cluster: ClusterAlerts | None = None  # alerts.cluster set: the engine runs on the leader only
         self._escalations: asyncio.Task[None] | None = None
         self._jobs: list[asyncio.Task[None]] = []  # periodic work: completeness, forecasts
         self.quality_config: QualityConfig | None = None
@@ -103,7 +109,9 @@ class Hub:
         if config.warnings is not None:
             self.warnings = open_public_warnings(config.warnings, config.data_dir / "warnings.db", self.config_dir)
             self.metrics.extra.append(self.warnings.metric_lines)
-        self.engine = self._make_engine() if config.alerts is not None else None
+        if config.alerts is not None and config.alerts.cluster is not None:
+            self._open_cluster()
+        self.engine = self._make_engine() if config.alerts is not None and self.cluster is None else None
         self.pipeline = IngestPipeline(config, self.state, self.metrics, self.engine, self._make_checker())
         if config.alerts is not None and self.engine is not None:
             self.forecast_job = open_forecast_job(config.alerts, config.influx, self.engine, self.config_dir)
@@ -111,6 +119,34 @@ class Hub:
         # Republished on every (re)connect: a broker that lost its retained messages still converges.
         self.pipeline.on_connected.append(self.configs.republish_all)
         self._opened = True
+
+    def _open_cluster(self) -> None:
+        """Cluster mode: this hub's writer feeds no engine; the leader's engine, the API's alarms and the delivery
+        queue are in PostgreSQL (docs/scaling.md, "Cluster mode")."""
+        from hub.alerts.cluster import ClusterAlerts
+        from hub.alerts.pg_store import PgAlertStore
+
+        alerts_config = self.config.alerts
+        assert alerts_config is not None and alerts_config.cluster is not None
+        warnings = self.warnings
+
+        def public_warnings(events: list[tuple[int, Alarm, Transition]]) -> None:
+            if warnings is not None:
+                for _, alarm, transition in events:
+                    warnings.submit(alarm, transition)
+
+        self.cluster = ClusterAlerts(
+            self.config,
+            alerts_config.cluster,
+            lambda: load_rule_tables(alerts_config, base=self.config_dir),
+            dict(self.state.known_nodes()),
+            on_events=public_warnings,
+        )
+        self.alert_store = PgAlertStore(self.cluster.dsn, application_name="iocgw-api")  # the API's own reader
+
+    def _cluster_engine(self) -> AlertEngine | None:
+        """Cluster mode: the engine while this hub leads (acknowledgements go through it), else None."""
+        return self.cluster.engine if self.cluster is not None else None
 
     def _make_checker(self) -> QualityChecker | None:
         settings = self.config.quality
@@ -159,6 +195,8 @@ class Hub:
         if self.engine is not None:
             self.engine.store.close()
             self.rules.store.close()
+            self.alert_store.close()
+        if self.cluster is not None:
             self.alert_store.close()
         self.read_state.close()
         if self.forecast_job is not None:
@@ -270,6 +308,8 @@ class Hub:
             # Events a crash left between the alarm commit and the queues.
             await asyncio.to_thread(self.engine.redispatch)
         self.pipeline.start()  # starts the writer and paho's network threads; connects in the background
+        if self.cluster is not None:
+            self.cluster.start(asyncio.get_running_loop())  # the candidacy's thread; the engine when it leads
         self._start_jobs()
         # The API's SQLite reads run on this one thread: each read connection is used by one thread at a time.
         self._api_io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hub-api-store")
@@ -292,6 +332,7 @@ class Hub:
             console=self.config.console,
             influx=self._influx_reader,
             session_key=session_key,
+            cluster_engine=self._cluster_engine if self.cluster is not None else None,
         )
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
@@ -317,6 +358,10 @@ class Hub:
             await self._runner.cleanup()  # no new API calls; those in flight have finished
         if not self._opened:
             return
+        if self.cluster is not None:
+            # Steps down first: the source leaves without acknowledging what is not committed, the next leader
+            # takes it over; the dispatcher closes on this loop, awaited from the leadership thread.
+            await asyncio.to_thread(self.cluster.stop)
         # Leaves the broker, then the writer flushes the batch it holds (alarms included) and acknowledges it.
         await asyncio.to_thread(self.pipeline.stop)
         for task in [*self._jobs, *([self._escalations] if self._escalations is not None else [])]:

@@ -14,6 +14,7 @@ from hub.alerts.rules.nesterov import NesterovConfig, load_nesterov_config
 from hub.alerts.rules.risk_level import RiskTables, load_risk_tables
 from hub.forecast.config import ForecastConfig, load_forecast_config
 from hub.quality.config import QualityConfig, load_quality_config
+from hub.secret import Secret
 from plumbing.configfile import load_yaml_model
 from wire.messages import Identifier
 
@@ -50,6 +51,20 @@ class FreshnessSettings(_Section):
     check_every_s: float = Field(10.0, gt=0)
 
 
+class ClusterSettings(_Section):
+    """Cluster mode (docs/scaling.md, design (iii) of docs/scaling-alerts-design.md): several hubs on one shared
+    subscription and one PostgreSQL. Every hub ingests; only the leader (hub/alerts/leader.py) runs the alert
+    engine, on alarms, rule state and the notification queue kept in PostgreSQL."""
+
+    dsn: Secret = Field(description="libpq connection string or URI of the shared PostgreSQL (env or file)")
+    hub_id: str | None = Field(None, description="This hub's name in the leadership row; default: mqtt.client_id")
+    source_client_id: str | None = Field(
+        None,
+        description="MQTT client id of the leader's own feed, the same on every hub of the cluster so the next "
+        "leader takes over the session; default: `<mqtt.prefix>-alerts`",
+    )
+
+
 class AlertsConfig(_Section):
     """Paths are relative to the hub config file; every table is validated at load and on reload."""
 
@@ -73,6 +88,9 @@ class AlertsConfig(_Section):
     )
     forecast_official_max_age_h: float = Field(
         12.0, gt=0, le=120, description="An imported official forecast is preferred to the hub's own up to this age"
+    )
+    cluster: ClusterSettings | None = Field(
+        None, description="Unset: one hub, SQLite (the default). Set: cluster mode, the engine runs on the leader only"
     )
 
     @model_validator(mode="after")

@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from hub.alerts.alarm import Alarm, AlarmState
 from hub.alerts.config import RuleTables
 from hub.alerts.engine import AlertEngine
 from hub.alerts.rules.risk_level import MAX_RISK, risk_colour
 from hub.alerts.rules.severity import Severity
-from hub.alerts.store import AlertStore
 from hub.api.auth import Role
 from hub.api.context import ApiContext
 from hub.api.models import AckRequest, AlertList, AlertOut, AlertQuery, BulkAckRequest, Display
 from hub.api.routes import ApiError, Call, Route
 from hub.feeds.units import AdminUnits, load_units
+
+if TYPE_CHECKING:  # psycopg is loaded only in cluster mode
+    from hub.alerts.pg_store import AlertStoreLike
 
 # The hub's own palette for severities; deliberately not the QĐ 18/2021 risk colours, which only risk levels wear.
 SEVERITY_COLOURS: dict[Severity, tuple[str, str]] = {
@@ -152,17 +155,28 @@ async def named_out(ctx: ApiContext) -> Callable[[Alarm], AlertOut]:
     return lambda alarm: alert_out(alarm, units, names, nodes)
 
 
+def acknowledging_engine(ctx: ApiContext) -> AlertEngine:
+    """The engine acknowledgements go through. Cluster mode: the leader's (its commits fenced, one event each, as
+    on one hub); a hub that does not lead answers 503, and the client asks another hub."""
+    if ctx.engine is None and ctx.cluster_engine is not None:
+        leading = ctx.cluster_engine()
+        if leading is None:
+            raise ApiError(503, "this hub does not run the alert engine now (cluster mode): acknowledge on the leader")
+        return leading
+    if ctx.engine is None:
+        raise ApiError(404, "the alert engine is not configured")
+    return ctx.engine
+
+
 def routes(ctx: ApiContext) -> list[Route]:
-    def store() -> AlertStore:
+    def store() -> AlertStoreLike:
         if ctx.alerts is None:
             raise ApiError(404, "the alert engine is not configured (no alerts section in the hub config)")
         return ctx.alerts
 
     def engine() -> AlertEngine:
         store()
-        if ctx.engine is None:
-            raise ApiError(404, "the alert engine is not configured")
-        return ctx.engine
+        return acknowledging_engine(ctx)
 
     async def list_alerts(call: Call) -> AlertList:
         q: AlertQuery = call.query
@@ -235,7 +249,7 @@ def routes(ctx: ApiContext) -> list[Route]:
             "alerts",
             body=BulkAckRequest,
             response=AlertList,
-            errors=(404, 422),
+            errors=(404, 422, 503),
             description="For one hazard in one area, e.g. every flood alarm of a province: the rules of the hazard "
             "and a GSO code (a province's code takes its communes). Answers the alerts it acknowledged (none: "
             "count 0); the token's name is recorded on each.",
@@ -250,7 +264,7 @@ def routes(ctx: ApiContext) -> list[Route]:
             body=AckRequest,
             body_optional=True,
             response=AlertOut,
-            errors=(404, 422),
+            errors=(404, 422, 503),
             description="Acknowledging again changes nothing. An escalation after the acknowledgement asks for a "
             "new one (the state goes back to ACTIVE_UNACK).",
         ),

@@ -5,12 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from concurrent.futures import Executor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
 from hub.alerts.engine import AlertEngine
-from hub.alerts.store import AlertStore
 from hub.alerts.threshold_overrides import RuleManager
 from hub.api import alerts as alert_routes
 from hub.api import cameras as camera_routes
@@ -39,6 +38,9 @@ from hub.store.influx_query import InfluxReader
 from hub.store.state import HubState
 from hub.warn.service import PublicWarnings
 
+if TYPE_CHECKING:  # psycopg is loaded only in cluster mode
+    from hub.alerts.pg_store import AlertStoreLike
+
 ROUTES = web.AppKey("routes", list[Route])
 FEED = web.AppKey("feed", event_routes.AlarmFeed)
 
@@ -50,7 +52,7 @@ def make_app(
     offline_after_s: float,
     *,
     engine: AlertEngine | None = None,
-    alerts: AlertStore | None = None,
+    alerts: AlertStoreLike | None = None,
     rules: RuleManager | None = None,
     auth: ApiSettings | None = None,
     configs: NodeConfigs | None = None,
@@ -60,6 +62,7 @@ def make_app(
     console: ConsoleSettings | None = None,
     influx: Callable[[], InfluxReader] | None = None,
     session_key: bytes | None = None,
+    cluster_engine: Callable[[], AlertEngine | None] | None = None,
 ) -> web.Application:
     """``auth`` None refuses every /api route (503) but the API description; /healthz, /metrics and / stay open.
 
@@ -79,6 +82,7 @@ def make_app(
         warnings_enabled=warnings is not None,
         console=console or ConsoleSettings(),
         influx=influx,
+        cluster_engine=cluster_engine,
         **({"session_key": session_key} if session_key is not None else {}),
     )
     sessions = SessionCookies(ctx.session_key, ctx.console)

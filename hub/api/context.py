@@ -9,10 +9,9 @@ from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from hub.alerts.engine import AlertEngine
-from hub.alerts.store import AlertStore
 from hub.alerts.threshold_overrides import RuleManager
 from hub.api.auth import ApiSettings
 from hub.api.console_settings import ConsoleSettings
@@ -20,6 +19,9 @@ from hub.metrics import Metrics
 from hub.remote_config import NodeConfigs
 from hub.store.influx_query import InfluxReader
 from hub.store.state import HubState
+
+if TYPE_CHECKING:  # psycopg is loaded only in cluster mode
+    from hub.alerts.pg_store import AlertStoreLike
 
 T = TypeVar("T")
 
@@ -44,7 +46,7 @@ class ApiContext:
     state: HubState
     offline_after_s: float
     engine: AlertEngine | None = None
-    alerts: AlertStore | None = None
+    alerts: AlertStoreLike | None = None
     rules: RuleManager | None = None
     auth: ApiSettings | None = None
     configs: NodeConfigs | None = None
@@ -55,6 +57,8 @@ class ApiContext:
     # A fresh reader of the hub's InfluxDB (blocking: call it and query in a worker thread); None: no stored series.
     influx: Callable[[], InfluxReader] | None = None
     session_key: bytes = field(default_factory=lambda: secrets.token_bytes(32))  # signs sign-in cookies
+    # Cluster mode (alerts.cluster): the engine when this hub leads, else None; ``engine`` is None there.
+    cluster_engine: Callable[[], AlertEngine | None] | None = None
 
     async def read(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """``fn(*args, **kwargs)`` off the event loop, on the API's store thread."""

@@ -1,0 +1,223 @@
+"""Cluster mode (``alerts.cluster``): the alert engine runs on the leader only, on PostgreSQL.
+
+Design (iii) of docs/scaling-alerts-design.md (issue 17); docs/scaling.md, "Cluster mode". Every hub ingests as on
+its own (shared subscription, InfluxDB) but its writer does not feed an engine. ``ClusterAlerts`` is one hub's
+part: a candidacy (``AlertLeadership``); on gain it builds the engine on ``PgAlertStore`` (rule state and active
+alarms loaded from it), a ``Dispatcher`` on ``PgQueue`` (started on the hub's event loop), and an ``AlertSource``
+(one client id for the whole cluster, so the next leader takes over the same MQTT session, ``seen`` from the
+store's node sequences read once) whose batches the engine evaluates in the source's worker thread, every commit
+fenced by ``leadership.check`` and advancing the nodes' sequences. On loss the source stops first (nothing more is
+acknowledged), then the dispatcher closes; the next gain builds everything anew from the database.
+
+Threads: the leadership thread runs ``_gain``/``_lose`` (they block on PostgreSQL and MQTT, never the loop; the
+dispatcher's start and close are handed to the loop and awaited from here). The engine's store calls happen in the
+source's worker thread, and in the API's worker threads for an acknowledgement on the leader.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from hub.alerts.alarm import NOTIFY_ON, Alarm, Transition
+from hub.alerts.config import AlertsConfig, ClusterSettings, RuleTables
+from hub.alerts.engine import AlertEngine
+from hub.alerts.leader import AlertLeadership
+from hub.alerts.notify.dispatcher import Dispatcher
+from hub.alerts.notify.pg_queue import PgQueue
+from hub.alerts.pg_store import PgAlertStore
+from hub.alerts.source import AlertBatch, AlertSource
+from hub.config import HubConfig
+from hub.ingest.processor import Processor
+from hub.store.influx import InfluxWriter, Outcome
+from hub.store.state import NodeInfo
+from wire import Topics
+
+log = logging.getLogger(__name__)
+
+# How long a leader waits for its dispatcher to start or close on the hub's loop.
+LOOP_CALL_TIMEOUT_S = 15.0
+
+
+class FencedStore:
+    """The engine's view of ``PgAlertStore``: every commit fenced by the leadership, and a batch's node sequences
+    committed with the engine's first commit in the source's worker thread (never with an acknowledgement from
+    another thread, which could commit them before the batch was evaluated)."""
+
+    def __init__(self, store: PgAlertStore, fence: Callable[[Any], object]) -> None:
+        self.store = store
+        self.fence = fence
+        self._seqs: dict[str, int] = {}
+        self._owner: int | None = None
+
+    def expect(self, node_seq: dict[str, int]) -> None:
+        """The node sequences of the batch the calling thread is about to evaluate."""
+        self._seqs = dict(node_seq)
+        self._owner = threading.get_ident()
+
+    def settle(self) -> None:
+        """Commit the batch's node sequences if the engine did not (a batch that changed nothing)."""
+        if self._owner == threading.get_ident() and self._seqs:
+            self.commit([], {}, set())
+        self._seqs, self._owner = {}, None
+
+    def commit(
+        self,
+        alarms: list[tuple[Alarm, Transition]],
+        state: dict[str, Any],
+        notify: set[Transition],
+        lines: list[str] | None = None,
+    ) -> list[tuple[int, Alarm, Transition]]:
+        seqs: dict[str, int] | None = None
+        if self._owner == threading.get_ident() and self._seqs:
+            seqs, self._seqs = self._seqs, {}
+        return self.store.commit(alarms, state, notify, lines, node_seq=seqs, fence=self.fence)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.store, name)
+
+
+class ClusterAlerts:
+    """One hub's part in cluster mode. ``start(loop)`` from the loop's thread (non-blocking), ``stop()`` from a
+    worker thread (blocks until the leadership is given up)."""
+
+    def __init__(
+        self,
+        config: HubConfig,
+        cluster: ClusterSettings,
+        tables: Callable[[], RuleTables],
+        nodes: dict[str, NodeInfo],
+        on_events: Callable[[list[tuple[int, Alarm, Transition]]], None] | None = None,
+    ) -> None:
+        assert config.alerts is not None
+        self.config = config
+        self.alerts: AlertsConfig = config.alerts
+        self.cluster = cluster
+        self.dsn = cluster.dsn.read()
+        self.hub_id = cluster.hub_id or config.mqtt.client_id
+        self.client_id = cluster.source_client_id or f"{config.mqtt.prefix}-alerts"
+        self.tables = tables
+        self.nodes = nodes
+        self.on_events = on_events
+        self.leadership = AlertLeadership(self.dsn, self.hub_id, on_gain=self._gain, on_loss=self._lose)
+        self.engine: AlertEngine | None = None
+        self.dispatcher: Dispatcher | None = None
+        self.source: AlertSource | None = None
+        self._store: PgAlertStore | None = None
+        self._writer = InfluxWriter(config.influx)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.gains = 0
+
+    # -- life cycle ---------------------------------------------------------------------------------------------
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self.leadership.start()
+
+    def stop(self) -> None:
+        """Step down (``_lose`` runs first, on the leadership thread) and end the candidacy. Blocking."""
+        self.leadership.stop()
+
+    # -- leadership callbacks (the leadership thread) -----------------------------------------------------------
+    def _gain(self, epoch: int) -> None:
+        self.gains += 1
+        store = PgAlertStore(self.dsn)
+        self._store = store
+        fenced = FencedStore(store, self.leadership.check)
+        nodes = self.nodes
+        engine = AlertEngine(
+            self.alerts,
+            self.tables(),
+            fenced,  # type: ignore[arg-type]  # AlertStore's interface (hub.alerts.pg_store.AlertStoreLike)
+            areas={n.node_id: n.admin_code for n in nodes.values() if n.admin_code},
+            intervals={(n.node_id, sid): interval for n in nodes.values() for sid, _, interval in n.sensors},
+            positions={n.node_id: (n.lat, n.lon) for n in nodes.values() if n.lat is not None and n.lon is not None},
+            names={n.node_id: n.name for n in nodes.values() if n.name},
+            notify=self._notify,
+            notify_on=self.config.notify.transitions() if self.config.notify else NOTIFY_ON,
+        )
+        self.engine = engine
+        if self.config.notify:
+            dispatcher = Dispatcher(self.config.notify, queue=PgQueue(self.dsn))
+            self._on_loop(dispatcher.start())
+            self.dispatcher = dispatcher
+        # Events the previous leader committed but did not hand to the queue (the queue drops repeats).
+        engine.redispatch()
+        seqs = store.node_seqs()  # once: what the previous leaders committed
+        processor = Processor(
+            Topics(self.config.mqtt.prefix),
+            dict(nodes),
+            accept_unknown_nodes=self.config.registry.accept_unknown_nodes,
+            max_payload_bytes=self.config.max_payload_bytes,
+            watches=engine.wants,
+            max_age=timedelta(days=self.config.max_reading_age_days),
+        )
+        source = AlertSource(
+            self.config.mqtt,
+            self.client_id,
+            lambda batch: self._evaluate(engine, fenced, batch),
+            processor=processor,
+            seen=lambda node, seq: seq <= seqs.get(node, -1),
+            reconnect=lambda: self.leadership.is_leader,
+            on_stop=lambda reason: log.info("alert source stopped: %s", reason),
+        )
+        self.source = source
+        source.start()
+        log.info("hub %s leads the alert engine (epoch %d)", self.hub_id, epoch)
+        threading.Thread(target=self._report_subscribed, args=(source, epoch), name="alert-source-ready").start()
+
+    @staticmethod
+    def _report_subscribed(source: AlertSource, epoch: int) -> None:
+        """One log line once the leader's feed is subscribed (off the leadership thread, which must keep probing)."""
+        if source.subscribed.wait(30.0):
+            log.info("alert source %s subscribed (epoch %d)", source.client_id, epoch)
+
+    def _lose(self, epoch: int, reason: str) -> None:
+        source, self.source = self.source, None
+        if source is not None:
+            source.stop()
+            source.wait_closed(10.0)
+        dispatcher, self.dispatcher = self.dispatcher, None
+        if dispatcher is not None:
+            try:
+                self._on_loop(dispatcher.close())
+            except Exception:
+                log.exception("closing the leader's dispatcher failed")
+        self.engine = None
+        store, self._store = self._store, None
+        if store is not None:
+            store.close()
+        log.info("hub %s no longer leads the alert engine (epoch %d): %s", self.hub_id, epoch, reason)
+
+    # -- the source's worker thread ----------------------------------------------------------------------------
+    def _evaluate(self, engine: AlertEngine, store: FencedStore, batch: AlertBatch) -> None:
+        """One batch: evaluated and committed (fenced, node sequences advanced) or raising, so nothing is
+        acknowledged; then the engine's lines to InfluxDB."""
+        store.expect(batch.node_seq)
+        try:
+            lines = engine.process(batch.observations, batch.status_changes, batch.events, seen=batch.sensor_seen)
+            store.settle()
+        finally:
+            store.expect({})
+        if lines:
+            body = ("\n".join(lines) + "\n").encode()
+            result = self._writer.write(body, self.config.batch.retry_budget_s)
+            if result.outcome is Outcome.WRITTEN:
+                engine.lines_stored()  # alarm lines stay in PostgreSQL's pending_lines until then
+            else:
+                log.warning("alert lines not stored in InfluxDB (%s): alarm lines kept for the next batch", result)
+
+    def _notify(self, events: list[tuple[int, Alarm, Transition]]) -> None:
+        dispatcher = self.dispatcher
+        if dispatcher is not None:
+            for _, alarm, transition in events:
+                dispatcher.submit(alarm, transition)
+        if self.on_events is not None:
+            self.on_events(events)
+
+    def _on_loop(self, coro: Any) -> None:
+        assert self._loop is not None
+        asyncio.run_coroutine_threadsafe(coro, self._loop).result(LOOP_CALL_TIMEOUT_S)
