@@ -11,6 +11,9 @@ from datetime import datetime, timedelta
 
 HOUR = timedelta(hours=1)
 MAX_HORIZON_H = 24
+# The longest lead a forecast feed row may have (national bulletins reach 5 days; a longer lead is a date typed
+# wrong): the feed importers refuse longer ones, and the rain forecast store reads no further past a window.
+MAX_LEAD_H = 120
 
 
 @dataclass(frozen=True, slots=True)

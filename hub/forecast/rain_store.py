@@ -12,14 +12,12 @@ import math
 from collections import defaultdict
 from datetime import datetime, timedelta
 
-from hub.forecast.base import HOUR
+from hub.forecast.base import HOUR, MAX_LEAD_H
 from hub.forecast.rain_forecast import MAX_AGE, RainForecast, RainForecasts
 from hub.forecast.store import Queryable, from_ms, lead_hours, to_ms
 from hub.store.line_protocol import line
 
 MEASUREMENT = "rain_forecast"
-# The longest lead a rain forecast may have (the feed refuses longer ones): how far past a window's end to read.
-MAX_LEAD_H = 120
 
 
 def _quote(value: str) -> str:

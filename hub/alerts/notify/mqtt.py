@@ -16,13 +16,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 import paho.mqtt.client as paho
-from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from pydantic import Field, field_validator, model_validator
 
 from hub.alerts.notify.base import Notification, Notifier, NotifierConfig, NotifyError
 from hub.alerts.notify.registry import register_notifier
+from hub.broker_client import broker_client, connect
 from hub.secret import Secret
 from wire.topics import TOPIC_VERSION
 
@@ -139,26 +139,12 @@ class MqttNotifier(Notifier):
     def _open(self) -> None:
         """A new client, connecting in paho's thread. Blocking (reads the TLS files, starts a thread): called
         through ``asyncio.to_thread``, after the caller cleared ``_connected`` on the loop."""
-        cfg = self.config
-        client = paho.Client(
-            CallbackAPIVersion.VERSION2, client_id=self._client_id, protocol=MQTTProtocolVersion.MQTTv5
-        )
-        client.reconnect_delay_set(min_delay=1, max_delay=30)
-        if cfg.username is not None:
-            client.username_pw_set(cfg.username, self._password)
-        if cfg.tls:
-            client.tls_set(
-                ca_certs=str(cfg.ca_file) if cfg.ca_file else None,
-                certfile=str(cfg.cert_file) if cfg.cert_file else None,
-                keyfile=str(cfg.key_file) if cfg.key_file else None,
-            )
+        client = broker_client(self.config, self._client_id, self._password)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish
         self._client = client
-        # connect_async + loop_start: paho keeps trying in its thread, so a broker that is down at start is fine.
-        client.connect_async(cfg.host, cfg.port, cfg.keepalive_s, clean_start=True)
-        client.loop_start()
+        connect(client, self.config)
 
     async def _reopen(self) -> None:
         self._connected.clear()

@@ -19,12 +19,10 @@ from pydantic import Field, field_validator, model_validator
 from hub.feeds.importers.base import FEED_KINDS, FeedKind, ImportContext, Rejection, SourceConfig
 from hub.feeds.periods import VN_TZ
 from hub.feeds.rows import _Row
-from hub.forecast.base import HOUR, Forecast, ForecastPoint
+from hub.forecast.base import HOUR, MAX_LEAD_H, Forecast, ForecastPoint
 from hub.forecast.store import MEASUREMENT, Kind, forecast_lines, lead_hours, to_ms
 from wire.messages import Identifier
 
-# National bulletins reach 5 days ahead at most; a longer lead is a date typed wrong.
-MAX_LEAD_H = 120
 # An issue time this far past the importing machine's clock is a typing slip or a wrong offset, not a forecast.
 FUTURE_SLACK = timedelta(minutes=10)
 

@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 import paho.mqtt.client as paho
-from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from pydantic import Field, ValidationError, model_validator
 
+from hub.broker_client import broker_client, connect
 from hub.secret import Secret
 from hub.warn.channels.base import Channel, ChannelConfig, ChannelError, Receipt
 from hub.warn.channels.registry import CHANNELS
@@ -138,25 +138,12 @@ class SirenChannel(Channel):
 
     # -- lifecycle ----------------------------------------------------------------------------------------
     def _open(self, password: str | None) -> None:
-        cfg = self.config
-        client = paho.Client(
-            CallbackAPIVersion.VERSION2, client_id=self._client_id, protocol=MQTTProtocolVersion.MQTTv5
-        )
-        client.reconnect_delay_set(min_delay=1, max_delay=30)
-        if cfg.username is not None:
-            client.username_pw_set(cfg.username, password)
-        if cfg.tls:
-            client.tls_set(
-                ca_certs=str(cfg.ca_file) if cfg.ca_file else None,
-                certfile=str(cfg.cert_file) if cfg.cert_file else None,
-                keyfile=str(cfg.key_file) if cfg.key_file else None,
-            )
+        client = broker_client(self.config, self._client_id, password)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
         self._client = client
-        client.connect_async(cfg.host, cfg.port, cfg.keepalive_s, clean_start=True)
-        client.loop_start()
+        connect(client, self.config)
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
