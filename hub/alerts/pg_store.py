@@ -15,16 +15,24 @@ Two additions for the leader, both inside ``commit()``'s transaction:
   that was paused or cut off cannot write once another took over. The share lock orders the two: a ``new_epoch()``
   waits for a commit in flight, and a commit after it sees the new epoch.
 
-One connection, autocommit, every write an explicit transaction (nothing partial is ever visible). The connection is
-not silently re-opened: for the leader, a lost connection is lost leadership (its advisory lock dies with it); the
-caller opens a new store. Bodies are stored as the same JSON text as in SQLite (not jsonb: jsonb reorders object
-keys and refuses NaN, and rule state must come back exactly as it was put); ``updated_at`` is a ``timestamptz`` and
-the area a column of its own, for the API's queries.
+Every commit that changes alarms also sends their ids on the ``iocgw_alarms`` channel (``pg_notify``, a JSON list,
+inside the transaction: PostgreSQL delivers a notification only when its transaction commits, so a listener never
+hears of a change it cannot read yet, nor of one rolled back). hub/alerts/pg_alarm_feed.py listens, on every hub, for
+the console's live push.
+
+One connection, autocommit, every write an explicit transaction (nothing partial is ever visible). The connection is not
+silently re-opened: for the leader, a lost connection is lost leadership (its advisory lock dies with it); the caller
+opens a new store. The API's reader is the exception (``reopen_reads=True``): it only reads, so a read that finds its
+connection lost (PostgreSQL restarted) is tried once more on a new one, and it refuses every write. Bodies are stored as
+the same JSON text as in SQLite (not jsonb: jsonb reorders object keys and refuses NaN, and rule state must come back
+exactly as it was put); ``updated_at`` is a ``timestamptz`` and the area a column of its own, for the API's queries.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Protocol
@@ -37,7 +45,14 @@ from hub.alerts.alarm import Alarm, Transition
 if TYPE_CHECKING:
     from hub.alerts.store import AlertStore
 
+log = logging.getLogger(__name__)
+
 DEFAULT_SCHEMA = "iocgw_alerts"
+# One channel per database: stores in several schemas of one database are heard together (alarm ids are random, so
+# a listener is never misled, only told of more than its own).
+ALARM_CHANNEL = "iocgw_alarms"
+# PostgreSQL refuses a payload of 8000 bytes or more: about 225 alarm ids (32 hex characters each) per notification.
+NOTIFY_MAX_BYTES = 7900
 # Any constant: serialises creating the schema when several hubs start at once (CREATE ... IF NOT EXISTS is not
 # safe against a concurrent twin in PostgreSQL: one of them fails on the catalog's unique index).
 _SCHEMA_LOCK = 0x10C6_A1E7
@@ -79,6 +94,28 @@ class StaleEpoch(RuntimeError):
         self.current = current
 
 
+class StoreUnavailable(psycopg.OperationalError, ConnectionError):
+    """The API's reader (``reopen_reads``) cannot reach PostgreSQL, even on a new connection. A ConnectionError too,
+    so that the API tells it apart without importing psycopg (which a single hub never loads)."""
+
+
+def notify_payloads(ids: list[str]) -> list[str]:
+    """``ids`` as JSON lists, each under PostgreSQL's payload limit, in order."""
+    payloads: list[str] = []
+    chunk: list[str] = []
+    size = 2  # the brackets
+    for alarm_id in ids:
+        cost = len(json.dumps(alarm_id).encode()) + 1  # and a comma
+        if chunk and size + cost > NOTIFY_MAX_BYTES:
+            payloads.append(json.dumps(chunk, separators=(",", ":")))
+            chunk, size = [], 2
+        chunk.append(alarm_id)
+        size += cost
+    if chunk:
+        payloads.append(json.dumps(chunk, separators=(",", ":")))
+    return payloads
+
+
 class AlertStoreLike(Protocol):
     """What the engine and the API use of a store; AlertStore (SQLite) and PgAlertStore both are one."""
 
@@ -104,12 +141,31 @@ class AlertStoreLike(Protocol):
 
 class PgAlertStore:
     """AlertStore on PostgreSQL. ``dsn``: a libpq connection string or URI; ``schema``: where its tables live
-    (created if missing, with the schema itself), so that several stores can share a database."""
+    (created if missing, with the schema itself), so that several stores can share a database.
 
-    def __init__(self, dsn: str, *, schema: str = DEFAULT_SCHEMA, application_name: str = "iocgw-alerts") -> None:
+    ``reopen_reads``: the API's reader. A read whose connection is found lost is tried once more on a new connection
+    (one API call sees nothing of a PostgreSQL restart); when PostgreSQL cannot be reached at all, reads raise
+    StoreUnavailable. Writes are refused: a write on a connection opened behind the writer's back could outlive a
+    leadership."""
+
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        schema: str = DEFAULT_SCHEMA,
+        application_name: str = "iocgw-alerts",
+        reopen_reads: bool = False,
+    ) -> None:
         given = psycopg.conninfo.conninfo_to_dict(dsn)
-        params = {k: v for k, v in {**_KEEPALIVE, "application_name": application_name}.items() if k not in given}
-        self.conn = psycopg.connect(psycopg.conninfo.make_conninfo(dsn, **params), autocommit=True)
+        wanted = {**_KEEPALIVE, "application_name": application_name}
+        if reopen_reads:
+            wanted["connect_timeout"] = "5"  # an API call waits this long at most for a PostgreSQL that is gone
+        params = {k: v for k, v in wanted.items() if k not in given}
+        self._conninfo = psycopg.conninfo.make_conninfo(dsn, **params)
+        self.reopen_reads = reopen_reads
+        self.reopened = 0
+        self._reopen_lock = threading.Lock()
+        self.conn = psycopg.connect(self._conninfo, autocommit=True)
         self.schema = schema
         try:
             with self.conn.transaction():
@@ -128,11 +184,41 @@ class PgAlertStore:
 
     @contextmanager
     def _tx(self) -> Iterator[psycopg.Cursor[Any]]:
+        if self.reopen_reads:
+            raise RuntimeError("alert store: a reader (reopen_reads) never writes; open a store of its own to write")
         with self.conn.transaction(), self.conn.cursor() as cur:
             yield cur
 
-    def _all(self, query: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        return self.conn.execute(query, args).fetchall()
+    def _all(self, query: str | sql.Composed, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        conn = self.conn
+        # broken: lost, not closed by close() (a closed reader stays closed).
+        if not (self.reopen_reads and conn.broken):
+            try:
+                return conn.execute(query, args).fetchall()
+            except psycopg.OperationalError:
+                if not (self.reopen_reads and conn.broken):  # the query failed, not the connection
+                    raise
+                log.info("alert store reader: connection to PostgreSQL lost; reading again on a new one")
+        try:
+            return self._reopen(conn).execute(query, args).fetchall()
+        except psycopg.OperationalError as exc:
+            raise StoreUnavailable(f"PostgreSQL cannot be reached ({_first_line(exc)})") from exc
+
+    def _reopen(self, lost: psycopg.Connection[Any]) -> psycopg.Connection[Any]:
+        """A new connection in place of ``lost`` (once, whichever thread finds it lost first)."""
+        with self._reopen_lock:
+            if self.conn is not lost:
+                return self.conn
+            conn = psycopg.connect(self._conninfo, autocommit=True)
+            try:
+                conn.execute(sql.SQL("SET search_path TO {}, public").format(sql.Identifier(self.schema)))
+            except BaseException:
+                conn.close()
+                raise
+            self.conn = conn
+            self.reopened += 1
+        lost.close()
+        return conn
 
     def active_alarms(self) -> dict[tuple[str, str], Alarm]:
         alarms = [Alarm.model_validate_json(r[0]) for r in self._all("SELECT body FROM alarms WHERE active")]
@@ -207,6 +293,9 @@ class PgAlertStore:
                     "ON CONFLICT (node_id) DO UPDATE SET seq = GREATEST(node_seq.seq, excluded.seq)",
                     sorted(node_seq.items()),  # one lock order for every writer
                 )
+            # Last, so that a commit refused above notifies nothing (and PostgreSQL sends these only on commit).
+            for payload in notify_payloads(list(dict.fromkeys(a.id for a, _ in alarms))):
+                c.execute("SELECT pg_notify(%s, %s)", (ALARM_CHANNEL, payload))
         return events
 
     @staticmethod
@@ -272,11 +361,11 @@ class PgAlertStore:
             # A prefix of the GSO code (province, district, commune), in SQL before the LIMIT, as in store.py.
             where.append(sql.SQL("starts_with(coalesce(area, ''), %s)"))
             args.append(area)
-        query: sql.Composable = sql.SQL("SELECT body FROM alarms")
+        query: sql.Composed = sql.Composed([sql.SQL("SELECT body FROM alarms")])
         if where:
             query += sql.SQL(" WHERE ") + sql.SQL(" AND ").join(where)
         query += sql.SQL(" ORDER BY updated_at DESC LIMIT %s")
-        return [Alarm.model_validate_json(r[0]) for r in self.conn.execute(query, (*args, limit)).fetchall()]
+        return [Alarm.model_validate_json(r[0]) for r in self._all(query, (*args, limit))]
 
     def get(self, alarm_id: str) -> Alarm | None:
         rows = self._all("SELECT body FROM alarms WHERE id = %s", (alarm_id,))
@@ -284,6 +373,12 @@ class PgAlertStore:
 
     def close(self) -> None:
         self.conn.close()
+
+
+def _first_line(exc: BaseException) -> str:
+    # libpq's messages go on for lines ("This probably means the server terminated abnormally ...").
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 if TYPE_CHECKING:  # mypy checks that both stores keep the one interface

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from hub.alerts.alarm import Alarm, AlarmState
 from hub.alerts.config import RuleTables
@@ -30,6 +30,16 @@ SEVERITY_COLOURS: dict[Severity, tuple[str, str]] = {
 }
 # Filters the store cannot apply in SQL (area prefix, severity) look at this many of the newest alarms.
 SCAN_LIMIT = 10_000
+T = TypeVar("T")
+
+
+async def read_alarms(ctx: ApiContext, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """``ctx.read`` of the alarms' store. Cluster mode: a PostgreSQL that cannot be reached is a 503 that says so (a
+    ConnectionError: hub.alerts.pg_store.StoreUnavailable), not a 500; the next read tries a new connection."""
+    try:
+        return await ctx.read(fn, *args, **kwargs)
+    except ConnectionError as exc:
+        raise ApiError(503, f"the alarms cannot be read now: {exc}") from None
 
 
 def display(alarm: Alarm) -> Display:
@@ -183,8 +193,8 @@ def routes(ctx: ApiContext) -> list[Route]:
         post_filter = q.severity is not None or q.area is not None
         limit = SCAN_LIMIT if post_filter else q.limit
         sql_area, keep = area_filter(q.area)
-        items = [a for a in await ctx.read(store().alarms, active=q.active, rule=q.rule, area=sql_area, limit=limit)
-                 if keep(a)]  # fmt: skip
+        found = await read_alarms(ctx, store().alarms, active=q.active, rule=q.rule, area=sql_area, limit=limit)
+        items = [a for a in found if keep(a)]
         if q.severity is not None:
             items = [a for a in items if a.severity in q.severity]
         out_ = await named_out(ctx)
@@ -192,7 +202,7 @@ def routes(ctx: ApiContext) -> list[Route]:
         return AlertList(count=len(out), alerts=out)
 
     async def get_alert(call: Call) -> AlertOut:
-        alarm = await ctx.read(store().get, call.request.match_info["alarm_id"])
+        alarm = await read_alarms(ctx, store().get, call.request.match_info["alarm_id"])
         if alarm is None:
             raise ApiError(404, "no such alert")
         return (await named_out(ctx))(alarm)
@@ -210,7 +220,7 @@ def routes(ctx: ApiContext) -> list[Route]:
 
     async def bulk_ack(call: Call) -> AlertList:
         acker = engine()
-        found = await ctx.read(store().alarms, active=True, limit=SCAN_LIMIT)
+        found = await read_alarms(ctx, store().alarms, active=True, limit=SCAN_LIMIT)
         body: BulkAckRequest = call.body
         ids = to_acknowledge(found, body, load_units())
         done = await asyncio.to_thread(acknowledge_all, acker, ids, call.who, body.comment)
@@ -228,7 +238,7 @@ def routes(ctx: ApiContext) -> list[Route]:
             "alerts",
             query=AlertQuery,
             response=AlertList,
-            errors=(404, 422),
+            errors=(404, 422, 503),
         ),
         Route(
             "GET",
@@ -238,7 +248,7 @@ def routes(ctx: ApiContext) -> list[Route]:
             Role.VIEWER,
             "alerts",
             response=AlertOut,
-            errors=(404,),
+            errors=(404, 503),
         ),
         Route(
             "POST",

@@ -63,10 +63,13 @@ def make_app(
     influx: Callable[[], InfluxReader] | None = None,
     session_key: bytes | None = None,
     cluster_engine: Callable[[], AlertEngine | None] | None = None,
+    alarm_changes: Callable[[Callable[[list[str]], None]], object] | None = None,
 ) -> web.Application:
     """``auth`` None refuses every /api route (503) but the API description; /healthz, /metrics and / stay open.
 
-    ``store_io``: where handlers run their SQLite reads (``ApiContext.read``); None: ``asyncio.to_thread``."""
+    ``store_io``: where handlers run their SQLite reads (``ApiContext.read``); None: ``asyncio.to_thread``.
+    ``alarm_changes``: where the console's push hears of alarm changes when no engine runs here; called once with
+    the feed's ``publish`` (cluster mode: hub.alerts.pg_alarm_feed.PgAlarmListener.subscribe)."""
     ctx = ApiContext(
         pipeline,
         metrics,
@@ -90,6 +93,8 @@ def make_app(
     camera_relay = camera_routes.live_relay(ctx)
     if engine is not None:
         engine.listeners.append(feed.publish)
+    if alarm_changes is not None:
+        alarm_changes(feed.publish)
     routes = [
         *node_routes.routes(ctx),
         *node_config_routes.routes(ctx),

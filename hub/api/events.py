@@ -1,10 +1,12 @@
 """Server-sent events: the page hears of every alarm change as it is committed, instead of polling for it.
 
 The alert engine tells ``AlarmFeed.publish`` the ids of the alarms a commit changed, from whichever thread committed
-(the ingest writer, an acknowledgement's worker). Each open stream has a small queue on the event loop; a burst of
-changes while the browser is slow coalesces into one message naming them all, so a stuck client holds a few ids, never
-an unbounded backlog. The message says what changed; the page then asks the API for the alarms as it always did
-(one source for what an alarm looks like: GET /api/alerts)."""
+(the ingest writer, an acknowledgement's worker); in cluster mode, on every hub, the PostgreSQL listener's thread
+(hub/alerts/pg_alarm_feed.py) does, after each commit of the leader, and with the active alarms' ids after it lost
+PostgreSQL for a while (a message that tells the page to refresh). Each open stream has a small queue on the event loop;
+a burst of changes while the browser is slow coalesces into one message naming them all, so a stuck client holds a few
+ids, never an unbounded backlog. The message says what changed; the page then asks the API for the alarms as it always
+did (one source for what an alarm looks like: GET /api/alerts)."""
 
 from __future__ import annotations
 
