@@ -1,5 +1,8 @@
 """Threshold overrides made through the operator API: stored and audited in alerts.db, applied over the rule files.
 
+In cluster mode the hubs share them in PostgreSQL (hub/alerts/pg_threshold_store.py, the same ThresholdStoreLike);
+a hub catches up with another hub's change through ``RuleManager.refresh`` (the store's generation tells it is behind).
+
 The files stay the reference hydrology staff edit and review; an override replaces one whole table entry (a flood
 station, a reservoir) until it is reverted, and survives restarts and file reloads. Every change is validated with
 the same pydantic model the file loader uses, so the API can never put into the engine what a file could not.
@@ -15,7 +18,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
@@ -144,6 +147,31 @@ def apply_overrides(tables: RuleTables, overrides: Iterable[Override]) -> tuple[
     return tables, problems
 
 
+class ThresholdStoreLike(Protocol):
+    """What RuleManager uses of a store: ThresholdStore (SQLite, one hub) and PgThresholdStore (cluster mode,
+    hub/alerts/pg_threshold_store.py) both are one. Used under RuleManager's lock only."""
+
+    def overrides(self) -> list[Override]: ...
+    def get(self, kind: str, item_id: str) -> Override | None: ...
+    def generation(self) -> int: ...
+    def put(
+        self,
+        kind: ThresholdKind,
+        item_id: str,
+        body: dict[str, Any] | None,
+        *,
+        who: str,
+        comment: str | None,
+        before: dict[str, Any] | None,
+        after: dict[str, Any] | None,
+        expected_version: int | None = None,
+        now: datetime | None = None,
+    ) -> Override: ...
+    def record(self, action: Literal["reload"], who: str, comment: str | None = None) -> None: ...
+    def audit(self, *, kind: str | None = None, item_id: str | None = None, limit: int = 100) -> list[AuditEntry]: ...
+    def close(self) -> None: ...
+
+
 class ThresholdStore:
     """Overrides and their audit trail in alerts.db; one connection, used under RuleManager's lock."""
 
@@ -162,6 +190,10 @@ class ThresholdStore:
             (kind, item_id),
         ).fetchone()
         return None if row is None else _override(row)
+
+    def generation(self) -> int:
+        """Grows with every put: each raises one entry's version by one, and entries are never deleted."""
+        return int(self.db.conn.execute("SELECT coalesce(sum(version), 0) FROM threshold_overrides").fetchone()[0])
 
     def put(
         self,
@@ -286,24 +318,46 @@ class ItemView(BaseModel):
 class RuleManager:
     """The rule tables the engine runs: the files with the stored overrides on top; changes apply at once."""
 
-    def __init__(self, read_files: Callable[[], RuleTables], store: ThresholdStore) -> None:
+    def __init__(self, read_files: Callable[[], RuleTables], store: ThresholdStoreLike) -> None:
         self._read_files = read_files
         self.store = store
-        # Serialises changes and reloads: each one reads the tables in force, then swaps them in.
+        # Serialises changes, reloads and refreshes: each one reads the tables in force, then swaps them in.
         self._lock = threading.Lock()
         self._apply: Callable[[RuleTables], None] | None = None
         self.files = read_files()
+        self.generation = store.generation()
         self.current, self.problems = apply_overrides(self.files, store.overrides())
 
-    def bind(self, apply: Callable[[RuleTables], None]) -> None:
-        """Where new tables go, e.g. ``engine.load``."""
-        self._apply = apply
+    def bind(self, apply: Callable[[RuleTables], None] | None, *, now: bool = False) -> None:
+        """Where new tables go, e.g. ``engine.load``; None: nowhere (a hub that stopped leading). ``now``: read the
+        store's overrides again and hand the tables to ``apply`` at once, so that a change made before the bind
+        (on this hub or another) cannot miss an engine built from older tables."""
+        with self._lock:
+            self._apply = apply
+            if now and apply is not None:
+                self._swap(self.files)
 
     def _swap(self, files: RuleTables) -> None:
+        # The generation first: a put between the two reads makes the next refresh apply again, never skip it.
+        generation = self.store.generation()
         tables, problems = apply_overrides(files, self.store.overrides())
         if self._apply is not None:
             self._apply(tables)
         self.files, self.current, self.problems = files, tables, problems
+        self.generation = generation
+
+    def _catch_up(self) -> bool:
+        if self.store.generation() == self.generation:
+            return False
+        self._swap(self.files)
+        return True
+
+    def refresh(self) -> bool:
+        """Apply the store's overrides again if they changed since the last apply (another hub of the cluster
+        changed one); True if they did. One small query when nothing changed: call it often, or on notification
+        (hub.alerts.pg_threshold_store.ThresholdListener). On one hub nothing else writes the store: always False."""
+        with self._lock:
+            return self._catch_up()
 
     def reload(self, who: str, comment: str | None = None) -> RuleTables:
         """Re-read the files (ConfigError or ValueError leave the running tables as they were) and apply."""
@@ -333,6 +387,7 @@ class RuleManager:
     def item(self, kind_name: str, item_id: str) -> ItemView:
         kind = KINDS[kind_name]
         with self._lock:
+            self._catch_up()
             return self._view(kind, item_id)
 
     def _view(self, kind: Kind, item_id: str) -> ItemView:
@@ -363,6 +418,8 @@ class RuleManager:
         kind = KINDS[kind_name]
         item_id = getattr(item, kind.id_field)
         with self._lock:
+            # Another hub's change since the last apply: the audit's "before" and the table check see it.
+            self._catch_up()
             before = self._find(kind, self.current, item_id)
             # The whole table must still validate with the new entry before anything is stored.
             items = [item if getattr(x, kind.id_field) == item_id else x for x in kind.items(self.current) or []]
@@ -390,6 +447,7 @@ class RuleManager:
         """Drop the override: the file's entry applies again."""
         kind = KINDS[kind_name]
         with self._lock:
+            self._catch_up()
             before = self._find(kind, self.current, item_id)
             o = self.store.get(kind.name, item_id)
             if o is None or o.body is None:
