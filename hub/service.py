@@ -40,6 +40,7 @@ from plumbing import systemd
 
 if TYPE_CHECKING:  # psycopg is loaded only in cluster mode (alerts.cluster)
     from hub.alerts.cluster import ClusterAlerts
+    from hub.alerts.pg_alarm_feed import PgAlarmListener
     from hub.alerts.pg_store import AlertStoreLike
 
 log = logging.getLogger(__name__)
@@ -77,6 +78,7 @@ class Hub:
         self.warnings: PublicWarnings | None = None
         self.engine: AlertEngine | None = None
         self.cluster: ClusterAlerts | None = None  # alerts.cluster set: the engine runs on the leader only
+        self.alarm_listener: PgAlarmListener | None = None  # cluster mode: the console's push, from PostgreSQL
         self._escalations: asyncio.Task[None] | None = None
         self._jobs: list[asyncio.Task[None]] = []  # periodic work: completeness, forecasts
         self.quality_config: QualityConfig | None = None
@@ -109,10 +111,12 @@ class Hub:
         if config.warnings is not None:
             self.warnings = open_public_warnings(config.warnings, config.data_dir / "warnings.db", self.config_dir)
             self.metrics.extra.append(self.warnings.metric_lines)
+        checker = self._make_checker()
         if config.alerts is not None and config.alerts.cluster is not None:
             self._open_cluster()
+            checker = None  # quality control is the leader's: this hub sees only a share of each series
         self.engine = self._make_engine() if config.alerts is not None and self.cluster is None else None
-        self.pipeline = IngestPipeline(config, self.state, self.metrics, self.engine, self._make_checker())
+        self.pipeline = IngestPipeline(config, self.state, self.metrics, self.engine, checker)
         if config.alerts is not None and self.engine is not None:
             self.forecast_job = open_forecast_job(config.alerts, config.influx, self.engine, self.config_dir)
         self.configs = NodeConfigs(DesiredConfigs(db), self.pipeline.topics, self.pipeline.publish)
@@ -124,6 +128,7 @@ class Hub:
         """Cluster mode: this hub's writer feeds no engine; the leader's engine, the API's alarms and the delivery
         queue are in PostgreSQL (docs/scaling.md, "Cluster mode")."""
         from hub.alerts.cluster import ClusterAlerts
+        from hub.alerts.pg_alarm_feed import PgAlarmListener
         from hub.alerts.pg_store import PgAlertStore
 
         alerts_config = self.config.alerts
@@ -135,14 +140,21 @@ class Hub:
                 for _, alarm, transition in events:
                     warnings.submit(alarm, transition)
 
+        quality = self.quality_config
+        registry = self.registry_at_start
         self.cluster = ClusterAlerts(
             self.config,
             alerts_config.cluster,
             lambda: load_rule_tables(alerts_config, base=self.config_dir),
             dict(self.state.known_nodes()),
             on_events=public_warnings,
+            checker=(lambda: QualityChecker(quality, intervals_from_nodes(registry))) if quality is not None else None,
+            completeness_every_s=quality.completeness.every_s if quality is not None else None,
+            config_dir=self.config_dir,
         )
-        self.alert_store = PgAlertStore(self.cluster.dsn, application_name="iocgw-api")  # the API's own reader
+        # The API's own reader: reopened after a PostgreSQL restart (it never writes).
+        self.alert_store = PgAlertStore(self.cluster.dsn, application_name="iocgw-api", reopen_reads=True)
+        self.alarm_listener = PgAlarmListener(self.cluster.dsn)  # every hub's console hears the leader's commits
 
     def _cluster_engine(self) -> AlertEngine | None:
         """Cluster mode: the engine while this hub leads (acknowledgements go through it), else None."""
@@ -250,7 +262,7 @@ class Hub:
             fjob = self.forecast_job
             task = self._every(FORECAST_POLL_S, lambda: self._forecast(fjob), "forecasts")
             self._jobs.append(asyncio.create_task(task, name="forecasts"))
-        if self.quality_config is not None:
+        if self.quality_config is not None and self.cluster is None:  # in a cluster, the leader's (cluster.py)
             job = CompletenessJob(self._influx_reader(), retention_policy=self.config.influx.retention_policy)
             period = self.quality_config.completeness.every_s
             self._jobs.append(
@@ -333,7 +345,10 @@ class Hub:
             influx=self._influx_reader,
             session_key=session_key,
             cluster_engine=self._cluster_engine if self.cluster is not None else None,
+            alarm_changes=self.alarm_listener.subscribe if self.alarm_listener is not None else None,
         )
+        if self.alarm_listener is not None:
+            self.alarm_listener.start()  # its own thread (LISTEN iocgw_alarms); returns at once
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         await web.SockSite(self._runner, sock).start()
@@ -356,6 +371,8 @@ class Hub:
         """Stop intake (HTTP, then MQTT), flush the ingest batch, drain the notifications a while, close stores."""
         if self._runner is not None:
             await self._runner.cleanup()  # no new API calls; those in flight have finished
+        if self.alarm_listener is not None:
+            await asyncio.to_thread(self.alarm_listener.stop)
         if not self._opened:
             return
         if self.cluster is not None:

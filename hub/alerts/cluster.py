@@ -9,6 +9,14 @@ store's node sequences read once) whose batches the engine evaluates in the sour
 fenced by ``leadership.check`` and advancing the nodes' sequences. On loss the source stops first (nothing more is
 acknowledged), then the dispatcher closes; the next gain builds everything anew from the database.
 
+The leader also runs what a single hub runs beside its ingest path (``LeaderJobs``, one thread): the time-driven
+rules (``engine.tick`` every ``alerts.tick_s``), escalations, the completeness pass with its data_quality alarms,
+and the forecasts. Quality control is the leader's alone: it sees each sensor's whole series in order (the ingest
+hubs only a share of it), so its processor judges every reading, the engine gets the same observations as on one
+hub, and the flags go to InfluxDB as quality-only lines (hub/ingest/processor.py ``ReadingFields``) committed to
+PostgreSQL with the batch (``pending_lines``) before the batch is acknowledged, then written out. If the leader's
+feed stops on its own (an error), the leader steps down, so that a hub that can evaluate leads.
+
 Threads: the leadership thread runs ``_gain``/``_lose`` (they block on PostgreSQL and MQTT, never the loop; the
 dispatcher's start and close are handed to the loop and awaited from here). The engine's store calls happen in the
 source's worker thread, and in the API's worker threads for an acknowledgement on the leader.
@@ -20,20 +28,27 @@ import asyncio
 import logging
 import threading
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from hub.alerts.alarm import NOTIFY_ON, Alarm, Transition
 from hub.alerts.config import AlertsConfig, ClusterSettings, RuleTables
 from hub.alerts.engine import AlertEngine
 from hub.alerts.leader import AlertLeadership
+from hub.alerts.leader_jobs import Job, LeaderJobs
 from hub.alerts.notify.dispatcher import Dispatcher
 from hub.alerts.notify.pg_queue import PgQueue
 from hub.alerts.pg_store import PgAlertStore
 from hub.alerts.source import AlertBatch, AlertSource
 from hub.config import HubConfig
+from hub.forecast.service import POLL_S as FORECAST_POLL_S
+from hub.forecast.service import ForecastJob, open_forecast_job
 from hub.ingest.processor import Processor
+from hub.quality.checker import QualityChecker
+from hub.quality.completeness_job import CompletenessJob
 from hub.store.influx import InfluxWriter, Outcome
+from hub.store.influx_query import InfluxReader
 from hub.store.state import NodeInfo
 from wire import Topics
 
@@ -41,6 +56,8 @@ log = logging.getLogger(__name__)
 
 # How long a leader waits for its dispatcher to start or close on the hub's loop.
 LOOP_CALL_TIMEOUT_S = 15.0
+# How often the leader looks for alarms due an escalation (hub/service.py does the same on one hub).
+ESCALATION_CHECK_S = 10.0
 
 
 class FencedStore:
@@ -52,18 +69,20 @@ class FencedStore:
         self.store = store
         self.fence = fence
         self._seqs: dict[str, int] = {}
+        self._lines: list[str] = []
         self._owner: int | None = None
 
-    def expect(self, node_seq: dict[str, int]) -> None:
-        """The node sequences of the batch the calling thread is about to evaluate."""
+    def expect(self, node_seq: dict[str, int], lines: list[str] | None = None) -> None:
+        """The node sequences and quality lines of the batch the calling thread is about to evaluate."""
         self._seqs = dict(node_seq)
+        self._lines = list(lines or ())
         self._owner = threading.get_ident()
 
     def settle(self) -> None:
-        """Commit the batch's node sequences if the engine did not (a batch that changed nothing)."""
-        if self._owner == threading.get_ident() and self._seqs:
+        """Commit the batch's node sequences and lines if the engine did not (a batch that changed nothing)."""
+        if self._owner == threading.get_ident() and (self._seqs or self._lines):
             self.commit([], {}, set())
-        self._seqs, self._owner = {}, None
+        self._seqs, self._lines, self._owner = {}, [], None
 
     def commit(
         self,
@@ -73,8 +92,9 @@ class FencedStore:
         lines: list[str] | None = None,
     ) -> list[tuple[int, Alarm, Transition]]:
         seqs: dict[str, int] | None = None
-        if self._owner == threading.get_ident() and self._seqs:
-            seqs, self._seqs = self._seqs, {}
+        if self._owner == threading.get_ident() and (self._seqs or self._lines):
+            seqs, self._seqs = self._seqs or None, {}
+            lines, self._lines = [*self._lines, *(lines or ())], []
         return self.store.commit(alarms, state, notify, lines, node_seq=seqs, fence=self.fence)
 
     def __getattr__(self, name: str) -> Any:
@@ -92,6 +112,10 @@ class ClusterAlerts:
         tables: Callable[[], RuleTables],
         nodes: dict[str, NodeInfo],
         on_events: Callable[[list[tuple[int, Alarm, Transition]]], None] | None = None,
+        *,
+        checker: Callable[[], QualityChecker | None] | None = None,
+        completeness_every_s: float | None = None,
+        config_dir: Path | None = None,
     ) -> None:
         assert config.alerts is not None
         self.config = config
@@ -103,12 +127,20 @@ class ClusterAlerts:
         self.tables = tables
         self.nodes = nodes
         self.on_events = on_events
+        self.checker = checker  # a fresh quality checker per leadership (it sees the whole series from then on)
+        self.completeness_every_s = completeness_every_s  # None: no completeness pass (quality control off)
+        self.config_dir = config_dir
         self.leadership = AlertLeadership(self.dsn, self.hub_id, on_gain=self._gain, on_loss=self._lose)
         self.engine: AlertEngine | None = None
         self.dispatcher: Dispatcher | None = None
         self.source: AlertSource | None = None
+        self.jobs: LeaderJobs | None = None
+        self._forecast: ForecastJob | None = None
         self._store: PgAlertStore | None = None
         self._writer = InfluxWriter(config.influx)
+        # One evaluation and its flush at a time (the feed's batches, the periodic jobs): the engine's pending
+        # lines are read, written and released as one step.
+        self._flush_lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self.gains = 0
 
@@ -154,6 +186,8 @@ class ClusterAlerts:
             max_payload_bytes=self.config.max_payload_bytes,
             watches=engine.wants,
             max_age=timedelta(days=self.config.max_reading_age_days),
+            quality=self.checker() if self.checker is not None else None,
+            reading_fields="quality",
         )
         source = AlertSource(
             self.config.mqtt,
@@ -162,12 +196,51 @@ class ClusterAlerts:
             processor=processor,
             seen=lambda node, seq: seq <= seqs.get(node, -1),
             reconnect=lambda: self.leadership.is_leader,
-            on_stop=lambda reason: log.info("alert source stopped: %s", reason),
+            on_stop=lambda reason: self._source_stopped(source, reason),
         )
         self.source = source
         source.start()
+        self.jobs = self._leader_jobs(engine)
+        self.jobs.start()
         log.info("hub %s leads the alert engine (epoch %d)", self.hub_id, epoch)
         threading.Thread(target=self._report_subscribed, args=(source, epoch), name="alert-source-ready").start()
+
+    def _leader_jobs(self, engine: AlertEngine) -> LeaderJobs:
+        """What a single hub runs beside its ingest path, here on the leader."""
+        jobs = [Job("tick", self.alerts.tick_s, lambda: self._run_engine(engine, engine.tick), self.alerts.tick_s)]
+        dispatcher = self.dispatcher
+        if dispatcher is not None:
+            escalate = lambda: dispatcher.check_escalations(engine.active(), datetime.now(UTC))  # noqa: E731
+            jobs.append(Job("escalations", ESCALATION_CHECK_S, escalate, ESCALATION_CHECK_S))
+        if self.completeness_every_s is not None:
+            influx = self.config.influx
+            reader = InfluxReader(
+                influx.url,
+                influx.database,
+                timeout=influx.timeout_s,
+                token=influx.token.read() if influx.token else None,
+            )
+            completeness = CompletenessJob(reader, retention_policy=influx.retention_policy)
+            jobs.append(
+                Job("completeness", self.completeness_every_s, lambda: self._completeness(engine, completeness))
+            )
+        forecast = open_forecast_job(self.alerts, self.config.influx, engine, self.config_dir)
+        self._forecast = forecast
+        if forecast is not None:
+            jobs.append(Job("forecasts", FORECAST_POLL_S, lambda: self._forecasts(engine, forecast)))
+        return LeaderJobs(jobs)
+
+    def _completeness(self, engine: AlertEngine, job: CompletenessJob) -> None:
+        now = datetime.now(UTC)
+        result = job.run(self.nodes.values(), now)
+        self._run_engine(engine, lambda: [*result.lines, *engine.completeness(result.reports, now)])
+
+    def _forecasts(self, engine: AlertEngine, job: ForecastJob) -> None:
+        run = job.run(datetime.now(UTC))
+        if run.lines or run.forecasts:
+            self._run_engine(
+                engine, lambda: [*run.lines, *(engine.forecasts(run.forecasts, run.now) if run.forecasts else [])]
+            )
 
     @staticmethod
     def _report_subscribed(source: AlertSource, epoch: int) -> None:
@@ -175,7 +248,17 @@ class ClusterAlerts:
         if source.subscribed.wait(30.0):
             log.info("alert source %s subscribed (epoch %d)", source.client_id, epoch)
 
+    def _source_stopped(self, source: AlertSource, reason: str) -> None:
+        """The feed stopped. Our own stop (a loss) says so; anything else, while this source is the leader's,
+        means this hub can no longer evaluate: it steps down so that another hub (or this one, afresh) leads."""
+        log.info("alert source stopped: %s", reason)
+        if reason != "stopped" and self.source is source:
+            self.leadership.step_down(f"the alert feed stopped: {reason}")
+
     def _lose(self, epoch: int, reason: str) -> None:
+        jobs, self.jobs = self.jobs, None
+        if jobs is not None:
+            jobs.stop()
         source, self.source = self.source, None
         if source is not None:
             source.stop()
@@ -186,29 +269,47 @@ class ClusterAlerts:
                 self._on_loop(dispatcher.close())
             except Exception:
                 log.exception("closing the leader's dispatcher failed")
+        forecast, self._forecast = self._forecast, None
+        if forecast is not None:
+            forecast.close()
         self.engine = None
         store, self._store = self._store, None
         if store is not None:
             store.close()
         log.info("hub %s no longer leads the alert engine (epoch %d): %s", self.hub_id, epoch, reason)
 
-    # -- the source's worker thread ----------------------------------------------------------------------------
+    # -- evaluation (the source's worker thread, the jobs' thread) ---------------------------------------------
     def _evaluate(self, engine: AlertEngine, store: FencedStore, batch: AlertBatch) -> None:
-        """One batch: evaluated and committed (fenced, node sequences advanced) or raising, so nothing is
-        acknowledged; then the engine's lines to InfluxDB."""
-        store.expect(batch.node_seq)
-        try:
-            lines = engine.process(batch.observations, batch.status_changes, batch.events, seen=batch.sensor_seen)
-            store.settle()
-        finally:
-            store.expect({})
-        if lines:
-            body = ("\n".join(lines) + "\n").encode()
+        """One batch: evaluated and committed with its node sequences and quality lines (fenced), or raising, so
+        nothing is acknowledged; then the lines to InfluxDB."""
+
+        def evaluate() -> list[str]:
+            store.expect(batch.node_seq, batch.lines)
+            try:
+                lines = engine.process(batch.observations, batch.status_changes, batch.events, seen=batch.sensor_seen)
+                store.settle()
+            finally:
+                store.expect({})
+            return lines
+
+        self._run_engine(engine, evaluate)
+
+    def _run_engine(self, engine: AlertEngine, evaluate: Callable[[], list[str]]) -> None:
+        """Evaluate, then write what it returned and what the store keeps pending (the committed quality and alarm
+        lines) to InfluxDB; what is pending is released only once written, else it waits for the next round."""
+        with self._flush_lock:
+            lines = evaluate()
+            pending = engine.pending()
+            out = list(dict.fromkeys([*lines, *pending]))  # process() may have returned some of the pending
+            if not out:
+                return
+            body = ("\n".join(out) + "\n").encode()
             result = self._writer.write(body, self.config.batch.retry_budget_s)
             if result.outcome is Outcome.WRITTEN:
-                engine.lines_stored()  # alarm lines stay in PostgreSQL's pending_lines until then
+                if pending:
+                    engine.lines_stored()
             else:
-                log.warning("alert lines not stored in InfluxDB (%s): alarm lines kept for the next batch", result)
+                log.warning("lines not stored in InfluxDB (%s): the committed ones kept for the next round", result)
 
     def _notify(self, events: list[tuple[int, Alarm, Transition]]) -> None:
         dispatcher = self.dispatcher

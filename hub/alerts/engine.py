@@ -264,6 +264,14 @@ class AlertEngine:
         self._has_pending = bool(pending)
         return lines + pending
 
+    def pending(self) -> list[str]:
+        """Every line the store keeps until it is stored (alarm lines, and the quality lines a cluster leader
+        commits with a batch); call ``lines_stored()`` once they are."""
+        with self._lock:
+            self._returned_up_to, pending = self.store.pending_lines()
+            self._has_pending = bool(pending)
+            return pending
+
     def lines_stored(self) -> None:
         """The hub has stored (or spooled) every line the engine returned so far."""
         with self._lock:

@@ -196,6 +196,8 @@ class AlertLeadership:
         self._epoch: int | None = None
         self._confirmed = 0.0  # monotonic time at which the last successful probe was sent
         self._stopping = threading.Event()
+        self._resign: str | None = None  # step_down()'s reason, until the loop has acted on it
+        self.rest_s = max(4 * poll_s, 1.0)  # after stepping down, before standing again: a standby goes first
         self._thread: threading.Thread | None = None
         self._wake_r = self._wake_w = -1
 
@@ -266,6 +268,17 @@ class AlertLeadership:
             os.close(self._wake_w)
             self._wake_r = self._wake_w = -1
 
+    def step_down(self, reason: str) -> None:
+        """Give up leading without ending the candidacy (the consumer can no longer do its work: its feed
+        failed): ``on_loss``, the lock released, then ``rest_s`` before standing again, so that a standby takes
+        over first; this hub leads again only if none does. Non-blocking, from any thread (a callback too)."""
+        with self._cond:
+            if not self._leading or self._stopping.is_set():
+                return
+            self._resign = reason
+        if self._wake_w >= 0:
+            os.write(self._wake_w, b"r")
+
     # --- the loop (leadership thread) -----------------------------------------------------------------------------
 
     def _run(self) -> None:
@@ -288,13 +301,17 @@ class AlertLeadership:
                         self._session(conn)
                     except Exception:  # a bug of ours must not end the candidacy for good
                         log.exception("leadership of %s: the session ended by an error", self.hub_id)
-            self._idle(None, self.retry_s)
+            with self._cond:
+                resigned, self._resign = self._resign is not None, None
+            self._idle(None, self.rest_s if resigned else self.retry_s)
 
     def _idle(self, conn: psycopg.Connection[Any] | None, timeout: float) -> None:
         """Wait ``timeout``, or less: stop() was called, or the server sent something (most likely: it closed)."""
         fds = [self._wake_r] if conn is None else [self._wake_r, conn.fileno()]
         with contextlib.suppress(InterruptedError):
-            select.select(fds, [], [], timeout)
+            ready, _, _ = select.select(fds, [], [], timeout)
+            if self._wake_r in ready and not self._stopping.is_set():
+                os.read(self._wake_r, 64)  # a step_down() wake-up, seen: the pipe must not stay readable
 
     def _session(self, conn: psycopg.Connection[Any]) -> None:
         """One connection: standby until the lock is ours, then leader until the session breaks or stop()."""
@@ -343,6 +360,8 @@ class AlertLeadership:
                 self._idle(conn, self.probe_s)
                 if self._stopping.is_set():
                     break
+                if self._resign is not None:
+                    return f"stepped down: {self._resign}"
                 sent = time.monotonic()
                 row = conn.execute("SELECT epoch FROM public.leadership WHERE key = %s", (self.key,)).fetchone()
                 if row is None or int(row[0]) != epoch:

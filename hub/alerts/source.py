@@ -79,6 +79,8 @@ class AlertBatch:
     node_seq: dict[str, int] = field(default_factory=dict)  # highest seq passed on per node: commit it with the batch
     # (node, seq) of the messages passed on (not seen, not a duplicate, the topic's own node), in arrival order
     messages: list[tuple[str, int]] = field(default_factory=list)
+    # The processor's quality lines (reading_fields "quality"): the leader stores them with the batch's commit
+    lines: list[str] = field(default_factory=list)
     dead_letters: int = 0  # messages (or readings of them) ingest's validation refused
     duplicates: int = 0  # messages already passed on in this session
 
@@ -301,6 +303,7 @@ class AlertSource:
             sensor_seen={k: ts for k, (ts, _) in b.sensor_values.items()},
             node_seq=node_seq,
             messages=o.messages,
+            lines=b.qc_lines,
             dead_letters=len(b.dead_letters),
             duplicates=b.duplicates,
         )
@@ -311,6 +314,10 @@ class AlertSource:
     def _take_if_due(self) -> tuple[AlertBatch, list[tuple[int, int]]] | None:
         with self._lock:
             if self._open.batch.messages and time.monotonic() - self._open.batch.created >= self.max_delay_s:
+                return self._cut()
+            if self.processor.held_due():
+                # A reading held as a possible spike whose window ended with no later message: released now, as
+                # the single hub's writer does on its idle ticks, or the engine would never see it.
                 return self._cut()
         return None
 
@@ -325,7 +332,7 @@ class AlertSource:
             if item is None or self.stopped.is_set():
                 continue
             batch, mids = item
-            if batch.messages or batch.observations or batch.status_changes or batch.events:
+            if batch.messages or batch.observations or batch.status_changes or batch.events or batch.lines:
                 try:
                     self.on_batch(batch)
                 except BaseException as exc:

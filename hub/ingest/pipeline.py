@@ -62,6 +62,8 @@ class IngestPipeline:
             watches=engine.wants if engine is not None else None,
             max_age=timedelta(days=config.max_reading_age_days),
             quality=quality,
+            # Cluster mode: the leader alone judges quality (hub/alerts/cluster.py); this hub stores values only.
+            reading_fields="values" if config.alerts is not None and config.alerts.cluster is not None else "all",
         )
         self.flagged_by_check: dict[str, int] = {}
         metrics.extra.append(self._qc_metric_lines)

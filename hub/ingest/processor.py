@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from typing import Literal
 
 from pydantic import ValidationError
 
@@ -34,6 +35,13 @@ RECENT_PER_SENSOR = 256
 # The ids in a snapshot topic obey the same rule as those in a JSON message: wire.messages.Identifier's pattern.
 IDENTIFIER = re.compile(IDENTIFIER_PATTERN)
 JPEG_START, JPEG_END = b"\xff\xd8", b"\xff\xd9"
+
+# What a reading's line carries (docs/scaling.md, "Cluster mode"). "all": value, quality flag, qc check, seq (one
+# hub). In a cluster the flag is the leader's alone, since only it sees each sensor's whole series: the ingest hubs
+# store "values" (value and seq, no flag, so a late ingest write can never overwrite the leader's verdict) and the
+# leader's processor makes "quality" lines (flag and check only, on the reading's series and time; InfluxDB merges
+# the two writes into one point whichever lands first) into ``Batch.qc_lines``.
+ReadingFields = Literal["all", "values", "quality"]
 
 
 @dataclass
@@ -75,6 +83,7 @@ class Batch:
     unchecked_late: int = 0  # older than a sensor's remembered times: stored without the repeat check
     flagged: dict[str, int] = field(default_factory=dict)  # readings the hub's quality control flagged, per check
     revisions: int = 0  # earlier readings re-flagged (a spike or a flat line seen late)
+    qc_lines: list[str] = field(default_factory=list)  # reading_fields "quality": the flags, revisions included
 
 
 _MAX_AHEAD_MS = MAX_AHEAD // timedelta(milliseconds=1)
@@ -111,9 +120,11 @@ class Processor:
         max_age: timedelta = DEFAULT_MAX_AGE,
         clock: Callable[[], float] = time.time,
         quality: QualityChecker | None = None,
+        reading_fields: ReadingFields = "all",
     ) -> None:
         self.topics = topics
         self.quality = quality
+        self.reading_fields = reading_fields
         # Provisional readings (a jump the next reading may show to be a spike) held back from the alert engine
         # until that reading or the spike window's end: (node, sensor) -> (observation, ts_ms, release by, s).
         self._held: dict[tuple[str, str], tuple[Observation, int, float]] = {}
@@ -296,7 +307,7 @@ class Processor:
         oldest_ok, newest_ok = now_ms - self._max_age_ms, now_ms + _MAX_AHEAD_MS
         problems: list[str] = []  # one dead letter per message, naming every refused reading
         check_registry = known is not None and not self.accept_unknown_nodes
-        node_id, quality = msg.node_id, self.quality
+        node_id, quality, fields = msg.node_id, self.quality, self.reading_fields
         # Enum members are used as the strings they are (StrEnum): ``.value`` is a slow descriptor on this path.
         for i, r in enumerate(msg.readings):
             if check_registry and known.get(r.sensor_id) != r.quantity:  # type: ignore[union-attr]
@@ -325,8 +336,11 @@ class Processor:
             if verdict is not GOOD:
                 flag, check = self._flagged(verdict, flag, prefix, key, batch)
             qc = "" if check is None else f',qc="{check}"'
-            # The model guarantees a finite float, so repr() is valid line protocol.
-            batch.lines.append(f'{prefix}{r.value!r},quality="{flag}"{qc},seq={msg.seq}i {ts_ms}')
+            if fields == "all":
+                # The model guarantees a finite float, so repr() is valid line protocol.
+                batch.lines.append(f'{prefix}{r.value!r},quality="{flag}"{qc},seq={msg.seq}i {ts_ms}')
+            else:
+                self._cluster_line(fields, prefix, r.value, flag, qc, msg.seq, ts_ms, batch)
             batch.sensor_values[(node_id, r.sensor_id)] = (ts_ms / 1000, r.value)
             if self.watches is not None and self.watches(node_id, r.sensor_id, r.quantity):
                 obs = Observation(node_id, r.sensor_id, r.quantity, r.ts or msg.ts, r.value, flag, check)
@@ -337,6 +351,16 @@ class Processor:
             shown = "; ".join(problems[:5]) + (f" (+{len(problems) - 5} more)" if len(problems) > 5 else "")
             self._dead(batch, topic, payload, f"{len(problems)} of {len(msg.readings)} readings refused: {shown}")
         batch.device_ts_ms.append(oldest)
+
+    @staticmethod
+    def _cluster_line(
+        fields: ReadingFields, prefix: str, value: float, flag: str, qc: str, seq: int, ts_ms: int, batch: Batch
+    ) -> None:
+        """A reading's line in cluster mode: the value on the ingest hubs, the flag on the leader."""
+        if fields == "values":
+            batch.lines.append(f"{prefix}{value!r},seq={seq}i {ts_ms}")
+        else:
+            batch.qc_lines.append(f'{prefix.removesuffix(" value=")} quality="{flag}"{qc} {ts_ms}')
 
     def _flagged(
         self,
@@ -352,11 +376,12 @@ class Processor:
         if verdict.revised:
             series = prefix.removesuffix(" value=")
             seen = self._recent.get((key[2], key[3]), {})
+            out = batch.qc_lines if self.reading_fields == "quality" else batch.lines
             for rev in verdict.revised:
                 start, end = to_epoch_ms(rev.start), to_epoch_ms(rev.end)
                 for t in seen:
                     if start <= t <= end:
-                        batch.lines.append(f'{series} quality="{rev.flag.value}",qc="{rev.check.value}" {t}')
+                        out.append(f'{series} quality="{rev.flag.value}",qc="{rev.check.value}" {t}')
                         batch.revisions += 1
         if verdict.check is None:
             return node_flag, None
@@ -376,6 +401,13 @@ class Processor:
                 self._held[sensor] = (obs, ts_ms, self.clock() + window)
                 return
         batch.observations.append(obs)
+
+    def held_due(self, now: float | None = None) -> bool:
+        """Whether a held reading's spike window has ended (a feed with no new message must still cut a batch)."""
+        if not self._held:
+            return False
+        now = self.clock() if now is None else now
+        return any(by <= now for _obs, _ts, by in self._held.values())
 
     def release_held(self, batch: Batch, now: float | None = None) -> int:
         """Hand over held readings whose next neighbour has not come within the spike window: across a gap the

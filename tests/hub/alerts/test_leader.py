@@ -417,3 +417,29 @@ def test_stop_from_a_callback_steps_down_and_releases_the_lock(
     assert not a.is_leader
     assert holders(admin) == []
     assert stored(admin) == (1, "hub-a")
+
+
+def test_step_down_hands_over_to_a_standby_first_and_stands_again_alone(
+    postgres: PostgreSQL, admin: psycopg.Connection[Any]
+) -> None:
+    """A leader whose consumer can no longer work (its feed failed) steps down: on_loss with the reason, the lock
+    released, and it rests before standing again, so a standby leads; alone, it leads again with the next epoch."""
+    losses: list[tuple[int, str]] = []
+    a = AlertLeadership(postgres.dsn, "hub-a", on_loss=lambda e, r: losses.append((e, r)))
+    b = AlertLeadership(postgres.dsn, "hub-b")
+    a.start()
+    try:
+        assert a.wait_leading(True, 10)
+        b.start()
+        wait_until(lambda: standing_by(admin, "hub-b"), timeout=10, what="hub-b standing by")
+        a.step_down("the alert feed stopped: test")
+        assert b.wait_leading(True, 5), "the standby leads before the hub that stepped down stands again"
+        assert losses == [(1, "stepped down: the alert feed stopped: test")]
+        assert not a.is_leader and stored(admin) == (2, "hub-b")
+        b.stop()
+        assert a.wait_leading(True, 10), "alone, the hub that stepped down leads again"
+        assert a.epoch == 3
+        b.step_down("not leading: nothing happens")  # a hub that does not lead ignores it
+    finally:
+        b.stop()
+        a.stop()

@@ -1,0 +1,126 @@
+"""Cluster mode: what the leader does besides evaluating its feed, with real processes (two hubs on one shared
+subscription, Mosquitto, InfluxDB, PostgreSQL): quality control of every reading (the ingest hubs store values
+only), the time-driven rules, and stepping down when its feed fails while it still holds the leadership
+(docs/scaling.md, "Cluster mode"; issue 17)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import psycopg
+import yaml
+
+from hub.api.auth import Role
+from tests.conftest import T0
+from tests.hub.api.support import TOKENS, api_section
+from tests.integration.test_alert_cluster import SINGLE_HUB, leading
+from tests.integration.test_alerts_path import HYDROGRAPH, flood_config, stage_readings
+from tests.support.influx import query
+from tests.support.wait import wait_until
+from wire import Reading
+
+EXAMPLE = Path(__file__).parents[2] / "firmware_configs" / "examples" / "river-station-longbien.yaml"
+OUT_OF_RANGE = 5000.0  # above the built-in hard limit for river stage (1000 m): bad, whatever came before
+
+
+def alarms(hub, rule: str) -> list[dict]:
+    return hub.get_json(f"/api/alerts?rule={rule}", token=TOKENS[Role.VIEWER])["alerts"]
+
+
+def cluster_hubs(make_hub, tmp_path, postgres, monkeypatch, registry=None, **alerts_extra) -> list:
+    monkeypatch.setenv("IOCGW_TEST_PG_DSN", postgres.dsn)
+    section = {**flood_config(tmp_path), **alerts_extra, "cluster": {"dsn": {"env": "IOCGW_TEST_PG_DSN"}}}
+    extra = {"registry": registry} if registry else {}
+    return [
+        make_hub(name, mqtt={"shared_group": "ingest"}, alerts=dict(section), api=api_section(), **extra)
+        for name in ("hub-a", "hub-b")
+    ]
+
+
+def seed_stage_every_second(folder: Path) -> dict:
+    """The Long Biên gauge registered with its stage sensor sampled every second (a registry section)."""
+    config = yaml.safe_load(EXAMPLE.read_text("utf-8"))
+    sensor = {**config["sensors"][0], "id": "stage", "interval_s": 1}
+    folder.mkdir()
+    seed = {**config, "node_id": "river-longbien-01", "sensors": [sensor]}
+    (folder / "node.yaml").write_text(yaml.safe_dump(seed, allow_unicode=True), "utf-8")
+    return {"seed_files": [str(folder / "*.yaml")]}
+
+
+def stage_points(influx) -> list[dict]:
+    return query(influx.url, "iocgw", "SELECT value, quality, qc FROM water_level WHERE node_id = 'river-longbien-01'")
+
+
+def test_the_leader_flags_readings_and_runs_the_time_driven_rules(
+    tmp_path, make_hub, make_node, postgres, influx, monkeypatch
+):
+    freshness = {"enabled": True, "grace_factor": 2.0, "check_every_s": 0.2}
+    registry = seed_stage_every_second(tmp_path / "seeds")
+    hubs = cluster_hubs(make_hub, tmp_path, postgres, monkeypatch, registry, freshness=freshness, tick_s=0.2)
+    leader = wait_until(lambda: next((h for h in hubs if leading(h)), None), what="a leader with its feed")
+    node = make_node("river-longbien-01")
+    node.call(lambda a: a.record(stage_readings(0)))
+    node.call(lambda a: a.record(stage_readings(1)))
+    bad = T0 + timedelta(hours=1, minutes=30)
+    node.call(
+        lambda a: a.record([Reading(sensor_id="stage", quantity="water_level", value=OUT_OF_RANGE, unit="m", ts=bad)])
+    )
+    for i in range(2, 5):  # up to 10.8 m: BĐ2
+        node.call(lambda a, i=i: a.record(stage_readings(i)))
+
+    def flagged() -> list[dict]:
+        points = stage_points(influx)
+        # The ingest hub's value and the leader's flag are two writes, landing in either order.
+        whole = all(p.get("quality") and p.get("value") is not None for p in points)
+        return points if len(points) == 6 and whole else []
+
+    points = wait_until(flagged, what="six stage readings stored, each with its value and the leader's flag")
+    by_value = {p["value"]: p for p in points}
+    assert by_value[OUT_OF_RANGE]["quality"] == "bad" and by_value[OUT_OF_RANGE]["qc"] == "hard_limit"
+    assert [p["quality"] for p in points if p["value"] != OUT_OF_RANGE] == ["good"] * 5
+    assert not any(p.get("qc") for p in points if p["value"] != OUT_OF_RANGE)
+
+    # The bad reading moved no alarm: the leader's engine judged the same series as one hub would.
+    flood = wait_until(lambda: [a for a in alarms(leader, "flood_level") if a["level"] == 2], what="BĐ2")
+    assert len(flood) == 1 and flood[0]["peak_level"] == 2
+    # Readings 30 days old: the sensor is silent by the leader's clock; only a tick can say so.
+    stale = wait_until(lambda: alarms(leader, "data_freshness"), what="the leader's tick raising data_freshness")
+    assert stale[0]["subject"] == "river-longbien-01/stage"
+    standby = next(h for h in hubs if h is not leader)
+    assert alarms(standby, "data_freshness") == stale, "every hub answers from PostgreSQL"
+
+
+def test_a_leader_whose_feed_fails_steps_down_and_another_continues(
+    tmp_path, make_hub, make_node, postgres, monkeypatch
+):
+    hubs = cluster_hubs(make_hub, tmp_path, postgres, monkeypatch)
+    leader = wait_until(lambda: next((h for h in hubs if leading(h)), None), what="a leader with its feed")
+    standby = next(h for h in hubs if h is not leader)
+    node = make_node("river-longbien-01")
+    for i in range(3):
+        node.call(lambda a, i=i: a.record(stage_readings(i)))
+    wait_until(lambda: alarms(leader, "flood_level"), what="the first alarm")
+    # The leader's store connection dies while its leadership session lives: its next commit fails, so its feed
+    # stops without acknowledging, and it must hand over rather than lead without evaluating.
+    with psycopg.connect(postgres.dsn, autocommit=True) as conn:
+        ended = conn.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = 'iocgw-alerts'"
+        ).fetchone()
+    assert ended is not None and ended[0] >= 1
+    for i in range(3, len(HYDROGRAPH)):
+        node.call(lambda a, i=i: a.record(stage_readings(i)))
+    wait_until(lambda: leading(standby), timeout=15, what="the standby leading after the leader stepped down")
+    assert "stepped down: the alert feed stopped" in leader.log.read_text(errors="replace")
+    items = wait_until(
+        lambda: [a for a in alarms(standby, "flood_level") if a["state"] == "CLEARED_UNACK"],
+        timeout=60,
+        what="the alarm cleared by the new leader",
+    )
+    assert len(items) == 1 and items[0]["peak_level"] == max(level for _, level in SINGLE_HUB)
+    with psycopg.connect(postgres.dsn) as conn:
+        rows = conn.execute(
+            "SELECT transition FROM iocgw_alerts.alarm_events WHERE alarm_id = %s ORDER BY id", (items[0]["id"],)
+        ).fetchall()
+    # The notified transitions (the outbox), as one hub notifies them: each once, none lost across the hand-over.
+    assert [r[0] for r in rows] == [transition for transition, _ in SINGLE_HUB]
