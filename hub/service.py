@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -42,12 +43,16 @@ if TYPE_CHECKING:  # psycopg is loaded only in cluster mode (alerts.cluster)
     from hub.alerts.cluster import ClusterAlerts
     from hub.alerts.pg_alarm_feed import PgAlarmListener
     from hub.alerts.pg_store import AlertStoreLike
+    from hub.alerts.pg_threshold_store import ThresholdListener
 
 log = logging.getLogger(__name__)
 
 # At shutdown, how long the notification workers may go on delivering what is queued (alarms raised by the last
 # batch, say) before they stop; what is still pending then stays in notify.db and goes out after the next start.
 NOTIFY_DRAIN_S = 3.0
+# Cluster mode: the longest a hub goes without looking for another hub's threshold change (a notification lost with
+# a connection); a notification wakes it at once.
+THRESHOLD_REFRESH_S = 2.0
 
 
 class HubStartError(RuntimeError):
@@ -79,6 +84,9 @@ class Hub:
         self.engine: AlertEngine | None = None
         self.cluster: ClusterAlerts | None = None  # alerts.cluster set: the engine runs on the leader only
         self.alarm_listener: PgAlarmListener | None = None  # cluster mode: the console's push, from PostgreSQL
+        self.threshold_listener: ThresholdListener | None = None  # cluster mode: another hub changed a threshold
+        self._thresholds_stop = threading.Event()
+        self._thresholds_thread: threading.Thread | None = None
         self._escalations: asyncio.Task[None] | None = None
         self._jobs: list[asyncio.Task[None]] = []  # periodic work: completeness, forecasts
         self.quality_config: QualityConfig | None = None
@@ -130,9 +138,14 @@ class Hub:
         from hub.alerts.cluster import ClusterAlerts
         from hub.alerts.pg_alarm_feed import PgAlarmListener
         from hub.alerts.pg_store import PgAlertStore
+        from hub.alerts.pg_threshold_store import PgThresholdStore, ThresholdListener
 
         alerts_config = self.config.alerts
         assert alerts_config is not None and alerts_config.cluster is not None
+        dsn = alerts_config.cluster.dsn.read()
+        # Every hub's API reads and changes the one set of overrides; the leader's engine gets them (cluster.py).
+        self.rules = RuleManager(lambda: load_rule_tables(alerts_config, base=self.config_dir), PgThresholdStore(dsn))
+        self.threshold_listener = ThresholdListener(dsn)
         warnings = self.warnings
 
         def public_warnings(events: list[tuple[int, Alarm, Transition]]) -> None:
@@ -145,16 +158,31 @@ class Hub:
         self.cluster = ClusterAlerts(
             self.config,
             alerts_config.cluster,
-            lambda: load_rule_tables(alerts_config, base=self.config_dir),
+            lambda: self.rules.current,  # the files as read at start or the last reload, overrides on top
             dict(self.state.known_nodes()),
             on_events=public_warnings,
             checker=(lambda: QualityChecker(quality, intervals_from_nodes(registry))) if quality is not None else None,
             completeness_every_s=quality.completeness.every_s if quality is not None else None,
             config_dir=self.config_dir,
+            rules=self.rules,
         )
         # The API's own reader: reopened after a PostgreSQL restart (it never writes).
         self.alert_store = PgAlertStore(self.cluster.dsn, application_name="iocgw-api", reopen_reads=True)
         self.alarm_listener = PgAlarmListener(self.cluster.dsn)  # every hub's console hears the leader's commits
+
+    def _follow_thresholds(self) -> None:
+        """Cluster mode: another hub's threshold change reaches this hub's tables (the API's views, and the engine
+        while this hub leads) at once; every THRESHOLD_REFRESH_S anyway, for a notification lost with a connection."""
+        listener = self.threshold_listener
+        assert listener is not None
+        while not self._thresholds_stop.is_set():
+            listener.wait(THRESHOLD_REFRESH_S)
+            if self._thresholds_stop.is_set():
+                break
+            try:
+                self.rules.refresh()
+            except Exception:  # PostgreSQL away: the next wake-up tries again
+                log.exception("threshold overrides: refresh failed")
 
     def _cluster_engine(self) -> AlertEngine | None:
         """Cluster mode: the engine while this hub leads (acknowledgements go through it), else None."""
@@ -210,6 +238,7 @@ class Hub:
             self.alert_store.close()
         if self.cluster is not None:
             self.alert_store.close()
+            self.rules.store.close()
         self.read_state.close()
         if self.forecast_job is not None:
             self.forecast_job.close()
@@ -283,7 +312,7 @@ class Hub:
         """Re-read the rule tables (overrides kept); a bad file raises ConfigError and the running rules stay.
 
         Blocking (files, the engine's lock): from a coroutine use ``await hub.reload(...)``."""
-        if self.engine is not None:
+        if self.engine is not None or self.cluster is not None:
             self.rules.reload(who)
 
     async def reload(self, who: str = "hub") -> None:
@@ -349,6 +378,11 @@ class Hub:
         )
         if self.alarm_listener is not None:
             self.alarm_listener.start()  # its own thread (LISTEN iocgw_alarms); returns at once
+        if self.threshold_listener is not None:
+            self._thresholds_thread = threading.Thread(
+                target=self._follow_thresholds, name="threshold-refresh", daemon=True
+            )
+            self._thresholds_thread.start()
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         await web.SockSite(self._runner, sock).start()
@@ -373,6 +407,11 @@ class Hub:
             await self._runner.cleanup()  # no new API calls; those in flight have finished
         if self.alarm_listener is not None:
             await asyncio.to_thread(self.alarm_listener.stop)
+        if self.threshold_listener is not None:
+            self._thresholds_stop.set()
+            self.threshold_listener.close()
+            if self._thresholds_thread is not None:  # ends at its wait's timeout; the store is closed after it
+                await asyncio.to_thread(self._thresholds_thread.join, THRESHOLD_REFRESH_S + 6)
         if not self._opened:
             return
         if self.cluster is not None:

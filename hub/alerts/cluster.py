@@ -41,6 +41,7 @@ from hub.alerts.notify.dispatcher import Dispatcher
 from hub.alerts.notify.pg_queue import PgQueue
 from hub.alerts.pg_store import PgAlertStore
 from hub.alerts.source import AlertBatch, AlertSource
+from hub.alerts.threshold_overrides import RuleManager
 from hub.config import HubConfig
 from hub.forecast.service import POLL_S as FORECAST_POLL_S
 from hub.forecast.service import ForecastJob, open_forecast_job
@@ -116,6 +117,7 @@ class ClusterAlerts:
         checker: Callable[[], QualityChecker | None] | None = None,
         completeness_every_s: float | None = None,
         config_dir: Path | None = None,
+        rules: RuleManager | None = None,
     ) -> None:
         assert config.alerts is not None
         self.config = config
@@ -130,6 +132,7 @@ class ClusterAlerts:
         self.checker = checker  # a fresh quality checker per leadership (it sees the whole series from then on)
         self.completeness_every_s = completeness_every_s  # None: no completeness pass (quality control off)
         self.config_dir = config_dir
+        self.rules = rules  # the overrides every hub shares (PostgreSQL); bound to the engine while this hub leads
         self.leadership = AlertLeadership(self.dsn, self.hub_id, on_gain=self._gain, on_loss=self._lose)
         self.engine: AlertEngine | None = None
         self.dispatcher: Dispatcher | None = None
@@ -172,6 +175,9 @@ class ClusterAlerts:
             notify_on=self.config.notify.transitions() if self.config.notify else NOTIFY_ON,
         )
         self.engine = engine
+        if self.rules is not None:
+            # Overrides committed on any hub since the tables above were read reach the engine before it evaluates.
+            self.rules.bind(engine.load, now=True)
         if self.config.notify:
             dispatcher = Dispatcher(self.config.notify, queue=PgQueue(self.dsn))
             self._on_loop(dispatcher.start())
@@ -272,6 +278,8 @@ class ClusterAlerts:
         forecast, self._forecast = self._forecast, None
         if forecast is not None:
             forecast.close()
+        if self.rules is not None:
+            self.rules.bind(None)
         self.engine = None
         store, self._store = self._store, None
         if store is not None:

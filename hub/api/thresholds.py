@@ -67,6 +67,8 @@ async def _run(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         raise ApiError(
             422, "the table would not validate with this change; nothing changed", problems=[Problem(reason=str(exc))]
         ) from None
+    except ConnectionError as exc:  # cluster mode: the overrides live in PostgreSQL, which is away
+        raise ApiError(503, f"the threshold overrides cannot be reached now: {exc}") from None
 
 
 class _Handlers:
@@ -82,11 +84,11 @@ class _Handlers:
         return self.ctx.rules
 
     async def all_thresholds(self, call: Call) -> ThresholdsOut:
-        return await asyncio.to_thread(thresholds_out, self.rules())
+        return await _run(thresholds_out, self.rules())
 
     async def audit(self, call: Call) -> AuditList:
         q: AuditQuery = call.query
-        entries = await asyncio.to_thread(self.rules().audit, kind=q.kind, item_id=q.item_id, limit=q.limit)
+        entries = await _run(self.rules().audit, kind=q.kind, item_id=q.item_id, limit=q.limit)
         return AuditList(entries=entries)
 
     async def reload(self, call: Call) -> ReloadResult:

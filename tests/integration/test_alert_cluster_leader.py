@@ -5,6 +5,9 @@ only), the time-driven rules, and stepping down when its feed fails while it sti
 
 from __future__ import annotations
 
+import json
+import urllib.error
+import urllib.request
 from datetime import timedelta
 from pathlib import Path
 
@@ -13,7 +16,7 @@ import yaml
 
 from hub.api.auth import Role
 from tests.conftest import T0
-from tests.hub.api.support import TOKENS, api_section
+from tests.hub.api.support import STATION, TOKENS, api_section
 from tests.integration.test_alert_cluster import SINGLE_HUB, leading
 from tests.integration.test_alerts_path import HYDROGRAPH, flood_config, stage_readings
 from tests.support.influx import query
@@ -124,3 +127,57 @@ def test_a_leader_whose_feed_fails_steps_down_and_another_continues(
         ).fetchall()
     # The notified transitions (the outbox), as one hub notifies them: each once, none lost across the hand-over.
     assert [r[0] for r in rows] == [transition for transition, _ in SINGLE_HUB]
+
+
+def put_threshold(hub, station: dict) -> tuple[int, dict]:
+    req = urllib.request.Request(
+        f"http://127.0.0.1:{hub.http_port}/api/thresholds/flood/{station['station_id']}",
+        data=json.dumps({"station": station, "comment": "QĐ mới của UBND tỉnh"}).encode(),
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {TOKENS[Role.HYDROLOGY]}"},
+        method="PUT",
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"{}")
+
+
+def test_a_threshold_changed_on_a_standby_is_the_leaders_at_once_and_the_next_leaders(
+    tmp_path, make_hub, make_node, postgres, monkeypatch
+):
+    hubs = cluster_hubs(make_hub, tmp_path, postgres, monkeypatch)
+    leader = wait_until(lambda: next((h for h in hubs if leading(h)), None), what="a leader with its feed")
+    standby = next(h for h in hubs if h is not leader)
+    node = make_node("river-longbien-01")
+    at = T0 + timedelta(hours=1)
+
+    def stage(value: float, hours: float) -> None:
+        reading = Reading(
+            sensor_id="stage", quantity="water_level", value=value, unit="m", ts=at + timedelta(hours=hours)
+        )
+        node.call(lambda a: a.record([reading]))
+
+    stage(9.2, 0)  # under BĐ1 (9.5 m)
+    station = {k: v for k, v in STATION.items() if k != "zone"}
+    status, body = put_threshold(standby, {**station, "bd1_m": 9.0})
+    assert status == 200, body
+    wait_until(
+        lambda: leader.get_json("/api/thresholds", token=TOKENS[Role.VIEWER])["overrides"],
+        what="the override seen by the leader's API",
+    )
+    stage(9.3, 1)  # over the lowered BĐ1: the leader's engine must judge it by the standby's change
+    raised = wait_until(lambda: alarms(leader, "flood_level"), what="BĐ1 by the lowered threshold")
+    assert raised[0]["level"] == 1 and raised[0]["details"]["bd_m"][0] == 9.0
+    # The next leader starts from the same overrides.
+    leader.kill()
+    wait_until(lambda: leading(standby), timeout=10, what="the standby leading")
+    stage(9.1, 2)  # over 9.0, under the file's 9.5: stays raised only if the new leader has the override
+    stage(10.6, 3)  # BĐ2: proves the new leader evaluated both
+    items = wait_until(lambda: [a for a in alarms(standby, "flood_level") if a["level"] == 2], what="BĐ2")
+    assert len(items) == 1 and items[0]["details"]["bd_m"][0] == 9.0
+    with psycopg.connect(postgres.dsn) as conn:
+        rows = conn.execute(
+            "SELECT transition FROM iocgw_alerts.alarm_events WHERE alarm_id = %s ORDER BY id", (items[0]["id"],)
+        ).fetchall()
+    assert [r[0] for r in rows] == ["created", "escalated"], "9.1 m kept the alarm: no clear, no second created"
