@@ -1,8 +1,10 @@
 """Several hubs on one shared subscription against one hub: the alarms, notifications, Nesterov index and readings.
 
-``python -m bench.multihub`` (``--quick`` for a short check). Progress goes to stderr; the last stdout line is one
-JSON object of figures. Exit code 0 when every run completed (whatever the differences it measured: issue 17 is
-about making them 0), 1 otherwise.
+``python -m bench.multihub`` (``--quick`` for a short check; ``--cluster`` for the cluster runs, i.e.
+``--modes single,cluster,cluster_kill``; ``python -m bench.multihub --quick --cluster`` takes about 30 s on 2 cores,
+``python -m bench.multihub --cluster`` about 1 min). Progress goes to stderr; the last stdout line is one JSON object
+of figures. Exit code 0 when every run completed (whatever the differences it measured: issue 17 is about making
+them 0), 1 otherwise.
 
 For each scenario (typhoon_flood: flood levels, heavy rain and disaster risk; dry_season_fire: the Nesterov fire
 danger and camera fire alarms), replayed on scenario time through real edge agents, Mosquitto, hub processes and
@@ -15,10 +17,18 @@ data dirs):
   disaster risk, can see it);
 - ``shared``: ``--hubs`` hubs on one MQTT v5 shared subscription (``mqtt.shared_group``);
 - ``shared_kill``: the same, one hub SIGKILLed once ``--kill-at`` of the scenario is written and started again at
-  ``--restart-at``.
+  ``--restart-at``;
+- ``cluster``: ``--hubs`` hubs on the shared subscription with ``alerts.cluster`` (docs/scaling.md, "Cluster
+  mode"): one leader runs the alert engine on PostgreSQL. One PostgreSQL for the bench (in the runtime folder),
+  a database of its own per run (bench._multihub_cluster);
+- ``cluster_kill``: the same, the leader (the holder of the leadership lock) SIGKILLed at ``--kill-at`` and started
+  again at ``--restart-at``; ``kill.failover_s`` is the time from the SIGKILL to the next leader's epoch committed
+  with its lock held, ``kill.feed_live_s`` to its alert feed subscribed.
 
-Per run: the alarm transitions every hub's engine committed (alerts.db), the webhook notifications received, the
-readings stored, the Nesterov points; each multi-hub run is compared with the reference (bench._multihub_compare).
+Per run: the alarm transitions every hub's engine committed (alerts.db; in the cluster runs the leaders'
+``iocgw_alerts.alarm_events`` in PostgreSQL), the webhook notifications received, the readings stored, the
+Nesterov points, each hub's readings received; each multi-hub run is compared with the reference
+(bench._multihub_compare).
 """
 
 from __future__ import annotations
@@ -35,9 +45,11 @@ from bench._multihub_compare import compare
 from bench._multihub_run import Mode, Run, log
 from bench._multihub_setup import SCENARIOS, SECRET_ENV, scenario_setup
 from bench._report import bench_main, quick_defaults, run_cli, runtime_folder
-from testkit.localsvc import InfluxDB, Mosquitto
+from testkit.localsvc import InfluxDB, Mosquitto, PostgreSQL
 
-MODES = ("single", "single_again", "shared", "shared_kill")
+MODES = ("single", "single_again", "shared", "shared_kill", "cluster", "cluster_kill")
+DEFAULT_MODES = ("single", "single_again", "shared", "shared_kill")
+CLUSTER_MODES = ("single", "cluster", "cluster_kill")
 TOTALS = (
     "transitions_missing",
     "transitions_extra",
@@ -62,21 +74,35 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=None,
         help=f"comma-separated scenarios (default {','.join(SCENARIOS)}; quick: typhoon_flood)",
     )
-    p.add_argument("--modes", default=",".join(MODES), help=f"runs, the first one hub (default {','.join(MODES)})")
-    p.add_argument("--hubs", type=int, default=3, help="hubs of the shared runs (default 3)")
+    p.add_argument(
+        "--modes",
+        default=None,
+        help=f"runs, the first one hub: {', '.join(MODES)} (default {','.join(DEFAULT_MODES)})",
+    )
+    p.add_argument(
+        "--cluster",
+        action="store_true",
+        help=f"the cluster runs (alerts.cluster on one PostgreSQL): --modes {','.join(CLUSTER_MODES)}",
+    )
+    p.add_argument("--hubs", type=int, default=3, help="hubs of the shared and cluster runs (default 3)")
     p.add_argument(
         "--until", type=float, default=None, help="scenario seconds replayed (default: all; quick: 129600 = 36 h)"
     )
     p.add_argument(
         "--window", type=float, default=None, help="scenario seconds per replay step (default 10800; quick: 3600)"
     )
-    p.add_argument("--kill-at", type=float, default=0.4, help="shared_kill: kill a hub at this scenario fraction")
-    p.add_argument("--restart-at", type=float, default=0.7, help="shared_kill: start it again at this fraction")
+    p.add_argument(
+        "--kill-at",
+        type=float,
+        default=0.4,
+        help="shared_kill, cluster_kill: kill a hub (cluster_kill: the leader) at this scenario fraction",
+    )
+    p.add_argument("--restart-at", type=float, default=0.7, help="*_kill: start it again at this fraction")
     p.add_argument(
         "--down-s",
         type=float,
         default=None,
-        help="shared_kill: start the hub again after at most this many seconds (default: at --restart-at; quick: 2)",
+        help="*_kill: start the hub again after at most this many seconds (default: at --restart-at; quick: 2)",
     )
     p.add_argument(
         "--session-expiry-s",
@@ -86,7 +112,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--drain-timeout", type=float, default=120.0, help="longest wait for node outboxes, s (120)")
     p.add_argument("--timeout", type=float, default=600.0, help="longest wait for one replay or settling, s (600)")
-    p.add_argument("--runtime", default=None, help="folder for broker, InfluxDB and hub data (default: a temp dir)")
+    p.add_argument(
+        "--runtime", default=None, help="folder for broker, InfluxDB, PostgreSQL and hub data (default: a temp dir)"
+    )
     p.add_argument("--keep", action="store_true", help="keep the temp runtime folder")
 
 
@@ -110,7 +138,11 @@ def measure(a: argparse.Namespace, work: Path) -> dict[str, Any]:
     a.secret = secrets.token_hex(16)
     os.environ[SECRET_ENV] = a.secret  # the hub child processes inherit it (a secret is never written to config)
     broker, influx = Mosquitto(work / "mosquitto"), InfluxDB(work / "influxdb")
-    modes = [Mode(m, 1 if m.startswith("single") else a.hubs, m == "shared_kill") for m in a.modes]
+    modes = [
+        Mode(m, 1 if m.startswith("single") else a.hubs, m.endswith("_kill"), m.startswith("cluster")) for m in a.modes
+    ]
+    # One PostgreSQL for every cluster run, a database of its own per run (bench._multihub_cluster).
+    pg = PostgreSQL(work / "postgresql") if any(m.cluster for m in modes) else None
     results: dict[str, Any] = {}
     totals: dict[str, dict[str, int]] = {m.name: dict.fromkeys(TOTALS, 0) for m in modes[1:]}
     reference_transitions: dict[str, int] = {}
@@ -118,6 +150,8 @@ def measure(a: argparse.Namespace, work: Path) -> dict[str, Any]:
     try:
         broker.start()
         influx.start()
+        if pg is not None:
+            pg.start()
         for s_index, name in enumerate(a.scenarios):
             per_mode: dict[str, Any] = {}
             reference: dict[str, Any] | None = None
@@ -128,7 +162,7 @@ def measure(a: argparse.Namespace, work: Path) -> dict[str, Any]:
                 setup = scenario_setup(name, folder, broker.port, f"mh{s_index}{m_index}", a.until)
                 log(f"{name}/{mode.name}: scenario sampled in {time.monotonic() - t0:.1f} s ({setup.replay.counts()})")
                 duration = setup.replay.duration_s
-                out = Run(a, folder, setup, mode, broker, influx).execute()
+                out = Run(a, folder, setup, mode, broker, influx, pg).execute()
                 figures = _figures(out)
                 if reference is None:
                     reference = out
@@ -144,12 +178,15 @@ def measure(a: argparse.Namespace, work: Path) -> dict[str, Any]:
                 per_mode[mode.name] = figures
             results[name] = {"scenario_s": duration, "runs": per_mode}
     finally:
+        if pg is not None:
+            pg.stop()
         influx.stop()
         broker.stop()
     return {
         "bench": "multihub",
         "quick": a.quick,
         "hubs": a.hubs,
+        "modes": a.modes,
         "scenarios": a.scenarios,
         "until_s": a.until,
         "session_expiry_s": a.session_expiry_s,
@@ -170,7 +207,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         down_s=(2.0, None),
     )
     a.scenarios = [s for s in a.scenarios.split(",") if s]
-    a.modes = [m for m in a.modes.split(",") if m]
+    if a.cluster and a.modes is not None:
+        raise ValueError("--cluster selects the modes: give --cluster or --modes, not both")
+    modes = ",".join(CLUSTER_MODES) if a.cluster else a.modes or ",".join(DEFAULT_MODES)
+    a.modes = [m for m in modes.split(",") if m]
     _check(a)
     with runtime_folder(a, "multihub") as folder:
         result = measure(a, folder.work)
