@@ -70,20 +70,31 @@ class FencedStore:
         self.store = store
         self.fence = fence
         self._seqs: dict[str, int] = {}
+        self._dedupe: dict[str, tuple[int, list[int]]] = {}
         self._lines: list[str] = []
         self._owner: int | None = None
 
-    def expect(self, node_seq: dict[str, int], lines: list[str] | None = None) -> None:
-        """The node sequences and quality lines of the batch the calling thread is about to evaluate."""
+    def expect(
+        self,
+        node_seq: dict[str, int],
+        lines: list[str] | None = None,
+        dedupe: dict[str, tuple[int, list[int]]] | None = None,
+    ) -> None:
+        """The node sequences, dedupe trackers and quality lines of the batch the calling thread is about to
+        evaluate: they go with its first commit."""
         self._seqs = dict(node_seq)
+        self._dedupe = dict(dedupe or {})
         self._lines = list(lines or ())
         self._owner = threading.get_ident()
 
+    def _expecting(self) -> bool:
+        return self._owner == threading.get_ident() and bool(self._seqs or self._lines or self._dedupe)
+
     def settle(self) -> None:
-        """Commit the batch's node sequences and lines if the engine did not (a batch that changed nothing)."""
-        if self._owner == threading.get_ident() and (self._seqs or self._lines):
+        """Commit what the batch brought if the engine did not (a batch that changed nothing)."""
+        if self._expecting():
             self.commit([], {}, set())
-        self._seqs, self._lines, self._owner = {}, [], None
+        self._seqs, self._dedupe, self._lines, self._owner = {}, {}, [], None
 
     def commit(
         self,
@@ -93,10 +104,12 @@ class FencedStore:
         lines: list[str] | None = None,
     ) -> list[tuple[int, Alarm, Transition]]:
         seqs: dict[str, int] | None = None
-        if self._owner == threading.get_ident() and (self._seqs or self._lines):
+        dedupe: dict[str, tuple[int, list[int]]] | None = None
+        if self._expecting():
             seqs, self._seqs = self._seqs or None, {}
+            dedupe, self._dedupe = self._dedupe or None, {}
             lines, self._lines = [*self._lines, *(lines or ())], []
-        return self.store.commit(alarms, state, notify, lines, node_seq=seqs, fence=self.fence)
+        return self.store.commit(alarms, state, notify, lines, node_seq=seqs, dedupe=dedupe, fence=self.fence)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.store, name)
@@ -184,7 +197,6 @@ class ClusterAlerts:
             self.dispatcher = dispatcher
         # Events the previous leader committed but did not hand to the queue (the queue drops repeats).
         engine.redispatch()
-        seqs = store.node_seqs()  # once: what the previous leaders committed
         processor = Processor(
             Topics(self.config.mqtt.prefix),
             dict(nodes),
@@ -194,13 +206,14 @@ class ClusterAlerts:
             max_age=timedelta(days=self.config.max_reading_age_days),
             quality=self.checker() if self.checker is not None else None,
             reading_fields="quality",
+            # What the previous leaders evaluated, as their trackers had it: those messages are dropped as repeats.
+            dedupe_state=store.dedupe_state(),
         )
         source = AlertSource(
             self.config.mqtt,
             self.client_id,
             lambda batch: self._evaluate(engine, fenced, batch),
             processor=processor,
-            seen=lambda node, seq: seq <= seqs.get(node, -1),
             reconnect=lambda: self.leadership.is_leader,
             on_stop=lambda reason: self._source_stopped(source, reason),
         )
@@ -292,7 +305,7 @@ class ClusterAlerts:
         nothing is acknowledged; then the lines to InfluxDB."""
 
         def evaluate() -> list[str]:
-            store.expect(batch.node_seq, batch.lines)
+            store.expect(batch.node_seq, batch.lines, batch.dedupe)
             try:
                 lines = engine.process(batch.observations, batch.status_changes, batch.events, seen=batch.sensor_seen)
                 store.settle()

@@ -10,6 +10,10 @@ Two additions for the leader, both inside ``commit()``'s transaction:
 
 - ``node_seq``: per node, the highest message sequence the engine has evaluated (``commit(..., node_seq={node:
   seq})``, only ever advanced), so that a new leader can skip what its predecessor already committed;
+- ``dedupe``: per node, the state of the leader's sequence tracker (hub/ingest/dedupe.py: every number up to a
+  floor, and the recent ones above it) as of the batch committed, so that a new leader drops exactly the messages
+  its predecessor evaluated, and still evaluates one that reaches it late with a lower number (a node's outbox
+  resending after a link outage), which the highest sequence alone would take for done;
 - fencing: ``commit(..., epoch=N)`` first reads the leadership epoch (``leader_epoch``, one row; a new leader
   takes the next one with ``new_epoch()``) under a share lock and raises ``StaleEpoch`` if it has moved past N: a leader
   that was paused or cut off cannot write once another took over. The share lock orders the two: a ``new_epoch()``
@@ -74,6 +78,8 @@ SCHEMA = [
     # "everything up to id N" is only exact with one writer at a time: the leader, which the epoch fences.
     "CREATE TABLE IF NOT EXISTS pending_lines (id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, line TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS node_seq (node_id TEXT PRIMARY KEY, seq BIGINT NOT NULL)",
+    # The leader's per-node dedupe trackers (hub/ingest/dedupe.py SeqTracker: floor and recent numbers, JSON)
+    "CREATE TABLE IF NOT EXISTS node_dedupe (node_id TEXT PRIMARY KEY, floor BIGINT NOT NULL, recent TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS leader_epoch (id INTEGER PRIMARY KEY CHECK (id = 1), epoch BIGINT NOT NULL)",
     "INSERT INTO leader_epoch (id, epoch) VALUES (1, 0) ON CONFLICT (id) DO NOTHING",
 ]
@@ -235,6 +241,7 @@ class PgAlertStore:
         lines: list[str] | None = None,
         *,
         node_seq: dict[str, int] | None = None,
+        dedupe: dict[str, tuple[int, list[int]]] | None = None,
         epoch: int | None = None,
         fence: Callable[[psycopg.Cursor[Any]], object] | None = None,
     ) -> list[tuple[int, Alarm, Transition]]:
@@ -293,6 +300,12 @@ class PgAlertStore:
                     "ON CONFLICT (node_id) DO UPDATE SET seq = GREATEST(node_seq.seq, excluded.seq)",
                     sorted(node_seq.items()),  # one lock order for every writer
                 )
+            if dedupe:
+                c.executemany(
+                    "INSERT INTO node_dedupe (node_id, floor, recent) VALUES (%s, %s, %s) "
+                    "ON CONFLICT (node_id) DO UPDATE SET floor = excluded.floor, recent = excluded.recent",
+                    [(n, floor, json.dumps(recent)) for n, (floor, recent) in sorted(dedupe.items())],
+                )
             # Last, so that a commit refused above notifies nothing (and PostgreSQL sends these only on commit).
             for payload in notify_payloads(list(dict.fromkeys(a.id for a, _ in alarms))):
                 c.execute("SELECT pg_notify(%s, %s)", (ALARM_CHANNEL, payload))
@@ -323,6 +336,11 @@ class PgAlertStore:
     def node_seqs(self) -> dict[str, int]:
         """Per node, the highest message sequence committed as evaluated."""
         return {str(n): int(s) for n, s in self._all("SELECT node_id, seq FROM node_seq")}
+
+    def dedupe_state(self) -> dict[str, tuple[int, list[int]]]:
+        """Per node, the leader's sequence tracker as last committed (Processor's ``dedupe_state``)."""
+        rows = self._all("SELECT node_id, floor, recent FROM node_dedupe")
+        return {str(n): (int(f), [int(x) for x in json.loads(r)]) for n, f, r in rows}
 
     def node_seq(self, node_id: str) -> int | None:
         rows = self._all("SELECT seq FROM node_seq WHERE node_id = %s", (node_id,))

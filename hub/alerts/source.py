@@ -11,9 +11,10 @@ leadership changes hands, and the next leader, connecting with the same client i
 - each message is decoded and validated by the ingest's own code (``Processor.decode`` / ``Processor.accept``,
   hub/ingest/processor.py: the same schema, registry, time policy, dedupe and quality control, so the engine gets
   the observations ingest would hand it on a single hub);
-- a message whose ``(node, seq)`` the caller has already evaluated (``seen``, e.g. ``PgAlertStore.node_seqs()``
-  read once when leadership was gained) is acknowledged without being passed on; so is a message ingest
-  dead-letters (counted: ingest has kept it already) and a duplicate within this session;
+- a message the processor's sequence trackers have seen (a repeat; the cluster leader seeds them with
+  ``PgAlertStore.dedupe_state()``, what its predecessors evaluated, and commits ``AlertBatch.dedupe`` with each
+  batch) or whose ``(node, seq)`` the optional ``seen`` says was evaluated is acknowledged without being passed on;
+  so is a message ingest dead-letters (counted: ingest has kept it already);
 - messages are grouped into batches of at most ``max_messages`` or ``max_delay_s`` and handed to ``on_batch`` in a
   worker thread (``alert-source``), one at a time, in arrival order (so each node's messages in their order);
 - a batch's MQTT messages are acknowledged (manual acks) only after ``on_batch`` returned normally: the caller
@@ -77,6 +78,9 @@ class AlertBatch:
     events: list[EventMessage] = field(default_factory=list)
     sensor_seen: dict[tuple[str, str], float] = field(default_factory=dict)  # engine.process(seen=...)
     node_seq: dict[str, int] = field(default_factory=dict)  # highest seq passed on per node: commit it with the batch
+    # The processor's sequence trackers of the nodes in this batch, as of its cut: commit them with the batch, and
+    # give them to the next leader's processor (Processor(dedupe_state=...)), which then drops what was evaluated
+    dedupe: dict[str, tuple[int, list[int]]] = field(default_factory=dict)
     # (node, seq) of the messages passed on (not seen, not a duplicate, the topic's own node), in arrival order
     messages: list[tuple[str, int]] = field(default_factory=list)
     # The processor's quality lines (reading_fields "quality"): the leader stores them with the batch's commit
@@ -302,6 +306,7 @@ class AlertSource:
             events=b.events,
             sensor_seen={k: ts for k, (ts, _) in b.sensor_values.items()},
             node_seq=node_seq,
+            dedupe=self.processor.dedupe_state(b.dedupe_dirty),
             messages=o.messages,
             lines=b.qc_lines,
             dead_letters=len(b.dead_letters),

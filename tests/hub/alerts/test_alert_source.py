@@ -100,7 +100,7 @@ def make_source(mosquitto: Mosquitto) -> Iterator[Callable[..., AlertSource]]:
 
     def make(on_batch: Callable[[AlertBatch], None], client_id: str = "iocgw-alerts-test", **kw) -> AlertSource:
         settings = HubMqtt(host="127.0.0.1", port=mosquitto.port, receive_maximum=kw.pop("receive_maximum", 4000))
-        processor = Processor(TOPICS, NODES, watches=lambda node, sensor, quantity: True)
+        processor = kw.pop("processor", None) or Processor(TOPICS, NODES, watches=lambda node, sensor, quantity: True)
         source = AlertSource(settings, client_id, on_batch, processor=processor, **kw)
         made.append(source)
         source.start()
@@ -289,6 +289,23 @@ def test_seen_messages_are_acknowledged_and_skipped(make_source, publisher):
     assert a.stats["duplicates"] == 1
     a.stop()
     assert first_after_marker(make_source, publisher, 12) == [("n1", 12)]  # all were acknowledged
+
+
+def test_a_processor_seeded_with_the_last_leaders_trackers_drops_repeats_and_keeps_late_messages(
+    make_source, publisher
+):
+    """The previous leader evaluated 1-5 and 8 (7 and 6 never reached it): its trackers, committed with its last
+    batch, make the next leader drop exactly those, and evaluate 6 and 7 when a node's outbox sends them late."""
+    got = Collector()
+    processor = Processor(TOPICS, dict(NODES), watches=lambda *_: True, dedupe_state={"n1": (5, [8])})
+    a = make_source(got, processor=processor)
+    for seq in (4, 5, 8, 9, 6, 7):
+        publisher.telemetry("n1", seq)
+    assert got.take(3) == [("n1", 9), ("n1", 6), ("n1", 7)]
+    assert a.stats["duplicates"] == 3
+    # The batch carries the trackers to commit: now every number up to 9 is done.
+    assert [b.dedupe for b in got.batches if b.dedupe][-1] == {"n1": (9, [])}
+    a.stop()
 
 
 def test_malformed_messages_are_counted_and_acknowledged_and_never_stop_the_source(make_source, publisher):

@@ -39,6 +39,19 @@ def test_node_seq_advances_inside_commit_and_never_goes_back(pg_cluster: Postgre
     reader.close()
 
 
+def test_dedupe_trackers_are_committed_with_the_batch_and_read_back(pg_cluster: PostgreSQL, pg_schema: str) -> None:
+    store = PgAlertStore(pg_cluster.dsn, schema=pg_schema)
+    assert store.dedupe_state() == {}
+    store.commit([], {}, set(), dedupe={"n1": (10, [12, 15]), "n2": (0, [5000])})
+    store.commit([], {}, set(), dedupe={"n1": (12, [15])})  # the tracker as of the later batch replaces it whole
+    with pytest.raises(psycopg.errors.UniqueViolation):  # a failed commit records none of its trackers
+        store.commit([created("s1"), created("s1")], {}, set(), dedupe={"n1": (99, []), "n3": (1, [])})
+    reader = PgAlertStore(pg_cluster.dsn, schema=pg_schema)
+    assert reader.dedupe_state() == {"n1": (12, [15]), "n2": (0, [5000])}
+    store.close()
+    reader.close()
+
+
 def test_a_commit_with_an_older_epoch_is_refused_and_writes_nothing(pg_cluster: PostgreSQL, pg_schema: str) -> None:
     old = PgAlertStore(pg_cluster.dsn, schema=pg_schema)
     assert old.epoch() == 0
