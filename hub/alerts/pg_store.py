@@ -14,10 +14,10 @@ Two additions for the leader, both inside ``commit()``'s transaction:
   floor, and the recent ones above it) as of the batch committed, so that a new leader drops exactly the messages
   its predecessor evaluated, and still evaluates one that reaches it late with a lower number (a node's outbox
   resending after a link outage), which the highest sequence alone would take for done;
-- fencing: ``commit(..., epoch=N)`` first reads the leadership epoch (``leader_epoch``, one row; a new leader
-  takes the next one with ``new_epoch()``) under a share lock and raises ``StaleEpoch`` if it has moved past N: a leader
-  that was paused or cut off cannot write once another took over. The share lock orders the two: a ``new_epoch()``
-  waits for a commit in flight, and a commit after it sees the new epoch.
+- ``fence``: ``commit(..., fence=callable)`` runs the callable first in the commit's transaction, with its cursor,
+  and whatever it raises aborts the commit: ``fence=leadership.check`` (hub/alerts/leader.py) refuses the write of a
+  leader that was paused or cut off once another took over (its epoch row, read under a share lock in this same
+  transaction, so a new leader's epoch waits for a commit in flight and sees its result).
 
 Every commit that changes alarms also sends their ids on the ``iocgw_alarms`` channel (``pg_notify``, a JSON list,
 inside the transaction: PostgreSQL delivers a notification only when its transaction commits, so a listener never
@@ -75,29 +75,15 @@ SCHEMA = [
         UNIQUE (alarm_id, revision, transition))""",
     "CREATE INDEX IF NOT EXISTS undispatched ON alarm_events (id) WHERE NOT dispatched",
     # Alarm lines for InfluxDB, kept until the hub has stored them (see store.py). Ids come from a sequence, so
-    # "everything up to id N" is only exact with one writer at a time: the leader, which the epoch fences.
+    # "everything up to id N" is only exact with one writer at a time: the leader, which its epoch fences.
     "CREATE TABLE IF NOT EXISTS pending_lines (id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, line TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS node_seq (node_id TEXT PRIMARY KEY, seq BIGINT NOT NULL)",
     # The leader's per-node dedupe trackers (hub/ingest/dedupe.py SeqTracker: floor and recent numbers, JSON)
     "CREATE TABLE IF NOT EXISTS node_dedupe (node_id TEXT PRIMARY KEY, floor BIGINT NOT NULL, recent TEXT NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS leader_epoch (id INTEGER PRIMARY KEY CHECK (id = 1), epoch BIGINT NOT NULL)",
-    "INSERT INTO leader_epoch (id, epoch) VALUES (1, 0) ON CONFLICT (id) DO NOTHING",
 ]
 
 # Found dead within about 10 s when the peer vanishes without closing the socket (a host down, a cable cut).
 _KEEPALIVE = {"keepalives": "1", "keepalives_idle": "5", "keepalives_interval": "2", "keepalives_count": "3"}
-
-
-class StaleEpoch(RuntimeError):
-    """A commit fenced off: another leader took a higher epoch since this one's was issued. Nothing was written."""
-
-    def __init__(self, epoch: int, current: int) -> None:
-        super().__init__(
-            f"alert store: commit with leadership epoch {epoch} refused, the store is at epoch {current} "
-            "(another hub became the alert leader; this one must stop)"
-        )
-        self.epoch = epoch
-        self.current = current
 
 
 class StoreUnavailable(psycopg.OperationalError, ConnectionError):
@@ -242,24 +228,20 @@ class PgAlertStore:
         *,
         node_seq: dict[str, int] | None = None,
         dedupe: dict[str, tuple[int, list[int]]] | None = None,
-        epoch: int | None = None,
         fence: Callable[[psycopg.Cursor[Any]], object] | None = None,
     ) -> list[tuple[int, Alarm, Transition]]:
         """Store changed alarms, changed rule state, the events to notify, the alarm lines and the nodes' evaluated
         sequences, in one transaction (AlertStore.commit).
 
         Returns the new events (id, alarm, transition) to hand to the notifier; an event already stored (a message
-        replayed after a crash, or by the next leader) is not returned again. With ``epoch``, raises StaleEpoch
-        (and writes nothing) when the store's leadership epoch is past it. ``fence``, if given, is called first
-        in the transaction with its cursor, and whatever it raises aborts the commit: the hook for a leadership
-        kept elsewhere, e.g. ``fence=leadership.check`` of hub.alerts.leader.AlertLeadership.
+        replayed after a crash, or by the next leader) is not returned again. ``fence``, if given, is called first
+        in the transaction with its cursor, and whatever it raises aborts the commit (nothing written): the
+        leadership's ``fence=leadership.check`` (hub.alerts.leader.AlertLeadership) raises StaleEpoch there.
         """
         events: list[tuple[int, Alarm, Transition]] = []
         with self._tx() as c:
             if fence is not None:
                 fence(c)
-            if epoch is not None:
-                self._check_epoch(c, epoch)
             for alarm, transition in alarms:
                 body = alarm.model_dump_json()
                 c.execute(
@@ -310,28 +292,6 @@ class PgAlertStore:
             for payload in notify_payloads(list(dict.fromkeys(a.id for a, _ in alarms))):
                 c.execute("SELECT pg_notify(%s, %s)", (ALARM_CHANNEL, payload))
         return events
-
-    @staticmethod
-    def _check_epoch(c: psycopg.Cursor[Any], epoch: int) -> None:
-        # FOR SHARE: new_epoch() (an UPDATE of this row) waits until this transaction ends, and this one waits for
-        # a new_epoch() in flight, then sees its result.
-        row = c.execute("SELECT epoch FROM leader_epoch WHERE id = 1 FOR SHARE").fetchone()
-        current = int(row[0]) if row is not None else 0
-        if current > epoch:
-            raise StaleEpoch(epoch, current)
-        if current < epoch:
-            raise ValueError(f"alert store: leadership epoch {epoch} was never issued (the store is at {current})")
-
-    def epoch(self) -> int:
-        """The current leadership epoch (0: no leader ever took one)."""
-        return int(self._all("SELECT epoch FROM leader_epoch WHERE id = 1")[0][0])
-
-    def new_epoch(self) -> int:
-        """Take the next leadership epoch: from now on, commits with an older one raise StaleEpoch."""
-        with self._tx() as c:
-            row = c.execute("UPDATE leader_epoch SET epoch = epoch + 1 WHERE id = 1 RETURNING epoch").fetchone()
-        assert row is not None
-        return int(row[0])
 
     def node_seqs(self) -> dict[str, int]:
         """Per node, the highest message sequence committed as evaluated."""

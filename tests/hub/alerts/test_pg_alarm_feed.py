@@ -17,9 +17,10 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from hub.alerts import leader
 from hub.alerts.alarm import NOTIFY_ON, Alarm, Condition, Transition, apply_condition
 from hub.alerts.pg_alarm_feed import PgAlarmListener
-from hub.alerts.pg_store import NOTIFY_MAX_BYTES, PgAlertStore, StaleEpoch, StoreUnavailable, notify_payloads
+from hub.alerts.pg_store import NOTIFY_MAX_BYTES, PgAlertStore, StoreUnavailable, notify_payloads
 from hub.api.app import FEED, make_app
 from hub.api.auth import ApiSettings, Role
 from hub.metrics import Metrics
@@ -108,13 +109,16 @@ def test_a_failed_or_uncommitted_commit_notifies_nothing(pg_cluster: PostgreSQL,
         # Refused by the database (two active alarms for one rule and subject): rolled back, nothing told.
         with pytest.raises(psycopg.errors.UniqueViolation):
             store.commit([created("dup"), created("dup")], {}, set())
-        # Fenced off: another leader took the epoch.
-        epoch = store.new_epoch()
-        successor = PgAlertStore(pg_cluster.dsn, schema=pg_schema)
-        successor.new_epoch()
-        successor.close()
-        with pytest.raises(StaleEpoch):
-            store.commit([created("stale")], {}, set(), epoch=epoch)
+        # Fenced off: another leader took the epoch (hub/alerts/leader.py's fence, as the cluster's leader uses it).
+        with psycopg.connect(pg_cluster.dsn, autocommit=True) as admin:
+            leader.ensure_schema(admin)
+            admin.execute(
+                "INSERT INTO leadership (key, epoch, holder, since) VALUES (%s, 2, 'hub-2', now()) "
+                "ON CONFLICT (key) DO UPDATE SET epoch = 2",
+                (leader.ALERT_LEADER_KEY,),
+            )
+        with pytest.raises(leader.StaleEpoch):
+            store.commit([created("stale")], {}, set(), fence=lambda c: leader.fence(c, 1))
         # A commit inside a transaction still open (a savepoint of it), then rolled back: its notification, queued
         # until the end, goes with it.
         rolled_back = created("rolled-back")

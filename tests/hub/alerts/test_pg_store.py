@@ -4,7 +4,6 @@ fencing by leadership epoch, several hubs opening it at once, and a PostgreSQL k
 from __future__ import annotations
 
 import threading
-import time
 from datetime import UTC, datetime
 
 import psycopg
@@ -12,7 +11,7 @@ import pytest
 
 from hub.alerts import leader
 from hub.alerts.alarm import NOTIFY_ON, Alarm, Condition, Transition, apply_condition
-from hub.alerts.pg_store import PgAlertStore, StaleEpoch
+from hub.alerts.pg_store import PgAlertStore
 from testkit.localsvc import PostgreSQL
 
 T0 = datetime(2026, 11, 22, 3, 0, tzinfo=UTC)
@@ -52,66 +51,6 @@ def test_dedupe_trackers_are_committed_with_the_batch_and_read_back(pg_cluster: 
     reader.close()
 
 
-def test_a_commit_with_an_older_epoch_is_refused_and_writes_nothing(pg_cluster: PostgreSQL, pg_schema: str) -> None:
-    old = PgAlertStore(pg_cluster.dsn, schema=pg_schema)
-    assert old.epoch() == 0
-    mine = old.new_epoch()
-    assert mine == 1
-    events = old.commit([created("s1")], {"k": 1}, set(NOTIFY_ON), ["l1"], node_seq={"n1": 1}, epoch=mine)
-    assert len(events) == 1
-
-    new = PgAlertStore(pg_cluster.dsn, schema=pg_schema)  # another hub becomes the leader
-    assert new.new_epoch() == 2 and old.epoch() == 2
-    with pytest.raises(StaleEpoch, match="epoch 1 refused, the store is at epoch 2") as err:
-        old.commit([created("s2")], {"k": 99}, set(NOTIFY_ON), ["l2"], node_seq={"n1": 5}, epoch=mine)
-    assert (err.value.epoch, err.value.current) == (1, 2)
-    assert set(new.active_alarms()) == {("flood_level", "s1")}
-    assert new.rule_state() == {"k": 1}
-    assert new.pending_lines()[1] == ["l1"]
-    assert new.node_seqs() == {"n1": 1}
-    assert len(new.undispatched()) == 1
-    # The new leader commits with its own epoch; an epoch never issued is a mistake, not a pass.
-    new.commit([created("s2")], {"k": 2}, set(NOTIFY_ON), epoch=2)
-    with pytest.raises(ValueError, match="never issued"):
-        new.commit([], {"k": 3}, set(), epoch=3)
-    assert new.rule_state() == {"k": 2}
-    old.close()
-    new.close()
-
-
-def test_a_new_epoch_waits_for_a_commit_in_flight(pg_cluster: PostgreSQL, pg_schema: str) -> None:
-    """The fence has no gap: a commit that passed its epoch check finishes before the epoch moves, so the new
-    leader, reading after new_epoch(), sees it; and every commit after new_epoch() is refused."""
-    leader = PgAlertStore(pg_cluster.dsn, schema=pg_schema)
-    successor = PgAlertStore(pg_cluster.dsn, schema=pg_schema)
-    epoch = leader.new_epoch()
-    # A commit stopped right after its epoch check: the same check, in a transaction left open on purpose.
-    with leader.conn.transaction(), leader.conn.cursor() as c:
-        PgAlertStore._check_epoch(c, epoch)
-        c.execute("INSERT INTO rule_state (key, body) VALUES ('in-flight', '1')")
-        result: list[int] = []
-        taker = threading.Thread(target=lambda: result.append(successor.new_epoch()))
-        taker.start()
-        successor_pid = successor.conn.info.backend_pid
-        with psycopg.connect(pg_cluster.dsn, autocommit=True) as watch:
-            waiting, deadline = None, time.monotonic() + 10
-            while waiting != "Lock":  # awaited: the successor's backend blocked on the leadership row
-                assert time.monotonic() < deadline, f"new_epoch() never blocked (wait event {waiting})"
-                row = watch.execute(
-                    "SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s", (successor_pid,)
-                ).fetchone()
-                waiting = row[0] if row else None
-                assert taker.is_alive()
-        assert result == []
-    taker.join(10)
-    assert result == [epoch + 1]
-    assert successor.rule_state() == {"in-flight": 1}
-    with pytest.raises(StaleEpoch):
-        leader.commit([], {"late": 1}, set(), epoch=epoch)
-    leader.close()
-    successor.close()
-
-
 def test_a_fence_hook_runs_first_in_the_commit(pg_cluster: PostgreSQL, pg_schema: str) -> None:
     """hub.alerts.leader's fence (its own leadership row, in public) through the store's connection and transaction."""
     with psycopg.connect(pg_cluster.dsn, autocommit=True) as admin:
@@ -149,23 +88,21 @@ def test_several_hubs_open_a_new_store_at_once(pg_cluster: PostgreSQL, pg_schema
     for t in threads:
         t.join(30)
     assert errors == [] and len(stores) == 6
-    assert {s.epoch() for s in stores} == {0}  # the leadership row made once
+    assert all(s.active_alarms() == {} and s.rule_state() == {} for s in stores)  # one schema, made once
     for s in stores:
         s.close()
 
 
 def test_what_was_committed_survives_postgresql_killed(postgres: PostgreSQL) -> None:
     store = PgAlertStore(postgres.dsn)
-    epoch = store.new_epoch()
-    events = store.commit([created("s1")], {"P": 10.5}, set(NOTIFY_ON), ["l1"], node_seq={"n1": 42}, epoch=epoch)
+    events = store.commit([created("s1")], {"P": 10.5}, set(NOTIFY_ON), ["l1"], node_seq={"n1": 42})
     postgres.kill()  # SIGKILL, server and backends: the store's connection is gone with them
     with pytest.raises(psycopg.OperationalError):
-        store.commit([], {"P": 11.0}, set(), epoch=epoch)  # refused, never silently re-opened
+        store.commit([], {"P": 11.0}, set())  # refused, never silently re-opened
     store.close()
 
     postgres.start()
     again = PgAlertStore(postgres.dsn)
-    assert again.epoch() == epoch
     assert [(i, a.id) for i, a, _ in again.undispatched()] == [(events[0][0], events[0][1].id)]
     assert again.active_alarms() == {events[0][1].key: events[0][1]}
     assert again.rule_state() == {"P": 10.5}
