@@ -4,6 +4,20 @@
 batch per matching policy and returns: the engine's event is then safely handed over. Everything else runs on the
 hub's event loop: an expander turns approved batches into one message per recipient and channel, and each channel
 has ``concurrency`` workers that take due messages oldest first, within the channel's rate limit, and send them.
+
+Two parts, started apart: the **API part** (reads, officers' approvals and rejections, delivery reports, the CAP
+feed, the state counts for /metrics) and the **workers** (the expander, the reconciler of ``unknown`` messages, the
+channels and their senders). A single hub runs both (``start()``) on its own ``Outbox`` (SQLite). In cluster mode
+(docs/scaling.md, "Cluster mode") every hub opens the service on the shared ``PgOutbox`` (PostgreSQL) and runs the
+API part (``start(workers=False)``), so an officer on any hub's console sees and decides every batch; only the
+alert leader runs the workers (``start_workers()`` on gain, ``stop_workers()`` on loss), so each channel's rate
+limit and concurrency hold cluster-wide and each message is claimed by one sender. ``start_workers`` first
+recovers the messages left ``sending`` (by this hub's crash, or by a leader that died mid-send): they become
+``unknown`` on channels with delivery reports, queued again on the others, as after a single hub's crash.
+``stop_workers`` lets each sender finish and record the message it is sending, so a clean handover leaves none
+ambiguous. With a shared outbox the idle workers also look for work every ``outbox.idle_poll_s`` (an approval on
+another hub does not wake them), and a PostgreSQL that is away stops nothing: each loop logs, waits and tries
+again, and an outcome not yet recorded is retried until it is (or the workers stop: then it is recovered).
 """
 
 from __future__ import annotations
@@ -28,7 +42,7 @@ from hub.warn.cap import CapError, CapRef, cap_alert, cap_area, cap_identifier, 
 from hub.warn.channels import Channel, ChannelConfig, ChannelError, build_channel
 from hub.warn.config import WarningsConfig
 from hub.warn.message import WarningMessage
-from hub.warn.outbox import Outbox
+from hub.warn.outbox import Due, Outbox, OutboxLike
 from hub.warn.policy import Policy, policies_for, release_time
 from hub.warn.recipients import Recipient, RecipientList
 from hub.warn.text import hazard, warning_text
@@ -36,6 +50,8 @@ from hub.warn.text import hazard, warning_text
 log = logging.getLogger(__name__)
 
 EXPAND_CHUNK = 1000
+# How long the loops wait before trying an outbox that was away again (PostgreSQL restarting).
+OUTBOX_RETRY_S = 2.0
 # Changes that tell people something new about a warning they may have had; the end of one is never held for
 # approval once the warning itself went out.
 FOLLOW_UPS = frozenset({Transition.CLEARED, Transition.DEESCALATED})
@@ -65,16 +81,18 @@ class PublicWarnings:
     def __init__(
         self,
         config: WarningsConfig,
-        db_path: Path,
+        outbox: Path | OutboxLike,
         recipients: RecipientList,
         *,
         channels: Mapping[str, Channel] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        """``outbox``: a path opens this hub's own ``Outbox`` there; or an outbox object (``PgOutbox`` in a cluster),
+        which ``close()`` closes."""
         self.config = config
         self.recipients = recipients
         self.channels = dict(channels) if channels is not None else {c.name: build_channel(c) for c in config.channels}
-        self.outbox = Outbox(db_path)
+        self.outbox: OutboxLike = Outbox(outbox) if isinstance(outbox, Path) else outbox
         self.clock = clock
         self.policies = {p.name: p for p in config.policies}
         self.counters: dict[str, int] = {
@@ -93,7 +111,8 @@ class PublicWarnings:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: dict[str, asyncio.Event] = {}
         self._expand = asyncio.Event()
-        self._tasks: list[asyncio.Task[None]] = []
+        self._tasks: list[asyncio.Task[None]] = []  # the workers'
+        self._api_tasks: list[asyncio.Task[None]] = []
         self._closing = False
         self._random = random.Random()
         self._units: AdminUnits | None = None
@@ -157,10 +176,34 @@ class PublicWarnings:
         return known
 
     # -- the loop ---------------------------------------------------------------------------------------------------
-    async def start(self) -> None:
+    async def start(self, workers: bool = True) -> None:
+        """The API part; with ``workers`` the senders too (one hub). A cluster's hub starts without them and its
+        leadership calls ``start_workers``/``stop_workers``."""
         self._loop = asyncio.get_running_loop()
+        if not self._api_tasks:
+            self._api_tasks.append(asyncio.create_task(self._count_states(), name="warn-states"))
+        if workers:
+            await self.start_workers()
+
+    @property
+    def workers_running(self) -> bool:
+        return bool(self._tasks)
+
+    @property
+    def stop_timeout_s(self) -> float:
+        """The longest ``stop_workers`` takes: each sender's last attempt, then the other tasks' cancellation."""
+        return self._drain_s() + 5.0
+
+    async def start_workers(self) -> None:
+        """Recover what was left ``sending``, then start the expander, the reconciler and each channel's senders.
+        Nothing if they run already."""
+        if self._tasks:
+            return
+        self._loop = asyncio.get_running_loop()
+        self._closing = False
         reconciling = [n for n, c in self.channels.items() if c.reports]
-        # SQLite never on the event loop (docs/concurrency.md): every outbox call below goes through a worker thread.
+        # SQLite and PostgreSQL never on the event loop (docs/concurrency.md): every outbox call goes through a
+        # worker thread.
         recovered = await asyncio.to_thread(self.outbox.recover, reconciling, self.config.reconcile_s, self.clock())
         if any(recovered.values()):
             log.warning("public warnings: messages cut short by a stop: %s", recovered)
@@ -168,7 +211,6 @@ class PublicWarnings:
         self._wake = {name: asyncio.Event() for name in self.channels}
         self._tasks.append(asyncio.create_task(self._expander(), name="warn-expander"))
         self._tasks.append(asyncio.create_task(self._reconciler(), name="warn-reconciler"))
-        self._tasks.append(asyncio.create_task(self._count_states(), name="warn-states"))
         for name, channel in self.channels.items():
             bucket = TokenBucket(channel.config.rate_limit_per_s, max(1, int(channel.config.rate_limit_per_s)))
             started = asyncio.Event()
@@ -178,9 +220,15 @@ class PublicWarnings:
                 self._tasks.append(task)
         self._poke_expander()
 
-    async def close(self) -> None:
-        """Stop: the workers finish the message each is sending (and record its outcome) rather than being cut off
-        mid-send, which would leave it to be sent again after the restart; the other tasks are cancelled."""
+    def _drain_s(self) -> float:
+        return max((c.config.timeout_s for c in self.channels.values()), default=0.0) + 2.0
+
+    async def stop_workers(self) -> None:
+        """Stop the workers: each finishes the message it is sending (and records its outcome) rather than being cut
+        off mid-send, which would leave it to be sent again by the next one to start them; the other tasks are
+        cancelled and the channels closed (their sessions and connections are the running workers' only)."""
+        if not self._tasks:
+            return
         self._closing = True
         for event in self._wake.values():
             event.set()
@@ -188,19 +236,28 @@ class PublicWarnings:
         others = [t for t in self._tasks if t not in workers]
         for t in others:
             t.cancel()
-        drain_s = max((c.config.timeout_s for c in self.channels.values()), default=0.0) + 2.0
         if workers:
-            _, late = await asyncio.wait(workers, timeout=drain_s)
+            _, late = await asyncio.wait(workers, timeout=self._drain_s())
             for t in late:  # a provider that hangs past its own timeout: cut off, its message left to recover
                 t.cancel()
-        if self._tasks:
-            _, stuck = await asyncio.wait(self._tasks, timeout=5.0)
-            if stuck:
-                log.warning("public warnings: %d tasks did not stop", len(stuck))
+        _, stuck = await asyncio.wait(self._tasks, timeout=5.0)
+        if stuck:
+            log.warning("public warnings: %d tasks did not stop", len(stuck))
         self._tasks.clear()
+        self._wake = {}
         for channel in self.channels.values():
             with contextlib.suppress(Exception):
                 await channel.close()
+
+    async def close(self) -> None:
+        """Stop the workers (see ``stop_workers``) and the API part's tasks, and close the outbox."""
+        await self.stop_workers()
+        self._closing = True
+        for t in self._api_tasks:
+            t.cancel()
+        if self._api_tasks:
+            await asyncio.wait(self._api_tasks, timeout=5.0)
+        self._api_tasks.clear()
         await asyncio.to_thread(self.outbox.close)
 
     def _poke_expander(self) -> None:
@@ -215,12 +272,27 @@ class PublicWarnings:
             self._loop.call_soon_threadsafe(event.set)
 
     async def _expander(self) -> None:
+        retry: float | None = None
         while True:
-            await self._expand.wait()
+            # A shared outbox: batches approved on another hub's console wake nobody here, so look every poll.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(retry or self.outbox.idle_poll_s):
+                    await self._expand.wait()
             self._expand.clear()
-            for batch in await asyncio.to_thread(self.outbox.to_expand):
+            try:
+                batches = await asyncio.to_thread(self.outbox.to_expand)
+            except Exception as exc:  # the outbox away (PostgreSQL restarting): the next round tries again
+                log.warning("public warnings: approved batches not read: %s", exc)
+                retry = OUTBOX_RETRY_S
+                continue
+            retry = None
+            for batch in batches:
                 try:
                     touched = await asyncio.to_thread(self._expand_batch, batch)
+                except ConnectionError as exc:  # the outbox away: this batch and the rest in the next round
+                    log.warning("public warnings: expanding batch %s cut short: %s", batch["id"], exc)
+                    retry = OUTBOX_RETRY_S
+                    break
                 except Exception:  # one bad batch (a policy removed from the config) must not stop the others
                     log.exception("public warnings: expanding batch %s failed", batch["id"])
                     continue
@@ -322,14 +394,22 @@ class PublicWarnings:
 
     async def _count_states(self) -> None:
         while True:
-            self._states = await asyncio.to_thread(self.outbox.counts)
+            try:
+                self._states = await asyncio.to_thread(self.outbox.counts)
+            except Exception as exc:  # the outbox away: the last counts stay until it is back
+                log.debug("public warnings: states not counted: %s", exc)
             await asyncio.sleep(1.0)
 
     async def _reconciler(self) -> None:
         """Messages a crash left without a verdict, whose report did not come within ``reconcile_s``: resent."""
         while True:
             await asyncio.sleep(min(5.0, self.config.reconcile_s))
-            if await asyncio.to_thread(self.outbox.release_unknown, self.clock()):
+            try:
+                released = await asyncio.to_thread(self.outbox.release_unknown, self.clock())
+            except Exception as exc:  # the outbox away: the next round releases them
+                log.warning("public warnings: unknown messages not released: %s", exc)
+                continue
+            if released:
                 for name in self.channels:
                     self._poke(name)
 
@@ -354,15 +434,36 @@ class PublicWarnings:
             # The token first, then the claim: a message is marked sending only when it is about to be sent, so a
             # crash leaves at most ``concurrency`` messages per channel without a verdict.
             await bucket.acquire()
-            while not self._closing and not (due := await asyncio.to_thread(self.outbox.claim, name, self.clock(), 1)):
-                wake.clear()
-                nxt = await asyncio.to_thread(self.outbox.next_due, name)
+            due: list[Due] = []
+            while not self._closing and not due:
+                try:
+                    due = await asyncio.to_thread(self.outbox.claim, name, self.clock(), 1)
+                    if due:
+                        break
+                    wake.clear()
+                    nxt = await asyncio.to_thread(self.outbox.next_due, name)
+                    wait = None if nxt is None else max(0.05, nxt - self.clock())
+                except Exception as exc:  # the outbox away: nothing claimed, look again in a while
+                    log.warning("public warnings: channel %s: no message claimed: %s", name, exc)
+                    wait = OUTBOX_RETRY_S
+                poll = self.outbox.idle_poll_s  # work another hub made wakes nobody here
+                if poll is not None:
+                    wait = poll if wait is None else min(wait, poll)
                 # asyncio.timeout, not wait_for: Python 3.11's wait_for can swallow a cancellation that arrives as
                 # the awaited thing completes, and a worker that missed its cancellation kept close() waiting.
                 with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(None if nxt is None else max(0.05, nxt - self.clock())):
+                    async with asyncio.timeout(wait):
                         await wake.wait()
             if self._closing:
+                if due:  # claimed as the stop came: not sent, so queued again rather than left to recover
+                    await self._record(
+                        due[0].id,
+                        self.outbox.mark_retry,
+                        due[0].id,
+                        "stopped before sending",
+                        self.clock(),
+                        self.clock(),
+                    )
                 return
             await self._send_one(channel, due[0].id, due[0].body, due[0].attempts, due[0].created_at)
 
@@ -375,18 +476,35 @@ class PublicWarnings:
             retryable = not isinstance(exc, ChannelError) or exc.retryable
             after = exc.retry_after_s if isinstance(exc, ChannelError) else None
             error = str(exc) or type(exc).__name__
-            await asyncio.to_thread(self._failed_attempt, mid, error, retryable, after, attempts, created)
+            await self._record(mid, self._failed_attempt, mid, error, retryable, after, attempts, created)
             return
         except Exception as exc:  # a channel's bug: retried, logged, never kills the worker
             log.exception("public warnings: channel %s raised on %s", channel.name, mid)
             error = f"{type(exc).__name__}: {exc}"
-            await asyncio.to_thread(self._failed_attempt, mid, error, True, None, attempts, created)
+            await self._record(mid, self._failed_attempt, mid, error, True, None, attempts, created)
             return
-        await asyncio.to_thread(
-            self.outbox.mark_sent, mid, receipt.state, receipt.provider_id, receipt.detail, self.clock()
+        await self._record(
+            mid, self.outbox.mark_sent, mid, receipt.state, receipt.provider_id, receipt.detail, self.clock()
         )
         self.counters["sent"] += 1
         self.counters["delivered"] += receipt.state == "delivered"
+
+    async def _record(self, mid: str, fn: Callable[..., object], *args: Any) -> None:
+        """An attempt's outcome, written in a worker thread; with the outbox away, tried again until it is back:
+        a sent message left ``sending`` would be sent again by the next start. A stop ends the tries (the message
+        is then recovered as cut short)."""
+        delay = 0.2
+        while True:
+            try:
+                await asyncio.to_thread(fn, *args)
+                return
+            except ConnectionError as exc:
+                if self._closing:
+                    log.warning("public warnings: outcome of %s not recorded at stop: %s", mid, exc)
+                    return
+                log.warning("public warnings: outcome of %s not recorded yet (%s): again in %.1f s", mid, exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, OUTBOX_RETRY_S)
 
     def _failed_attempt(
         self, mid: str, error: str, retryable: bool, after: float | None, attempts: int, created: float
@@ -447,13 +565,14 @@ class PublicWarnings:
 
 def open_public_warnings(
     config: WarningsConfig,
-    db_path: Path,
+    outbox: Path | OutboxLike,
     config_dir: Path | None = None,
     *,
     channels: Mapping[str, Channel] | None = None,
 ) -> PublicWarnings:
     """The service with its recipient list read (relative to the hub config's folder); each refused row is logged
-    with its line and reason, and the load is recorded in the audit trail."""
+    with its line and reason, and the load is recorded in the audit trail. ``outbox``: this hub's warnings.db, or
+    a cluster's shared ``PgOutbox``. Blocking (files, the outbox): call it off the event loop."""
     from hub.warn.recipients import load_recipients
 
     recipients = RecipientList()
@@ -464,7 +583,7 @@ def open_public_warnings(
         recipients = load_recipients(path, load_units())
         for line, reason in recipients.rejected:
             log.warning("public warnings: %s:%d: %s", path, line, reason)
-    service = PublicWarnings(config, db_path, recipients, channels=channels)
+    service = PublicWarnings(config, outbox, recipients, channels=channels)
     audit_changes(service, str(path or "-"))
     return service
 
