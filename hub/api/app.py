@@ -30,6 +30,7 @@ from hub.api.auth import ApiSettings
 from hub.api.compression import compress
 from hub.api.console_settings import ConsoleSettings
 from hub.api.context import ApiContext, Health
+from hub.api.engine_view import EngineView
 from hub.api.routes import Call, Route, endpoint, json_errors
 from hub.api.session_cookie import SessionCookies
 from hub.metrics import Metrics
@@ -64,12 +65,15 @@ def make_app(
     session_key: bytes | None = None,
     cluster_engine: Callable[[], AlertEngine | None] | None = None,
     alarm_changes: Callable[[Callable[[list[str]], None]], object] | None = None,
+    view: EngineView | None = None,
 ) -> web.Application:
     """``auth`` None refuses every /api route (503) but the API description; /healthz, /metrics and / stay open.
 
     ``store_io``: where handlers run their SQLite reads (``ApiContext.read``); None: ``asyncio.to_thread``.
     ``alarm_changes``: where the console's push hears of alarm changes when no engine runs here; called once with
-    the feed's ``publish`` (cluster mode: hub.alerts.pg_alarm_feed.PgAlarmListener.subscribe)."""
+    the feed's ``publish`` (cluster mode: hub.alerts.pg_alarm_feed.PgAlarmListener.subscribe).
+    ``view``: what the console's views read of the engine; None: ``engine`` itself (cluster mode, where ``engine`` is
+    None: hub.api.engine_view.ClusterEngineView over the API's alert reader and ``rules``)."""
     ctx = ApiContext(
         pipeline,
         metrics,
@@ -86,6 +90,7 @@ def make_app(
         console=console or ConsoleSettings(),
         influx=influx,
         cluster_engine=cluster_engine,
+        view=view,
         **({"session_key": session_key} if session_key is not None else {}),
     )
     sessions = SessionCookies(ctx.session_key, ctx.console)

@@ -15,6 +15,7 @@ from hub.alerts.engine import AlertEngine
 from hub.alerts.threshold_overrides import RuleManager
 from hub.api.auth import ApiSettings
 from hub.api.console_settings import ConsoleSettings
+from hub.api.engine_view import EngineView, LocalEngineView
 from hub.metrics import Metrics
 from hub.remote_config import NodeConfigs
 from hub.store.influx_query import InfluxReader
@@ -59,6 +60,13 @@ class ApiContext:
     session_key: bytes = field(default_factory=lambda: secrets.token_bytes(32))  # signs sign-in cookies
     # Cluster mode (alerts.cluster): the engine when this hub leads, else None; ``engine`` is None there.
     cluster_engine: Callable[[], AlertEngine | None] | None = None
+    # What the views read of the engine: ``engine`` itself on a single hub (set from it when not given), the
+    # alarms and rule state in PostgreSQL in cluster mode (hub.api.engine_view.ClusterEngineView); None: no alerts.
+    view: EngineView | None = None
+
+    def __post_init__(self) -> None:
+        if self.view is None and self.engine is not None:
+            object.__setattr__(self, "view", LocalEngineView(self.engine))  # frozen: set once, here
 
     async def read(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """``fn(*args, **kwargs)`` off the event loop, on the API's store thread."""

@@ -22,6 +22,7 @@ from hub.api.alerts import NODE_SUBJECTS, SEVERITY_COLOURS, area_name, display
 from hub.api.auth import Role
 from hub.api.console_settings import LiveCamera
 from hub.api.context import ApiContext
+from hub.api.engine_view import read_view
 from hub.api.public_page import SEVERITY_VI
 from hub.api.routes import Call, Route
 from hub.feeds.units import AdminUnits, load_units
@@ -333,14 +334,13 @@ def build_points(
 
 
 def routes(ctx: ApiContext) -> list[Route]:
-    def points(nodes: list[dict[str, Any]]) -> tuple[list[MapPoint], dict[str, str]]:
-        # In a worker thread: the engine's lock may be held by the writer for a whole batch.
-        engine = ctx.engine
+    def points(nodes: list[dict[str, Any]], active: list[Alarm]) -> tuple[list[MapPoint], dict[str, str]]:
+        view = ctx.view
         return build_points(
             nodes,
-            engine.active() if engine is not None else [],
+            active,
             ctx.rules.current if ctx.rules is not None else None,
-            engine.config.rain_gauges if engine is not None else [],
+            view.config.rain_gauges if view is not None else [],
             ctx.console.cameras,
             now=time.time(),
             offline_after_s=ctx.offline_after_s,
@@ -348,7 +348,8 @@ def routes(ctx: ApiContext) -> list[Route]:
 
     async def get_map(call: Call) -> web.StreamResponse:
         nodes = await ctx.read(ctx.state.nodes)
-        found, areas = await asyncio.to_thread(points, nodes)
+        active = await read_view(ctx.view.active) if ctx.view is not None else []
+        found, areas = await asyncio.to_thread(points, nodes, active)
         settings = ctx.console.map
         out = MapOut(
             tiles_url=settings.tiles_url,

@@ -25,6 +25,7 @@ from hub.api import situation_series as series
 from hub.api.alerts import area_name
 from hub.api.auth import Role
 from hub.api.context import ApiContext
+from hub.api.engine_view import read_view
 from hub.api.routes import ApiError, Call, Route
 from hub.api.shared_answer import SharedAnswer
 from hub.feeds.units import load_units
@@ -365,7 +366,7 @@ def band_vi(band: int, bands: RainBands) -> str:
 def tables_of(ctx: ApiContext) -> RuleTables | None:
     if ctx.rules is not None:
         return ctx.rules.current
-    return ctx.engine.tables if ctx.engine is not None else None
+    return ctx.view.tables if ctx.view is not None else None
 
 
 async def read_series(ctx: ApiContext, fn: Callable[[Queryable], T]) -> tuple[T | None, SeriesState]:
@@ -411,7 +412,7 @@ def routes(ctx: ApiContext) -> list[Route]:
         if station is None:
             raise ApiError(404, f"no flood station {station_id!r} in the table in force")
         now = datetime.now(UTC)
-        official_age = timedelta(hours=ctx.engine.config.forecast_official_max_age_h) if ctx.engine else HISTORY
+        official_age = timedelta(hours=ctx.view.config.forecast_official_max_age_h) if ctx.view is not None else HISTORY
 
         def read(db: Queryable) -> tuple[series.Recent | None, list[tuple[int, float]], Forecast | None]:
             item = None
@@ -446,8 +447,7 @@ def routes(ctx: ApiContext) -> list[Route]:
         found, state = await read_series(ctx, read)
         levels, flows = found or ({}, {})
         by_node = {node: item for (node, _), item in sorted(levels.items())}
-        # Replaced whole by plan_release, never changed in place: a plain read sees one plan set or the next.
-        plans = ctx.engine.state.get("dam:releases", {}) if ctx.engine is not None else {}
+        plans = await read_view(ctx.view.releases) if ctx.view is not None and listed else {}
         out = [reservoir_out(r, by_node.get(r.node_id or ""), flows, plans.get(r.reservoir_id)) for r in listed]
         order = list(ReservoirBand)
         out.sort(key=lambda r: (-(order.index(r.band) if r.band else -1), r.name))
@@ -455,7 +455,7 @@ def routes(ctx: ApiContext) -> list[Route]:
 
     async def fire(call: Call) -> FireList:
         tables = tables_of(ctx)
-        areas = ctx.engine.config.fire_areas if ctx.engine is not None else []
+        areas = ctx.view.config.fire_areas if ctx.view is not None else []
         now = datetime.now(UTC)
         found, state = await read_series(ctx, lambda db: series.fire_danger(db, now, FIRE_WITHIN))
         units = load_units()
@@ -485,11 +485,11 @@ def routes(ctx: ApiContext) -> list[Route]:
     async def rain(call: Call) -> RainList:
         tables = tables_of(ctx)
         bands = tables.rain if tables is not None else RainBands()
-        gauges = ctx.engine.config.rain_gauges if ctx.engine is not None else []
+        gauges = ctx.view.config.rain_gauges if ctx.view is not None else []
         now = datetime.now(UTC)
         found, state = await read_series(ctx, lambda db: series.rain_sums(db, now, RAIN_WINDOWS_H))
         known = await ctx.read(ctx.state.known_nodes)
-        active = await asyncio.to_thread(ctx.engine.active) if ctx.engine is not None and gauges else []
+        active = await read_view(ctx.view.active) if ctx.view is not None and gauges else []
         alarms = {a.subject: a.level for a in active if a.rule == "heavy_rain"}
         units = load_units()
         out = []
