@@ -22,6 +22,7 @@ from hub.alerts.notify.dispatcher import Dispatcher
 from hub.alerts.store import AlertStore
 from hub.alerts.threshold_overrides import RuleManager, ThresholdStore
 from hub.api.app import make_app
+from hub.api.engine_view import ClusterEngineView
 from hub.api.session import load_session_key
 from hub.config import HubConfig
 from hub.forecast.service import POLL_S as FORECAST_POLL_S
@@ -84,6 +85,7 @@ class Hub:
         self.engine: AlertEngine | None = None
         self.cluster: ClusterAlerts | None = None  # alerts.cluster set: the engine runs on the leader only
         self.alarm_listener: PgAlarmListener | None = None  # cluster mode: the console's push, from PostgreSQL
+        self.api_view: ClusterEngineView | None = None  # cluster mode: what the console reads instead of an engine
         self.threshold_listener: ThresholdListener | None = None  # cluster mode: another hub changed a threshold
         self._thresholds_stop = threading.Event()
         self._thresholds_thread: threading.Thread | None = None
@@ -168,6 +170,7 @@ class Hub:
         )
         # The API's own reader: reopened after a PostgreSQL restart (it never writes).
         self.alert_store = PgAlertStore(self.cluster.dsn, application_name="iocgw-api", reopen_reads=True)
+        self.api_view = ClusterEngineView(alerts_config, self.rules, self.alert_store)
         self.alarm_listener = PgAlarmListener(self.cluster.dsn)  # every hub's console hears the leader's commits
 
     def _follow_thresholds(self) -> None:
@@ -375,6 +378,7 @@ class Hub:
             session_key=session_key,
             cluster_engine=self._cluster_engine if self.cluster is not None else None,
             alarm_changes=self.alarm_listener.subscribe if self.alarm_listener is not None else None,
+            view=self.api_view,
         )
         if self.alarm_listener is not None:
             self.alarm_listener.start()  # its own thread (LISTEN iocgw_alarms); returns at once

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -13,6 +12,7 @@ from hub.alerts.rules.risk_level import MAX_RISK, risk_colour
 from hub.alerts.rules.severity import Severity
 from hub.api.auth import Role
 from hub.api.context import ApiContext
+from hub.api.leading import leading_engine, through_engine
 from hub.api.models import AckRequest, AlertList, AlertOut, AlertQuery, BulkAckRequest, Display
 from hub.api.routes import ApiError, Call, Route
 from hub.feeds.units import AdminUnits, load_units
@@ -157,25 +157,12 @@ async def named_out(ctx: ApiContext) -> Callable[[Alarm], AlertOut]:
     names = subject_names(ctx.rules.current if ctx.rules is not None else None)
     known = await ctx.read(ctx.state.known_nodes)
     nodes = {node_id: info.name for node_id, info in known.items() if info.name}
-    if ctx.engine is not None:
+    if ctx.view is not None:
         # A rain gauge is named after the node that carries it (the gauge table has no names of its own).
-        for gauge in ctx.engine.config.rain_gauges or []:
+        for gauge in ctx.view.config.rain_gauges or []:
             if gauge.node_id in nodes:
                 names.setdefault(gauge.gauge_id, nodes[gauge.node_id])
     return lambda alarm: alert_out(alarm, units, names, nodes)
-
-
-def acknowledging_engine(ctx: ApiContext) -> AlertEngine:
-    """The engine acknowledgements go through. Cluster mode: the leader's (its commits fenced, one event each, as
-    on one hub); a hub that does not lead answers 503, and the client asks another hub."""
-    if ctx.engine is None and ctx.cluster_engine is not None:
-        leading = ctx.cluster_engine()
-        if leading is None:
-            raise ApiError(503, "this hub does not run the alert engine now (cluster mode): acknowledge on the leader")
-        return leading
-    if ctx.engine is None:
-        raise ApiError(404, "the alert engine is not configured")
-    return ctx.engine
 
 
 def routes(ctx: ApiContext) -> list[Route]:
@@ -186,7 +173,7 @@ def routes(ctx: ApiContext) -> list[Route]:
 
     def engine() -> AlertEngine:
         store()
-        return acknowledging_engine(ctx)
+        return leading_engine(ctx, "acknowledge")
 
     async def list_alerts(call: Call) -> AlertList:
         q: AlertQuery = call.query
@@ -211,8 +198,9 @@ def routes(ctx: ApiContext) -> list[Route]:
         body: AckRequest = call.body
         # Through the engine, not the store: it owns the write connection and the in-memory active alarms. Not on
         # the API's store thread: the engine's lock may be held by the writer thread for a whole batch.
-        alarm = await asyncio.to_thread(
-            engine().acknowledge, call.request.match_info["alarm_id"], call.who, body.comment
+        acker = engine()
+        alarm = await through_engine(
+            ctx, "acknowledge", acker.acknowledge, call.request.match_info["alarm_id"], call.who, body.comment
         )
         if alarm is None:
             raise ApiError(404, "no such alert")
@@ -223,7 +211,7 @@ def routes(ctx: ApiContext) -> list[Route]:
         found = await read_alarms(ctx, store().alarms, active=True, limit=SCAN_LIMIT)
         body: BulkAckRequest = call.body
         ids = to_acknowledge(found, body, load_units())
-        done = await asyncio.to_thread(acknowledge_all, acker, ids, call.who, body.comment)
+        done = await through_engine(ctx, "acknowledge", acknowledge_all, acker, ids, call.who, body.comment)
         name = await named_out(ctx)
         out = [name(a) for a in done]
         return AlertList(count=len(out), alerts=out)

@@ -553,9 +553,9 @@ def routes(ctx: ApiContext, *, build_every_s: float = BUILD_EVERY_S) -> list[Rou
 
     def gather() -> PublicStatus:
         now = datetime.now(UTC)
-        if ctx.alerts is None or ctx.engine is None:
+        if ctx.alerts is None or ctx.view is None:
             return build_status(None, [], {}, now)
-        tables = ctx.rules.current if ctx.rules is not None else ctx.engine.tables
+        tables = ctx.rules.current if ctx.rules is not None else ctx.view.tables
         alarms = ctx.alerts.alarms(active=True, limit=ALARM_SCAN)
         # The API's own read connection: a committed snapshot, never the engine's dicts the writer thread changes.
         state = ctx.alerts.rule_state()

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from hub.alerts.engine import AlertEngine
 from hub.api.auth import Role
 from hub.api.context import ApiContext
+from hub.api.leading import leading_engine, through_engine
 from hub.api.routes import ApiError, Call, Route
 
 
@@ -36,45 +34,23 @@ class ReleaseAccepted(BaseModel):
     by: str
 
 
-def planning_engine(ctx: ApiContext) -> AlertEngine:
-    """The engine a plan is recorded through. Cluster mode: the leader's (its commit fenced, so a plan never lands
-    from a hub that lost the lead); a hub that does not lead answers 503, and the client asks another hub, as for
-    acknowledgements (hub/api/alerts.py). Every hub's situation view reads the plan back from PostgreSQL."""
-    if ctx.engine is None and ctx.cluster_engine is not None:
-        leading = ctx.cluster_engine()
-        if leading is None:
-            raise ApiError(
-                503, "this hub does not run the alert engine now (cluster mode): record the release on the leader"
-            )
-        return leading
-    if ctx.engine is None:
-        raise ApiError(404, "the alert engine is not configured")
-    return ctx.engine
-
-
-def lost_the_lead(exc: RuntimeError) -> bool:
-    # Imported here: hub.alerts.leader loads psycopg, which only a hub in cluster mode has loaded (and needs).
-    from hub.alerts.leader import NotLeader
-
-    return isinstance(exc, NotLeader)
-
-
 def routes(ctx: ApiContext) -> list[Route]:
     async def plan(call: Call) -> ReleaseAccepted:
-        engine = planning_engine(ctx)
+        engine = leading_engine(ctx, "record the release")
         body: ReleasePlan = call.body
         reservoir_id = call.request.match_info["reservoir_id"]
         try:
-            await asyncio.to_thread(engine.plan_release, reservoir_id, body.planned_open, call.who, body.release_m3s)
+            await through_engine(
+                ctx,
+                "record the release",
+                engine.plan_release,
+                reservoir_id,
+                body.planned_open,
+                call.who,
+                body.release_m3s,
+            )
         except KeyError as exc:
             raise ApiError(404, str(exc.args[0])) from None
-        except RuntimeError as exc:
-            if ctx.cluster_engine is None or not lost_the_lead(exc):
-                raise
-            # The lead went to another hub between asking for the engine and its fenced commit: nothing was stored.
-            raise ApiError(
-                503, f"this hub no longer leads (cluster mode): record the release on the leader ({exc})"
-            ) from None
         return ReleaseAccepted(
             reservoir_id=reservoir_id, planned_open=body.planned_open, release_m3s=body.release_m3s, by=call.who
         )
