@@ -2,9 +2,9 @@
 
 ``python -m bench.multihub`` (``--quick`` for a short check; ``--cluster`` for the cluster runs, i.e.
 ``--modes single,cluster,cluster_kill``; ``python -m bench.multihub --quick --cluster`` takes about 30 s on 2 cores,
-``python -m bench.multihub --cluster`` about 1 min). Progress goes to stderr; the last stdout line is one JSON object
-of figures. Exit code 0 when every run completed (whatever the differences it measured: issue 17 is about making
-them 0), 1 otherwise.
+``python -m bench.multihub --cluster`` about 80 s; figures of 2026-12-04 in docs/benchmarks.md). Progress goes to
+stderr; the last stdout line is one JSON object of figures. Exit code 0 when every run completed (whatever the
+differences it measured: issue 17 is about making them 0), 1 otherwise.
 
 For each scenario (typhoon_flood: flood levels, heavy rain and disaster risk; dry_season_fire: the Nesterov fire
 danger and camera fire alarms), replayed on scenario time through real edge agents, Mosquitto, hub processes and
@@ -27,7 +27,8 @@ data dirs):
 
 Per run: the alarm transitions every hub's engine committed (alerts.db; in the cluster runs the leaders'
 ``iocgw_alerts.alarm_events`` in PostgreSQL), the webhook notifications received, the readings stored, the
-Nesterov points, each hub's readings received; each multi-hub run is compared with the reference
+Nesterov points, each hub's readings received (and per second of replay), what settling waited on
+(``settle_waited_on``, seconds per reason); each multi-hub run is compared with the reference
 (bench._multihub_compare).
 """
 
