@@ -8,7 +8,9 @@ either; what several hubs sharing it adds:
   between them (``ON CONFLICT DO NOTHING``), and a batch expanded twice one message per recipient and channel.
 - **A claim is one statement**: the due rows are picked ``FOR UPDATE SKIP LOCKED`` and marked ``sending`` in the
   same ``UPDATE``, so two senders (a new leader's workers and an old leader's still draining) never get the same
-  message; a row another transaction holds is skipped, not waited for.
+  message; a row another transaction holds is skipped, not waited for. A claim whose connection broke at the
+  commit (committed or not, no sender got its messages) is undone by this outbox's next claim that commits (each
+  claim carries its own token), so a leader that rode out a PostgreSQL restart leaves nothing ``sending``.
 - **Decisions are serialised on the row** (``SELECT ... FOR UPDATE``): two officers approving one batch on two
   hubs' consoles, one wins, the other is told its state. Batches of one alarm and policy are added under a
   transaction-level advisory lock on that pair, so superseding the pending ones is never raced by another hub.
@@ -87,7 +89,8 @@ SCHEMA = [
         sent_at DOUBLE PRECISION,
         delivered_at DOUBLE PRECISION,
         updated_at DOUBLE PRECISION NOT NULL,
-        claimed_by TEXT)""",
+        claimed_by TEXT,
+        claim TEXT)""",
     "CREATE INDEX IF NOT EXISTS messages_due ON messages (channel, state, next_at)",
     "CREATE INDEX IF NOT EXISTS messages_batch ON messages (batch_id)",
     """CREATE TABLE IF NOT EXISTS cap (
@@ -121,7 +124,8 @@ MESSAGE_FIELDS = frozenset(c.strip() for c in MESSAGE_COLUMNS.split(","))
 _CLAIM = """WITH due AS (
         SELECT id FROM messages WHERE channel = %(channel)s AND state = 'queued' AND next_at <= %(now)s
         ORDER BY next_at, created_at LIMIT %(limit)s FOR UPDATE SKIP LOCKED)
-    UPDATE messages m SET state = 'sending', attempts = m.attempts + 1, updated_at = %(now)s, claimed_by = %(me)s
+    UPDATE messages m SET state = 'sending', attempts = m.attempts + 1, updated_at = %(now)s, claimed_by = %(me)s,
+        claim = %(claim)s
     FROM due WHERE m.id = due.id
     RETURNING m.id, m.body, m.attempts, m.created_at, m.next_at"""
 
@@ -159,6 +163,8 @@ class PgOutbox:
         self._lock = threading.Lock()
         self._conn: psycopg.Connection[dict[str, Any]] | None = None
         self._closed = False
+        # Claims whose outcome the connection lost: committed or not, their messages never reached a sender.
+        self._lost_claims: set[str] = set()
         with self._lock:
             self._connection()  # the tables exist once the constructor returns
 
@@ -182,6 +188,9 @@ class PgOutbox:
                     for stmt in SCHEMA:
                         conn.execute(stmt)
                 # SET inside a committed transaction stays for the session.
+            except psycopg.OperationalError as exc:
+                conn.close()
+                raise OutboxUnavailable(f"the warnings' PostgreSQL connection broke: {exc}") from exc
             except BaseException:
                 conn.close()
                 raise
@@ -335,8 +344,30 @@ class PgOutbox:
     def claim(self, channel: str, now: float, limit: int) -> list[Due]:
         """Up to ``limit`` due messages of one channel, oldest first, marked ``sending`` before they are returned;
         rows another sender is claiming at this moment are skipped, so no message is claimed twice."""
-        with self._tx() as c:
-            rows = c.execute(_CLAIM, {"channel": channel, "now": now, "limit": limit, "me": self.owner}).fetchall()
+        token = uuid.uuid4().hex
+        args = {"channel": channel, "now": now, "limit": limit, "me": self.owner, "claim": token}
+        with self._lock:
+            conn = None
+            try:
+                conn = self._connection()
+                with conn.transaction(), conn.cursor() as c:
+                    if self._lost_claims:
+                        # Queued again as they were: no sender got them, so nothing was attempted.
+                        c.execute(
+                            "UPDATE messages SET state = 'queued', attempts = attempts - 1, updated_at = %s "
+                            "WHERE state = 'sending' AND claim = ANY(%s)",
+                            (now, list(self._lost_claims)),
+                        )
+                    rows = c.execute(_CLAIM, args).fetchall()
+            except psycopg.OperationalError as exc:
+                # A connection that broke at the commit leaves it unknown whether the claim was committed: if it
+                # was, its messages would stay sending, unsent, until the next leader's recovery; the next claim
+                # that commits queues them again.
+                self._lost_claims.add(token)
+                if isinstance(exc, OutboxUnavailable) or conn is None or not conn.broken:
+                    raise
+                raise OutboxUnavailable(f"the warnings' PostgreSQL connection broke: {exc}") from exc
+            self._lost_claims.clear()
         rows.sort(key=lambda r: (r["next_at"], r["created_at"], r["id"]))  # RETURNING keeps no order
         return [Due(r["id"], r["body"], r["attempts"], r["created_at"]) for r in rows]
 

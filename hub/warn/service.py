@@ -443,12 +443,12 @@ class PublicWarnings:
                     wake.clear()
                     nxt = await asyncio.to_thread(self.outbox.next_due, name)
                     wait = None if nxt is None else max(0.05, nxt - self.clock())
+                    poll = self.outbox.idle_poll_s  # work another hub made wakes nobody here
+                    if poll is not None:
+                        wait = poll if wait is None else min(wait, poll)
                 except Exception as exc:  # the outbox away: nothing claimed, look again in a while
                     log.warning("public warnings: channel %s: no message claimed: %s", name, exc)
                     wait = OUTBOX_RETRY_S
-                poll = self.outbox.idle_poll_s  # work another hub made wakes nobody here
-                if poll is not None:
-                    wait = poll if wait is None else min(wait, poll)
                 # asyncio.timeout, not wait_for: Python 3.11's wait_for can swallow a cancellation that arrives as
                 # the awaited thing completes, and a worker that missed its cancellation kept close() waiting.
                 with contextlib.suppress(TimeoutError):
@@ -465,7 +465,11 @@ class PublicWarnings:
                         self.clock(),
                     )
                 return
-            await self._send_one(channel, due[0].id, due[0].body, due[0].attempts, due[0].created_at)
+            try:
+                await self._send_one(channel, due[0].id, due[0].body, due[0].attempts, due[0].created_at)
+            except Exception:  # an outcome the outbox refused for another reason: the worker goes on, the message
+                # stays sending and is recovered at the next start of the workers
+                log.exception("public warnings: outcome of %s not recorded", due[0].id)
 
     async def _send_one(self, channel: Channel, mid: str, body: str, attempts: int, created: float) -> None:
         message = WarningMessage.model_validate_json(body)

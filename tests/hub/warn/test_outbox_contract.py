@@ -12,7 +12,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
+from psycopg import sql
 
 from hub.warn.outbox import Outbox, OutboxLike
 from hub.warn.pg_outbox import OutboxUnavailable, PgOutbox
@@ -359,6 +361,25 @@ def test_two_officers_deciding_one_batch_on_two_hubs_one_wins(pg_cluster: Postgr
     assert len(a.audit_log()) == 1  # only the winner's decision
     a.close()
     b.close()
+
+
+def test_a_claim_whose_commit_was_lost_with_the_connection_is_queued_again(
+    pg_cluster: PostgreSQL, pg_schema: str
+) -> None:
+    """The connection broke at the commit: the claim may be committed, but no sender got its messages. The next
+    claim that commits queues them again (as they were) rather than leaving them sending until a new leader."""
+    box = PgOutbox(pg_cluster.dsn, schema=pg_schema)
+    fill(box, 2)
+    [lost] = box.claim("sms", T, 1)
+    with psycopg.connect(pg_cluster.dsn) as conn:
+        query = sql.SQL("SELECT claim FROM {}.messages WHERE id = %s").format(sql.Identifier(pg_schema))
+        row = conn.execute(query, (lost.id,)).fetchone()
+    assert row is not None
+    box._lost_claims.add(row[0])  # what claim() records when its commit's answer never came
+    again = box.claim("sms", T + 1, 5)
+    assert [(d.id, d.attempts) for d in again] == [("b1/r0000", 1), ("b1/r0001", 1)]
+    assert box.counts() == {"sending": 2} and not box._lost_claims
+    box.close()
 
 
 def test_committed_rows_survive_a_sigkilled_postgresql_and_the_outbox_carries_on(tmp_path: Path) -> None:
