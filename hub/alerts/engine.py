@@ -152,26 +152,34 @@ class AlertEngine:
                     # has not come, or every real reading after it would be taken for a late one.
                     self.counters["future_ignored"] += 1
                     continue
-                self.counters["observations"] += 1
-                if obs.flag != "good":
-                    # Never moves an alarm by itself (docs/quality.md): kept to be named in the details of the next
-                    # change a trusted reading of the same sensor makes.
-                    self.counters["flagged_ignored"] += 1
-                    self.flagged.note(obs)
-                    continue
-                first = len(ctx.findings)
-                for ev in self._by_sensor.get((obs.node_id, obs.sensor_id), ()):
-                    ev.on_observation(obs, ctx)
-                for ev in self._by_nq.get((obs.node_id, obs.quantity), ()):
-                    ev.on_observation(obs, ctx)
-                if len(ctx.findings) > first:
-                    self.flagged.annotate(obs, ctx.findings, first)
+                self._observe(obs, ctx)
             for node_id, state, ts in statuses:
                 self.freshness.on_status(node_id, state, ts, ctx)
             for event in events:
                 for ev in self.evaluators:
                     ev.on_event(event, ctx)
             return self._finish(ctx)
+
+    def _observe(self, obs: Observation, ctx: Context) -> None:
+        self.counters["observations"] += 1
+        if obs.flag != "good":
+            # Never moves an alarm by itself (docs/quality.md): kept to be named in the details of the next change a
+            # trusted reading of the same sensor makes.
+            self.counters["flagged_ignored"] += 1
+            self.flagged.note(obs)
+            return
+        first = len(ctx.findings)
+        for ev in self._by_sensor.get((obs.node_id, obs.sensor_id), ()):
+            ev.on_observation(obs, ctx)
+        for ev in self._by_nq.get((obs.node_id, obs.quantity), ()):
+            ev.on_observation(obs, ctx)
+        if len(ctx.findings) > first:
+            self.flagged.annotate(obs, ctx.findings, first)
+        if ctx.touched_areas:
+            # Judged after each reading, at its time: the area's risk passes through every level its hazards did,
+            # however the readings were cut into batches (one hub's writer, a cluster leader's feed: the same alarms
+            # either way).
+            self._risk(ctx, obs.ts)
 
     def tick(self, now: datetime | None = None) -> list[str]:
         """Time-driven rules: sensors gone silent, spillway releases coming up."""
@@ -234,7 +242,8 @@ class AlertEngine:
         return datetime.fromisoformat(plan["open"]), float(plan["release_m3s"])
 
     def _finish(self, ctx: Context) -> list[str]:
-        self._risk(ctx)
+        self._risk(ctx)  # hazards recorded by events, forecasts, ticks: at the pass's time
+        self._risk_points(ctx)
         changed: list[tuple[Alarm, Transition]] = []
         for f in ctx.findings:
             self.counters["findings"] += 1
@@ -247,7 +256,7 @@ class AlertEngine:
                 self.alarms[key] = alarm
             else:
                 self.alarms.pop(key, None)
-        if ctx.touched_areas:
+        if ctx.risk_areas:
             ctx.put("engine:hazards", self.hazards)
         lines = [line(p.measurement, p.tags, p.fields, to_epoch_ms(p.ts)) for p in ctx.points]
         if changed or ctx.dirty:  # most batches touch no rule: no transaction, no query on the ingest path
@@ -278,18 +287,26 @@ class AlertEngine:
             self.store.lines_stored(self._returned_up_to)
             self._has_pending = bool(self.store.pending_lines()[1])
 
-    def _risk(self, ctx: Context) -> None:
+    def _area_risk(self, area: str) -> tuple[int, dict[str, int]]:
         """QĐ 18/2021: the area's risk level is its worst hazard's, raised when hazards coincide, capped at 5."""
+        levels = one_flood_per_station(self.hazards.get(area, {}))
+        return (combine_hazards(levels, self.tables.risk.escalation) if levels else 0), levels
+
+    def _risk(self, ctx: Context, ts: datetime | None = None) -> None:
+        """The risk of every area whose hazards were recorded since it was last judged, as of ``ts``."""
         for area in sorted(ctx.touched_areas):
-            levels = one_flood_per_station(self.hazards.get(area, {}))
-            level = combine_hazards(levels, self.tables.risk.escalation) if levels else 0
+            level, levels = self._area_risk(area)
             colour = risk_colour(level) if level else None
-            ctx.emit(
-                "disaster_risk",
-                area,
-                area,
-                _risk_condition(level, levels, colour.name_vi if colour else None),
-            )
+            condition = _risk_condition(level, levels, colour.name_vi if colour else None)
+            ctx.emit("disaster_risk", area, area, condition, ts)
+        ctx.risk_areas |= ctx.touched_areas
+        ctx.touched_areas.clear()
+
+    def _risk_points(self, ctx: Context) -> None:
+        """One risk_level point per area judged in the pass, its level at the pass's end (for the dashboards)."""
+        for area in sorted(ctx.risk_areas):
+            level, levels = self._area_risk(area)
+            colour = risk_colour(level) if level else None
             ctx.point(
                 "risk_level",
                 {"area": area},

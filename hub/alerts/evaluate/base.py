@@ -59,7 +59,8 @@ class Context:
     findings: list[Finding] = field(default_factory=list)
     points: list[LevelPoint] = field(default_factory=list)
     dirty: set[str] = field(default_factory=set)
-    touched_areas: set[str] = field(default_factory=set)
+    touched_areas: set[str] = field(default_factory=set)  # hazards recorded since the risk was last judged
+    risk_areas: set[str] = field(default_factory=set)  # areas whose risk was judged in this pass
 
     def get(self, key: str, default: Any) -> Any:
         return self.state.get(key, default)

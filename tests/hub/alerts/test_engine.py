@@ -75,6 +75,28 @@ def test_flood_through_bd1_to_bd3_and_back_notifies_in_order_once(tmp_path):
     assert "11.90" not in sink[0][1].message and "9.60 m" in sink[0][1].message
 
 
+def risk_and_rain(tmp_path, per_batch: int) -> tuple[list, list]:
+    sink: list = []
+    engine = make_engine(tmp_path, sink, rain_gauges=[RainGauge(gauge_id="g1", node_id="gauge-1", sensor_id="rain")])
+    rain = [Observation("gauge-1", "rain", "rainfall", T0 + timedelta(minutes=30 * (i + 1)), 12.0) for i in range(24)]
+    for i in range(0, len(rain), per_batch):
+        engine.process(rain[i : i + per_batch], now=T0 + timedelta(days=1))
+    engine.store.close()
+    pick = lambda rule: [(t.value, a.level, a.updated_at) for _, a, t in sink if a.rule == rule]  # noqa: E731
+    return pick("disaster_risk"), pick("heavy_rain")
+
+
+def test_the_disaster_risk_follows_every_level_however_readings_are_batched(tmp_path):
+    """A rain burst takes the area through several rain levels; the risk passes through each of them at its
+    reading's time, whether the readings come one per batch or all in one: one hub's writer and a cluster
+    leader cut batches differently, and must give the same alarms."""
+    one_by_one, rain = risk_and_rain(tmp_path / "1", 1)
+    assert [lvl for _, lvl, _ in rain] == [1, 2, 3], "the burst passes three rain levels"
+    assert one_by_one == [("created", 1, rain[0][2]), ("escalated", 2, rain[1][2]), ("escalated", 3, rain[2][2])]
+    for per_batch in (3, 24):
+        assert risk_and_rain(tmp_path / str(per_batch), per_batch) == (one_by_one, rain)
+
+
 def test_hysteresis_keeps_the_level_while_hovering(tmp_path):
     sink: list = []
     engine = make_engine(tmp_path, sink)
