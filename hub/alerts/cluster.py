@@ -192,7 +192,11 @@ class ClusterAlerts:
             # Overrides committed on any hub since the tables above were read reach the engine before it evaluates.
             self.rules.bind(engine.load, now=True)
         if self.config.notify:
-            dispatcher = Dispatcher(self.config.notify, queue=PgQueue(self.dsn))
+            queue = PgQueue(self.dsn)
+            released = queue.release_others()  # a dead leader's claims: its targets' queues need not wait them out
+            if released:
+                log.info("released %d delivery claim(s) a previous leader left", released)
+            dispatcher = Dispatcher(self.config.notify, queue=queue)
             self._on_loop(dispatcher.start())
             self.dispatcher = dispatcher
         # Events the previous leader committed but did not hand to the queue (the queue drops repeats).

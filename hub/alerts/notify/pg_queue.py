@@ -202,6 +202,19 @@ class PgQueue:
                 self._conn.close()
                 self._conn = None
 
+    def release_others(self) -> int:
+        """Release every other dispatcher's claims on pending rows; how many. For a dispatcher that is the only one
+        sending (the cluster's alert leader, hub/alerts/cluster.py): when it starts, the claims left are a dead
+        leader's (a leader that steps down closes its dispatcher, releasing its own, before its lock is free), and
+        waiting out their leases would hold each target's queue that long."""
+        with self._tx() as c:
+            c.execute(
+                "UPDATE deliveries SET claimed_by = NULL, claimed_until = NULL "
+                "WHERE claimed_by IS NOT NULL AND claimed_by <> %s AND status = 'pending'",
+                (self.owner,),
+            )
+            return c.rowcount
+
     # -- new rows ---------------------------------------------------------------------------------------
     def enqueue(
         self, alarm: Alarm, transition: Transition, targets: list[str], configured: Collection[str], when: datetime

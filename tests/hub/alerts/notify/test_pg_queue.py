@@ -317,6 +317,33 @@ def test_closing_releases_the_claims_of_abandoned_attempts(pg_cluster: PostgreSQ
     run(main())
 
 
+def test_the_only_sender_releases_a_dead_senders_claims_at_start(pg_cluster: PostgreSQL, pg_schema: str):
+    """A new cluster leader's queue gives back the claims a dead leader left (release_others), so its targets do
+    not wait out the dead one's lease; its own claims and rows already decided are left alone."""
+    cfg = notify_config([hook("ops", "http://127.0.0.1:9/hook", timeout_s=30)])  # a lease of a minute
+
+    async def main() -> None:
+        dead = Dispatcher(cfg, queue=pg_queue(pg_cluster, pg_schema, "hub-1"))
+        successor = pg_queue(pg_cluster, pg_schema, "hub-2")
+        try:
+            for subject in ("s1", "s2"):
+                assert dead.submit(make_alarm(subject=subject), Transition.CREATED) == 1
+            row = dead.queue.head("ops")
+            assert row is not None and dead.queue.claim(row, 30)  # then the hub dies: never closed, never decided
+            waiting = successor.head("ops")
+            assert waiting is not None and waiting.busy_s > 30  # without a release: a minute's wait
+            assert successor.release_others() == 1
+            free = successor.head("ops")
+            assert free is not None and free.id == row.id and free.busy_s == 0 and successor.claim(free, 30)
+            assert successor.release_others() == 0, "its own claim is kept"
+            assert successor.claims()[0][1] == "hub-2"
+        finally:
+            successor.close()
+            dead.queue.close()
+
+    run(main())
+
+
 def test_the_queue_is_chosen_by_the_constructor(tmp_path, pg_cluster: PostgreSQL) -> None:
     cfg = notify_config([hook("ops", "http://127.0.0.1:9/hook")])
     d = Dispatcher(cfg, tmp_path / "notify.db")
