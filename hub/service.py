@@ -37,6 +37,7 @@ from hub.remote_config import NodeConfigs
 from hub.store.desired import DesiredConfigs
 from hub.store.influx_query import InfluxReader
 from hub.store.state import HubState, NodeInfo
+from hub.warn.outbox import OutboxLike
 from hub.warn.service import PublicWarnings, open_public_warnings
 from plumbing import systemd
 
@@ -119,7 +120,13 @@ class Hub:
             self.dispatcher = Dispatcher(config.notify, config.data_dir / "notify.db")
             self.metrics.extra.append(self.dispatcher.metric_lines)
         if config.warnings is not None:
-            self.warnings = open_public_warnings(config.warnings, config.data_dir / "warnings.db", self.config_dir)
+            outbox: Path | OutboxLike = config.data_dir / "warnings.db"
+            if config.alerts is not None and config.alerts.cluster is not None:
+                from hub.warn.pg_outbox import PgOutbox  # psycopg: cluster mode only
+
+                # One record of public warnings for the cluster; its senders run on the leader (cluster.py).
+                outbox = PgOutbox(config.alerts.cluster.dsn.read())
+            self.warnings = open_public_warnings(config.warnings, outbox, self.config_dir)
             self.metrics.extra.append(self.warnings.metric_lines)
         checker = self._make_checker()
         if config.alerts is not None and config.alerts.cluster is not None:
@@ -167,6 +174,7 @@ class Hub:
             completeness_every_s=quality.completeness.every_s if quality is not None else None,
             config_dir=self.config_dir,
             rules=self.rules,
+            warnings=warnings,
         )
         # The API's own reader: reopened after a PostgreSQL restart (it never writes).
         self.alert_store = PgAlertStore(self.cluster.dsn, application_name="iocgw-api", reopen_reads=True)
@@ -343,7 +351,8 @@ class Hub:
             sock.close()
             raise
         if self.warnings is not None:
-            await self.warnings.start()
+            # In a cluster every hub serves the warnings' API; only the leader sends (started on its gain).
+            await self.warnings.start(workers=self.cluster is None)
         if self.dispatcher is not None:
             await self.dispatcher.start()
             if self.engine is not None:

@@ -51,6 +51,7 @@ from hub.quality.completeness_job import CompletenessJob
 from hub.store.influx import InfluxWriter, Outcome
 from hub.store.influx_query import InfluxReader
 from hub.store.state import NodeInfo
+from hub.warn.service import PublicWarnings
 from wire import Topics
 
 log = logging.getLogger(__name__)
@@ -131,6 +132,7 @@ class ClusterAlerts:
         completeness_every_s: float | None = None,
         config_dir: Path | None = None,
         rules: RuleManager | None = None,
+        warnings: PublicWarnings | None = None,
     ) -> None:
         assert config.alerts is not None
         self.config = config
@@ -146,6 +148,7 @@ class ClusterAlerts:
         self.completeness_every_s = completeness_every_s  # None: no completeness pass (quality control off)
         self.config_dir = config_dir
         self.rules = rules  # the overrides every hub shares (PostgreSQL); bound to the engine while this hub leads
+        self.warnings = warnings  # public warnings on PostgreSQL: every hub serves them, the leader sends
         self.leadership = AlertLeadership(self.dsn, self.hub_id, on_gain=self._gain, on_loss=self._lose)
         self.engine: AlertEngine | None = None
         self.dispatcher: Dispatcher | None = None
@@ -199,7 +202,11 @@ class ClusterAlerts:
             dispatcher = Dispatcher(self.config.notify, queue=queue)
             self._on_loop(dispatcher.start())
             self.dispatcher = dispatcher
-        # Events the previous leader committed but did not hand to the queue (the queue drops repeats).
+        if self.warnings is not None:
+            # The senders (one set for the cluster, so rate limits hold); first the messages a dead leader left
+            # in flight are recovered (hub/warn/service.py).
+            self._on_loop(self.warnings.start_workers())
+        # Events the previous leader committed but did not hand to the queues (both drop repeats).
         engine.redispatch()
         processor = Processor(
             Topics(self.config.mqtt.prefix),
@@ -292,6 +299,13 @@ class ClusterAlerts:
                 self._on_loop(dispatcher.close())
             except Exception:
                 log.exception("closing the leader's dispatcher failed")
+        warnings = self.warnings
+        if warnings is not None and warnings.workers_running and self._loop is not None:
+            try:  # not _on_loop: a sender may take its channel's timeout to finish (stop_timeout_s)
+                future = asyncio.run_coroutine_threadsafe(warnings.stop_workers(), self._loop)
+                future.result(warnings.stop_timeout_s + 5)
+            except Exception:
+                log.exception("stopping the leader's warning senders failed")
         forecast, self._forecast = self._forecast, None
         if forecast is not None:
             forecast.close()

@@ -4,16 +4,14 @@ nobody."""
 
 from __future__ import annotations
 
-import os
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from bench._alerts_load import EdgePublisher
-from bench.warnings import DLR_ENV, FAN, HIGH, LOW, PASSWORD_ENV, hub_config, write_inputs
+from bench.warnings import DLR_ENV, FAN, HIGH, LOW, hub_config, write_inputs
 from hub.api.auth import Role
 from testkit.hubproc import HubProcess
 from testkit.kannel import Kannel, reassemble
@@ -24,15 +22,6 @@ from tests.support.wait import wait_until
 pytestmark = pytest.mark.services
 
 SUBSCRIBERS = 60
-
-
-@pytest.fixture
-def kannel(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Kannel]:
-    monkeypatch.setenv(PASSWORD_ENV, "kannel-test-pw-0123")
-    k = Kannel(tmp_path / "kannel", password=os.environ[PASSWORD_ENV], max_messages=6)
-    k.start()
-    yield k
-    k.stop()
 
 
 def first_parts(kannel: Kannel) -> list[Any]:
