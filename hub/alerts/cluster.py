@@ -60,6 +60,8 @@ log = logging.getLogger(__name__)
 LOOP_CALL_TIMEOUT_S = 15.0
 # How often the leader looks for alarms due an escalation (hub/service.py does the same on one hub).
 ESCALATION_CHECK_S = 10.0
+# Rule state key of the readings the leader's processor holds back as possible spikes (Processor.held_state).
+HELD_KEY = "source:held"
 
 
 class FencedStore:
@@ -73,6 +75,8 @@ class FencedStore:
         self._seqs: dict[str, int] = {}
         self._dedupe: dict[str, tuple[int, list[int]]] = {}
         self._lines: list[str] = []
+        self._held: list[dict[str, Any]] | None = None  # None: unchanged since the last commit
+        self.held: list[dict[str, Any]] = store.rule_state().get(HELD_KEY, [])  # as last committed
         self._owner: int | None = None
 
     def expect(
@@ -80,22 +84,26 @@ class FencedStore:
         node_seq: dict[str, int],
         lines: list[str] | None = None,
         dedupe: dict[str, tuple[int, list[int]]] | None = None,
+        held: list[dict[str, Any]] | None = None,
     ) -> None:
-        """The node sequences, dedupe trackers and quality lines of the batch the calling thread is about to
-        evaluate: they go with its first commit."""
+        """The node sequences, dedupe trackers, quality lines and held readings of the batch the calling thread is
+        about to evaluate: they go with its first commit."""
         self._seqs = dict(node_seq)
         self._dedupe = dict(dedupe or {})
         self._lines = list(lines or ())
+        self._held = held if held is not None and held != self.held else None
         self._owner = threading.get_ident()
 
     def _expecting(self) -> bool:
-        return self._owner == threading.get_ident() and bool(self._seqs or self._lines or self._dedupe)
+        return self._owner == threading.get_ident() and bool(
+            self._seqs or self._lines or self._dedupe or self._held is not None
+        )
 
     def settle(self) -> None:
         """Commit what the batch brought if the engine did not (a batch that changed nothing)."""
         if self._expecting():
             self.commit([], {}, set())
-        self._seqs, self._dedupe, self._lines, self._owner = {}, {}, [], None
+        self._seqs, self._dedupe, self._lines, self._held, self._owner = {}, {}, [], None, None
 
     def commit(
         self,
@@ -106,11 +114,18 @@ class FencedStore:
     ) -> list[tuple[int, Alarm, Transition]]:
         seqs: dict[str, int] | None = None
         dedupe: dict[str, tuple[int, list[int]]] | None = None
+        held: list[dict[str, Any]] | None = None
         if self._expecting():
             seqs, self._seqs = self._seqs or None, {}
             dedupe, self._dedupe = self._dedupe or None, {}
             lines, self._lines = [*self._lines, *(lines or ())], []
-        return self.store.commit(alarms, state, notify, lines, node_seq=seqs, dedupe=dedupe, fence=self.fence)
+            held, self._held = self._held, None
+            if held is not None:
+                state = {**state, HELD_KEY: held}
+        events = self.store.commit(alarms, state, notify, lines, node_seq=seqs, dedupe=dedupe, fence=self.fence)
+        if held is not None:
+            self.held = held
+        return events
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.store, name)
@@ -220,6 +235,10 @@ class ClusterAlerts:
             # What the previous leaders evaluated, as their trackers had it: those messages are dropped as repeats.
             dedupe_state=store.dedupe_state(),
         )
+        # Readings the previous leader held back as possible spikes: their messages were acknowledged.
+        restored = processor.restore_held(fenced.held)
+        if restored:
+            log.info("holding again %d reading(s) the previous leader held back as possible spikes", restored)
         source = AlertSource(
             self.config.mqtt,
             self.client_id,
@@ -323,7 +342,7 @@ class ClusterAlerts:
         nothing is acknowledged; then the lines to InfluxDB."""
 
         def evaluate() -> list[str]:
-            store.expect(batch.node_seq, batch.lines, batch.dedupe)
+            store.expect(batch.node_seq, batch.lines, batch.dedupe, batch.held)
             try:
                 lines = engine.process(batch.observations, batch.status_changes, batch.events, seen=batch.sensor_seen)
                 store.settle()

@@ -34,9 +34,10 @@ Threads: paho's network thread (``alert-source-mqtt``) decodes and batches; a fu
 so a slow ``on_batch`` stops the reading and the broker stops at this session's receive maximum; the worker thread
 calls ``on_batch`` and acknowledges. ``seen`` is called on the network thread.
 
-Known gap: a reading quality control holds back as a possible spike (Processor's held observations) is released
-in a later batch than its message's; its message is acknowledged with the first batch, so a leader change inside
-the spike window loses that one observation.
+A reading quality control holds back as a possible spike (Processor's held observations) is released in a later
+batch than its message's, which is acknowledged with the first: so each batch carries the held readings
+(``AlertBatch.held``), for the caller to commit with it and give to the next leader's processor
+(``Processor.restore_held``).
 """
 
 from __future__ import annotations
@@ -81,6 +82,9 @@ class AlertBatch:
     # The processor's sequence trackers of the nodes in this batch, as of its cut: commit them with the batch, and
     # give them to the next leader's processor (Processor(dedupe_state=...)), which then drops what was evaluated
     dedupe: dict[str, tuple[int, list[int]]] = field(default_factory=dict)
+    # The readings the processor holds back as possible spikes after this batch (Processor.held_state): their
+    # messages are acknowledged with it, so the leader commits them with it for the next leader to hold again
+    held: list[dict[str, Any]] = field(default_factory=list)
     # (node, seq) of the messages passed on (not seen, not a duplicate, the topic's own node), in arrival order
     messages: list[tuple[str, int]] = field(default_factory=list)
     # The processor's quality lines (reading_fields "quality"): the leader stores them with the batch's commit
@@ -307,6 +311,7 @@ class AlertSource:
             sensor_seen={k: ts for k, (ts, _) in b.sensor_values.items()},
             node_seq=node_seq,
             dedupe=self.processor.dedupe_state(b.dedupe_dirty),
+            held=self.processor.held_state(),
             messages=o.messages,
             lines=b.qc_lines,
             dead_letters=len(b.dead_letters),

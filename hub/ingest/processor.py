@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import ValidationError
 
@@ -401,6 +401,41 @@ class Processor:
                 self._held[sensor] = (obs, ts_ms, self.clock() + window)
                 return
         batch.observations.append(obs)
+
+    def held_state(self) -> list[dict[str, Any]]:
+        """The readings held back as possible spikes, as JSON: a cluster leader commits them with each batch (their
+        messages are acknowledged with it), and the next leader restores them (``restore_held``), so a reading
+        held when the leader dies is still evaluated."""
+        return [
+            {
+                "node_id": obs.node_id,
+                "sensor_id": obs.sensor_id,
+                "quantity": str(obs.quantity),
+                "ts": obs.ts.isoformat(),
+                "value": obs.value,
+                "flag": obs.flag,
+                "check": obs.check,
+                "ts_ms": ts_ms,
+                "by": by,
+            }
+            for obs, ts_ms, by in self._held.values()
+        ]
+
+    def restore_held(self, items: list[dict[str, Any]]) -> int:
+        """Hold again what ``held_state`` gave (a new cluster leader); released by the next reading of the sensor
+        or at the same wall-clock time as before. Returns how many."""
+        for item in items:
+            obs = Observation(
+                item["node_id"],
+                item["sensor_id"],
+                item["quantity"],
+                datetime.fromisoformat(item["ts"]),
+                float(item["value"]),
+                item["flag"],
+                item["check"],
+            )
+            self._held[(obs.node_id, obs.sensor_id)] = (obs, int(item["ts_ms"]), float(item["by"]))
+        return len(items)
 
     def held_due(self, now: float | None = None) -> bool:
         """Whether a held reading's spike window has ended (a feed with no new message must still cut a batch)."""

@@ -118,3 +118,25 @@ def test_flagged_readings_never_move_an_alarm_and_the_next_change_names_them(tmp
     engine.process([obs(75, 9.2)], now=LATER)
     assert [t for _, _, t in sink] == [Transition.CREATED, Transition.CLEARED]
     engine.store.close()
+
+
+def test_held_readings_survive_as_json_into_another_processor():
+    """What a cluster leader commits (held_state) and the next one restores: the same reading, released by the
+    same rules (the next reading, or the spike window's end on the wall clock)."""
+    clock = Clock()
+    p = make(clock)
+    send(p, clock, 1, 5.0)
+    assert send(p, clock, 2, 5.4).observations == []  # held
+    state = json.loads(json.dumps(p.held_state()))
+    assert [(h["node_id"], h["sensor_id"], h["value"]) for h in state] == [("n1", "wl", 5.4)]
+    successor = make(clock)
+    assert successor.restore_held(state) == 1 and successor.held_state() == state
+    clock.now += 900 * 2.5 - 1
+    assert not successor.held_due()
+    clock.now += 2
+    assert successor.held_due()
+    released = Batch()
+    assert successor.release_held(released) == 1
+    assert [(o.node_id, o.value, o.flag, o.ts) for o in released.observations] == [
+        ("n1", 5.4, "good", T0 + timedelta(minutes=30))
+    ]

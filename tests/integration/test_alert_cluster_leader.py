@@ -41,10 +41,10 @@ def cluster_hubs(make_hub, tmp_path, postgres, monkeypatch, registry=None, **ale
     ]
 
 
-def seed_stage_every_second(folder: Path) -> dict:
-    """The Long Biên gauge registered with its stage sensor sampled every second (a registry section)."""
+def seed_stage(folder: Path, interval_s: int) -> dict:
+    """The Long Biên gauge registered with its stage sensor and its interval (a registry section)."""
     config = yaml.safe_load(EXAMPLE.read_text("utf-8"))
-    sensor = {**config["sensors"][0], "id": "stage", "interval_s": 1}
+    sensor = {**config["sensors"][0], "id": "stage", "interval_s": interval_s}
     folder.mkdir()
     seed = {**config, "node_id": "river-longbien-01", "sensors": [sensor]}
     (folder / "node.yaml").write_text(yaml.safe_dump(seed, allow_unicode=True), "utf-8")
@@ -59,7 +59,7 @@ def test_the_leader_flags_readings_and_runs_the_time_driven_rules(
     tmp_path, make_hub, make_node, postgres, influx, monkeypatch
 ):
     freshness = {"enabled": True, "grace_factor": 2.0, "check_every_s": 0.2}
-    registry = seed_stage_every_second(tmp_path / "seeds")
+    registry = seed_stage(tmp_path / "seeds", 1)
     hubs = cluster_hubs(make_hub, tmp_path, postgres, monkeypatch, registry, freshness=freshness, tick_s=0.2)
     leader = wait_until(lambda: next((h for h in hubs if leading(h)), None), what="a leader with its feed")
     node = make_node("river-longbien-01")
@@ -181,3 +181,40 @@ def test_a_threshold_changed_on_a_standby_is_the_leaders_at_once_and_the_next_le
             "SELECT transition FROM iocgw_alerts.alarm_events WHERE alarm_id = %s ORDER BY id", (items[0]["id"],)
         ).fetchall()
     assert [r[0] for r in rows] == ["created", "escalated"], "9.1 m kept the alarm: no clear, no second created"
+
+
+def test_a_reading_held_as_a_possible_spike_when_the_leader_dies_is_evaluated_by_the_next(
+    tmp_path, make_hub, make_node, postgres, monkeypatch
+):
+    """9.0 m, then 9.6 m 20 minutes later: over the spike threshold (0.3 m) from its neighbour, within the rate
+    limit, so quality control holds it back from the engine until the next reading says whether it was a spike.
+    Its message is acknowledged with its batch; the leader dies before the next reading. The next leader holds it
+    again (committed with the batch) and evaluates it when 9.7 m comes: BĐ1 from 9.6 m's time, as one hub has it."""
+    registry = seed_stage(tmp_path / "seeds", 600)  # a spike is judged across up to 2.5 intervals: 25 minutes
+    hubs = cluster_hubs(make_hub, tmp_path, postgres, monkeypatch, registry)
+    leader = wait_until(lambda: next((h for h in hubs if leading(h)), None), what="a leader with its feed")
+    standby = next(h for h in hubs if h is not leader)
+    node = make_node("river-longbien-01")
+    at = T0 + timedelta(hours=1)
+
+    def stage(value: float, minutes: int) -> None:
+        ts = at + timedelta(minutes=minutes)
+        node.call(
+            lambda a: a.record([Reading(sensor_id="stage", quantity="water_level", value=value, unit="m", ts=ts)])
+        )
+
+    def held() -> list:
+        with psycopg.connect(postgres.dsn) as conn:
+            row = conn.execute("SELECT body FROM iocgw_alerts.rule_state WHERE key = 'source:held'").fetchone()
+        return json.loads(row[0]) if row else []
+
+    stage(9.0, 0)
+    stage(9.6, 20)
+    wait_until(lambda: [h["value"] for h in held()] == [9.6], what="9.6 m held back, committed with its batch")
+    assert alarms(leader, "flood_level") == [], "not evaluated yet"
+    leader.kill()
+    wait_until(lambda: leading(standby), timeout=10, what="the standby leading")
+    stage(9.7, 40)
+    raised = wait_until(lambda: alarms(standby, "flood_level"), what="BĐ1")
+    assert raised[0]["started_at"] == (at + timedelta(minutes=20)).isoformat().replace("+00:00", "Z")
+    wait_until(lambda: held() == [], what="the released reading no longer held")
