@@ -8,11 +8,14 @@
 
 from __future__ import annotations
 
+import json
 import math
+import os
 import threading
 import time
 import traceback
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -40,6 +43,8 @@ LEVELS: dict[str, tuple[float, float]] = {
 STEP_MS = 60_000  # a message a minute per node
 TOPIC_PREFIX = "iocgw"  # the hub's default mqtt topic prefix: <prefix>/v1/<node_id>/telemetry
 NODE_PREFIX = "bench-n"
+# A folder each publisher writes its timings to (``_write_timings``); unset by default.
+TIMINGS_ENV = "IOCGW_BENCH_LOAD_TIMINGS_DIR"
 
 
 def measurements(readings_per_message: int) -> list[str]:
@@ -204,19 +209,19 @@ def publisher_main(spec: PublisherSpec, ready: Any, go: Any, results: Any) -> No
         for t in threads:
             t.join(max(0.0, deadline - time.monotonic()) + 5)
         failures = [c.failure for c in clients if c.failure]
-        results.put(
-            {
-                "role": "publisher",
-                "index": spec.index,
-                "published": sum(c.published for c in clients),
-                "acked": sum(c.acked for c in clients),
-                "errors": sum(c.errors for c in clients),
-                "first_publish": min((c.first_publish for c in clients if c.first_publish is not None), default=None),
-                "last_ack": max((c.last_ack for c in clients if c.last_ack is not None), default=None),
-                "cpu_s": time.process_time() - cpu0,
-                "error": "; ".join(failures) if failures else None,
-            }
-        )
+        result = {
+            "role": "publisher",
+            "index": spec.index,
+            "published": sum(c.published for c in clients),
+            "acked": sum(c.acked for c in clients),
+            "errors": sum(c.errors for c in clients),
+            "first_publish": min((c.first_publish for c in clients if c.first_publish is not None), default=None),
+            "last_ack": max((c.last_ack for c in clients if c.last_ack is not None), default=None),
+            "cpu_s": time.process_time() - cpu0,
+            "error": "; ".join(failures) if failures else None,
+        }
+        _write_timings(spec.index, result)
+        results.put(result)
     except BaseException as exc:
         ready.put(("error", spec.index))
         results.put({"role": "publisher", "index": spec.index, "error": f"{exc!r}\n{traceback.format_exc()}"})
@@ -227,6 +232,18 @@ def publisher_main(spec: PublisherSpec, ready: Any, go: Any, results: Any) -> No
                 c.client.loop_stop()
             except Exception:
                 pass
+
+
+def _write_timings(index: int, result: dict[str, Any]) -> None:
+    """With ``TIMINGS_ENV`` set (bench.ingest --cluster): this publisher's first publish and last PUBACK in a file.
+
+    The result dict goes to bench._runs, which keeps only the rate; the cluster figures need the moments themselves
+    (the leader's lag after the load ended), and the spawned publishers inherit the parent's environment.
+    """
+    folder = os.environ.get(TIMINGS_ENV)
+    if folder:
+        keep = {k: result[k] for k in ("index", "published", "first_publish", "last_ack")}
+        (Path(folder) / f"publisher-{index}.json").write_text(json.dumps(keep))
 
 
 @dataclass(frozen=True)

@@ -8,23 +8,29 @@
 #    the load generator publishes the same messages as in the hub run.
 # 3. Hub run: ``python -m iocgw hub run`` as a child process; the load generator publishes; the InfluxDB count is
 #    polled until every reading is stored; a probe measures device timestamp -> queryable latency.
-# 4. Backlog run (unless --no-backlog; one hub only): the hub stopped, the same load queued in the broker for its
-#    persistent session, the hub started again: how fast the hub alone drains it, not sharing the CPU with the
-#    load generator.
+# 4. Backlog run (unless --no-backlog; one hub only, not with --cluster): the hub stopped, the same load queued in
+#    the broker for its persistent session, the hub started again: how fast the hub alone drains it, not sharing the
+#    CPU with the load generator.
+# --cluster: the hubs run in cluster mode (alerts.cluster) on a PostgreSQL the bench starts; the hub run waits for a
+#    leader with its feed subscribed before the load, and for the leader to have evaluated every message after it
+#    (bench._hubs.ClusterRun); the JSON line gets a "cluster" object.
 #
 # The runs are in bench._runs; this module holds the command line and starts and stops the services around them.
 
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import subprocess
 import sys
 from typing import Any
 
+from bench._hubs import CLUSTER_PG_ENV, ClusterRun
+from bench._load import TIMINGS_ENV
 from bench._report import bench_main, figures, quick_defaults, require_at_least_one, run_cli, runtime_folder
 from bench._runs import ceiling_run, hub_run
-from testkit.localsvc import InfluxDB, Mosquitto
+from testkit.localsvc import InfluxDB, Mosquitto, PostgreSQL
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -44,6 +50,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--receive-maximum", type=int, default=10_000, help="hub and ceiling MQTT receive maximum")
     p.add_argument("--timeout", type=float, default=300.0, help="longest wait for each run to drain, s (default 300)")
     p.add_argument("--hubs", type=int, default=1, help="hub processes sharing the load (mqtt.shared_group)")
+    p.add_argument(
+        "--cluster",
+        action="store_true",
+        help="hubs in cluster mode (alerts.cluster) on a PostgreSQL of the bench's: the leader's lag and CPU",
+    )
     p.add_argument("--no-backlog", dest="backlog", action="store_false", help="skip the backlog-drain run")
     p.add_argument("--skip-ceiling", action="store_true", help="hub run only (no ratio_to_ceiling)")
     p.add_argument("--keep", action="store_true", help="keep the temp runtime folder")
@@ -66,6 +77,9 @@ def _resolve(args: argparse.Namespace) -> argparse.Namespace:
         raise ValueError("--messages must be at least --nodes")
     if a.readings_per_message > 1000:
         raise ValueError("--readings-per-message is at most 1000 (the contract's limit)")
+    if a.cluster:
+        # The backlog run restarts the hub, which would hand the leadership over mid-measurement.
+        a.backlog = False
     return a
 
 
@@ -81,9 +95,12 @@ def _version(cmd: list[str], pattern: str, fallback: str) -> str:
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Start the services, run the ceiling and hub runs, stop everything; the figures."""
     a = _resolve(args)
+    cluster: dict[str, Any] | None = None
     with runtime_folder(a, "ingest") as folder:
         broker = Mosquitto(folder.work / "mosquitto")
         influx = InfluxDB(folder.work / "influxdb")
+        pg = PostgreSQL(folder.work / "postgresql") if a.cluster else None
+        run_ = None
         try:
             versions = {
                 "mosquitto": _version([broker.executable(), "-h"], r"mosquitto version (\S+)", "unknown"),
@@ -91,17 +108,44 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             }
             broker.start()
             influx.start()
+            if pg is not None:
+                versions["postgresql"] = _version([str(pg.bindir / "postgres"), "--version"], r"(\d+\.\d+)", "?")
+                pg.start()
             ceiling = None if a.skip_ceiling else ceiling_run(a, broker)
+            if pg is not None:
+                # bench._runs builds the hubs (bench._hubs.Hubs) from the arguments: the ClusterRun goes on them.
+                run_ = a.cluster_run = ClusterRun(pg, a.messages)
+                # Set only now: the ceiling run's publishers must not leave timings of their own there.
+                timings = folder.work / "load-timings"
+                timings.mkdir()
+                os.environ[TIMINGS_ENV] = str(timings)
             hub = hub_run(a, folder.work, broker, influx)
+            if run_ is not None:
+                cluster = run_.figures(a, hub, timings)
         finally:
+            os.environ.pop(TIMINGS_ENV, None)
+            os.environ.pop(CLUSTER_PG_ENV, None)
+            if run_ is not None:
+                run_.close()
+            if pg is not None:
+                pg.stop()
             influx.stop()
             broker.stop()
-    return figures(a, ceiling, hub, versions)
+    out = figures(a, ceiling, hub, versions)
+    if cluster is not None:
+        out["cluster"] = cluster
+    return out
+
+
+def _succeeded(r: dict[str, Any]) -> bool:
+    """Nothing lost; with --cluster, the leader also evaluated every message."""
+    cluster = r.get("cluster")
+    return r["lost"] == 0 and not r.get("backlog_lost") and (cluster is None or bool(cluster["leader_done"]))
 
 
 def main(args: argparse.Namespace) -> int:
     """Run the benchmark; print one JSON line last on stdout. 0 when nothing was lost, 1 otherwise."""
-    return bench_main("ingest", run, args, lambda r: r["lost"] == 0 and not r.get("backlog_lost"))
+    return bench_main("ingest", run, args, _succeeded)
 
 
 if __name__ == "__main__":
