@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -39,6 +40,21 @@ def postgres(tmp_path: Path) -> Iterator[PostgreSQL]:
     pg.start()
     yield pg
     pg.kill()
+
+
+@pytest.fixture(scope="module")
+def pg_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgreSQL]:
+    """One PostgreSQL cluster per test module, for tests that each take a schema of their own (``pg_schema``)."""
+    pg = PostgreSQL(tmp_path_factory.mktemp("postgresql"))
+    pg.start()
+    yield pg
+    pg.kill()
+
+
+@pytest.fixture
+def pg_schema() -> str:
+    """A schema name no other test uses: the tests of one module share a cluster, not their tables."""
+    return f"test_{uuid.uuid4().hex[:12]}"
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ leader's engine. Real PostgreSQL, real engines, the API served over HTTP."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -29,7 +28,6 @@ from hub.api.auth import ApiSettings, Role
 from hub.api.engine_view import ClusterEngineView, EngineView, LocalEngineView
 from hub.metrics import Metrics
 from hub.store.state import HubState, NodeInfo
-from testkit.localsvc import PostgreSQL
 from tests.hub.api.support import Client, Pipeline, ServerThread, api_section
 from tests.hub.api.test_console_situation import alerts_config
 
@@ -49,20 +47,6 @@ VIEWS = (
     "/api/map",
 )
 PLAN = {"planned_open": "2030-01-02T08:00:00+07:00", "release_m3s": 1200, "comment": "lệnh vận hành số 7"}
-
-
-@pytest.fixture(scope="module")
-def pg_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgreSQL]:
-    pg = PostgreSQL(tmp_path_factory.mktemp("postgresql"))
-    pg.start()
-    yield pg
-    pg.kill()
-
-
-@pytest.fixture
-def pg_schema() -> str:
-    """The tests of this module share a cluster, not their tables."""
-    return f"test_{uuid.uuid4().hex[:12]}"
 
 
 def created(rule: str, subject: str, at: datetime, level: int = 1) -> tuple[Alarm, Transition]:

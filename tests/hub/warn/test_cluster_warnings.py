@@ -7,9 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -27,19 +26,6 @@ from tests.hub.warn.fake_chat_apis import FakeTelegram, Forced, run
 from tests.hub.warn.test_dispatch import COMMUNES, T0, UNITS, alarm
 
 TOKEN = "7012345678:AAH-test_token-0123456789abcdefghij"
-
-
-@pytest.fixture(scope="module")
-def pg_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgreSQL]:
-    pg = PostgreSQL(tmp_path_factory.mktemp("postgresql"))
-    pg.start()
-    yield pg
-    pg.kill()
-
-
-@pytest.fixture
-def pg_schema() -> str:
-    return f"test_{uuid.uuid4().hex[:12]}"
 
 
 @pytest.fixture(autouse=True)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import threading
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,20 +20,6 @@ from hub.warn.pg_outbox import OutboxUnavailable, PgOutbox
 from testkit.localsvc import PostgreSQL
 
 T = 1_000_000.0
-
-
-@pytest.fixture(scope="module")
-def pg_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgreSQL]:
-    pg = PostgreSQL(tmp_path_factory.mktemp("postgresql"))
-    pg.start()
-    yield pg
-    pg.kill()
-
-
-@pytest.fixture
-def pg_schema() -> str:
-    """A schema no other test uses: the tests of this module share a cluster, not their tables."""
-    return f"test_{uuid.uuid4().hex[:12]}"
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
