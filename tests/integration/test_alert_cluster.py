@@ -31,18 +31,23 @@ def leading(hub) -> bool:
     return hub.log.exists() and "alert source iocgw-alerts subscribed" in hub.log.read_text(errors="replace")
 
 
-def ack(hub, alarm_id: str) -> tuple[int, dict]:
+def send_json(hub, method: str, path: str, body: dict, role: Role) -> tuple[int, dict]:
+    """A change through a hub's API: (status, JSON answer), an error status included."""
     req = urllib.request.Request(
-        f"http://127.0.0.1:{hub.http_port}/api/alerts/{alarm_id}/ack",
-        data=json.dumps({"comment": "đã xử lý"}).encode(),
-        headers={"Content-Type": "application/json", "Authorization": f"Bearer {TOKENS[Role.OFFICER]}"},
-        method="POST",
+        f"http://127.0.0.1:{hub.http_port}{path}",
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {TOKENS[role]}"},
+        method=method,
     )
     try:
         with urllib.request.urlopen(req, timeout=10) as resp:
             return resp.status, json.loads(resp.read())
     except urllib.error.HTTPError as exc:
         return exc.code, json.loads(exc.read() or b"{}")
+
+
+def ack(hub, alarm_id: str) -> tuple[int, dict]:
+    return send_json(hub, "POST", f"/api/alerts/{alarm_id}/ack", {"comment": "đã xử lý"}, Role.OFFICER)
 
 
 def sent(dsn: str) -> int:

@@ -6,9 +6,7 @@ only), the time-driven rules, and stepping down when its feed fails while it sti
 from __future__ import annotations
 
 import json
-import urllib.error
-import urllib.request
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import psycopg
@@ -17,7 +15,7 @@ import yaml
 from hub.api.auth import Role
 from tests.conftest import T0
 from tests.hub.api.support import STATION, TOKENS, api_section
-from tests.integration.test_alert_cluster import SINGLE_HUB, leading
+from tests.integration.test_alert_cluster import SINGLE_HUB, leading, send_json
 from tests.integration.test_alerts_path import HYDROGRAPH, flood_config, stage_readings
 from tests.support.influx import query
 from tests.support.wait import wait_until
@@ -51,6 +49,11 @@ def seed_stage(folder: Path, interval_s: int) -> dict:
     return {"seed_files": [str(folder / "*.yaml")]}
 
 
+def record_stage(node, value: float, ts: datetime) -> None:
+    """One stage reading through the node's agent (its outbox, then MQTT)."""
+    node.call(lambda a: a.record([Reading(sensor_id="stage", quantity="water_level", value=value, unit="m", ts=ts)]))
+
+
 def stage_points(influx) -> list[dict]:
     return query(influx.url, "iocgw", "SELECT value, quality, qc FROM water_level WHERE node_id = 'river-longbien-01'")
 
@@ -65,10 +68,7 @@ def test_the_leader_flags_readings_and_runs_the_time_driven_rules(
     node = make_node("river-longbien-01")
     node.call(lambda a: a.record(stage_readings(0)))
     node.call(lambda a: a.record(stage_readings(1)))
-    bad = T0 + timedelta(hours=1, minutes=30)
-    node.call(
-        lambda a: a.record([Reading(sensor_id="stage", quantity="water_level", value=OUT_OF_RANGE, unit="m", ts=bad)])
-    )
+    record_stage(node, OUT_OF_RANGE, T0 + timedelta(hours=1, minutes=30))
     for i in range(2, 5):  # up to 10.8 m: BĐ2
         node.call(lambda a, i=i: a.record(stage_readings(i)))
 
@@ -130,17 +130,8 @@ def test_a_leader_whose_feed_fails_steps_down_and_another_continues(
 
 
 def put_threshold(hub, station: dict) -> tuple[int, dict]:
-    req = urllib.request.Request(
-        f"http://127.0.0.1:{hub.http_port}/api/thresholds/flood/{station['station_id']}",
-        data=json.dumps({"station": station, "comment": "QĐ mới của UBND tỉnh"}).encode(),
-        headers={"Content-Type": "application/json", "Authorization": f"Bearer {TOKENS[Role.HYDROLOGY]}"},
-        method="PUT",
-    )
-    try:
-        with urllib.request.urlopen(req, timeout=10) as resp:
-            return resp.status, json.loads(resp.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read() or b"{}")
+    body = {"station": station, "comment": "QĐ mới của UBND tỉnh"}
+    return send_json(hub, "PUT", f"/api/thresholds/flood/{station['station_id']}", body, Role.HYDROLOGY)
 
 
 def test_a_threshold_changed_on_a_standby_is_the_leaders_at_once_and_the_next_leaders(
@@ -153,10 +144,7 @@ def test_a_threshold_changed_on_a_standby_is_the_leaders_at_once_and_the_next_le
     at = T0 + timedelta(hours=1)
 
     def stage(value: float, hours: float) -> None:
-        reading = Reading(
-            sensor_id="stage", quantity="water_level", value=value, unit="m", ts=at + timedelta(hours=hours)
-        )
-        node.call(lambda a: a.record([reading]))
+        record_stage(node, value, at + timedelta(hours=hours))
 
     stage(9.2, 0)  # under BĐ1 (9.5 m)
     station = {k: v for k, v in STATION.items() if k != "zone"}
@@ -198,10 +186,7 @@ def test_a_reading_held_as_a_possible_spike_when_the_leader_dies_is_evaluated_by
     at = T0 + timedelta(hours=1)
 
     def stage(value: float, minutes: int) -> None:
-        ts = at + timedelta(minutes=minutes)
-        node.call(
-            lambda a: a.record([Reading(sensor_id="stage", quantity="water_level", value=value, unit="m", ts=ts)])
-        )
+        record_stage(node, value, at + timedelta(minutes=minutes))
 
     def held() -> list:
         with psycopg.connect(postgres.dsn) as conn:
