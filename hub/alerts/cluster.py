@@ -46,8 +46,9 @@ from hub.config import HubConfig
 from hub.forecast.service import POLL_S as FORECAST_POLL_S
 from hub.forecast.service import ForecastJob, open_forecast_job
 from hub.ingest.processor import Processor
-from hub.quality.checker import QualityChecker
+from hub.quality.checker import QualityChecker, intervals_from_nodes
 from hub.quality.completeness_job import CompletenessJob
+from hub.quality.warmup import warm_up
 from hub.store.influx import InfluxWriter, Outcome
 from hub.store.influx_query import InfluxReader
 from hub.store.state import NodeInfo
@@ -62,6 +63,8 @@ LOOP_CALL_TIMEOUT_S = 15.0
 ESCALATION_CHECK_S = 10.0
 # Rule state key of the readings the leader's processor holds back as possible spikes (Processor.held_state).
 HELD_KEY = "source:held"
+# The longest a new leader's quality warm-up waits for one InfluxDB query (it runs before the feed starts).
+WARM_UP_TIMEOUT_S = 3.0
 
 
 class FencedStore:
@@ -230,7 +233,7 @@ class ClusterAlerts:
             max_payload_bytes=self.config.max_payload_bytes,
             watches=engine.wants,
             max_age=timedelta(days=self.config.max_reading_age_days),
-            quality=self.checker() if self.checker is not None else None,
+            quality=self._warmed_checker(),
             reading_fields="quality",
             # What the previous leaders evaluated, as their trackers had it: those messages are dropped as repeats.
             dedupe_state=store.dedupe_state(),
@@ -253,6 +256,31 @@ class ClusterAlerts:
         self.jobs.start()
         log.info("hub %s leads the alert engine (epoch %d)", self.hub_id, epoch)
         threading.Thread(target=self._report_subscribed, args=(source, epoch), name="alert-source-ready").start()
+
+    def _warmed_checker(self) -> QualityChecker | None:
+        """A quality checker for this leadership, its state rebuilt from each sensor's latest stored readings
+        (hub/quality/warmup.py), so the first readings after a takeover are judged as the last leader would have.
+        InfluxDB away: an empty checker (logged), never a leadership refused; a short timeout keeps failover short."""
+        checker = self.checker() if self.checker is not None else None
+        if checker is None:
+            return None
+        influx = self.config.influx
+        token = influx.token.read() if influx.token else None
+        reader = InfluxReader(
+            influx.url, influx.database, timeout=min(influx.timeout_s, WARM_UP_TIMEOUT_S), token=token
+        )
+        try:
+            result = warm_up(
+                checker,
+                reader,
+                [(n.node_id, sid, q) for n in self.nodes.values() for sid, q, _ in n.sensors],
+                intervals=intervals_from_nodes(self.nodes.values()),
+                retention_policy=influx.retention_policy,
+            )
+        finally:
+            reader.close()
+        log.info("quality control warmed up: %s", result)
+        return checker
 
     def _leader_jobs(self, engine: AlertEngine) -> LeaderJobs:
         """What a single hub runs beside its ingest path, here on the leader."""

@@ -203,3 +203,32 @@ def test_a_reading_held_as_a_possible_spike_when_the_leader_dies_is_evaluated_by
     raised = wait_until(lambda: alarms(standby, "flood_level"), what="BĐ1")
     assert raised[0]["started_at"] == (at + timedelta(minutes=20)).isoformat().replace("+00:00", "Z")
     wait_until(lambda: held() == [], what="the released reading no longer held")
+
+
+def test_the_next_leader_judges_the_first_reading_after_a_takeover_against_the_stored_series(
+    tmp_path, make_hub, make_node, postgres, influx, monkeypatch
+):
+    """9.0 m stored, the leader dies, then 12.0 m ten minutes later: 3 m in ten minutes fails the rate of change, as
+    one hub judges it. The next leader's quality checker is warmed from InfluxDB (hub/quality/warmup.py), so it
+    flags the jump too and no BĐ3 alarm is raised; an empty checker would have judged it on its value alone."""
+    registry = seed_stage(tmp_path / "seeds", 600)
+    hubs = cluster_hubs(make_hub, tmp_path, postgres, monkeypatch, registry)
+    leader = wait_until(lambda: next((h for h in hubs if leading(h)), None), what="a leader with its feed")
+    standby = next(h for h in hubs if h is not leader)
+    node = make_node("river-longbien-01")
+    at = T0 + timedelta(hours=1)
+    record_stage(node, 9.0, at)
+    wait_until(lambda: [p for p in stage_points(influx) if p.get("quality") and p.get("value")], what="9.0 m stored")
+    leader.kill()
+    wait_until(lambda: leading(standby), timeout=10, what="the standby leading")
+    record_stage(node, 12.0, at + timedelta(minutes=10))
+
+    def jump() -> list[dict]:
+        return [p for p in stage_points(influx) if p.get("value") == 12.0 and p.get("quality")]
+
+    (point,) = wait_until(jump, what="12.0 m stored with the new leader's flag")
+    assert (point["quality"], point["qc"]) == ("suspect", "rate_of_change")
+    assert "quality control warmed up" in standby.log.read_text(errors="replace")
+    record_stage(node, 9.05, at + timedelta(minutes=20))  # a trusted reading after it: evaluated, so 12.0 m was seen
+    wait_until(lambda: len(stage_points(influx)) == 3 and all(p.get("quality") for p in stage_points(influx)))
+    assert alarms(standby, "flood_level") == [], "the jump moved no alarm"
