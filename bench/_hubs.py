@@ -179,6 +179,22 @@ class ClusterRun:
             "sampler_error": self._error,
             **self.db.pending(),
         }
+        # Once the ingest was through, the leader worked on alone: its rate and CPU then say whether its feed is
+        # bound by its own CPU (one core at most: the GIL) or by waiting (PostgreSQL's commit, the InfluxDB write).
+        at_ingest_end = [s for s in self.samples if s.t <= ingest_end]
+        at_done = [s for s in self.samples if done is not None and s.t >= done]
+        if at_ingest_end and at_done and self.leader_index is not None:
+            a0, a1 = at_ingest_end[-1], at_done[0]
+            span = a1.t - a0.t
+            c0, c1 = a0.hub_cpu[self.leader_index], a1.hub_cpu[self.leader_index]
+            out["leader_behind_at_ingest_end_messages"] = self.messages - a0.evaluated
+            if span > 0:
+                out["leader_alone"] = {
+                    "seconds": rnd(span, 2),
+                    "readings_per_s": rnd((a1.evaluated - a0.evaluated) * a.readings_per_message / span, 0),
+                    "leader_cores": rnd((c1 - c0) / span, 2) if c0 is not None and c1 is not None else None,
+                    "postgres_cores": rnd((a1.pg_cpu - a0.pg_cpu) / span, 2),
+                }
         # The CPU window: from the first publish until both the ingest and the leader were through; each hub's
         # CPU seconds in it (the probes and idle ticks in it are small), its readings from its own /metrics.
         end = max(done if done is not None else ingest_end, ingest_end)
