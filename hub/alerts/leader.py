@@ -65,7 +65,9 @@ log = logging.getLogger(__name__)
 
 # The advisory lock and the leadership row of the alert engine: the bytes "iocgalrt" read as a signed bigint.
 ALERT_LEADER_KEY = int.from_bytes(b"iocgalrt", "big", signed=True)
-# Serialises the schema statements of several hubs starting at once ("iocgschm").
+# Serialises the schema statements of several hubs starting at once ("iocgschm"). Not hub.pg.SCHEMA_LOCK: a new
+# leader takes this one on its session (lock_timeout 5 s) on the way to its epoch, and must not queue behind the
+# stores' CREATE INDEX, which waits for their writers; what it creates (in public) meets nothing of theirs.
 _SCHEMA_LOCK_KEY = int.from_bytes(b"iocgschm", "big", signed=True)
 
 # The SQLSTATE with which ``leadership_fence`` refuses a stale epoch (class "IO" is free for applications).

@@ -26,7 +26,8 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from hub.alerts.pg_store import _KEEPALIVE, ALARM_CHANNEL, DEFAULT_SCHEMA, _first_line
+from hub.alerts.pg_store import ALARM_CHANNEL, DEFAULT_SCHEMA
+from hub.pg import conninfo, first_line
 
 log = logging.getLogger(__name__)
 
@@ -51,9 +52,7 @@ class PgAlarmListener:
         schema: str = DEFAULT_SCHEMA,
         application_name: str = "iocgw-alarm-feed",
     ) -> None:
-        given = psycopg.conninfo.conninfo_to_dict(dsn)
-        wanted = {**_KEEPALIVE, "application_name": application_name, "connect_timeout": "5"}
-        self._conninfo = psycopg.conninfo.make_conninfo(dsn, **{k: v for k, v in wanted.items() if k not in given})
+        self._conninfo = conninfo(dsn, application_name, connect_timeout=5)
         self.schema = schema
         self.listeners: list[AlarmIds] = [on_ids] if on_ids is not None else []
         self.listening = threading.Event()  # set while LISTEN is in force: a commit from now on is heard
@@ -101,7 +100,7 @@ class PgAlarmListener:
             except psycopg.Error as exc:
                 self.connect_failures += 1
                 if not lost:
-                    log.warning("alarm feed: cannot connect to PostgreSQL (%s); retrying", _first_line(exc))
+                    log.warning("alarm feed: cannot connect to PostgreSQL (%s); retrying", first_line(exc))
                 lost = True
                 self._pause(delay)
                 delay = min(delay * 2, BACKOFF_MAX_S)
@@ -110,7 +109,7 @@ class PgAlarmListener:
                 self._listen(conn, resync=lost)
             except psycopg.Error as exc:
                 if not self._stopping.is_set():
-                    log.warning("alarm feed: connection to PostgreSQL lost (%s); reconnecting", _first_line(exc))
+                    log.warning("alarm feed: connection to PostgreSQL lost (%s); reconnecting", first_line(exc))
                 lost = True
                 delay = BACKOFF_MIN_S  # it was up a moment ago: a restart is usually back within a second
                 self._pause(delay)

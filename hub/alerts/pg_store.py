@@ -45,6 +45,7 @@ import psycopg
 from psycopg import sql
 
 from hub.alerts.alarm import Alarm, Transition
+from hub.pg import conninfo, create_schema, first_line, set_search_path
 
 if TYPE_CHECKING:
     from hub.alerts.store import AlertStore
@@ -57,9 +58,6 @@ DEFAULT_SCHEMA = "iocgw_alerts"
 ALARM_CHANNEL = "iocgw_alarms"
 # PostgreSQL refuses a payload of 8000 bytes or more: about 225 alarm ids (32 hex characters each) per notification.
 NOTIFY_MAX_BYTES = 7900
-# Any constant: serialises creating the schema when several hubs start at once (CREATE ... IF NOT EXISTS is not
-# safe against a concurrent twin in PostgreSQL: one of them fails on the catalog's unique index).
-_SCHEMA_LOCK = 0x10C6_A1E7
 
 SCHEMA = [
     """CREATE TABLE IF NOT EXISTS alarms (
@@ -81,9 +79,6 @@ SCHEMA = [
     # The leader's per-node dedupe trackers (hub/ingest/dedupe.py SeqTracker: floor and recent numbers, JSON)
     "CREATE TABLE IF NOT EXISTS node_dedupe (node_id TEXT PRIMARY KEY, floor BIGINT NOT NULL, recent TEXT NOT NULL)",
 ]
-
-# Found dead within about 10 s when the peer vanishes without closing the socket (a host down, a cable cut).
-_KEEPALIVE = {"keepalives": "1", "keepalives_idle": "5", "keepalives_interval": "2", "keepalives_count": "3"}
 
 
 class StoreUnavailable(psycopg.OperationalError, ConnectionError):
@@ -148,31 +143,16 @@ class PgAlertStore:
         application_name: str = "iocgw-alerts",
         reopen_reads: bool = False,
     ) -> None:
-        given = psycopg.conninfo.conninfo_to_dict(dsn)
-        wanted = {**_KEEPALIVE, "application_name": application_name}
-        if reopen_reads:
-            wanted["connect_timeout"] = "5"  # an API call waits this long at most for a PostgreSQL that is gone
-        params = {k: v for k, v in wanted.items() if k not in given}
-        self._conninfo = psycopg.conninfo.make_conninfo(dsn, **params)
+        # connect_timeout: an API call waits this long at most for a PostgreSQL that is gone.
+        self._conninfo = conninfo(dsn, application_name, connect_timeout=5 if reopen_reads else None)
         self.reopen_reads = reopen_reads
         self.reopened = 0
         self._reopen_lock = threading.Lock()
         self.conn = psycopg.connect(self._conninfo, autocommit=True)
         self.schema = schema
-        try:
-            with self.conn.transaction():
-                self.conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
-                self.conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
-            # Then public: what other parts keep there (hub.alerts.leader's leadership_fence) resolves through the
-            # store's connection, so that a fence can run inside the store's own transaction.
-            self.conn.execute(sql.SQL("SET search_path TO {}, public").format(sql.Identifier(schema)))
-            with self.conn.transaction():
-                self.conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
-                for stmt in SCHEMA:
-                    self.conn.execute(stmt)
-        except BaseException:
-            self.conn.close()
-            raise
+        # Then public: what other parts keep there (hub.alerts.leader's leadership_fence) resolves through the
+        # store's connection, so that a fence can run inside the store's own transaction.
+        create_schema(self.conn, schema, SCHEMA, public=True)
 
     @contextmanager
     def _tx(self) -> Iterator[psycopg.Cursor[Any]]:
@@ -194,7 +174,7 @@ class PgAlertStore:
         try:
             return self._reopen(conn).execute(query, args).fetchall()
         except psycopg.OperationalError as exc:
-            raise StoreUnavailable(f"PostgreSQL cannot be reached ({_first_line(exc)})") from exc
+            raise StoreUnavailable(f"PostgreSQL cannot be reached ({first_line(exc)})") from exc
 
     def _reopen(self, lost: psycopg.Connection[Any]) -> psycopg.Connection[Any]:
         """A new connection in place of ``lost`` (once, whichever thread finds it lost first)."""
@@ -203,7 +183,7 @@ class PgAlertStore:
                 return self.conn
             conn = psycopg.connect(self._conninfo, autocommit=True)
             try:
-                conn.execute(sql.SQL("SET search_path TO {}, public").format(sql.Identifier(self.schema)))
+                set_search_path(conn, self.schema, public=True)
             except BaseException:
                 conn.close()
                 raise
@@ -351,12 +331,6 @@ class PgAlertStore:
 
     def close(self) -> None:
         self.conn.close()
-
-
-def _first_line(exc: BaseException) -> str:
-    # libpq's messages go on for lines ("This probably means the server terminated abnormally ...").
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 if TYPE_CHECKING:  # mypy checks that both stores keep the one interface

@@ -35,8 +35,9 @@ from typing import TYPE_CHECKING, Any, Literal
 import psycopg
 from psycopg import sql
 
-from hub.alerts.pg_store import _KEEPALIVE, _SCHEMA_LOCK, DEFAULT_SCHEMA
+from hub.alerts.pg_store import DEFAULT_SCHEMA
 from hub.alerts.threshold_overrides import AuditEntry, Override, ThresholdKind, VersionConflict
+from hub.pg import conninfo, create_schema, set_search_path
 
 if TYPE_CHECKING:
     from hub.alerts.threshold_overrides import ThresholdStore, ThresholdStoreLike
@@ -68,15 +69,13 @@ class ThresholdStoreUnavailable(psycopg.OperationalError, ConnectionError):
 
 def _conninfo(dsn: str, application_name: str) -> str:
     # connect_timeout: an API call waits this long at most for a PostgreSQL that is gone.
-    wanted = {**_KEEPALIVE, "application_name": application_name, "connect_timeout": "5"}
-    given = psycopg.conninfo.conninfo_to_dict(dsn)
-    return psycopg.conninfo.make_conninfo(dsn, **{k: v for k, v in wanted.items() if k not in given})
+    return conninfo(dsn, application_name, connect_timeout=5)
 
 
 def _connect(dsn: str, schema: str, application_name: str) -> psycopg.Connection[Any]:
     conn = psycopg.connect(_conninfo(dsn, application_name), autocommit=True)
     try:
-        conn.execute(sql.SQL("SET search_path TO {}, public").format(sql.Identifier(schema)))
+        set_search_path(conn, schema, public=True)
         # Timestamps come back in UTC whatever the server's zone, as the API shows them from SQLite.
         conn.execute("SET TIME ZONE 'UTC'")
     except BaseException:
@@ -100,15 +99,7 @@ class PgThresholdStore:
         self._closed = False
         conn = psycopg.connect(_conninfo(dsn, application_name), autocommit=True)
         try:
-            # Under the alert store's lock: both create the same schema, maybe from several hubs at once.
-            with conn.transaction():
-                conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
-                conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
-            conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(schema)))
-            with conn.transaction():
-                conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
-                for stmt in SCHEMA:
-                    conn.execute(stmt)
+            create_schema(conn, schema, SCHEMA)
         finally:
             conn.close()
         self.conn = _connect(dsn, schema, application_name)

@@ -43,16 +43,15 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
+from hub.pg import conninfo, create_schema
 from hub.warn.outbox import FINAL, Due
 
 log = logging.getLogger(__name__)
 
 DEFAULT_SCHEMA = "iocgw_warnings"
-# Any constants: one serialises creating the tables when several hubs start at once, the other keys the per
-# (alarm, policy) lock under which batches are added.
-_SCHEMA_LOCK = 0x10C6_3A11
+# Any constant: keys the per (alarm, policy) lock under which batches are added (the two-key form: it never meets
+# hub.pg's one-key SCHEMA_LOCK).
 _BATCH_LOCK = 0x10C6_3A12
-_KEEPALIVE = {"keepalives": "1", "keepalives_idle": "5", "keepalives_interval": "2", "keepalives_count": "3"}
 
 SCHEMA = [
     """CREATE TABLE IF NOT EXISTS batches (
@@ -154,9 +153,7 @@ class PgOutbox:
         application_name: str = "iocgw-warnings",
         poll_s: float = 1.0,
     ) -> None:
-        given = psycopg.conninfo.conninfo_to_dict(dsn)
-        wanted = {**_KEEPALIVE, "application_name": application_name, "connect_timeout": "5"}
-        self._dsn = psycopg.conninfo.make_conninfo(dsn, **{k: v for k, v in wanted.items() if k not in given})
+        self._dsn = conninfo(dsn, application_name, connect_timeout=5)
         self.schema = schema
         self.owner = owner or f"warnings-{uuid.uuid4().hex[:12]}"
         self.idle_poll_s = poll_s
@@ -181,19 +178,9 @@ class PgOutbox:
             except psycopg.OperationalError as exc:
                 raise OutboxUnavailable(f"the warnings' PostgreSQL cannot be reached: {exc}") from exc
             try:
-                with conn.transaction():
-                    conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
-                    conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self.schema)))
-                    conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(self.schema)))
-                    for stmt in SCHEMA:
-                        conn.execute(stmt)
-                # SET inside a committed transaction stays for the session.
+                create_schema(conn, self.schema, SCHEMA)
             except psycopg.OperationalError as exc:
-                conn.close()
                 raise OutboxUnavailable(f"the warnings' PostgreSQL connection broke: {exc}") from exc
-            except BaseException:
-                conn.close()
-                raise
             self._conn = conn
         return self._conn
 

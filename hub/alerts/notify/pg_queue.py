@@ -52,7 +52,6 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import psycopg
-from psycopg import sql
 
 from hub.alerts.alarm import Alarm, AlarmState, Transition
 from hub.alerts.notify.base import Notification
@@ -65,6 +64,7 @@ from hub.alerts.notify.delivery_queue import (
     QueuedRow,
     due_escalations,
 )
+from hub.pg import conninfo, create_schema
 
 if TYPE_CHECKING:
     from hub.alerts.notify.config import Route
@@ -72,8 +72,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DEFAULT_SCHEMA = "iocgw_alerts"  # next to PgAlertStore's outbox
-# Any constant: serialises creating the tables when several hubs start at once (see pg_store.py).
-_SCHEMA_LOCK = 0x10C6_DE11
 
 SCHEMA = [
     """CREATE TABLE IF NOT EXISTS deliveries (
@@ -100,8 +98,6 @@ SCHEMA = [
         alarm_id TEXT NOT NULL, revision INTEGER NOT NULL, route TEXT NOT NULL, at DOUBLE PRECISION NOT NULL,
         PRIMARY KEY (alarm_id, revision, route))""",
 ]
-
-_KEEPALIVE = {"keepalives": "1", "keepalives_idle": "5", "keepalives_interval": "2", "keepalives_count": "3"}
 
 # Another dispatcher's claim still running: the head row is busy for the seconds it has left.
 _HEAD = """SELECT id, target, attempts, created, next_at, payload,
@@ -139,9 +135,7 @@ class PgQueue:
         poll_s: float = 1.0,
         application_name: str = "iocgw-notify",
     ) -> None:
-        given = psycopg.conninfo.conninfo_to_dict(dsn)
-        params = {k: v for k, v in {**_KEEPALIVE, "application_name": application_name}.items() if k not in given}
-        self._dsn = psycopg.conninfo.make_conninfo(dsn, **params)
+        self._dsn = conninfo(dsn, application_name)
         self.schema = schema
         self.owner = owner or f"dispatcher-{uuid.uuid4().hex[:12]}"
         self.lease_margin_s = lease_margin_s
@@ -160,18 +154,7 @@ class PgQueue:
             self._conn = None
         if self._conn is None:
             conn = psycopg.connect(self._dsn, autocommit=True)
-            try:
-                with conn.transaction():
-                    conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
-                    conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self.schema)))
-                conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(self.schema)))
-                with conn.transaction():
-                    conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
-                    for stmt in SCHEMA:
-                        conn.execute(stmt)
-            except BaseException:
-                conn.close()
-                raise
+            create_schema(conn, self.schema, SCHEMA)
             self._conn = conn
         return self._conn
 
