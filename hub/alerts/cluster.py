@@ -13,8 +13,8 @@ The leader also runs what a single hub runs beside its ingest path (``LeaderJobs
 rules (``engine.tick`` every ``alerts.tick_s``), escalations, the completeness pass with its data_quality alarms,
 and the forecasts. Quality control is the leader's alone: it sees each sensor's whole series in order (the ingest
 hubs only a share of it), so its processor judges every reading, the engine gets the same observations as on one
-hub, and the flags go to InfluxDB as quality-only lines (hub/ingest/processor.py ``ReadingFields``) committed to
-PostgreSQL with the batch (``pending_lines``) before the batch is acknowledged, then written out. If the leader's
+hub, and the flags go to InfluxDB as quality-only lines (hub/ingest/processor.py ``ReadingFields``), written before
+the batch's commit, or, while InfluxDB is away, committed with it (``pending_lines``) and written once it is back. If the leader's
 feed stops on its own (an error), the leader steps down, so that a hub that can evaluate leads.
 
 Threads: the leadership thread runs ``_gain``/``_lose`` (they block on PostgreSQL and MQTT, never the loop; the
@@ -370,7 +370,13 @@ class ClusterAlerts:
         nothing is acknowledged; then the lines to InfluxDB."""
 
         def evaluate() -> list[str]:
-            store.expect(batch.node_seq, batch.lines, batch.dedupe, batch.held)
+            # The quality lines straight to InfluxDB first: stored, they need no keeping (a leader that dies before
+            # its commit has them written again by the next, the same points); refused or away, they are committed
+            # with the batch (pending_lines) and written later. One attempt: the batch must not wait on a retry.
+            lines = batch.lines
+            if lines and self._writer.write_once(_body(lines)).outcome is Outcome.WRITTEN:
+                lines = []
+            store.expect(batch.node_seq, lines, batch.dedupe, batch.held)
             try:
                 lines = engine.process(batch.observations, batch.status_changes, batch.events, seen=batch.sensor_seen)
                 store.settle()
@@ -389,8 +395,7 @@ class ClusterAlerts:
             out = list(dict.fromkeys([*lines, *pending]))  # process() may have returned some of the pending
             if not out:
                 return
-            body = ("\n".join(out) + "\n").encode()
-            result = self._writer.write(body, self.config.batch.retry_budget_s)
+            result = self._writer.write(_body(out), self.config.batch.retry_budget_s)
             if result.outcome is Outcome.WRITTEN:
                 if pending:
                     engine.lines_stored()
@@ -408,3 +413,7 @@ class ClusterAlerts:
     def _on_loop(self, coro: Any) -> None:
         assert self._loop is not None
         asyncio.run_coroutine_threadsafe(coro, self._loop).result(LOOP_CALL_TIMEOUT_S)
+
+
+def _body(lines: list[str]) -> bytes:
+    return ("\n".join(lines) + "\n").encode()

@@ -232,3 +232,36 @@ def test_the_next_leader_judges_the_first_reading_after_a_takeover_against_the_s
     record_stage(node, 9.05, at + timedelta(minutes=20))  # a trusted reading after it: evaluated, so 12.0 m was seen
     wait_until(lambda: len(stage_points(influx)) == 3 and all(p.get("quality") for p in stage_points(influx)))
     assert alarms(standby, "flood_level") == [], "the jump moved no alarm"
+
+
+def test_the_leaders_flags_wait_in_postgresql_while_influxdb_is_down(
+    tmp_path, make_hub, make_node, postgres, influx, monkeypatch
+):
+    """The leader writes a batch's flags straight to InfluxDB; with InfluxDB away they are committed with the batch
+    (pending_lines) and written once it is back: no flag lost, and the alarms go on meanwhile."""
+    hubs = cluster_hubs(make_hub, tmp_path, postgres, monkeypatch)
+    leader = wait_until(lambda: next((h for h in hubs if leading(h)), None), what="a leader with its feed")
+    node = make_node("river-longbien-01")
+    record_stage(node, 8.0, T0)
+    wait_until(lambda: [p for p in stage_points(influx) if p.get("quality")], what="the first reading flagged")
+    influx.kill()
+    record_stage(node, OUT_OF_RANGE, T0 + timedelta(minutes=30))
+    record_stage(node, 9.6, T0 + timedelta(hours=1))  # BĐ1, evaluated while InfluxDB is down
+
+    def pending() -> list[str]:
+        with psycopg.connect(postgres.dsn) as conn:
+            return [r[0] for r in conn.execute("SELECT line FROM iocgw_alerts.pending_lines").fetchall()]
+
+    kept = wait_until(lambda: [x for x in pending() if x.startswith("water_level")], what="the flags kept")
+    assert any('quality="bad",qc="hard_limit"' in x for x in kept)
+    assert wait_until(lambda: alarms(leader, "flood_level"), what="BĐ1 while InfluxDB is down")[0]["level"] == 1
+    influx.start()
+
+    def stored() -> dict[float, dict]:
+        points = {p["value"]: p for p in stage_points(influx) if p.get("value") is not None and p.get("quality")}
+        return points if len(points) == 3 else {}
+
+    points = wait_until(stored, timeout=60, what="values (the ingest spool) and flags (pending) stored")
+    assert (points[OUT_OF_RANGE]["quality"], points[OUT_OF_RANGE]["qc"]) == ("bad", "hard_limit")
+    assert points[9.6]["quality"] == "good"
+    wait_until(lambda: not [x for x in pending() if x.startswith("water_level")], what="pending flags released")
