@@ -14,8 +14,8 @@ rules (``engine.tick`` every ``alerts.tick_s``), escalations, the completeness p
 and the forecasts. Quality control is the leader's alone: it sees each sensor's whole series in order (the ingest
 hubs only a share of it), so its processor judges every reading, the engine gets the same observations as on one
 hub, and the flags go to InfluxDB as quality-only lines (hub/ingest/processor.py ``ReadingFields``), written before
-the batch's commit, or, while InfluxDB is away, committed with it (``pending_lines``) and written once it is back. If the leader's
-feed stops on its own (an error), the leader steps down, so that a hub that can evaluate leads.
+the batch's commit, or, while InfluxDB is away, committed with it (``pending_lines``) and written once it is back.
+If the leader's feed stops on its own (an error), the leader steps down, so that a hub that can evaluate leads.
 
 Threads: the leadership thread runs ``_gain``/``_lose`` (they block on PostgreSQL and MQTT, never the loop; the
 dispatcher's start and close are handed to the loop and awaited from here). The engine's store calls happen in the
