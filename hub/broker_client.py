@@ -1,13 +1,17 @@
-"""The paho client the hub's own outgoing MQTT connections share (the MQTT notifier, the siren channel): one place
-for the protocol, the reconnect back-off, the credentials and TLS."""
+"""The paho clients of the hub: its own outgoing connections (the MQTT notifier, the siren channel) and its
+subscriptions (ingest, the alert leader's feed); one place for the protocol, the reconnect back-off, the credentials
+and TLS."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+
+if TYPE_CHECKING:
+    from hub.config import HubMqtt
 
 
 class BrokerSettings(Protocol):
@@ -43,3 +47,18 @@ def connect(client: paho.Client, cfg: BrokerSettings) -> None:
     """Connects in paho's own thread and keeps trying there: a broker down at start is fine."""
     client.connect_async(cfg.host, cfg.port, cfg.keepalive_s, clean_start=True)
     client.loop_start()
+
+
+def subscriber_client(m: HubMqtt, client_id: str) -> paho.Client:
+    """An MQTT v5 client for the hub's own subscriptions (ingest, the alert leader's feed), not connected yet:
+    manual acknowledgements (a message is acknowledged once what it brought is durable), the hub's credentials and
+    TLS, a short reconnect back-off. Blocking when TLS is on (it reads the certificate files)."""
+    client = paho.Client(
+        CallbackAPIVersion.VERSION2, client_id=client_id, protocol=MQTTProtocolVersion.MQTTv5, manual_ack=True
+    )
+    if m.username:
+        client.username_pw_set(m.username, m.password.read() if m.password else None)
+    if m.tls is not None:
+        client.tls_set(**m.tls.tls_set_kwargs())
+    client.reconnect_delay_set(0.2, 10)  # type: ignore[arg-type]  # paho annotates int; it sleeps float seconds
+    return client

@@ -52,12 +52,12 @@ from datetime import datetime
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from hub.alerts.evaluate.base import Observation
+from hub.broker_client import subscriber_client
 from hub.config import HubMqtt
 from hub.ingest.processor import Batch, Processor
 from wire import Channel, EventMessage, Topics
@@ -166,18 +166,7 @@ class AlertSource:
 
     # -- MQTT -----------------------------------------------------------------------------------------------
     def _make_client(self) -> mqtt.Client:
-        m = self.settings
-        client = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=self.client_id,
-            protocol=MQTTProtocolVersion.MQTTv5,
-            manual_ack=True,
-        )
-        if m.username:
-            client.username_pw_set(m.username, m.password.read() if m.password else None)
-        if m.tls is not None:
-            client.tls_set(**m.tls.tls_set_kwargs())
-        client.reconnect_delay_set(0.2, 10)  # type: ignore[arg-type]  # paho annotates int; it sleeps float seconds
+        client = subscriber_client(self.settings, self.client_id)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_connect_fail = self._on_connect_fail

@@ -18,12 +18,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from hub.alerts.engine import AlertEngine
+from hub.broker_client import subscriber_client
 from hub.config import HubConfig
 from hub.ingest.dedupe import to_ranges
 from hub.ingest.processor import Batch, Processor
@@ -97,15 +97,7 @@ class IngestPipeline:
 
     # -- MQTT ---------------------------------------------------------------------------------------------
     def _make_client(self) -> mqtt.Client:
-        m = self.config.mqtt
-        client = mqtt.Client(
-            CallbackAPIVersion.VERSION2, client_id=m.client_id, protocol=MQTTProtocolVersion.MQTTv5, manual_ack=True
-        )
-        if m.username:
-            client.username_pw_set(m.username, m.password.read() if m.password else None)
-        if m.tls is not None:
-            client.tls_set(**m.tls.tls_set_kwargs())
-        client.reconnect_delay_set(0.2, 10)  # type: ignore[arg-type]  # paho annotates int; it sleeps float seconds
+        client = subscriber_client(self.config.mqtt, self.config.mqtt.client_id)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
