@@ -79,7 +79,7 @@ class FencedStore:
         self._dedupe: dict[str, tuple[int, list[int]]] = {}
         self._lines: list[str] = []
         self._held: list[dict[str, Any]] | None = None  # None: unchanged since the last commit
-        self.held: list[dict[str, Any]] = store.rule_state().get(HELD_KEY, [])  # as last committed
+        self.held: list[dict[str, Any]] = []  # as last committed (the leader sets it from the engine's rule state)
         self._owner: int | None = None
 
     def expect(
@@ -209,6 +209,7 @@ class ClusterAlerts:
             notify_on=self.config.notify.transitions() if self.config.notify else NOTIFY_ON,
         )
         self.engine = engine
+        fenced.held = engine.state.get(HELD_KEY, [])  # the engine has read the rule state: the held readings with it
         if self.rules is not None:
             # Overrides committed on any hub since the tables above were read reach the engine before it evaluates.
             self.rules.bind(engine.load, now=True)

@@ -107,7 +107,7 @@ class AlertStoreLike(Protocol):
     """What the engine and the API use of a store; AlertStore (SQLite) and PgAlertStore both are one."""
 
     def active_alarms(self) -> dict[tuple[str, str], Alarm]: ...
-    def rule_state(self) -> dict[str, Any]: ...
+    def rule_state(self, *keys: str) -> dict[str, Any]: ...
     def commit(
         self,
         alarms: list[tuple[Alarm, Transition]],
@@ -196,8 +196,14 @@ class PgAlertStore:
         alarms = [Alarm.model_validate_json(r[0]) for r in self._all("SELECT body FROM alarms WHERE active")]
         return {a.key: a for a in alarms}
 
-    def rule_state(self) -> dict[str, Any]:
-        return {k: json.loads(v) for k, v in self._all("SELECT key, body FROM rule_state")}
+    def rule_state(self, *keys: str) -> dict[str, Any]:
+        """The rule state, or only ``keys`` of it (a reader after one entry need not read every rule's windows)."""
+        if not keys:
+            return {k: json.loads(v) for k, v in self._all("SELECT key, body FROM rule_state")}
+        return {
+            k: json.loads(v)
+            for k, v in self._all("SELECT key, body FROM rule_state WHERE key = ANY(%s)", (list(keys),))
+        }
 
     def commit(
         self,

@@ -40,8 +40,13 @@ class AlertStore:
         alarms = [Alarm.model_validate_json(r[0]) for r in rows]
         return {a.key: a for a in alarms}
 
-    def rule_state(self) -> dict[str, Any]:
-        return {k: json.loads(v) for k, v in self.db.conn.execute("SELECT key, body FROM rule_state")}
+    def rule_state(self, *keys: str) -> dict[str, Any]:
+        """The rule state, or only ``keys`` of it (a reader after one entry need not read every rule's windows)."""
+        if not keys:
+            return {k: json.loads(v) for k, v in self.db.conn.execute("SELECT key, body FROM rule_state")}
+        marks = ", ".join("?" * len(keys))
+        rows = self.db.conn.execute(f"SELECT key, body FROM rule_state WHERE key IN ({marks})", keys)
+        return {k: json.loads(v) for k, v in rows}
 
     def commit(
         self,

@@ -96,7 +96,7 @@ class ClusterEngineView:
         return sorted(self.store.active_alarms().values(), key=lambda a: (a.started_at, a.id))
 
     def releases(self) -> dict[str, dict[str, Any]]:
-        plans: dict[str, dict[str, Any]] = self.store.rule_state().get(RELEASES_KEY, {})
+        plans: dict[str, dict[str, Any]] = self.store.rule_state(RELEASES_KEY).get(RELEASES_KEY, {})
         return plans
 
 

@@ -145,6 +145,8 @@ def test_rule_state_comes_back_exactly_and_is_updated_per_key(open_store: OpenSt
     assert list(state["rain:g1"]) == list(window)  # key order kept: rolling windows are read in order
     assert state["fire:P"] == 1300.0 and state["odd"] == {"nan": math.inf}
     assert set(state) == {"rain:g1", "fire:P", "odd"}
+    # Only the keys asked for (a view after one entry), a missing key left out.
+    assert open_store().rule_state("fire:P", "missing") == {"fire:P": 1300.0}
 
 
 def test_pending_lines_are_kept_until_stored(open_store: OpenStore) -> None:
