@@ -25,6 +25,7 @@ from hub.alerts.threshold_overrides import (
     VersionConflict,
 )
 from testkit.localsvc import PostgreSQL
+from tests.support.wait import wait_until
 
 T0 = datetime(2026, 10, 1, 3, 0, tzinfo=UTC)
 STATION: dict[str, Any] = {
@@ -363,7 +364,7 @@ def test_a_put_notifies_listeners_when_it_commits(
         got: list[bool] = []
         waiter = threading.Thread(target=lambda: got.append(listener.wait(10)))
         waiter.start()
-        time.sleep(0.1)
+        wait_until(listener._lock.locked, what="the waiter waiting")  # wait() holds the lock while it waits
         start = time.monotonic()
         put(pg_stores(), LOWERED)  # another hub
         waiter.join(10)
@@ -377,7 +378,7 @@ def test_a_listener_closed_while_waiting_returns(pg_cluster: PostgreSQL) -> None
     got: list[bool] = []
     waiter = threading.Thread(target=lambda: got.append(listener.wait(1.0)))
     waiter.start()
-    time.sleep(0.2)
+    wait_until(listener._lock.locked, what="the waiter waiting")  # wait() holds the lock while it waits
     listener.close()  # does not wait for it
     waiter.join(5)
     assert got == [False] and listener.wait(0.1) is False
